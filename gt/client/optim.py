@@ -1,0 +1,80 @@
+"""``gt.optim``: SGD and Adam, with torch.optim's update rules."""
+from __future__ import annotations
+
+import math
+
+from gt.client import runtime
+from gt.client.autograd import no_grad
+
+
+class Optimizer:
+    def __init__(self, params, defaults: dict) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        for k, v in defaults.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+                raise ValueError(f"Invalid {k} value: {v}")
+        self.defaults = defaults
+        self.state: dict = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        with no_grad():
+            self._update()
+        runtime.mark_boundary()
+
+
+class SGD(Optimizer):
+    """``p -= lr * (g + weight_decay * p)``, with torch's momentum buffer."""
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+
+    def _update(self) -> None:
+        for p in self.params:
+            g = p.grad
+            if g is None:
+                continue
+            if self.weight_decay:
+                g = g + p * self.weight_decay
+            if self.momentum:
+                buf = self.state.get(id(p))
+                buf = g if buf is None else buf * self.momentum + g
+                self.state[id(p)] = buf
+                g = buf
+            p -= g * self.lr
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction, as torch.optim.Adam."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "eps": eps, "weight_decay": weight_decay})
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Invalid beta parameters: {betas}")
+        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+        self.t = 0
+
+    def _update(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1 = 1.0 - b1 ** self.t
+        c2_sqrt = math.sqrt(1.0 - b2 ** self.t)
+        for p in self.params:
+            g = p.grad
+            if g is None:
+                continue
+            if self.weight_decay:
+                g = g + p * self.weight_decay
+            m, v = self.state.get(id(p), (None, None))
+            m = g * (1.0 - b1) if m is None else m * b1 + g * (1.0 - b1)
+            v = g * g * (1.0 - b2) if v is None else v * b2 + g * g * (1.0 - b2)
+            self.state[id(p)] = (m, v)
+            denom = v.sqrt() / c2_sqrt + self.eps
+            p -= (m / denom) * (self.lr / c1)

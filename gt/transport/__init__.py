@@ -1,0 +1,1 @@
+"""Messages between the client and a worker."""

@@ -1,0 +1,249 @@
+"""The engine: runs a batch of operations eagerly, or as one compiled graph.
+
+Eager execution is a loop over the ops through the dispatch table of
+``gt.worker.ops``.  A hot batch is built once per pattern into a ``torch.fx``
+graph (external inputs and float scalars as placeholders, the batch's live
+results as outputs, dead intermediates left inside), compiled once with
+Inductor, cached by pattern and reused.  The batch signature already pins every
+input's dtype and shape, so the compiled function is called directly, without
+a second layer of Dynamo guards.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+import torch
+import torch.fx
+
+from gt.worker import ops as _ops
+
+log = logging.getLogger(__name__)
+
+_FAILED = object()
+_MANUAL_CACHE_LIMIT = 256
+_SCALAR_CACHE_LIMIT = 4096
+
+
+class OperationError(RuntimeError):
+    """An operation failed on the worker; names the operation."""
+
+    def __init__(self, op_name: str, exc: BaseException) -> None:
+        super().__init__(f"{type(exc).__name__}: {exc}")
+        self.op_name = op_name
+
+
+class Operation:
+    """One instruction: ``result_id = op_name(*input_ids, *scalars, *params)``."""
+
+    __slots__ = ("op_type", "op_name", "result_id", "input_ids", "params", "scalars", "opcode")
+
+    def __init__(self, op_type: str, op_name: str, result_id: int, input_ids: tuple,
+                 params: tuple = (), scalars: tuple = (), opcode: int | None = None) -> None:
+        self.op_type = op_type
+        self.op_name = op_name
+        self.result_id = result_id
+        self.input_ids = tuple(input_ids)
+        self.params = tuple(params)
+        self.scalars = tuple(scalars)
+        if opcode is None:
+            try:
+                opcode = _ops.OPCODE[op_name]
+            except KeyError:
+                raise ValueError(f"unknown operation {op_name!r}") from None
+        self.opcode = opcode
+
+    def __repr__(self) -> str:
+        return (f"Operation({self.op_name}, result={self.result_id}, inputs={self.input_ids}, "
+                f"params={self.params}, scalars={self.scalars})")
+
+
+class Batch:
+    """A flushed batch in canonical form, plus what this run decided about it."""
+
+    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "compile",
+                 "compiled", "failed", "error")
+
+    def __init__(self, canon: bytes, ext_ids: tuple, live_ids: tuple, freed_ids: tuple = (),
+                 metas: tuple = (), key: Any = None, compile: bool = False) -> None:
+        self.canon = canon
+        self.ext_ids = ext_ids
+        self.live_ids = live_ids
+        self.freed_ids = freed_ids
+        self.metas = metas
+        self.key = key if key is not None else (canon, metas)
+        self.compile = compile
+        self.compiled = False   # set by the engine: did this run use a compiled graph?
+        self.failed = False     # set by the engine: did compiling or running compiled fail?
+        self.error = ""
+
+
+def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
+    """Compile an fx graph with Inductor; the result takes the inputs positionally."""
+    try:
+        from torch._inductor.compile_fx import compile_fx
+    except ImportError:  # pragma: no cover - very old or trimmed torch builds
+        compiled = torch.compile(gm, dynamic=False)
+        compiled(*example_inputs)
+        return compiled
+    return compile_fx(gm, example_inputs)
+
+
+class Engine:
+    """Executes batches for one worker on one device."""
+
+    def __init__(self, device: str | torch.device = "cpu", enable_compilation: bool = False) -> None:
+        self.device = torch.device(device)
+        self.enable_compilation = enable_compilation
+        funcs = list(_ops.OP_FUNCS)
+        for name in ("full", "arange"):
+            code = _ops.OPCODE[name]
+            funcs[code] = functools.partial(funcs[code], device=self.device)
+        self.funcs = tuple(funcs)
+        self._cache: OrderedDict = OrderedDict()
+        self._scalars: dict = {}
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.compile_seconds = 0.0
+        self.compile_failures = 0
+
+    # -- eager -------------------------------------------------------------
+    def run_op(self, op: Operation, tensors: dict) -> torch.Tensor:
+        """Run one operation eagerly against the tensor table."""
+        args = [tensors[i] for i in op.input_ids]
+        return self.funcs[op.opcode](*args, *op.scalars, *op.params)
+
+    def _run_eager(self, operations: list, tensors: dict, batch: Batch | None) -> dict:
+        funcs = self.funcs
+        env = {}
+        for op in operations:
+            args = [env[i] if i in env else tensors[i] for i in op.input_ids]
+            try:
+                env[op.result_id] = funcs[op.opcode](*args, *op.scalars, *op.params)
+            except Exception as exc:
+                raise OperationError(op.op_name, exc) from exc
+        if batch is None:
+            return env
+        return {i: env[i] for i in batch.live_ids}
+
+    # -- compiled ------------------------------------------------------------
+    def _scalar_tensor(self, value: float) -> torch.Tensor:
+        t = self._scalars.get(value)
+        if t is None:
+            if len(self._scalars) >= _SCALAR_CACHE_LIMIT:
+                self._scalars.clear()
+            t = torch.tensor(value, dtype=torch.float64, device=self.device)
+            self._scalars[value] = t
+        return t
+
+    def _build_graph(self, operations: list, batch: Batch) -> torch.fx.GraphModule:
+        graph = torch.fx.Graph()
+        nodes = {i: graph.placeholder(f"in{k}") for k, i in enumerate(batch.ext_ids)}
+        n_scalars = sum(len(op.scalars) for op in operations)
+        scalars = iter([graph.placeholder(f"s{k}") for k in range(n_scalars)])
+        for op in operations:
+            args = [nodes[i] for i in op.input_ids]
+            args.extend(next(scalars) for _ in op.scalars)
+            args.extend(op.params)
+            nodes[op.result_id] = graph.call_function(self.funcs[op.opcode], tuple(args))
+        graph.output(tuple(nodes[i] for i in batch.live_ids))
+        graph.lint()
+        return torch.fx.GraphModule(torch.nn.Module(), graph)
+
+    def _inputs(self, operations: list, tensors: dict, batch: Batch) -> list:
+        inputs = [tensors[i] for i in batch.ext_ids]
+        for op in operations:
+            for s in op.scalars:
+                inputs.append(self._scalar_tensor(s))
+        return inputs
+
+    def _run_compiled(self, operations: list, tensors: dict, batch: Batch) -> dict | None:
+        fn = self._cache.get(batch.key)
+        if fn is _FAILED:
+            batch.failed = True
+            return None
+        inputs = self._inputs(operations, tensors, batch)
+        if fn is None:
+            self.cache_misses += 1
+            t0 = time.perf_counter()
+            try:
+                gm = self._build_graph(operations, batch)
+                with torch.no_grad():
+                    fn = _compile_graph(gm, inputs)
+            except Exception as exc:  # noqa: BLE001 - any compile failure falls back to eager
+                self._mark_failed(batch, exc)
+                return None
+            finally:
+                self.compile_seconds += time.perf_counter() - t0
+            self._cache[batch.key] = fn
+            if len(self._cache) > _MANUAL_CACHE_LIMIT and not isinstance(batch.key, int):
+                self._cache.popitem(last=False)
+        else:
+            self.cache_hits += 1
+        try:
+            with torch.no_grad():
+                outs = fn(*inputs)
+        except Exception as exc:  # noqa: BLE001
+            self._mark_failed(batch, exc)
+            return None
+        batch.compiled = True
+        return dict(zip(batch.live_ids, outs))
+
+    def _mark_failed(self, batch: Batch, exc: BaseException) -> None:
+        self.compile_failures += 1
+        self._cache[batch.key] = _FAILED
+        batch.failed = True
+        batch.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+    def forget(self, key: Any) -> None:
+        """Drop a pattern's compiled graph (its pattern was evicted)."""
+        self._cache.pop(key, None)
+
+    # -- public ----------------------------------------------------------------
+    def execute_batch(self, operations: list, tensors: dict, batch: Batch | None = None,
+                      compile: bool | None = None) -> dict:
+        """Run ``operations`` against ``tensors``; return ``{result_id: tensor}``.
+
+        With a canonical ``batch`` only its live results are returned.  ``compile``
+        is this batch's decision (per pattern, from the hot-path detector); when
+        None, the engine's ``enable_compilation`` applies to batches of 2+ ops.
+        """
+        if compile is None:
+            compile = self.enable_compilation and len(operations) >= 2
+        if compile:
+            if batch is None:
+                batch = _canonical_batch(operations, tensors)
+            results = self._run_compiled(operations, tensors, batch)
+            if results is not None:
+                return results
+        return self._run_eager(operations, tensors, batch)
+
+    def get_compilation_stats(self) -> dict:
+        """Compiled-graph cache statistics."""
+        lookups = self.cache_hits + self.cache_misses
+        return {
+            "enabled": self.enable_compilation,
+            "cache_size": sum(1 for v in self._cache.values() if v is not _FAILED),
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "hit_rate": self.cache_hits / lookups if lookups else 0.0,
+            "compile_seconds": self.compile_seconds,
+            "compile_failures": self.compile_failures,
+        }
+
+
+def meta_of(t: torch.Tensor) -> tuple:
+    return (t.dtype, tuple(t.shape))
+
+
+def _canonical_batch(operations: list, tensors: dict) -> Batch:
+    """Canonicalise a list of Operations that did not come through a worker's batcher."""
+    from gt.worker import _batcher
+    canon, ext_ids, live_ids, _ = _batcher.canonicalize(
+        [(op.opcode, 0, op.result_id, op.input_ids) for op in operations], _ops.NUM_OPCODES)
+    metas = tuple(meta_of(tensors[i]) for i in ext_ids)
+    params = tuple((op.params, tuple(type(s) for s in op.scalars)) for op in operations)
+    return Batch(canon, ext_ids, live_ids, metas=metas, key=(canon, metas, params))

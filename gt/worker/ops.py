@@ -1,0 +1,151 @@
+"""The worker's instruction set: opcode numbers and their PyTorch implementations.
+
+Every op is a plain function ``fn(*tensor_inputs, *scalars, *params)`` over
+torch tensors.  The eager engine calls it directly; the compiled path places the
+same function in a ``torch.fx`` graph, so eager and compiled runs share one
+definition of each op.  Scalars are values that may change between iterations
+(a learning rate): they are graph inputs, never baked into a compiled graph.
+Params are static (dims, shapes) and belong to the batch signature.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _rebuild_key(key):
+    """Turn the client's hashable index key back into a torch index."""
+    out = []
+    for k in key:
+        if type(k) is tuple:
+            out.append(slice(k[0], k[1], k[2]))
+        else:
+            out.append(k)
+    return tuple(out)
+
+
+def _getitem(x, key):
+    return x[_rebuild_key(key)]
+
+
+def _getitem_backward(g, shape, key):
+    out = g.new_zeros(shape)
+    out[_rebuild_key(key)] = g
+    return out
+
+
+def _sum_to(g, shape):
+    """Sum ``g`` down to ``shape``: the gradient of a broadcast."""
+    lead = g.dim() - len(shape)
+    dims = list(range(lead))
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[lead + i] != 1:
+            dims.append(lead + i)
+    if dims:
+        g = torch.sum(g, dims, keepdim=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def _max_backward_dim(g, idx, shape, dim, keepdim):
+    if not keepdim:
+        g = g.unsqueeze(dim)
+        idx = idx.unsqueeze(dim)
+    return g.new_zeros(shape).scatter(dim, idx, g)
+
+
+def _max_backward_all(g, x, m):
+    mask = x == m
+    return mask * (g / mask.sum())
+
+
+def _rdiv(x, s):
+    # torch implements ``s / x`` as ``x.reciprocal() * s``; match it bit for bit.
+    return torch.mul(torch.reciprocal(x), s)
+
+
+def _full(shape, value, dtype, device):
+    return torch.full(shape, value, dtype=dtype, device=device)
+
+
+def _arange(start, end, step, dtype, device):
+    return torch.arange(start, end, step, dtype=dtype, device=device)
+
+
+def _squeeze(x, dim):
+    return torch.squeeze(x) if dim is None else torch.squeeze(x, dim)
+
+
+def _cast(x, dtype):
+    return x.to(dtype)
+
+
+# (name, function).  The position in this table is the opcode.
+OPS = (
+    # binary, tensor with tensor
+    ("add", torch.add),
+    ("sub", torch.sub),
+    ("mul", torch.mul),
+    ("div", torch.div),
+    ("pow", torch.pow),
+    ("matmul", torch.matmul),
+    ("gt", torch.gt),
+    ("lt", torch.lt),
+    ("ge", torch.ge),
+    ("le", torch.le),
+    ("eq", torch.eq),
+    # binary, tensor with scalar (the scalar is a graph input)
+    ("add_scalar", torch.add),
+    ("rsub_scalar", torch.rsub),
+    ("mul_scalar", torch.mul),
+    ("div_scalar", torch.div),
+    ("rdiv_scalar", _rdiv),
+    ("pow_scalar", torch.pow),
+    ("rpow_scalar", lambda x, s: torch.pow(s, x)),
+    ("gt_scalar", torch.gt),
+    ("lt_scalar", torch.lt),
+    ("ge_scalar", torch.ge),
+    ("le_scalar", torch.le),
+    ("eq_scalar", torch.eq),
+    # unary
+    ("neg", torch.neg),
+    ("exp", torch.exp),
+    ("log", torch.log),
+    ("sqrt", torch.sqrt),
+    ("abs", torch.abs),
+    ("sign", torch.sign),
+    ("relu", torch.relu),
+    ("sigmoid", torch.sigmoid),
+    ("tanh", torch.tanh),
+    ("cast", _cast),
+    ("alias", lambda x: x),
+    # reductions
+    ("sum_all", torch.sum),
+    ("sum_dim", torch.sum),
+    ("mean_all", torch.mean),
+    ("mean_dim", torch.mean),
+    ("max_all", torch.max),
+    ("amax_dim", torch.amax),
+    ("argmax_dim", torch.argmax),
+    # shapes and indexing
+    ("reshape", torch.reshape),
+    ("transpose", torch.transpose),
+    ("permute", torch.permute),
+    ("unsqueeze", torch.unsqueeze),
+    ("squeeze", _squeeze),
+    ("expand", lambda x, shape: x.expand(shape)),
+    ("getitem", _getitem),
+    # gradient helpers
+    ("sum_to", _sum_to),
+    ("getitem_backward", _getitem_backward),
+    ("max_backward_dim", _max_backward_dim),
+    ("max_backward_all", _max_backward_all),
+    # creation
+    ("full", _full),
+    ("arange", _arange),
+)
+
+OP_NAMES = tuple(name for name, _ in OPS)
+OP_FUNCS = tuple(fn for _, fn in OPS)
+OPCODE = {name: i for i, name in enumerate(OP_NAMES)}
+NUM_OPCODES = len(OPS)
