@@ -9,8 +9,13 @@ gradient computations as ordinary instructions; the worker never sees
 from __future__ import annotations
 
 import functools
+import itertools
+from heapq import heappop, heappush
 
 from gt.client import runtime
+
+
+_next_seq = itertools.count().__next__
 
 
 class _GradMode:
@@ -70,34 +75,21 @@ class set_grad_enabled(_GradContext):
 
 
 class Node:
-    """One recorded op: ``rule(node, grad) -> grads per input``."""
+    """One recorded op: ``rule(node, grad) -> grads per input``.
 
-    __slots__ = ("rule", "inputs", "saved", "name")
+    ``seq`` grows with creation order, so a node always comes after the nodes
+    of its inputs: backward visits nodes from the highest ``seq`` down, which is
+    a reverse topological order (torch's engine orders by sequence number too).
+    """
+
+    __slots__ = ("rule", "inputs", "saved", "name", "seq")
 
     def __init__(self, rule, inputs: tuple, saved=None, name: str = "") -> None:
         self.rule = rule
         self.inputs = inputs
         self.saved = saved
         self.name = name
-
-
-def _topo_order(root) -> list:
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for t in node.inputs:
-            if t is not None and t._grad_fn is not None and id(t._grad_fn) not in seen:
-                stack.append((t._grad_fn, False))
-    order.reverse()
-    return order
+        self.seq = _next_seq()
 
 
 def backward(tensor, gradient=None) -> None:
@@ -118,23 +110,26 @@ def backward(tensor, gradient=None) -> None:
     prev = grad_mode.enabled
     grad_mode.enabled = False
     try:
-        if tensor._grad_fn is None:
+        root = tensor._grad_fn
+        if root is None:
             _accumulate(tensor, gradient)
             return
-        grads = {id(tensor._grad_fn): gradient}
-        for node in _topo_order(tensor._grad_fn):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
+        grads = {root: gradient}
+        queue = [(-root.seq, root)]
+        while queue:
+            node = heappop(queue)[1]
+            g = grads.pop(node)
             for inp, gi in zip(node.inputs, node.rule(node, g)):
                 if gi is None or inp is None or not inp.requires_grad:
                     continue
                 fn = inp._grad_fn
                 if fn is None:
                     _accumulate(inp, gi)
+                elif fn in grads:
+                    grads[fn] = grads[fn] + gi
                 else:
-                    prev_g = grads.get(id(fn))
-                    grads[id(fn)] = gi if prev_g is None else prev_g + gi
+                    grads[fn] = gi
+                    heappush(queue, (-fn.seq, fn))
     finally:
         grad_mode.enabled = prev
         runtime.mark_boundary()

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import torch
 
-from gt.client.tensor import Tensor, _put
+from gt.client.tensor import Tensor, _put, linear, mse_loss
 
 
 class Parameter(Tensor):
@@ -137,8 +137,7 @@ class Linear(Module):
         if not x.shape or x.shape[-1] != self.in_features:
             raise RuntimeError(f"Linear({self.in_features}, {self.out_features}): input of shape "
                                f"{tuple(x.shape)} does not end in {self.in_features} features")
-        y = x @ self.weight.T
-        return y + self.bias if self.bias is not None else y
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -192,19 +191,6 @@ class MSELoss(Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return mse_loss(input, target, self.reduction)
-
-
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    if input.shape != target.shape:
-        raise RuntimeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
-                           f"{tuple(target.shape)} differ")
-    d = input - target
-    sq = d * d
-    if reduction == "mean":
-        return sq.mean()
-    if reduction == "sum":
-        return sq.sum()
-    return sq
 
 
 def relu(x: Tensor) -> Tensor:

@@ -47,7 +47,7 @@ class SGD(Optimizer):
                 buf = g if buf is None else buf * self.momentum + g
                 self.state[id(p)] = buf
                 g = buf
-            p -= g * self.lr
+            p.add_(g, alpha=-self.lr)
 
 
 class Adam(Optimizer):

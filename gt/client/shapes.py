@@ -45,11 +45,21 @@ def broadcast(a: tuple, b: tuple) -> tuple:
     return out
 
 
-def promote(a: torch.dtype, b: torch.dtype) -> torch.dtype:
-    key = (a, b)
+def promote(a: torch.dtype, b: torch.dtype, a_0d: bool = False, b_0d: bool = False) -> torch.dtype:
+    """Result dtype of ``a <op> b`` for two tensors, with torch's rule that a 0-d tensor
+    only raises the result's category (bool < int < float), not its width, against a
+    tensor with dimensions (float32 tensor + float64 0-d tensor is float32)."""
+    if a_0d == b_0d:
+        key = (a, b)
+        out = _promote_cache.get(key)
+        if out is None:
+            out = _promote_cache[key] = torch.promote_types(a, b)
+        return out
+    key = (a, b, a_0d)
     out = _promote_cache.get(key)
     if out is None:
-        out = _promote_cache[key] = torch.promote_types(a, b)
+        out = _promote_cache[key] = torch.result_type(torch.empty(() if a_0d else (1,), dtype=a),
+                                                      torch.empty(() if b_0d else (1,), dtype=b))
     return out
 
 

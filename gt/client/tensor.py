@@ -187,17 +187,38 @@ def _g_abs(node, g):
 
 
 def _g_relu(node, g):
-    return (g * (node.saved > 0),)
+    return (_emit(_OP["threshold_backward"], (g._id, node.saved._id), g.shape, g.dtype, (0,)),)
 
 
 def _g_sigmoid(node, g):
-    y = node.saved
-    return (g * (1.0 - y) * y,)
+    return (_emit(_OP["sigmoid_backward"], (g._id, node.saved._id), g.shape, g.dtype),)
 
 
 def _g_tanh(node, g):
-    y = node.saved
-    return (g * (1.0 - y * y),)
+    return (_emit(_OP["tanh_backward"], (g._id, node.saved._id), g.shape, g.dtype),)
+
+
+def _g_linear(node, g):
+    x, w, b = node.inputs
+    gx = gw = gb = None
+    if x.requires_grad:
+        gx = g @ w
+    if w.requires_grad:
+        gw = _emit(_OP["linear_weight_grad"], (g._id, x._id), w.shape, g.dtype)
+    if b.requires_grad:
+        gb = _sum_to(g, b.shape)
+    return gx, gw, gb
+
+
+def _g_mse_loss(node, g):
+    x, target = node.inputs
+    gx = _emit(_OP["mse_loss_backward"], (g._id, x._id, target._id), x.shape, x.dtype, (node.saved,))
+    return gx, (-gx if target.requires_grad else None)
+
+
+def _g_add_scaled(node, g):
+    a, b = node.inputs
+    return _sum_to(g, a.shape), (_sum_to(g * node.saved, b.shape) if b.requires_grad else None)
 
 
 def _g_cast(node, g):
@@ -250,12 +271,19 @@ def _g_getitem(node, g):
 
 
 # -- op builders -------------------------------------------------------------------
+def _check_sub(a, b) -> None:
+    """torch refuses ``-`` with a bool operand (a bool tensor or a Python/numpy bool)."""
+    if a.dtype is torch.bool or isinstance(b, (bool, np.bool_)) or (isinstance(b, Tensor) and b.dtype is torch.bool):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
 def _arith(a, b, op_t, op_s, rule_t, rule_s, name, div=False):
     """``a <op> b`` for a Tensor ``a`` and a Tensor or Python/numpy scalar ``b``."""
     if isinstance(b, Tensor):
         sa, sb = a.shape, b.shape
         shape = sa if sa == sb else broadcast(sa, sb)
-        dtype = a.dtype if a.dtype is b.dtype else promote(a.dtype, b.dtype)
+        dtype = a.dtype if a.dtype is b.dtype else promote(a.dtype, b.dtype, not sa, not sb)
         if div and dtype not in FLOATING:
             dtype = torch.get_default_dtype()
         out = _make(shape, dtype)
@@ -273,6 +301,8 @@ def _arith(a, b, op_t, op_s, rule_t, rule_s, name, div=False):
     dtype = promote_scalar(a.dtype, s)
     if div and dtype not in FLOATING:
         dtype = torch.get_default_dtype()
+    if op_s == _POW_S and type(s) is int and s < 0 and dtype not in FLOATING:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
     out = _make(a.shape, dtype)
     if type(s) is float:
         _rt.submit(op_s, out._id, (a._id,), (), (s,))
@@ -378,6 +408,8 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
+        if len(self.shape) == 2:
+            return self.transpose(0, 1)
         return self.permute(*reversed(range(self.ndim)))
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
@@ -395,6 +427,7 @@ class Tensor:
     __radd__ = __add__
 
     def __sub__(self, o):
+        _check_sub(self, o)
         return _arith(self, o, _SUB, _ADD_S, _g_sub, _g_identity, "sub") if isinstance(o, Tensor) \
             else self._sub_scalar(o)
 
@@ -405,6 +438,7 @@ class Tensor:
         return _arith(self, -int(s) if type(s) is bool else -s, _SUB, _ADD_S, _g_sub, _g_identity, "sub")
 
     def __rsub__(self, o):
+        _check_sub(self, o)
         return _arith(self, o, _SUB, _RSUB_S, None, _g_neg_rule, "rsub")
 
     def __mul__(self, o):
@@ -489,6 +523,8 @@ class Tensor:
         old._id, old.shape, old.dtype = self._id, self.shape, self.dtype
         old.requires_grad, old.grad, old._grad_fn, old._data_of = self.requires_grad, None, self._grad_fn, None
         self._id = -1  # the id now belongs to `old`
+        if other is self:  # x *= x: the operand is the old value
+            other = old
         try:
             res = result_fn(old, other)
             if res is NotImplemented:
@@ -532,10 +568,14 @@ class Tensor:
         return self._inplace(Tensor.__truediv__, o)
 
     def add_(self, o, alpha=1):
-        return self._inplace(Tensor.__add__, o if alpha == 1 else o * alpha)
+        if alpha == 1:
+            return self._inplace(Tensor.__add__, o)
+        return self._inplace(add_scaled, (o, alpha))
 
     def sub_(self, o, alpha=1):
-        return self._inplace(Tensor.__sub__, o if alpha == 1 else o * alpha)
+        if alpha == 1:
+            return self._inplace(Tensor.__sub__, o)
+        return self._inplace(add_scaled, (o, -alpha))
 
     def mul_(self, o):
         return self._inplace(Tensor.__mul__, o)
@@ -590,10 +630,10 @@ class Tensor:
         return self @ o
 
     def add(self, o, alpha=1):
-        return self + (o if alpha == 1 else o * alpha)
+        return self + o if alpha == 1 else add_scaled(self, (o, alpha))
 
     def sub(self, o, alpha=1):
-        return self - (o if alpha == 1 else o * alpha)
+        return self - o if alpha == 1 else add_scaled(self, (o, -alpha))
 
     def mul(self, o):
         return self * o
@@ -847,6 +887,62 @@ class Tensor:
         return text[:-1] + suffix + ")"
 
     __str__ = __repr__
+
+
+def add_scaled(a: Tensor, other_alpha: tuple) -> Tensor:
+    """``a + alpha * b`` as one op (``torch.add(a, b, alpha=alpha)``)."""
+    b, alpha = other_alpha
+    if not isinstance(b, Tensor):
+        raise TypeError(f"add/sub with alpha needs a Tensor operand, got {type(b).__name__}")
+    s = _scalar(alpha)
+    if s is None or type(s) is bool:
+        raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
+    shape = a.shape if a.shape == b.shape else broadcast(a.shape, b.shape)
+    dtype = a.dtype if a.dtype is b.dtype else promote(a.dtype, b.dtype, not a.shape, not b.shape)
+    if type(s) is float:
+        if dtype not in FLOATING:
+            raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+        out = _emit(_OP["add_scaled"], (a._id, b._id), shape, dtype, (), (s,))
+    else:
+        out = _emit(_OP["add_scaled"], (a._id, b._id), shape, dtype, (s,))
+    if (a.requires_grad or b.requires_grad) and _gm.enabled:
+        _track(out, _g_add_scaled, (a, b), s, "add")
+    return out
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` as one op, as torch.nn.functional.linear."""
+    if bias is None:
+        return x @ weight.T
+    if not x.shape or x.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(f"linear: input of shape {fmt(x.shape)} does not match weight of shape "
+                           f"{fmt(weight.shape)}")
+    if not (x.dtype is weight.dtype is bias.dtype):
+        raise RuntimeError(f"linear: expected input, weight and bias of one dtype, got {x.dtype}, "
+                           f"{weight.dtype}, {bias.dtype}")
+    shape = x.shape[:-1] + weight.shape[:1]
+    broadcast(shape, bias.shape)
+    out = _emit(_OP["linear"], (x._id, weight._id, bias._id), shape, x.dtype)
+    if (x.requires_grad or weight.requires_grad or bias.requires_grad) and _gm.enabled:
+        _track(out, _g_linear, (x, weight, bias), None, "addmm")
+    return out
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error as one op, as torch.nn.functional.mse_loss."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError("mse_loss expects two gt Tensors")
+    if input.shape != target.shape:
+        raise RuntimeError(f"mse_loss: input shape {fmt(input.shape)} and target shape "
+                           f"{fmt(target.shape)} differ")
+    dtype = input.dtype if input.dtype is target.dtype else promote(input.dtype, target.dtype)
+    shape = input.shape if reduction == "none" else ()
+    out = _emit(_OP["mse_loss"], (input._id, target._id), shape, dtype, (reduction,))
+    if (input.requires_grad or target.requires_grad) and _gm.enabled:
+        _track(out, _g_mse_loss, (input, target), reduction, "mse_loss")
+    return out
 
 
 def _g_neg_rule(node, g):

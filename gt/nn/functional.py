@@ -1,4 +1,4 @@
 """``gt.nn.functional``."""
-from gt.client.functional import mse_loss, relu, sigmoid, tanh
+from gt.client.functional import linear, mse_loss, relu, sigmoid, tanh
 
-__all__ = ["mse_loss", "relu", "sigmoid", "tanh"]
+__all__ = ["linear", "mse_loss", "relu", "sigmoid", "tanh"]

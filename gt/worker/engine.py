@@ -10,10 +10,10 @@ a second layer of Dynamo guards.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import OrderedDict
+from operator import itemgetter
 from typing import Any, Callable
 
 import torch
@@ -36,36 +36,41 @@ class OperationError(RuntimeError):
         self.op_name = op_name
 
 
-class Operation:
-    """One instruction: ``result_id = op_name(*input_ids, *scalars, *params)``."""
+class Operation(tuple):
+    """One instruction: ``result_id = op(*input_ids, *scalars, *params)``.
 
-    __slots__ = ("op_type", "op_name", "result_id", "input_ids", "params", "scalars", "opcode")
+    A tuple ``(opcode, result_id, input_ids, params, scalars)``: the worker keeps
+    its pending instructions as plain tuples of this layout (cheap to make on
+    the per-op path), and the engine accepts either.
+    """
 
-    def __init__(self, op_type: str, op_name: str, result_id: int, input_ids: tuple,
-                 params: tuple = (), scalars: tuple = (), opcode: int | None = None) -> None:
-        self.op_type = op_type
-        self.op_name = op_name
-        self.result_id = result_id
-        self.input_ids = tuple(input_ids)
-        self.params = tuple(params)
-        self.scalars = tuple(scalars)
-        if opcode is None:
-            try:
-                opcode = _ops.OPCODE[op_name]
-            except KeyError:
-                raise ValueError(f"unknown operation {op_name!r}") from None
-        self.opcode = opcode
+    __slots__ = ()
+
+    def __new__(cls, op_type: str, op_name: str, result_id: int, input_ids, params=(), scalars=()):
+        try:
+            opcode = _ops.OPCODE[op_name]
+        except KeyError:
+            raise ValueError(f"unknown operation {op_name!r}") from None
+        return tuple.__new__(cls, (opcode, result_id, tuple(input_ids), tuple(params), tuple(scalars)))
+
+    opcode = property(itemgetter(0))
+    result_id = property(itemgetter(1))
+    input_ids = property(itemgetter(2))
+    params = property(itemgetter(3))
+    scalars = property(itemgetter(4))
+    op_type = property(lambda self: "compute")
+    op_name = property(lambda self: _ops.OP_NAMES[self[0]])
 
     def __repr__(self) -> str:
-        return (f"Operation({self.op_name}, result={self.result_id}, inputs={self.input_ids}, "
-                f"params={self.params}, scalars={self.scalars})")
+        return (f"Operation({self.op_name}, result={self[1]}, inputs={self[2]}, params={self[3]}, "
+                f"scalars={self[4]})")
 
 
 class Batch:
     """A flushed batch in canonical form, plus what this run decided about it."""
 
     __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "compile",
-                 "compiled", "failed", "error")
+                 "compiled", "failed", "error", "compile_seconds")
 
     def __init__(self, canon: bytes, ext_ids: tuple, live_ids: tuple, freed_ids: tuple = (),
                  metas: tuple = (), key: Any = None, compile: bool = False) -> None:
@@ -79,6 +84,15 @@ class Batch:
         self.compiled = False   # set by the engine: did this run use a compiled graph?
         self.failed = False     # set by the engine: did compiling or running compiled fail?
         self.error = ""
+        self.compile_seconds = 0.0  # set by the engine when this run compiled the pattern
+
+
+def _on_device(fn: Callable, device: torch.device) -> Callable:
+    """``fn`` with ``device=`` bound (a named function, as torch.fx wants)."""
+    def on_device(*args):
+        return fn(*args, device=device)
+    on_device.__name__ = fn.__name__
+    return on_device
 
 
 def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
@@ -101,7 +115,7 @@ class Engine:
         funcs = list(_ops.OP_FUNCS)
         for name in ("full", "arange"):
             code = _ops.OPCODE[name]
-            funcs[code] = functools.partial(funcs[code], device=self.device)
+            funcs[code] = _on_device(funcs[code], self.device)
         self.funcs = tuple(funcs)
         self._cache: OrderedDict = OrderedDict()
         self._scalars: dict = {}
@@ -111,20 +125,15 @@ class Engine:
         self.compile_failures = 0
 
     # -- eager -------------------------------------------------------------
-    def run_op(self, op: Operation, tensors: dict) -> torch.Tensor:
-        """Run one operation eagerly against the tensor table."""
-        args = [tensors[i] for i in op.input_ids]
-        return self.funcs[op.opcode](*args, *op.scalars, *op.params)
-
     def _run_eager(self, operations: list, tensors: dict, batch: Batch | None) -> dict:
         funcs = self.funcs
         env = {}
-        for op in operations:
-            args = [env[i] if i in env else tensors[i] for i in op.input_ids]
+        for opcode, result_id, input_ids, params, scalars in operations:
+            args = [env[i] if i in env else tensors[i] for i in input_ids]
             try:
-                env[op.result_id] = funcs[op.opcode](*args, *op.scalars, *op.params)
+                env[result_id] = funcs[opcode](*args, *scalars, *params)
             except Exception as exc:
-                raise OperationError(op.op_name, exc) from exc
+                raise OperationError(_ops.OP_NAMES[opcode], exc) from exc
         if batch is None:
             return env
         return {i: env[i] for i in batch.live_ids}
@@ -142,13 +151,13 @@ class Engine:
     def _build_graph(self, operations: list, batch: Batch) -> torch.fx.GraphModule:
         graph = torch.fx.Graph()
         nodes = {i: graph.placeholder(f"in{k}") for k, i in enumerate(batch.ext_ids)}
-        n_scalars = sum(len(op.scalars) for op in operations)
-        scalars = iter([graph.placeholder(f"s{k}") for k in range(n_scalars)])
-        for op in operations:
-            args = [nodes[i] for i in op.input_ids]
-            args.extend(next(scalars) for _ in op.scalars)
-            args.extend(op.params)
-            nodes[op.result_id] = graph.call_function(self.funcs[op.opcode], tuple(args))
+        n_scalars = sum(len(op[4]) for op in operations)
+        scalar_nodes = iter([graph.placeholder(f"s{k}") for k in range(n_scalars)])
+        for opcode, result_id, input_ids, params, scalars in operations:
+            args = [nodes[i] for i in input_ids]
+            args.extend(next(scalar_nodes) for _ in scalars)
+            args.extend(params)
+            nodes[result_id] = graph.call_function(self.funcs[opcode], tuple(args))
         graph.output(tuple(nodes[i] for i in batch.live_ids))
         graph.lint()
         return torch.fx.GraphModule(torch.nn.Module(), graph)
@@ -156,7 +165,7 @@ class Engine:
     def _inputs(self, operations: list, tensors: dict, batch: Batch) -> list:
         inputs = [tensors[i] for i in batch.ext_ids]
         for op in operations:
-            for s in op.scalars:
+            for s in op[4]:
                 inputs.append(self._scalar_tensor(s))
         return inputs
 
@@ -177,7 +186,8 @@ class Engine:
                 self._mark_failed(batch, exc)
                 return None
             finally:
-                self.compile_seconds += time.perf_counter() - t0
+                batch.compile_seconds = time.perf_counter() - t0
+                self.compile_seconds += batch.compile_seconds
             self._cache[batch.key] = fn
             if len(self._cache) > _MANUAL_CACHE_LIMIT and not isinstance(batch.key, int):
                 self._cache.popitem(last=False)
@@ -243,7 +253,7 @@ def _canonical_batch(operations: list, tensors: dict) -> Batch:
     """Canonicalise a list of Operations that did not come through a worker's batcher."""
     from gt.worker import _batcher
     canon, ext_ids, live_ids, _ = _batcher.canonicalize(
-        [(op.opcode, 0, op.result_id, op.input_ids) for op in operations], _ops.NUM_OPCODES)
+        [(op[0], 0, op[1], op[2]) for op in operations], _ops.NUM_OPCODES)
     metas = tuple(meta_of(tensors[i]) for i in ext_ids)
-    params = tuple((op.params, tuple(type(s) for s in op.scalars)) for op in operations)
+    params = tuple((op[3], tuple(type(s) for s in op[4])) for op in operations)
     return Batch(canon, ext_ids, live_ids, metas=metas, key=(canon, metas, params))

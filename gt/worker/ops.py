@@ -64,6 +64,30 @@ def _rdiv(x, s):
     return torch.mul(torch.reciprocal(x), s)
 
 
+def _add_scaled(a, b, alpha):
+    # Eager: torch's own ``add(alpha=)`` (what torch.optim uses).  In a compiled
+    # graph alpha is a 0-d tensor input, which add() does not take as alpha.
+    if isinstance(alpha, torch.Tensor):
+        return a + b * alpha
+    return torch.add(a, b, alpha=alpha)
+
+
+def _linear_weight_grad(g, x):
+    """d(x @ w.T)/dw: ``g.T @ x`` with batch dims flattened."""
+    return torch.mm(g.reshape(-1, g.shape[-1]).t(), x.reshape(-1, x.shape[-1]))
+
+
+_MSE_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+
+
+def _mse_loss(x, target, reduction):
+    return torch.nn.functional.mse_loss(x, target, reduction=reduction)
+
+
+def _mse_loss_backward(g, x, target, reduction):
+    return torch.ops.aten.mse_loss_backward(g, x, target, _MSE_REDUCTION[reduction])
+
+
 def _full(shape, value, dtype, device):
     return torch.full(shape, value, dtype=dtype, device=device)
 
@@ -107,6 +131,7 @@ OPS = (
     ("ge_scalar", torch.ge),
     ("le_scalar", torch.le),
     ("eq_scalar", torch.eq),
+    ("add_scaled", _add_scaled),
     # unary
     ("neg", torch.neg),
     ("exp", torch.exp),
@@ -135,7 +160,15 @@ OPS = (
     ("squeeze", _squeeze),
     ("expand", lambda x, shape: x.expand(shape)),
     ("getitem", _getitem),
+    # fused layers, as torch runs them
+    ("linear", torch.nn.functional.linear),
+    ("mse_loss", _mse_loss),
     # gradient helpers
+    ("linear_weight_grad", _linear_weight_grad),
+    ("mse_loss_backward", _mse_loss_backward),
+    ("threshold_backward", torch.ops.aten.threshold_backward),
+    ("sigmoid_backward", torch.ops.aten.sigmoid_backward),
+    ("tanh_backward", torch.ops.aten.tanh_backward),
     ("sum_to", _sum_to),
     ("getitem_backward", _getitem_backward),
     ("max_backward_dim", _max_backward_dim),

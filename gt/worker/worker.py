@@ -81,8 +81,8 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
                 self._note_error(_ops.OP_NAMES[opcode], exc)
             return
-        self.pending_operations.append(
-            Operation("compute", _ops.OP_NAMES[opcode], result_id, input_ids, params, scalars, opcode))
+        # Pending ops are kept in Operation's tuple layout; no object per op.
+        self.pending_operations.append((opcode, result_id, input_ids, params, scalars))
         code = self._param_codes.get(params)
         if code is None:
             code = self._param_codes[params] = len(self._param_codes)
