@@ -23,7 +23,7 @@ if not _log.handlers:
 
 _config.from_env()  # bad GT_* values stop here, naming the variable
 
-from gt.client import nn, optim  # noqa: E402
+from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import (Tensor, arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402

@@ -203,3 +203,6 @@ def sigmoid(x: Tensor) -> Tensor:
 
 def tanh(x: Tensor) -> Tensor:
     return x.tanh()
+
+
+from gt.client import functional  # noqa: E402  (``nn.functional``, as in torch)

@@ -116,7 +116,11 @@ def matmul_shape(a: tuple, b: tuple) -> tuple:
         return a[:-1]
     if len(a) == 1:
         return b[:-2] + b[-1:]
-    batch = broadcast(a[:-2], b[:-2])
+    try:
+        batch = broadcast(a[:-2], b[:-2])
+    except RuntimeError:
+        raise RuntimeError(f"matmul: shapes {fmt(a)} and {fmt(b)} cannot be multiplied: batch dimensions "
+                           f"{fmt(a[:-2])} and {fmt(b[:-2])} cannot be broadcast together") from None
     return batch + (a[-2], b[-1])
 
 

@@ -155,7 +155,7 @@ class Engine:
         scalar_nodes = iter([graph.placeholder(f"s{k}") for k in range(n_scalars)])
         for opcode, result_id, input_ids, params, scalars in operations:
             args = [nodes[i] for i in input_ids]
-            args.extend(next(scalar_nodes) for _ in scalars)
+            args.extend(graph.call_function(_ops.scalar_as, (next(scalar_nodes), args[0])) for _ in scalars)
             args.extend(params)
             nodes[result_id] = graph.call_function(self.funcs[opcode], tuple(args))
         graph.output(tuple(nodes[i] for i in batch.live_ids))

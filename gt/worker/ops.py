@@ -88,16 +88,19 @@ def _mse_loss_backward(g, x, target, reduction):
     return torch.ops.aten.mse_loss_backward(g, x, target, _MSE_REDUCTION[reduction])
 
 
+def scalar_as(s, like):
+    """A float scalar input (0-d float64 tensor) with the dtype a Python float gets
+    against ``like`` in eager torch: the tensor's own float dtype, or the default
+    float dtype for integer tensors.  Keeps compiled graphs' dtypes equal to eager's."""
+    return s.to(like.dtype if like.is_floating_point() else torch.get_default_dtype())
+
+
 def _full(shape, value, dtype, device):
     return torch.full(shape, value, dtype=dtype, device=device)
 
 
 def _arange(start, end, step, dtype, device):
     return torch.arange(start, end, step, dtype=dtype, device=device)
-
-
-def _squeeze(x, dim):
-    return torch.squeeze(x) if dim is None else torch.squeeze(x, dim)
 
 
 def _cast(x, dtype):
@@ -156,8 +159,6 @@ OPS = (
     ("reshape", torch.reshape),
     ("transpose", torch.transpose),
     ("permute", torch.permute),
-    ("unsqueeze", torch.unsqueeze),
-    ("squeeze", _squeeze),
     ("expand", lambda x, shape: x.expand(shape)),
     ("getitem", _getitem),
     # fused layers, as torch runs them

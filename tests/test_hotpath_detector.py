@@ -1,0 +1,76 @@
+"""HotPathDetector: the seed's semantics and stats (no compiles here)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gt.worker.engine import Operation
+from gt.worker.hotpath_detector import HotPathDetector
+
+
+def _batch(first_id, a_id=1, b_id=2):
+    """A 3-op batch with fresh result ids; the same pattern whatever first_id is."""
+    r = first_id
+    return [Operation("compute", "add", r, (a_id, b_id)),
+            Operation("compute", "mul", r + 1, (r, b_id)),
+            Operation("compute", "relu", r + 2, (r + 1,))]
+
+
+TENSORS = {1: torch.zeros(2, 3), 2: torch.zeros(2, 3), 3: torch.zeros(4, 3)}
+
+
+def test_hundred_identical_batches_give_the_seed_stats():
+    det = HotPathDetector(hot_threshold=10)
+    decisions = []
+    for i in range(100):
+        ops = _batch(100 + 10 * i)
+        decisions.append(det.record_batch(ops, tensors=TENSORS))
+        det.record_batch_completion(ops)
+    assert decisions == [False] * 10 + [True] * 90
+    stats = det.get_stats()
+    assert {k: stats[k] for k in ("total_batches", "hot_batches_executed", "unique_patterns", "hot_paths",
+                                  "hot_threshold")} == {"total_batches": 100, "hot_batches_executed": 90,
+                                                        "unique_patterns": 1, "hot_paths": 1, "hot_threshold": 10}
+    top = stats["top_patterns"][0]
+    assert top["count"] == 100 and top["ops"] == 3 and len(top["signature"]) == 16
+
+
+def test_other_input_shape_is_another_pattern():
+    det = HotPathDetector(hot_threshold=2)
+    for i in range(3):
+        det.record_batch(_batch(100 + 10 * i), tensors=TENSORS)
+    assert not det.record_batch(_batch(200, a_id=3, b_id=3), tensors=TENSORS)
+    assert det.get_stats()["unique_patterns"] == 2
+
+
+def test_detection_message_is_logged_once(caplog):
+    import logging
+    logger = logging.getLogger("gt")
+    logger.addHandler(caplog.handler)
+    try:
+        det = HotPathDetector(hot_threshold=3)
+        for i in range(10):
+            det.record_batch(_batch(100 + 10 * i), tensors=TENSORS)
+    finally:
+        logger.removeHandler(caplog.handler)
+    lines = [l for l in caplog.text.splitlines() if "[HotPath]" in l]
+    assert len(lines) == 1
+    assert "Worker detected hot batch after 3 repetitions: Batch(" in lines[0]
+    assert lines[0].rstrip().endswith(":3ops)")
+
+
+def test_disabled_auto_compile_counts_but_never_compiles():
+    det = HotPathDetector(hot_threshold=1, enable_auto_compile=False)
+    assert [det.record_batch(_batch(10 * i), tensors=TENSORS) for i in range(1, 5)] == [False] * 4
+    assert det.get_stats()["hot_paths"] == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, "10", 2.5])
+def test_bad_threshold_is_rejected(bad):
+    with pytest.raises(ValueError, match="hot_threshold"):
+        HotPathDetector(hot_threshold=bad)
+
+
+def test_unknown_operation_is_rejected():
+    with pytest.raises(ValueError, match="unknown operation 'conv9d'"):
+        Operation("compute", "conv9d", 1, (2,))
