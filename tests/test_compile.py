@@ -65,6 +65,7 @@ def _every_op_program():
 def test_compiled_matches_eager_for_every_op(use_worker):
     w = use_worker(batch_size=100000)
     w.mark_boundary = lambda: None          # keep the whole program in one batch
+    runtime.connect(w)                      # the client binds the worker's methods at connect
     program = _every_op_program()
     next(program)
     live = next(program)

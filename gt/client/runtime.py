@@ -9,15 +9,25 @@ from __future__ import annotations
 import itertools
 
 worker = None
-submit = None
 _next_id = itertools.count(1).__next__
+
+
+def _not_connected(*args) -> None:
+    pass
+
+
+# The per-op entry points are the worker's bound methods themselves (set by
+# connect), so an op or a free costs one Python call into the worker.
+submit = free = mark_boundary = _not_connected
 
 
 def connect(new_worker) -> None:
     """Route this client's instructions to ``new_worker``."""
-    global worker, submit
+    global worker, submit, free, mark_boundary
     worker = new_worker
     submit = new_worker.submit
+    free = new_worker.free
+    mark_boundary = new_worker.mark_boundary
 
 
 def get_worker():
@@ -30,13 +40,3 @@ def get_worker():
 
 def new_id() -> int:
     return _next_id()
-
-
-def free(tensor_id: int) -> None:
-    if worker is not None:
-        worker.free(tensor_id)
-
-
-def mark_boundary() -> None:
-    if worker is not None:
-        worker.mark_boundary()

@@ -187,7 +187,8 @@ def _g_abs(node, g):
 
 
 def _g_relu(node, g):
-    return (_emit(_OP["threshold_backward"], (g._id, node.saved._id), g.shape, g.dtype, (0,)),)
+    # torch's relu backward: threshold_backward(grad, x, 0); x > 0 exactly where relu(x) > 0.
+    return (_emit(_OP["threshold_backward"], (g._id, node.inputs[0]._id), g.shape, g.dtype, (0,)),)
 
 
 def _g_sigmoid(node, g):
@@ -356,7 +357,7 @@ def _reduce(x, name, dim, keepdim, axis, keepdims, mean=False):
                     (dims, keepdim))
     if x.requires_grad and _gm.enabled:
         scale = math.prod(x.shape[d] for d in dims) if mean else 1
-        _track(out, _g_expand_back, (x,), (dims, keepdim, scale), name)
+        _track(out, _g_expand_back, (x,), (dims, keepdim, scale), name if dim is None else name + "1")
     return out
 
 
@@ -409,7 +410,7 @@ class Tensor:
     @property
     def T(self) -> "Tensor":
         if len(self.shape) == 2:
-            return self.transpose(0, 1)
+            return _renamed(self.transpose(0, 1), self, "permute")
         return self.permute(*reversed(range(self.ndim)))
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
@@ -439,7 +440,7 @@ class Tensor:
 
     def __rsub__(self, o):
         _check_sub(self, o)
-        return _arith(self, o, _SUB, _RSUB_S, None, _g_neg_rule, "rsub")
+        return _arith(self, o, _SUB, _RSUB_S, None, _g_neg_rule, "rsub1")
 
     def __mul__(self, o):
         return _arith(self, o, _MUL, _MUL_S, _g_mul, _g_mul_s, "mul")
@@ -450,10 +451,10 @@ class Tensor:
         return _arith(self, o, _DIV, _DIV_S, _g_div, _g_div_s, "div", div=True)
 
     def __rtruediv__(self, o):
-        return _arith(self, o, _DIV, _RDIV_S, None, _g_rdiv_s, "rdiv", div=True)
+        return _arith(self, o, _DIV, _RDIV_S, None, _g_rdiv_s, "mul", div=True)  # torch: reciprocal() * s
 
     def __pow__(self, o):
-        return _arith(self, o, _POW, _POW_S, _g_pow, _g_pow_s, "pow")
+        return _arith(self, o, _POW, _POW_S, _g_pow, _g_pow_s, "pow1" if isinstance(o, Tensor) else "pow")
 
     def __rpow__(self, o):
         s = _scalar(o)
@@ -465,7 +466,7 @@ class Tensor:
         else:
             out = _emit(_RPOW_S, (self._id,), self.shape, dtype, (s,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_rpow_s, (self,), (s, out.detach()), "rpow")
+            _track(out, _g_rpow_s, (self,), (s, out.detach()), "pow2")
         return out
 
     def __matmul__(self, o):
@@ -480,7 +481,7 @@ class Tensor:
         out = _make(shape, self.dtype)
         _rt.submit(_MATMUL, out._id, (self._id, o._id), (), ())
         if (self.requires_grad or o.requires_grad) and _gm.enabled:
-            _track(out, _g_matmul, (self, o), None, "mm")
+            _track(out, _g_matmul, (self, o), None, _matmul_name(self, o))
         return out
 
     def __rmatmul__(self, o):
@@ -612,7 +613,7 @@ class Tensor:
         return _unary(self, "sign", None)
 
     def relu(self):
-        return _unary(self, "relu", _g_relu, save_out=True)
+        return _unary(self, "relu", _g_relu)
 
     def sigmoid(self):
         return _unary(self, "sigmoid", _g_sigmoid, save_out=True, float_result=True)
@@ -660,7 +661,7 @@ class Tensor:
         if dim is None:
             out = _emit(_OP["max_all"], (self._id,), (), self.dtype)
             if self.requires_grad and _gm.enabled:
-                _track(out, _g_max_all, (self,), out.detach(), "max")
+                _track(out, _g_max_all, (self,), out.detach(), "max1")
             return out
         d = norm_dim(dim, self.ndim)
         shape = reduce_shape(self.shape, (d,), keepdim)
@@ -700,15 +701,15 @@ class Tensor:
 
     def unsqueeze(self, dim):
         d = norm_dim(dim, self.ndim + 1)
-        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+        return _renamed(self.reshape(self.shape[:d] + (1,) + self.shape[d:]), self, "unsqueeze")
 
     def squeeze(self, dim=None):
         if dim is None:
-            return self.reshape(tuple(n for n in self.shape if n != 1))
+            return _renamed(self.reshape(tuple(n for n in self.shape if n != 1)), self, "squeeze")
         d = norm_dim(dim, self.ndim) if self.ndim else 0
         if not self.shape or self.shape[d] != 1:
             return self
-        return self.reshape(self.shape[:d] + self.shape[d + 1:])
+        return _renamed(self.reshape(self.shape[:d] + self.shape[d + 1:]), self, "squeeze1")
 
     def transpose(self, d0, d1):
         n = self.ndim
@@ -764,7 +765,7 @@ class Tensor:
         shape, norm = index_shape(self.shape, key)
         out = _emit(_OP["getitem"], (self._id,), shape, self.dtype, (norm,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_getitem, (self,), norm, "index")
+            _track(out, _g_getitem, (self,), norm, _index_name(key, norm, self.shape))
         return out
 
     # -- dtype / device --------------------------------------------------------------
@@ -813,7 +814,10 @@ class Tensor:
     def detach(self) -> "Tensor":
         return _emit(_OP["alias"], (self._id,), self.shape, self.dtype)
 
-    def backward(self, gradient=None) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
+        # GT keeps every graph until its tensors are dropped, so retain_graph needs no work.
+        if create_graph:
+            raise NotImplementedError("gt: backward(create_graph=True) (higher-order gradients) is not supported")
         _backward(self, gradient)
 
     @property
@@ -879,7 +883,7 @@ class Tensor:
     def __repr__(self) -> str:
         text = repr(self._value().detach().cpu())
         if self._grad_fn is not None:
-            suffix = f", grad_fn=<{self._grad_fn.name.capitalize()}Backward0>"
+            suffix = f", grad_fn=<{_grad_fn_label(self._grad_fn.name)}>"
         elif self.requires_grad:
             suffix = ", requires_grad=True"
         else:
@@ -943,6 +947,51 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     if (input.requires_grad or target.requires_grad) and _gm.enabled:
         _track(out, _g_mse_loss, (input, target), reduction, "mse_loss")
     return out
+
+
+def _grad_fn_label(name: str) -> str:
+    """torch's grad_fn class name for a node name: 'mse_loss' -> MseLossBackward0, 'sum1' -> SumBackward1."""
+    version = name[-1] if name[-1:].isdigit() else "0"
+    stem = name[:-1] if name[-1:].isdigit() else name
+    return "".join(part.capitalize() for part in stem.split("_")) + "Backward" + version
+
+
+def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
+    """Give ``out``'s new autograd node torch's name for the op that made it."""
+    if out is not src and out._grad_fn is not None:
+        out._grad_fn.name = name
+    return out
+
+
+_MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
+
+
+def _matmul_name(a: Tensor, b: Tensor) -> str:
+    """torch's last op in ``a @ b``, which names the result's grad_fn."""
+    na, nb = len(a.shape), len(b.shape)
+    name = _MATMUL_NAMES.get((na, nb))
+    if name is None:
+        name = "clone" if na == 2 and a.requires_grad else "unsafe_view"
+    return name
+
+
+def _index_name(key, norm: tuple, shape: tuple) -> str:
+    """torch's last view op in basic indexing (a lone slice is always sliced; in a tuple key,
+    whole-dimension slices are skipped, and a key that does nothing gives an alias)."""
+    if type(key) is slice:
+        return "slice"
+    name, dim = "alias", 0
+    for k in norm:
+        if k is None:
+            name = "unsqueeze"
+        elif type(k) is tuple:
+            if k[0] is not None and not (k[0] == 0 and k[1] >= shape[dim] and k[2] == 1):
+                name = "slice"
+            dim += 1
+        else:
+            name = "select"
+            dim += 1
+    return name
 
 
 def _g_neg_rule(node, g):

@@ -34,6 +34,7 @@ class OperationError(RuntimeError):
     def __init__(self, op_name: str, exc: BaseException) -> None:
         super().__init__(f"{type(exc).__name__}: {exc}")
         self.op_name = op_name
+        self.partial: dict = {}   # results of the ops that ran before the failure
 
 
 class Operation(tuple):
@@ -133,7 +134,11 @@ class Engine:
             try:
                 env[result_id] = funcs[opcode](*args, *scalars, *params)
             except Exception as exc:
-                raise OperationError(_ops.OP_NAMES[opcode], exc) from exc
+                err = OperationError(_ops.OP_NAMES[opcode], exc)
+                # What ran before the failing op stays valid: hand it back with the error.
+                keep = batch.live_ids if batch is not None else env
+                err.partial = {i: env[i] for i in keep if i in env}
+                raise err from exc
         if batch is None:
             return env
         return {i: env[i] for i in batch.live_ids}
@@ -194,8 +199,7 @@ class Engine:
         else:
             self.cache_hits += 1
         try:
-            with torch.no_grad():
-                outs = fn(*inputs)
+            outs = fn(*inputs)   # inputs never require grad: no autograd state to switch off
         except Exception as exc:  # noqa: BLE001
             self._mark_failed(batch, exc)
             return None

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 COLD, HOT, COMPILED, FAILED = 0, 1, 2, 3
 _STATE_NAMES = ("cold", "hot", "compiled", "failed")
+_META_CODES_LIMIT = 1 << 16
 
 
 class HotPathDetector:
@@ -31,6 +32,7 @@ class HotPathDetector:
         self.enable_auto_compile = enable_auto_compile
         self.table = _hotpath.PatternTable(hot_threshold, capacity)
         self._meta_codes: dict = {}
+        self._next_meta_code = 0
         self._current: tuple | None = None
         self._evicted: list = []
 
@@ -38,7 +40,10 @@ class HotPathDetector:
         """Intern an external input's (dtype, shape) as a small integer."""
         code = self._meta_codes.get(meta)
         if code is None:
-            code = self._meta_codes[meta] = len(self._meta_codes)
+            if len(self._meta_codes) >= _META_CODES_LIMIT:
+                self._meta_codes.clear()   # bounded; codes are never reused (see Worker.submit)
+            code = self._meta_codes[meta] = self._next_meta_code
+            self._next_meta_code += 1
         return code
 
     def record_batch(self, operations: list, batch: Batch | None = None,

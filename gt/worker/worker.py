@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # With auto-compile on and no batch size given, batches are cut at the client's
 # boundaries (or at this many ops): single-op batches would have nothing to fuse.
 AUTO_COMPILE_BATCH_SIZE = 1024
+_PARAM_CODES_LIMIT = 1 << 16
 
 
 def default_device() -> str:
@@ -63,8 +64,11 @@ class Worker:
             self._batcher = _batcher.Batcher(batch_size, _ops.NUM_OPCODES)
             log.info("Worker %s: Message batching enabled (batch_size=%d)", worker_id, batch_size)
         self._param_codes: dict = {}
+        self._next_param_code = 0
         self._funcs = self.engine.funcs
         self._error: Exception | None = None
+        self._flushing = False
+        self._late_frees: list[int] = []
         self._immediate_ops = 0
         self.stats = {"operations": {"total": 0, "batched": 0, "compiled": 0, "eager": 0},
                       "batches": 0}
@@ -85,13 +89,21 @@ class Worker:
         self.pending_operations.append((opcode, result_id, input_ids, params, scalars))
         code = self._param_codes.get(params)
         if code is None:
-            code = self._param_codes[params] = len(self._param_codes)
+            if len(self._param_codes) >= _PARAM_CODES_LIMIT:
+                # Bounded. Codes are never reused (a reused code could make two different
+                # batches look alike); known patterns are simply detected again.
+                self._param_codes.clear()
+            code = self._param_codes[params] = self._next_param_code
+            self._next_param_code += 1
         if self._batcher.append(opcode, code, result_id, input_ids):
             self._flush_batch()
 
     def free(self, tensor_id: int) -> None:
         """The client dropped a handle; release the tensor once nothing pending needs it."""
-        if self._batcher is not None and self.pending_operations:
+        if self._flushing:
+            # A finalizer ran while a batch was being flushed: apply it afterwards.
+            self._late_frees.append(tensor_id)
+        elif self._batcher is not None and self.pending_operations:
             self._batcher.free(tensor_id)
         else:
             self.tensors.pop(tensor_id, None)
@@ -118,22 +130,30 @@ class Worker:
     # -- batch execution ------------------------------------------------------
     def _flush_batch(self) -> None:
         """Execute all pending operations as a batch."""
-        if self._batcher is None:
+        if self._batcher is None or self._flushing:
             return
-        flushed = self._batcher.flush()
-        if flushed is None:
-            return
-        canon, ext_ids, live_ids, freed_ids = flushed
-        operations = self.pending_operations
-        self.pending_operations = []
-        tensors = self.tensors
-        if operations:
-            try:
-                self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids))
-            except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
-                self._note_error(getattr(exc, "op_name", "batch"), exc)
-        for i in freed_ids:
-            tensors.pop(i, None)
+        self._flushing = True
+        try:
+            flushed = self._batcher.flush()
+            if flushed is None:
+                return
+            canon, ext_ids, live_ids, freed_ids = flushed
+            operations = self.pending_operations
+            self.pending_operations = []
+            if operations:
+                try:
+                    self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids))
+                except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
+                    self.tensors.update(getattr(exc, "partial", {}))
+                    self._note_error(getattr(exc, "op_name", "batch"), exc)
+            for i in freed_ids:
+                self.tensors.pop(i, None)
+        finally:
+            self._flushing = False
+            if self._late_frees:
+                late, self._late_frees = self._late_frees, []
+                for i in late:
+                    self.free(i)
 
     def _execute(self, operations: list, batch: Batch) -> None:
         tensors = self.tensors

@@ -1,0 +1,399 @@
+"""Gradients of every differentiable op, and backward()'s rules, checked against torch."""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+import torch
+
+import gt
+
+
+def _weights(rng, shape):
+    """Random upstream weights, so that a wrong gradient cannot hide behind a plain sum."""
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _check_grads(fn, arrays, rng, pair, assert_matches, grad_inputs=None):
+    """Run ``(fn(*inputs) * w).sum().backward()`` in both frameworks; compare outputs and grads."""
+    grad_inputs = range(len(arrays)) if grad_inputs is None else grad_inputs
+    gs, ts = [], []
+    for i, a in enumerate(arrays):
+        g, t = pair(a, requires_grad=i in grad_inputs)
+        gs.append(g)
+        ts.append(t)
+    gout, tout = fn(*gs), fn(*ts)
+    assert_matches(gout, tout)
+    assert gout.requires_grad
+    w = _weights(rng, tuple(tout.shape))
+    (gout * gt.from_numpy(w)).sum().backward()
+    (tout * torch.from_numpy(w)).sum().backward()
+    for i, (g, t) in enumerate(zip(gs, ts)):
+        if i in grad_inputs:
+            assert g.grad is not None, f"input {i} got no gradient"
+            assert_matches(g.grad, t.grad, rtol=1e-4, atol=1e-5)
+        else:
+            assert g.grad is None
+
+
+# -- elementwise ------------------------------------------------------------------------------
+UNARY = {
+    "exp": lambda x: x.exp(),
+    "log": lambda x: x.log(),
+    "sqrt": lambda x: x.sqrt(),
+    "abs": lambda x: x.abs(),
+    "relu": lambda x: x.relu(),
+    "sigmoid": lambda x: x.sigmoid(),
+    "tanh": lambda x: x.tanh(),
+    "neg": lambda x: -x,
+    "gt.exp": lambda x: (gt if isinstance(x, gt.Tensor) else torch).exp(x),
+    "gt.relu": lambda x: (gt if isinstance(x, gt.Tensor) else torch).relu(x),
+}
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+def test_unary_gradients_match_torch(name, rng, pair, assert_matches):
+    if name in ("log", "sqrt"):
+        a = rng.uniform(0.2, 3.0, (3, 4)).astype(np.float32)
+    else:  # keep away from 0, where abs and relu have no derivative
+        a = rng.uniform(0.2, 2.0, (3, 4)).astype(np.float32) * rng.choice([-1, 1], (3, 4)).astype(np.float32)
+    _check_grads(UNARY[name], [a], rng, pair, assert_matches)
+
+
+BROADCAST_SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 1), (1, 4)),
+    ((4,), (3, 4)),
+    ((3, 4), (4,)),
+    ((2, 3, 4), (3, 1)),
+    ((), (3, 4)),
+    ((1, 4), (2, 3, 1)),
+]
+BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+          "pow": operator.pow}
+
+
+@pytest.mark.parametrize("op", list(BINARY))
+@pytest.mark.parametrize("sa, sb", BROADCAST_SHAPES)
+def test_binary_gradients_reduce_over_broadcast_dims(op, sa, sb, rng, pair, assert_matches):
+    a = rng.uniform(0.5, 2.0, sa).astype(np.float32)
+    b = rng.uniform(0.5, 2.0, sb).astype(np.float32)
+    _check_grads(BINARY[op], [a, b], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("op", list(BINARY))
+@pytest.mark.parametrize("which", [0, 1])
+def test_binary_gradient_when_only_one_input_requires_grad(op, which, rng, pair, assert_matches):
+    a = rng.uniform(0.5, 2.0, (3, 1)).astype(np.float32)
+    b = rng.uniform(0.5, 2.0, (4,)).astype(np.float32)
+    _check_grads(BINARY[op], [a, b], rng, pair, assert_matches, grad_inputs=(which,))
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("x + 2", lambda x: x + 2),
+    ("2 + x", lambda x: 2 + x),
+    ("x - 1.5", lambda x: x - 1.5),
+    ("2 - x", lambda x: 2 - x),
+    ("x * 3", lambda x: x * 3),
+    ("0.5 * x", lambda x: 0.5 * x),
+    ("x / 3", lambda x: x / 3),
+    ("3 / x", lambda x: 3 / x),
+    ("x ** 3", lambda x: x ** 3),
+    ("x ** 0.5", lambda x: x ** 0.5),
+    ("x ** -2", lambda x: x ** -2),
+    ("x ** 0", lambda x: x ** 0),
+    ("x ** 1", lambda x: x ** 1),
+    ("2 ** x", lambda x: 2 ** x),
+    ("1.5 ** x", lambda x: 1.5 ** x),
+    ("np.float32(2.0) * x", lambda x: np.float32(2.0) * x),
+    ("np.float32(2.0) - x", lambda x: np.float32(2.0) - x),
+    ("x.pow(2)", lambda x: x.pow(2)),
+])
+def test_scalar_op_gradients_match_torch(name, fn, rng, pair, assert_matches):
+    _check_grads(fn, [rng.uniform(0.5, 2.0, (3, 4)).astype(np.float32)], rng, pair, assert_matches)
+
+
+def test_pow_with_tensor_exponent_gradient(rng, pair, assert_matches):
+    base = rng.uniform(0.5, 2.0, (3, 4)).astype(np.float32)
+    expo = rng.uniform(-1.5, 2.5, (3, 4)).astype(np.float32)
+    _check_grads(lambda a, b: a ** b, [base, expo], rng, pair, assert_matches)
+
+
+def test_float64_gradients(rng, pair, assert_matches):
+    a, b = rng.uniform(0.5, 2.0, (3, 4)), rng.uniform(0.5, 2.0, (4, 2))
+    _check_grads(lambda x, y: (x.exp() @ y).tanh() / y.sum(), [a, b], rng, pair, assert_matches)
+
+
+# -- matmul -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sa, sb", [
+    ((3, 4), (4, 5)),
+    ((4,), (4, 5)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((2, 3, 4), (4, 5)),
+    ((2, 3, 4), (2, 4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((4,), (2, 4, 5)),
+    ((2, 3, 4), (4,)),
+])
+def test_matmul_gradients_match_torch(sa, sb, rng, pair, assert_matches):
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    _check_grads(operator.matmul, [a, b], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_matmul_gradient_with_one_constant_operand(which, rng, pair, assert_matches):
+    a = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    b = rng.standard_normal((4, 5)).astype(np.float32)
+    _check_grads(operator.matmul, [a, b], rng, pair, assert_matches, grad_inputs=(which,))
+
+
+# -- reductions -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["sum", "mean"])
+@pytest.mark.parametrize("kw", [
+    {},
+    {"dim": 0},
+    {"dim": -1},
+    {"dim": 1, "keepdim": True},
+    {"dim": (0, 2)},
+    {"dim": (0, 1), "keepdim": True},
+    {"axis": 2, "keepdims": True},
+])
+def test_sum_and_mean_gradients(name, kw, rng, pair, assert_matches):
+    a = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    _check_grads(lambda x: getattr(x, name)(**kw), [a], rng, pair, assert_matches)
+
+
+def test_max_over_all_gradient(rng, pair, assert_matches):
+    _check_grads(lambda x: x.max(), [rng.standard_normal((3, 4)).astype(np.float32)], rng, pair,
+                 assert_matches)
+
+
+def test_max_over_all_gradient_splits_between_ties(pair, assert_matches):
+    g, t = pair(np.array([1.0, 3.0, 3.0, 2.0], dtype=np.float32), requires_grad=True)
+    (g.max() * 2).backward()
+    (t.max() * 2).backward()
+    assert_matches(g.grad, t.grad)
+
+
+@pytest.mark.parametrize("kw", [{"dim": 0}, {"dim": 1}, {"dim": -1, "keepdim": True}, {"dim": 0, "keepdim": True}])
+def test_max_over_dim_gradient(kw, rng, pair, assert_matches):
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    _check_grads(lambda x: x.max(**kw).values, [a], rng, pair, assert_matches)
+
+
+def test_max_over_dim_values_in_a_bigger_graph(rng, pair, assert_matches):
+    a = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    _check_grads(lambda x: x.max(1)[0].exp() + x.mean(1), [a], rng, pair, assert_matches)
+
+
+# -- shapes and indexing --------------------------------------------------------------------------
+@pytest.mark.parametrize("name, fn", [
+    ("reshape", lambda x: x.reshape(4, -1)),
+    ("view", lambda x: x.view(-1)),
+    ("permute", lambda x: x.permute(2, 0, 1)),
+    ("transpose", lambda x: x.transpose(0, 2)),
+    ("T of a matrix", lambda x: x[0].T),
+    ("expand", lambda x: x[:, :1, :].expand(2, 3, 4)),
+    ("expand new dims", lambda x: x.expand(5, 2, 3, 4)),
+    ("unsqueeze", lambda x: x.unsqueeze(1)),
+    ("squeeze", lambda x: x[:, :1].squeeze(1)),
+    ("flatten", lambda x: x.flatten(1)),
+    ("double", lambda x: x.double() * 2),
+])
+def test_shape_op_gradients(name, fn, rng, pair, assert_matches):
+    _check_grads(fn, [rng.standard_normal((2, 3, 4)).astype(np.float32)], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("name, key", [
+    ("x[1]", 1),
+    ("x[-1]", -1),
+    ("x[:4, :4]", (slice(None, 4), slice(None, 4))),
+    ("x[1:3, None]", (slice(1, 3), None)),
+    ("x[..., 0]", (Ellipsis, 0)),
+    ("x[::2, 1:5:2]", (slice(None, None, 2), slice(1, 5, 2))),
+    ("x[2, 3]", (2, 3)),
+])
+def test_indexing_gradients(name, key, rng, pair, assert_matches):
+    _check_grads(lambda x: x[key], [rng.standard_normal((5, 6)).astype(np.float32)], rng, pair, assert_matches)
+
+
+def test_overlapping_slices_accumulate(rng, pair, assert_matches):
+    a = rng.standard_normal((6, 3)).astype(np.float32)
+    _check_grads(lambda x: x[:4] * x[2:], [a], rng, pair, assert_matches)
+
+
+# -- graphs ---------------------------------------------------------------------------------------
+def test_a_tensor_used_several_times_accumulates(rng, pair, assert_matches):
+    a = rng.uniform(0.5, 2.0, (3, 4)).astype(np.float32)
+    _check_grads(lambda x: x * x + x.exp() * x - x / (x + 1), [a], rng, pair, assert_matches)
+
+
+def test_two_layer_network_gradients(rng, pair, assert_matches):
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(8, 3), (3, 5), (5,), (5, 2), (2,)]]
+    _check_grads(lambda x, w1, b1, w2, b2: ((x @ w1 + b1).relu() @ w2 + b2).sigmoid(), arrays, rng, pair,
+                 assert_matches, grad_inputs=(1, 2, 3, 4))
+
+
+def test_inplace_on_non_leaf_keeps_the_gradient_right(rng, pair, assert_matches):
+    def fn(x):
+        y = x * 2
+        y += 1
+        y *= x
+        y -= x.exp()
+        y /= 3
+        return y
+    _check_grads(fn, [rng.standard_normal((3, 4)).astype(np.float32)], rng, pair, assert_matches)
+
+
+def test_inplace_non_leaf_plus_itself(rng, pair, assert_matches):
+    def fn(x):
+        y = x * x
+        y += y
+        return y
+    _check_grads(fn, [rng.standard_normal((3, 4)).astype(np.float32)], rng, pair, assert_matches)
+
+
+# -- backward() ---------------------------------------------------------------------------------
+def test_gradients_accumulate_across_two_backward_calls(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    for x in (g, t):
+        (x * x).sum().backward()
+        (x.exp()).mean().backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_grad_accumulates_then_resets_with_none(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    for x in (g, t):
+        (x * 3).sum().backward()
+        x.grad = None
+        (x * x).sum().backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_backward_on_non_scalar_without_gradient_raises(rng, pair):
+    g, t = pair(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError):
+        (t * 2).backward()
+    with pytest.raises(RuntimeError, match="scalar"):
+        (g * 2).backward()
+    assert g.grad is None
+
+
+def test_backward_with_explicit_gradient(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    w = rng.standard_normal((2, 3)).astype(np.float32)
+    (g * g).backward(gt.from_numpy(w))
+    (t * t).backward(torch.from_numpy(w))
+    assert_matches(g.grad, t.grad)
+
+
+def test_backward_on_a_leaf(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(()).astype(np.float32), requires_grad=True)
+    g.backward()
+    t.backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_backward_on_a_tensor_that_does_not_require_grad_raises(rng, pair):
+    g, t = pair(rng.standard_normal(3).astype(np.float32))
+    with pytest.raises(RuntimeError):
+        t.sum().backward()
+    with pytest.raises(RuntimeError):
+        g.sum().backward()
+
+
+def test_no_grad_stops_recording(rng, pair):
+    g, t = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    with gt.no_grad():
+        y = (g * 2).exp().sum()
+    with torch.no_grad():
+        ty = (t * 2).exp().sum()
+    assert y.requires_grad is ty.requires_grad is False
+    assert y.grad_fn is None
+    with pytest.raises(RuntimeError):
+        y.backward()
+    assert g.grad is None
+
+
+def test_no_grad_part_of_graph_is_constant(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    for x, mod in ((g, gt), (t, torch)):
+        with mod.no_grad():
+            c = x * 3
+        (c * x).sum().backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_inplace_on_a_leaf_that_requires_grad_raises(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError):
+        t += 1
+    with pytest.raises(RuntimeError, match="leaf"):
+        g += 1
+    with pytest.raises(RuntimeError):
+        g.mul_(2)
+    assert_matches(g.detach(), t.detach())  # unchanged by the failed attempts
+    assert g.requires_grad and g.is_leaf
+
+
+def test_inplace_on_a_leaf_is_allowed_under_no_grad(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    for x, mod in ((g, gt), (t, torch)):
+        with mod.no_grad():
+            x -= 0.5
+            x *= 2
+    assert g.requires_grad and g.is_leaf
+    assert_matches(g.detach(), t.detach())
+    (g * g).sum().backward()
+    (t * t).sum().backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_detach_stops_gradients(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    for x in (g, t):
+        (x.detach() * x + x.detach().exp()).sum().backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_leaf_not_in_graph_gets_no_grad(rng, pair):
+    (g, _), (h, _) = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True), \
+        pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    (g * 2).sum().backward()
+    assert h.grad is None
+
+
+def test_grad_has_leaf_shape_and_dtype(rng, pair):
+    g, _ = pair(rng.standard_normal((3, 1)), requires_grad=True)  # float64
+    (g * gt.ones(3, 4, dtype=gt.float64)).sum().backward()
+    assert g.grad.shape == (3, 1)
+    assert g.grad.dtype == gt.float64
+    np.testing.assert_allclose(g.grad.numpy(), np.full((3, 1), 4.0))
+
+
+def test_result_of_op_with_grad_input_is_not_a_leaf(rng, pair):
+    g, t = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    y, ty = g * 2, t * 2
+    assert y.is_leaf is ty.is_leaf is False
+    assert y.grad_fn is not None
+    assert g.is_leaf and g.grad_fn is None
+
+
+def test_backward_accepts_retain_graph(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    for x in (g, t):
+        loss = (x.exp() * x).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+    assert_matches(g.grad, t.grad)
+
+
+def test_add_and_sub_with_alpha_and_their_gradients(rng, pair, assert_matches):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    b = rng.standard_normal((4,)).astype(np.float32)
+    _check_grads(lambda x, y: x.add(y, alpha=2.5) * x.sub(y, alpha=0.5), [a, b], rng, pair, assert_matches)

@@ -1,0 +1,137 @@
+"""The worker's tensor table stays bounded: dropped client handles free their worker tensors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gt
+
+SLACK = 2  # a steady loop may hold a couple of extra tensors at a checkpoint, never a growing number
+
+
+def _count() -> int:
+    return len(gt.debug.get_worker().tensors)
+
+
+def _data(rng, n=16):
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32) + 0.25).astype(np.float32)
+    return gt.from_numpy(x), gt.from_numpy(y)
+
+
+def _train(model, opt, x, y, steps, checkpoints):
+    loss_fn = gt.nn.MSELoss()
+    counts, losses = {}, []
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        if step in checkpoints:
+            counts[step] = _count()
+            losses.append(loss.item())
+        del loss
+    return counts, losses
+
+
+def _assert_bounded(counts: dict, first: int) -> None:
+    base = counts[first]
+    grown = {step: n - base for step, n in counts.items() if n - base > SLACK}
+    assert not grown, f"worker tensor count grew: {counts}"
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4}),
+    ("Adam", {"lr": 0.01}),
+])
+def test_training_loop_keeps_the_worker_tensor_count_bounded(name, kw, rng):
+    steps = 3000 if name == "SGD" and "momentum" not in kw else 1000
+    gt.manual_seed(0)
+    model = gt.nn.Linear(4, 1)
+    opt = getattr(gt.optim, name)(model.parameters(), **kw)
+    x, y = _data(rng)
+    checkpoints = {3, 100, steps // 2, steps - 1, steps}
+    counts, losses = _train(model, opt, x, y, steps, checkpoints)
+    _assert_bounded(counts, 100)
+    assert counts[steps] - counts[3] <= SLACK
+    assert losses[-1] < 0.1 * losses[0], f"the model did not train: {losses}"
+
+
+def test_deeper_model_training_loop_is_bounded(rng):
+    gt.manual_seed(1)
+    model = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 1))
+    opt = gt.optim.SGD(model.parameters(), lr=0.05, momentum=0.5)
+    x, y = _data(rng)
+    counts, _ = _train(model, opt, x, y, 600, {100, 300, 599, 600})
+    _assert_bounded(counts, 100)
+
+
+def test_dropping_handles_frees_worker_tensors(rng):
+    a = gt.from_numpy(rng.standard_normal((8, 8)).astype(np.float32), requires_grad=True)
+    base = _count()
+    kept = [(a * i).exp().sum() for i in range(200)]
+    assert _count() >= base + 200
+    del kept
+    assert _count() <= base + SLACK
+    loss = (a @ a).relu().mean()
+    loss.backward()
+    del loss
+    grad_base = _count()
+    a.grad = None
+    assert _count() < grad_base  # the old gradient's tensor went with its handle
+
+
+def test_no_grad_evaluation_loop_is_bounded(rng):
+    model = gt.nn.Linear(4, 2)
+    x = gt.from_numpy(rng.standard_normal((5, 4)).astype(np.float32))
+    counts = {}
+    with gt.no_grad():
+        for step in range(1, 1001):
+            out = model(x).sigmoid().sum().item()
+            if step in (100, 1000):
+                counts[step] = _count()
+    assert np.isfinite(out)
+    _assert_bounded(counts, 100)
+
+
+def test_inplace_update_loop_is_bounded(rng):
+    a = rng.standard_normal((3, 3)).astype(np.float32)
+    x = gt.from_numpy(a)
+    counts = {}
+    for step in range(1, 2001):
+        x += 1.0
+        x *= 0.5
+        if step in (100, 2000):
+            counts[step] = _count()
+    _assert_bounded(counts, 100)
+    expected = a.astype(np.float64)
+    for _ in range(2000):
+        expected = (expected + 1.0) * 0.5
+    np.testing.assert_allclose(x.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_data_assignment_loop_is_bounded(rng):
+    model = gt.nn.Linear(4, 1)
+    x, y = _data(rng)
+    counts = {}
+    for step in range(1, 1001):
+        model.zero_grad()
+        gt.nn.functional.mse_loss(model(x), y).backward()
+        for p in model.parameters():
+            p.data = p.data - 0.05 * p.grad
+        if step in (100, 1000):
+            counts[step] = _count()
+    _assert_bounded(counts, 100)
+
+
+def test_training_loop_with_a_batching_worker_is_bounded(batched_worker, rng):
+    gt.manual_seed(2)
+    model = gt.nn.Linear(4, 1)
+    opt = gt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = _data(rng)
+    counts, losses = _train(model, opt, x, y, 1500, {100, 750, 1500})
+    assert gt.debug.get_worker() is batched_worker
+    _assert_bounded(counts, 100)
+    assert losses[-1] < 0.1 * losses[0], f"the model did not train: {losses}"
+    del model, opt, x, y
