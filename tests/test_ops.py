@@ -798,3 +798,10 @@ def test_dtype_conversions_match_torch(name, rng, pair, assert_matches):
     g, t = pair((rng.standard_normal((2, 3)) * 3).astype(np.float32))
     assert_matches(getattr(g, name)(), getattr(t, name)())
     assert_matches(g.to(getattr(t, name)().dtype), t.to(getattr(t, name)().dtype))
+
+
+def test_shape_is_a_torch_size_like_torch():
+    x = gt.zeros(4, 3, 2)
+    y = (x + gt.ones(3, 1)).sum(0)
+    assert type(x.shape) is torch.Size and repr(x.shape) == "torch.Size([4, 3, 2])"
+    assert type(y.shape) is torch.Size and y.shape == (3, 2) and y.shape.numel() == 6

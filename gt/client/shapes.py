@@ -39,7 +39,7 @@ def broadcast(a: tuple, b: tuple) -> tuple:
             raise RuntimeError(
                 f"shapes {fmt(a)} and {fmt(b)} cannot be broadcast together: the size of tensor a ({x}) "
                 f"must match the size of tensor b ({y}) at non-singleton dimension {i}")
-    out = tuple(res)
+    out = torch.Size(res)
     if len(_broadcast_cache) < 4096:
         _broadcast_cache[key] = out
     return out

@@ -22,6 +22,7 @@ from gt.worker.ops import OPCODE as _OP
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.bool)
 _new_object = object.__new__
+_Size = torch.Size
 _new_id = _rt.new_id
 
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -36,7 +37,7 @@ _ADD_S, _RSUB_S, _MUL_S, _DIV_S, _RDIV_S, _POW_S, _RPOW_S = (
 def _make(shape: tuple, dtype: torch.dtype) -> "Tensor":
     t = _new_object(Tensor)
     t._id = _new_id()
-    t.shape = shape
+    t.shape = shape if type(shape) is _Size else _Size(shape)
     t.dtype = dtype
     t.requires_grad = False
     t.grad = None
