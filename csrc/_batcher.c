@@ -1,0 +1,1313 @@
+/* C accelerator for the GT worker's pending-instruction buffer.
+
+   The worker receives a stream of tensor ops from the client: every op has
+   an opcode, an interned parameter code, a fresh result tensor id and a
+   tuple of input tensor ids.  Ops are buffered in a Batcher (a
+   struct-of-arrays buffer) until the batch is flushed.  Flushing renumbers
+   the tensor ids into a *canonical form* that no longer mentions any tensor
+   id, so that the same loop body executed again with fresh ids produces
+   byte-identical output.  The hot-path table (_hotpath.c) hashes that form
+   to find repeating batches and to decide which ones to compile.
+
+   Canonical form: a bytes object of little-endian int32 words
+
+       [n_ops, n_ext,
+        for each op: opcode, param_code, n_inputs, input refs..., live_flag]
+
+   An input ref is j >= 0 for the result of op j of the batch, or -(k+1) for
+   external input k (an index into the ext_ids tuple that flush() returns,
+   ordered by first use).  live_flag is 1 if the result is still referenced
+   by the client after the batch, 0 if it was freed while pending.
+
+   Renumbering is done at append() time with an open-addressing hash map
+   from tensor id to (kind, index); the map is reused across flushes and
+   emptied in O(1) by bumping a generation counter, so flush() only has to
+   fill in the two header words and copy the buffer into a bytes object.
+
+   Module contents: Batcher (type), canonicalize(), decode().
+*/
+
+#define PY_SSIZE_T_CLEAN
+#include "Python.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef Py_NO_INLINE
+#  define Py_NO_INLINE
+#endif
+
+/* Largest count or index that fits in one canonical word. */
+#define CANON_MAX INT32_MAX
+
+/* Kinds of id-map slots (low two bits of idslot.meta). */
+#define KIND_RESULT 1   /* val: index of the pending op producing the id */
+#define KIND_EXT    2   /* val: index into ext_ids */
+#define KIND_FREED  3   /* id noted freed, no pending op produced it;
+                           val: index into ext_ids, or -1 if never an input */
+
+/* Generations live in the upper 30 bits of idslot.meta. */
+#define GEN_LIMIT ((uint32_t)1 << 30)
+
+#define MIN_SLOTS 16
+
+typedef struct {
+    int64_t key;        /* tensor id (ids are >= 0) */
+    int32_t val;
+    uint32_t meta;      /* (generation << 2) | kind; empty unless the
+                           generation equals the batch's current one */
+} idslot;
+
+/* The pending batch, independent of any Python object so that the
+   module-level canonicalize() can run one on the C stack. */
+typedef struct {
+    /* Canonical words, native byte order; words[0..1] are the header and
+       are only filled in by batch_flush().  n_words starts at 2. */
+    int32_t *words;
+    Py_ssize_t n_words;
+    Py_ssize_t cap_words;
+
+    /* Per pending op: result id and index of its live flag in words. */
+    int64_t *res_ids;
+    Py_ssize_t *live_pos;
+    Py_ssize_t n_ops;
+    Py_ssize_t cap_ops;
+
+    /* External input ids, in first-use order. */
+    int64_t *ext_ids;
+    Py_ssize_t n_ext;
+    Py_ssize_t cap_ext;
+
+    /* Noted frees of ids that no pending op produced, in free order. */
+    int64_t *freed_ids;
+    Py_ssize_t n_freed;
+    Py_ssize_t cap_freed;
+
+    /* Open-addressing map tensor id -> slot, linear probing. */
+    idslot *slots;
+    size_t n_slots;         /* 0 or a power of two >= MIN_SLOTS */
+    int shift;              /* 64 - log2(n_slots) */
+    Py_ssize_t n_used;      /* slots of the current generation */
+    uint32_t gen;           /* current generation, 1 .. GEN_LIMIT-1 */
+
+    /* Scratch space for the converted input ids of one append(). */
+    int64_t *scratch;
+    Py_ssize_t cap_scratch;
+} batch;
+
+
+/* ---------------------------------------------------------------------- */
+/* Static helpers                                                          */
+
+/* Raise exc with a message; if where >= 0 the message is prefixed with
+   "ops[where]: " (used by canonicalize() to say which op was bad). */
+static void
+op_error(PyObject *exc, Py_ssize_t where, const char *fmt, ...)
+{
+    PyObject *msg;
+    va_list va;
+
+    va_start(va, fmt);
+    msg = PyUnicode_FromFormatV(fmt, va);
+    va_end(va);
+    if (msg == NULL) {
+        return;
+    }
+    if (where >= 0) {
+        PyErr_Format(exc, "ops[%zd]: %U", where, msg);
+    }
+    else {
+        PyErr_SetObject(exc, msg);
+    }
+    Py_DECREF(msg);
+}
+
+/* Name of an argument for an error message: "name" or "name[index]". */
+static void
+make_label(char *buf, size_t size, const char *name, Py_ssize_t index)
+{
+    if (index >= 0) {
+        PyOS_snprintf(buf, size, "%s[%zd]", name, index);
+    }
+    else {
+        PyOS_snprintf(buf, size, "%s", name);
+    }
+}
+
+/* Raise the TypeError/ValueError for an int argument that get_int64()
+   rejected.  Kept out of line so the fast path stays small. */
+static Py_NO_INLINE int
+int64_arg_error(PyObject *o, Py_ssize_t where, const char *name,
+                Py_ssize_t index, int64_t lo, int64_t hi)
+{
+    char label[96];
+    long long v;
+    int overflow;
+
+    make_label(label, sizeof(label), name, index);
+    if (!PyLong_Check(o)) {
+        op_error(PyExc_TypeError, where, "%s must be int, not %.100s",
+                 label, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow) {
+        op_error(PyExc_ValueError, where, "%s does not fit in int64", label);
+    }
+    else if (hi == INT64_MAX) {
+        op_error(PyExc_ValueError, where, "%s must be >= %lld, got %lld",
+                 label, (long long)lo, v);
+    }
+    else {
+        op_error(PyExc_ValueError, where,
+                 "%s must be in range [%lld, %lld], got %lld",
+                 label, (long long)lo, (long long)hi, v);
+    }
+    return -1;
+}
+
+/* Convert an int argument to int64 in [lo, hi] (lo >= 0).  Only int (and
+   subclasses) is accepted, so no Python code runs during the conversion.
+   TypeError for other types, ValueError naming the argument for
+   out-of-range values (including values that do not fit in int64). */
+static inline int
+get_int64(PyObject *o, Py_ssize_t where, const char *name, Py_ssize_t index,
+          int64_t lo, int64_t hi, int64_t *out)
+{
+    if (PyLong_Check(o)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        /* For an int the only failure is overflow; -1 is below lo. */
+        if (!overflow && v >= lo && v <= hi) {
+            *out = (int64_t)v;
+            return 0;
+        }
+    }
+    *out = 0;
+    return int64_arg_error(o, where, name, index, lo, hi);
+}
+
+/* Capacity for at least `need` elements, doubling from `cap`. */
+static Py_ssize_t
+next_cap(Py_ssize_t cap, Py_ssize_t need)
+{
+    Py_ssize_t c = cap < 8 ? 8 : cap;
+
+    while (c < need) {
+        if (c > PY_SSIZE_T_MAX / 2) {
+            return need;
+        }
+        c *= 2;
+    }
+    return c;
+}
+
+/* PyMem_Realloc of an array of n elements; MemoryError on failure (the
+   old block is then left untouched). */
+static void *
+realloc_array(void *p, Py_ssize_t n, size_t elsize)
+{
+    void *q;
+
+    if (n <= 0 || (size_t)n > (size_t)PY_SSIZE_T_MAX / elsize) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    q = PyMem_Realloc(p, (size_t)n * elsize);
+    if (q == NULL) {
+        PyErr_NoMemory();
+    }
+    return q;
+}
+
+/* Grow one array so it holds at least `need` elements. */
+#define RESERVE(arr, cap, need)                                         \
+    do {                                                                \
+        if ((need) > (cap)) {                                           \
+            Py_ssize_t nc_ = next_cap((cap), (need));                   \
+            void *np_ = realloc_array((arr), nc_, sizeof(*(arr)));      \
+            if (np_ == NULL) {                                          \
+                return -1;                                              \
+            }                                                           \
+            (arr) = np_;                                                \
+            (cap) = nc_;                                                \
+        }                                                               \
+    } while (0)
+
+static inline void
+store_le32(unsigned char *p, int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+
+    p[0] = (unsigned char)(u & 0xff);
+    p[1] = (unsigned char)((u >> 8) & 0xff);
+    p[2] = (unsigned char)((u >> 16) & 0xff);
+    p[3] = (unsigned char)((u >> 24) & 0xff);
+}
+
+static inline int32_t
+load_le32(const unsigned char *p)
+{
+    uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8)
+                 | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    int32_t v;
+
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+/* --- id map ----------------------------------------------------------- */
+
+static inline size_t
+slot_hash(int64_t key, int shift)
+{
+    return (size_t)(((uint64_t)key * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+}
+
+static inline int
+slot_is_live(const batch *b, const idslot *s)
+{
+    return (s->meta >> 2) == b->gen;
+}
+
+static inline uint32_t
+slot_meta(const batch *b, int kind)
+{
+    return (b->gen << 2) | (uint32_t)kind;
+}
+
+/* The slot holding key, or the empty slot where it belongs.  The map
+   must be allocated and not full (batch_reserve_map guarantees both). */
+static idslot *
+map_probe(const batch *b, int64_t key)
+{
+    size_t mask = b->n_slots - 1;
+    size_t i = slot_hash(key, b->shift);
+
+    for (;;) {
+        idslot *s = &b->slots[i];
+        if (!slot_is_live(b, s) || s->key == key) {
+            return s;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/* The slot holding key, or NULL. */
+static idslot *
+map_find(const batch *b, int64_t key)
+{
+    idslot *s;
+
+    if (b->n_slots == 0) {
+        return NULL;
+    }
+    s = map_probe(b, key);
+    return slot_is_live(b, s) ? s : NULL;
+}
+
+/* Make room for `extra` more keys, keeping the load factor <= 1/2. */
+static int
+batch_reserve_map(batch *b, Py_ssize_t extra)
+{
+    size_t need, n, i;
+    idslot *ns;
+    int bits;
+
+    if (extra > PY_SSIZE_T_MAX - b->n_used) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    need = (size_t)(b->n_used + extra);
+    if (b->n_slots != 0 && need <= b->n_slots / 2) {
+        return 0;
+    }
+    n = b->n_slots ? b->n_slots : MIN_SLOTS;
+    while (n / 2 < need) {
+        if (n > ((size_t)PY_SSIZE_T_MAX / sizeof(idslot)) / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        n *= 2;
+    }
+    ns = PyMem_Calloc(n, sizeof(idslot));
+    if (ns == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (bits = 0; ((size_t)1 << bits) < n; bits++) {
+    }
+    /* Re-insert the live slots; the new table is all generation 0, which
+       is never current, so everything else reads as empty. */
+    for (i = 0; i < b->n_slots; i++) {
+        const idslot *s = &b->slots[i];
+        if (slot_is_live(b, s)) {
+            size_t j = slot_hash(s->key, 64 - bits);
+            while ((ns[j].meta >> 2) == b->gen) {
+                j = (j + 1) & (n - 1);
+            }
+            ns[j] = *s;
+        }
+    }
+    PyMem_Free(b->slots);
+    b->slots = ns;
+    b->n_slots = n;
+    b->shift = 64 - bits;
+    return 0;
+}
+
+/* --- the batch -------------------------------------------------------- */
+
+static void
+batch_init(batch *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->n_words = 2;
+    b->gen = 1;
+}
+
+static void
+batch_fini(batch *b)
+{
+    PyMem_Free(b->words);
+    PyMem_Free(b->res_ids);
+    PyMem_Free(b->live_pos);
+    PyMem_Free(b->ext_ids);
+    PyMem_Free(b->freed_ids);
+    PyMem_Free(b->slots);
+    PyMem_Free(b->scratch);
+    batch_init(b);
+}
+
+/* Drop everything pending, keeping the allocated buffers for reuse. */
+static void
+batch_reset(batch *b)
+{
+    b->n_words = 2;
+    b->n_ops = 0;
+    b->n_ext = 0;
+    b->n_freed = 0;
+    b->n_used = 0;
+    b->gen++;
+    if (b->gen >= GEN_LIMIT) {
+        if (b->slots != NULL) {
+            memset(b->slots, 0, b->n_slots * sizeof(idslot));
+        }
+        b->gen = 1;
+    }
+}
+
+/* Reserve everything one append of n_in inputs can need, so that the
+   mutation phase of batch_append cannot fail. */
+static int
+batch_reserve_op(batch *b, Py_ssize_t n_in)
+{
+    Py_ssize_t need_ops = b->n_ops + 1;
+
+    if (n_in > PY_SSIZE_T_MAX - 4 - b->n_words) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    RESERVE(b->words, b->cap_words, b->n_words + 4 + n_in);
+    if (need_ops > b->cap_ops) {
+        Py_ssize_t nc = next_cap(b->cap_ops, need_ops);
+        void *p = realloc_array(b->res_ids, nc, sizeof(int64_t));
+        if (p == NULL) {
+            return -1;
+        }
+        b->res_ids = p;
+        p = realloc_array(b->live_pos, nc, sizeof(Py_ssize_t));
+        if (p == NULL) {
+            return -1;  /* res_ids is merely larger than cap_ops says */
+        }
+        b->live_pos = p;
+        b->cap_ops = nc;
+    }
+    RESERVE(b->ext_ids, b->cap_ext, b->n_ext + n_in);
+    return batch_reserve_map(b, n_in + 1);
+}
+
+/* Append one op whose scalar fields are already validated.  inputs must
+   be a tuple; its items are validated here.  Nothing is modified unless
+   the whole op is accepted.  `where` is the op index for canonicalize()
+   error messages (-1 for Batcher.append). */
+static int
+batch_append(batch *b, int32_t opcode, int32_t param, int64_t result_id,
+             PyObject *inputs, Py_ssize_t where)
+{
+    Py_ssize_t n_in = PyTuple_GET_SIZE(inputs);
+    Py_ssize_t i;
+    idslot *s;
+    int32_t *w;
+
+    if (b->n_ops >= CANON_MAX) {
+        op_error(PyExc_ValueError, where,
+                 "batch is full: at most %d ops per batch", CANON_MAX);
+        return -1;
+    }
+    if (n_in > CANON_MAX - b->n_ext) {
+        op_error(PyExc_ValueError, where,
+                 "inputs has too many elements (%zd)", n_in);
+        return -1;
+    }
+    RESERVE(b->scratch, b->cap_scratch, n_in);
+
+    /* Phase 1: validate. */
+    for (i = 0; i < n_in; i++) {
+        if (get_int64(PyTuple_GET_ITEM(inputs, i), where, "inputs", i,
+                      0, INT64_MAX, &b->scratch[i]) < 0) {
+            return -1;
+        }
+        if (b->scratch[i] == result_id) {
+            op_error(PyExc_ValueError, where,
+                     "inputs[%zd] is the op's own result_id %lld",
+                     i, (long long)result_id);
+            return -1;
+        }
+    }
+    s = map_find(b, result_id);
+    if (s != NULL) {
+        if ((s->meta & 3) == KIND_RESULT) {
+            op_error(PyExc_ValueError, where,
+                     "duplicate result_id %lld: already produced by pending op %d",
+                     (long long)result_id, (int)s->val);
+        }
+        else {
+            op_error(PyExc_ValueError, where,
+                     "result_id %lld is already used as an input or freed "
+                     "in the pending batch (ids must be fresh)",
+                     (long long)result_id);
+        }
+        return -1;
+    }
+
+    /* Phase 2: allocate. */
+    if (batch_reserve_op(b, n_in) < 0) {
+        return -1;
+    }
+
+    /* Phase 3: commit; nothing below can fail. */
+    w = b->words + b->n_words;
+    w[0] = opcode;
+    w[1] = param;
+    w[2] = (int32_t)n_in;
+    for (i = 0; i < n_in; i++) {
+        int64_t id = b->scratch[i];
+        int32_t ref;
+
+        s = map_probe(b, id);
+        if (!slot_is_live(b, s)) {
+            s->key = id;
+            s->val = (int32_t)b->n_ext;
+            s->meta = slot_meta(b, KIND_EXT);
+            b->n_used++;
+            b->ext_ids[b->n_ext++] = id;
+            ref = -s->val - 1;
+        }
+        else if ((s->meta & 3) == KIND_RESULT) {
+            ref = s->val;
+        }
+        else {
+            if (s->val < 0) {
+                /* freed-only id now used as an input: becomes external */
+                s->val = (int32_t)b->n_ext;
+                b->ext_ids[b->n_ext++] = id;
+            }
+            ref = -s->val - 1;
+        }
+        w[3 + i] = ref;
+    }
+    w[3 + n_in] = 1;
+    b->res_ids[b->n_ops] = result_id;
+    b->live_pos[b->n_ops] = b->n_words + 3 + n_in;
+
+    s = map_probe(b, result_id);
+    s->key = result_id;
+    s->val = (int32_t)b->n_ops;
+    s->meta = slot_meta(b, KIND_RESULT);
+    b->n_used++;
+
+    b->n_ops++;
+    b->n_words += 4 + n_in;
+    return 0;
+}
+
+/* Note that the client freed tensor_id. */
+static int
+batch_free(batch *b, int64_t tensor_id)
+{
+    idslot *s;
+
+    if (batch_reserve_map(b, 1) < 0) {
+        return -1;
+    }
+    RESERVE(b->freed_ids, b->cap_freed, b->n_freed + 1);
+
+    s = map_probe(b, tensor_id);
+    if (!slot_is_live(b, s)) {
+        s->key = tensor_id;
+        s->val = -1;
+        s->meta = slot_meta(b, KIND_FREED);
+        b->n_used++;
+        b->freed_ids[b->n_freed++] = tensor_id;
+    }
+    else {
+        switch (s->meta & 3) {
+        case KIND_RESULT:
+            b->words[b->live_pos[s->val]] = 0;
+            break;
+        case KIND_EXT:
+            s->meta = slot_meta(b, KIND_FREED);
+            b->freed_ids[b->n_freed++] = tensor_id;
+            break;
+        default:
+            break;  /* already noted */
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+id_tuple(const int64_t *ids, Py_ssize_t n)
+{
+    PyObject *t = PyTuple_New(n);
+    Py_ssize_t i;
+
+    if (t == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromLongLong(ids[i]);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+/* Build (canon, ext_ids, live_ids, freed_ids) and reset the batch, or
+   return None if there is nothing to flush.  On error the batch is left
+   intact.  The caller must prevent re-entrant mutation while this runs
+   (allocating tuples may trigger a garbage collection that runs
+   arbitrary finalizers). */
+static PyObject *
+batch_flush(batch *b)
+{
+    PyObject *canon = NULL, *ext = NULL, *live = NULL, *freed = NULL;
+    PyObject *res = NULL;
+    Py_ssize_t i, n_live;
+    unsigned char *dst;
+
+    if (b->n_ops == 0 && b->n_freed == 0) {
+        Py_RETURN_NONE;
+    }
+    if (b->cap_words < 2) {
+        void *p = realloc_array(b->words, 2, sizeof(int32_t));
+        if (p == NULL) {
+            return NULL;
+        }
+        b->words = p;
+        b->cap_words = 2;
+    }
+    if (b->n_words > PY_SSIZE_T_MAX / 4) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    b->words[0] = (int32_t)b->n_ops;
+    b->words[1] = (int32_t)b->n_ext;
+
+    canon = PyBytes_FromStringAndSize(NULL, b->n_words * 4);
+    if (canon == NULL) {
+        goto error;
+    }
+    dst = (unsigned char *)PyBytes_AS_STRING(canon);
+#if PY_LITTLE_ENDIAN
+    memcpy(dst, b->words, (size_t)b->n_words * 4);
+#else
+    for (i = 0; i < b->n_words; i++) {
+        store_le32(dst + 4 * i, b->words[i]);
+    }
+#endif
+
+    ext = id_tuple(b->ext_ids, b->n_ext);
+    if (ext == NULL) {
+        goto error;
+    }
+
+    n_live = 0;
+    for (i = 0; i < b->n_ops; i++) {
+        n_live += b->words[b->live_pos[i]] != 0;
+    }
+    live = PyTuple_New(n_live);
+    if (live == NULL) {
+        goto error;
+    }
+    n_live = 0;
+    for (i = 0; i < b->n_ops; i++) {
+        if (b->words[b->live_pos[i]]) {
+            PyObject *v = PyLong_FromLongLong(b->res_ids[i]);
+            if (v == NULL) {
+                goto error;
+            }
+            PyTuple_SET_ITEM(live, n_live++, v);
+        }
+    }
+
+    freed = id_tuple(b->freed_ids, b->n_freed);
+    if (freed == NULL) {
+        goto error;
+    }
+
+    res = PyTuple_New(4);
+    if (res == NULL) {
+        goto error;
+    }
+    PyTuple_SET_ITEM(res, 0, canon);
+    PyTuple_SET_ITEM(res, 1, ext);
+    PyTuple_SET_ITEM(res, 2, live);
+    PyTuple_SET_ITEM(res, 3, freed);
+    batch_reset(b);
+    return res;
+
+error:
+    Py_XDECREF(canon);
+    Py_XDECREF(ext);
+    Py_XDECREF(live);
+    Py_XDECREF(freed);
+    return NULL;
+}
+
+/* Validate op arguments given as Python objects and append the op. */
+static int
+parse_and_append(batch *b, int32_t num_opcodes, PyObject *opcode_o,
+                 PyObject *param_o, PyObject *result_o, PyObject *inputs_o,
+                 Py_ssize_t where)
+{
+    int64_t opcode, param, result_id;
+
+    if (get_int64(opcode_o, where, "opcode", -1, 0, num_opcodes - 1,
+                  &opcode) < 0) {
+        return -1;
+    }
+    if (get_int64(param_o, where, "param_code", -1, 0, CANON_MAX,
+                  &param) < 0) {
+        return -1;
+    }
+    if (get_int64(result_o, where, "result_id", -1, 0, INT64_MAX,
+                  &result_id) < 0) {
+        return -1;
+    }
+    if (!PyTuple_Check(inputs_o)) {
+        op_error(PyExc_TypeError, where,
+                 "inputs must be a tuple of ints, not %.100s",
+                 Py_TYPE(inputs_o)->tp_name);
+        return -1;
+    }
+    return batch_append(b, (int32_t)opcode, (int32_t)param, result_id,
+                        inputs_o, where);
+}
+
+/* --- canonical-form validation ----------------------------------------- */
+
+/* Check that buf is a well-formed canonical form; ValueError naming
+   `canon` otherwise.  On success stores the header counts. */
+static int
+canon_validate(const unsigned char *buf, Py_ssize_t len,
+               int32_t *n_ops_out, int32_t *n_ext_out)
+{
+    Py_ssize_t nw, pos;
+    int32_t n_ops, n_ext, j;
+
+    if (len % 4 != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "canon length %zd is not a multiple of 4", len);
+        return -1;
+    }
+    nw = len / 4;
+    if (nw < 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "canon is too short: %zd words, need at least the "
+                     "2 header words", nw);
+        return -1;
+    }
+    n_ops = load_le32(buf);
+    n_ext = load_le32(buf + 4);
+    if (n_ops < 0) {
+        PyErr_Format(PyExc_ValueError, "canon: negative n_ops (%d)", (int)n_ops);
+        return -1;
+    }
+    if (n_ext < 0) {
+        PyErr_Format(PyExc_ValueError, "canon: negative n_ext (%d)", (int)n_ext);
+        return -1;
+    }
+    pos = 2;
+    for (j = 0; j < n_ops; j++) {
+        int32_t opcode, param, n_in, live, i;
+
+        if (nw - pos < 4) {
+            PyErr_Format(PyExc_ValueError,
+                         "canon is truncated: op %d of %d is incomplete",
+                         (int)j, (int)n_ops);
+            return -1;
+        }
+        opcode = load_le32(buf + 4 * pos);
+        param = load_le32(buf + 4 * (pos + 1));
+        n_in = load_le32(buf + 4 * (pos + 2));
+        if (opcode < 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "canon: op %d has negative opcode %d", (int)j, (int)opcode);
+            return -1;
+        }
+        if (param < 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "canon: op %d has negative param_code %d", (int)j, (int)param);
+            return -1;
+        }
+        if (n_in < 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "canon: op %d has negative n_inputs %d", (int)j, (int)n_in);
+            return -1;
+        }
+        if ((Py_ssize_t)n_in > nw - pos - 4) {
+            PyErr_Format(PyExc_ValueError,
+                         "canon is truncated: op %d declares %d inputs",
+                         (int)j, (int)n_in);
+            return -1;
+        }
+        for (i = 0; i < n_in; i++) {
+            int32_t ref = load_le32(buf + 4 * (pos + 3 + i));
+            if (ref >= 0) {
+                if (ref >= j) {
+                    PyErr_Format(PyExc_ValueError,
+                                 "canon: op %d input %d refers to op %d, "
+                                 "which is not an earlier op",
+                                 (int)j, (int)i, (int)ref);
+                    return -1;
+                }
+            }
+            else if (-(int64_t)ref - 1 >= n_ext) {
+                PyErr_Format(PyExc_ValueError,
+                             "canon: op %d input %d refers to external %lld, "
+                             "but n_ext is %d", (int)j, (int)i,
+                             (long long)(-(int64_t)ref - 1), (int)n_ext);
+                return -1;
+            }
+        }
+        live = load_le32(buf + 4 * (pos + 3 + n_in));
+        if (live != 0 && live != 1) {
+            PyErr_Format(PyExc_ValueError,
+                         "canon: op %d live flag must be 0 or 1, got %d",
+                         (int)j, (int)live);
+            return -1;
+        }
+        pos += 4 + (Py_ssize_t)n_in;
+    }
+    if (pos != nw) {
+        PyErr_Format(PyExc_ValueError,
+                     "canon has %zd trailing words after the last op",
+                     nw - pos);
+        return -1;
+    }
+    *n_ops_out = n_ops;
+    *n_ext_out = n_ext;
+    return 0;
+}
+
+
+/* ---------------------------------------------------------------------- */
+/* Module state                                                            */
+
+typedef struct {
+    PyObject *BatcherType;
+} batcher_state;
+
+static inline batcher_state *
+get_batcher_state(PyObject *module)
+{
+    return (batcher_state *)PyModule_GetState(module);
+}
+
+
+/* ---------------------------------------------------------------------- */
+/* Batcher type                                                            */
+
+typedef struct {
+    PyObject_HEAD
+    batch b;
+    Py_ssize_t max_size;
+    int32_t num_opcodes;
+    int busy;           /* set while flush() builds its result */
+} BatcherObject;
+
+static int
+check_not_busy(BatcherObject *self, const char *method)
+{
+    if (self->busy) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "Batcher.%s() called re-entrantly during flush()", method);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Batcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"max_size", "num_opcodes", NULL};
+    PyObject *max_size_o, *num_opcodes_o;
+    int64_t max_size, num_opcodes;
+    BatcherObject *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Batcher", kwlist,
+                                     &max_size_o, &num_opcodes_o)) {
+        return NULL;
+    }
+    if (get_int64(max_size_o, -1, "max_size", -1, 1, PY_SSIZE_T_MAX,
+                  &max_size) < 0) {
+        return NULL;
+    }
+    if (get_int64(num_opcodes_o, -1, "num_opcodes", -1, 1, CANON_MAX,
+                  &num_opcodes) < 0) {
+        return NULL;
+    }
+    self = (BatcherObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    batch_init(&self->b);
+    self->max_size = (Py_ssize_t)max_size;
+    self->num_opcodes = (int32_t)num_opcodes;
+    self->busy = 0;
+    return (PyObject *)self;
+}
+
+static void
+Batcher_dealloc(PyObject *op)
+{
+    BatcherObject *self = (BatcherObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+
+    batch_fini(&self->b);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Batcher_repr(PyObject *op)
+{
+    BatcherObject *self = (BatcherObject *)op;
+
+    return PyUnicode_FromFormat("<Batcher max_size=%zd num_opcodes=%d pending=%zd>",
+                                self->max_size, (int)self->num_opcodes,
+                                self->b.n_ops);
+}
+
+static Py_ssize_t
+Batcher_len(PyObject *op)
+{
+    return ((BatcherObject *)op)->b.n_ops;
+}
+
+PyDoc_STRVAR(Batcher_append__doc__,
+"append($self, opcode, param_code, result_id, inputs, /)\n"
+"--\n"
+"\n"
+"Add one op to the pending batch.\n"
+"\n"
+"opcode must be in [0, num_opcodes), param_code in [0, 2**31), result_id\n"
+"and every id in the tuple inputs in [0, 2**63).  result_id must be fresh:\n"
+"ValueError if it is already produced, used or freed in the pending batch.\n"
+"Return True when the buffer now holds at least max_size ops.");
+
+static PyObject *
+Batcher_append(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    BatcherObject *self = (BatcherObject *)op;
+
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError,
+                     "append() takes exactly 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (check_not_busy(self, "append") < 0) {
+        return NULL;
+    }
+    if (parse_and_append(&self->b, self->num_opcodes, args[0], args[1],
+                         args[2], args[3], -1) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(self->b.n_ops >= self->max_size);
+}
+
+PyDoc_STRVAR(Batcher_free__doc__,
+"free($self, tensor_id, /)\n"
+"--\n"
+"\n"
+"Note that the client freed tensor_id.\n"
+"\n"
+"If a pending op produced it, that result is dead after the batch (its\n"
+"live flag becomes 0).  Otherwise the id is held in the worker's table\n"
+"and is reported in freed_ids by the next flush().  Repeated frees of the\n"
+"same id within a batch are reported once.");
+
+static PyObject *
+Batcher_free(PyObject *op, PyObject *arg)
+{
+    BatcherObject *self = (BatcherObject *)op;
+    int64_t tensor_id;
+
+    if (check_not_busy(self, "free") < 0) {
+        return NULL;
+    }
+    if (get_int64(arg, -1, "tensor_id", -1, 0, INT64_MAX, &tensor_id) < 0) {
+        return NULL;
+    }
+    if (batch_free(&self->b, tensor_id) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Batcher_flush__doc__,
+"flush($self, /)\n"
+"--\n"
+"\n"
+"Return and reset the pending batch.\n"
+"\n"
+"Return None when no op is pending and no free is noted.  Otherwise\n"
+"return (canon, ext_ids, live_ids, freed_ids):\n"
+"  canon     -- bytes, little-endian int32 words: [n_ops, n_ext, then per\n"
+"               op: opcode, param_code, n_inputs, input refs..., live_flag];\n"
+"               a ref is j >= 0 for the result of op j, -(k+1) for\n"
+"               external input k\n"
+"  ext_ids   -- ids used as inputs that no pending op produced, in\n"
+"               first-use order\n"
+"  live_ids  -- result ids of pending ops not freed, in op order\n"
+"  freed_ids -- noted frees of ids no pending op produced, in free order");
+
+static PyObject *
+Batcher_flush(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    BatcherObject *self = (BatcherObject *)op;
+    PyObject *res;
+
+    if (check_not_busy(self, "flush") < 0) {
+        return NULL;
+    }
+    self->busy = 1;
+    res = batch_flush(&self->b);
+    self->busy = 0;
+    return res;
+}
+
+PyDoc_STRVAR(Batcher_clear__doc__,
+"clear($self, /)\n"
+"--\n"
+"\n"
+"Drop all pending ops and noted frees (used after an error).");
+
+static PyObject *
+Batcher_clear(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    BatcherObject *self = (BatcherObject *)op;
+
+    if (check_not_busy(self, "clear") < 0) {
+        return NULL;
+    }
+    batch_reset(&self->b);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Batcher_get_max_size(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(((BatcherObject *)op)->max_size);
+}
+
+static PyObject *
+Batcher_get_num_opcodes(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(((BatcherObject *)op)->num_opcodes);
+}
+
+static PyMethodDef Batcher_methods[] = {
+    {"append", (PyCFunction)(void (*)(void))Batcher_append, METH_FASTCALL,
+     Batcher_append__doc__},
+    {"free", Batcher_free, METH_O, Batcher_free__doc__},
+    {"flush", Batcher_flush, METH_NOARGS, Batcher_flush__doc__},
+    {"clear", Batcher_clear, METH_NOARGS, Batcher_clear__doc__},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef Batcher_getset[] = {
+    {"max_size", Batcher_get_max_size, NULL,
+     PyDoc_STR("Number of pending ops at which append() returns True."), NULL},
+    {"num_opcodes", Batcher_get_num_opcodes, NULL,
+     PyDoc_STR("Opcodes must be in range(num_opcodes)."), NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+PyDoc_STRVAR(Batcher__doc__,
+"Batcher(max_size, num_opcodes)\n"
+"--\n"
+"\n"
+"Struct-of-arrays buffer of pending ops that renumbers tensor ids into\n"
+"a canonical form on flush().  max_size and num_opcodes must be >= 1.");
+
+static PyType_Slot Batcher_slots[] = {
+    {Py_tp_doc, (void *)Batcher__doc__},
+    {Py_tp_new, Batcher_new},
+    {Py_tp_dealloc, Batcher_dealloc},
+    {Py_tp_repr, Batcher_repr},
+    {Py_tp_methods, Batcher_methods},
+    {Py_tp_getset, Batcher_getset},
+    {Py_sq_length, Batcher_len},
+    {0, NULL}
+};
+
+static PyType_Spec Batcher_spec = {
+    .name = "gt.worker._batcher.Batcher",
+    .basicsize = sizeof(BatcherObject),
+    .itemsize = 0,
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+#else
+    .flags = Py_TPFLAGS_DEFAULT,
+#endif
+    .slots = Batcher_slots,
+};
+
+
+/* ---------------------------------------------------------------------- */
+/* Module functions                                                        */
+
+PyDoc_STRVAR(canonicalize__doc__,
+"canonicalize($module, ops, num_opcodes, /)\n"
+"--\n"
+"\n"
+"Append every (opcode, param_code, result_id, inputs) tuple of the\n"
+"non-empty list ops to a fresh batch and return its flush() result.");
+
+static PyObject *
+batcher_canonicalize(PyObject *Py_UNUSED(module), PyObject *const *args,
+             Py_ssize_t nargs)
+{
+    PyObject *ops, *res = NULL;
+    int64_t num_opcodes;
+    Py_ssize_t i, n;
+    batch b;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "canonicalize() takes exactly 2 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    ops = args[0];
+    if (!PyList_Check(ops) && !PyTuple_Check(ops)) {
+        PyErr_Format(PyExc_TypeError,
+                     "ops must be a list of tuples, not %.100s",
+                     Py_TYPE(ops)->tp_name);
+        return NULL;
+    }
+    if (get_int64(args[1], -1, "num_opcodes", -1, 1, CANON_MAX,
+                  &num_opcodes) < 0) {
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(ops);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "ops must not be empty");
+        return NULL;
+    }
+
+    batch_init(&b);
+    /* No Python code runs while ops is traversed (ints are converted
+       without calling back into Python), so the list cannot change. */
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(ops, i);
+        if (!PyTuple_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "ops[%zd] must be a tuple (opcode, param_code, "
+                         "result_id, inputs), not %.100s",
+                         i, Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        if (PyTuple_GET_SIZE(item) != 4) {
+            PyErr_Format(PyExc_ValueError,
+                         "ops[%zd] must have 4 items (opcode, param_code, "
+                         "result_id, inputs), got %zd",
+                         i, PyTuple_GET_SIZE(item));
+            goto error;
+        }
+        if (parse_and_append(&b, (int32_t)num_opcodes,
+                             PyTuple_GET_ITEM(item, 0),
+                             PyTuple_GET_ITEM(item, 1),
+                             PyTuple_GET_ITEM(item, 2),
+                             PyTuple_GET_ITEM(item, 3), i) < 0) {
+            goto error;
+        }
+    }
+    /* b is private to this call, so flushing it cannot be re-entered. */
+    res = batch_flush(&b);
+
+error:
+    batch_fini(&b);
+    return res;
+}
+
+PyDoc_STRVAR(decode__doc__,
+"decode($module, canon, /)\n"
+"--\n"
+"\n"
+"Validate canonical bytes and return one (opcode, param_code, input_refs,\n"
+"live) tuple per op.  Raise ValueError on malformed input: length not a\n"
+"multiple of 4, inconsistent counts, negative opcode or param_code,\n"
+"internal refs not pointing to an earlier op, external refs >= n_ext,\n"
+"live flags other than 0/1, trailing words.");
+
+static PyObject *
+batcher_decode(PyObject *Py_UNUSED(module), PyObject *canon)
+{
+    const unsigned char *buf;
+    Py_ssize_t len, pos;
+    int32_t n_ops, n_ext, j;
+    PyObject *list = NULL, *refs = NULL, *item = NULL;
+
+    if (!PyBytes_Check(canon)) {
+        PyErr_Format(PyExc_TypeError, "canon must be bytes, not %.100s",
+                     Py_TYPE(canon)->tp_name);
+        return NULL;
+    }
+    buf = (const unsigned char *)PyBytes_AS_STRING(canon);
+    len = PyBytes_GET_SIZE(canon);
+    if (canon_validate(buf, len, &n_ops, &n_ext) < 0) {
+        return NULL;
+    }
+    /* canon is immutable and we hold a reference via the caller, so buf
+       stays valid while objects are allocated below. */
+    list = PyList_New(n_ops);
+    if (list == NULL) {
+        return NULL;
+    }
+    pos = 2;
+    for (j = 0; j < n_ops; j++) {
+        int32_t opcode = load_le32(buf + 4 * pos);
+        int32_t param = load_le32(buf + 4 * (pos + 1));
+        int32_t n_in = load_le32(buf + 4 * (pos + 2));
+        int32_t live, i;
+
+        refs = PyTuple_New(n_in);
+        if (refs == NULL) {
+            goto error;
+        }
+        for (i = 0; i < n_in; i++) {
+            PyObject *v = PyLong_FromLong(load_le32(buf + 4 * (pos + 3 + i)));
+            if (v == NULL) {
+                goto error;
+            }
+            PyTuple_SET_ITEM(refs, i, v);
+        }
+        live = load_le32(buf + 4 * (pos + 3 + n_in));
+        item = Py_BuildValue("(iiOO)", (int)opcode, (int)param, refs,
+                             live ? Py_True : Py_False);
+        if (item == NULL) {
+            goto error;
+        }
+        Py_CLEAR(refs);
+        PyList_SET_ITEM(list, j, item);
+        item = NULL;
+        pos += 4 + (Py_ssize_t)n_in;
+    }
+    return list;
+
+error:
+    Py_XDECREF(refs);
+    Py_XDECREF(list);
+    return NULL;
+}
+
+static PyMethodDef batcher_functions[] = {
+    {"canonicalize", (PyCFunction)(void (*)(void))batcher_canonicalize, METH_FASTCALL,
+     canonicalize__doc__},
+    {"decode", batcher_decode, METH_O, decode__doc__},
+    {NULL, NULL, 0, NULL}
+};
+
+
+/* ---------------------------------------------------------------------- */
+/* Module definition                                                       */
+
+static int
+batcher_exec(PyObject *module)
+{
+    batcher_state *st = get_batcher_state(module);
+
+    st->BatcherType = PyType_FromModuleAndSpec(module, &Batcher_spec, NULL);
+    if (st->BatcherType == NULL) {
+        return -1;
+    }
+    if (PyModule_AddType(module, (PyTypeObject *)st->BatcherType) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+batcher_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    batcher_state *st = get_batcher_state(module);
+
+    Py_VISIT(st->BatcherType);
+    return 0;
+}
+
+static int
+batcher_clear(PyObject *module)
+{
+    batcher_state *st = get_batcher_state(module);
+
+    Py_CLEAR(st->BatcherType);
+    return 0;
+}
+
+static void
+batcher_free(void *module)
+{
+    (void)batcher_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot batcher_slots[] = {
+    {Py_mod_exec, batcher_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL}
+};
+
+PyDoc_STRVAR(batcher_module__doc__,
+"C core of the GT worker's pending-instruction buffer: Batcher,\n"
+"canonicalize() and decode() of the canonical batch form.");
+
+static struct PyModuleDef batcher_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gt.worker._batcher",
+    .m_doc = batcher_module__doc__,
+    .m_size = sizeof(batcher_state),
+    .m_methods = batcher_functions,
+    .m_slots = batcher_slots,
+    .m_traverse = batcher_traverse,
+    .m_clear = batcher_clear,
+    .m_free = batcher_free,
+};
+
+PyMODINIT_FUNC
+PyInit__batcher(void)
+{
+    return PyModuleDef_Init(&batcher_module);
+}
