@@ -25,6 +25,7 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
+from gt.client.nn import relu, sigmoid, tanh  # noqa: E402
 from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import (Tensor, arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
                               randn, tensor, zeros, zeros_like)
@@ -38,18 +39,6 @@ int32 = int = _torch.int32
 bool = _torch.bool
 dtype = _torch.dtype
 Size = _torch.Size
-
-
-def relu(x: Tensor) -> Tensor:
-    return x.relu()
-
-
-def sigmoid(x: Tensor) -> Tensor:
-    return x.sigmoid()
-
-
-def tanh(x: Tensor) -> Tensor:
-    return x.tanh()
 
 
 def exp(x: Tensor) -> Tensor:
