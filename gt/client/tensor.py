@@ -88,10 +88,25 @@ def _scalar(x):
 
 
 # -- gradient helpers ------------------------------------------------------------
+_sum_to_plans: dict = {}
+
+
 def _sum_to(g: "Tensor", shape: tuple) -> "Tensor":
+    """Sum a gradient down to ``shape`` (undo a broadcast)."""
     if g.shape == shape:
         return g
-    return _emit(_OP["sum_to"], (g._id,), shape, g.dtype, (shape,))
+    key = (g.shape, shape)
+    plan = _sum_to_plans.get(key)
+    if plan is None:
+        lead = len(g.shape) - len(shape)
+        inner = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+        plan = (tuple(range(lead)) + inner, bool(inner))
+        if len(_sum_to_plans) < 4096:
+            _sum_to_plans[key] = plan
+    dims, keep = plan
+    if keep:  # some kept size-1 dims are reduced too: sum with keepdim, then view as shape
+        return _emit(_OP["sum_to"], (g._id,), shape, g.dtype, (dims, shape))
+    return _emit(_OP["sum_dim"], (g._id,), shape, g.dtype, (dims, False))
 
 
 def _g_add(node, g):

@@ -33,18 +33,9 @@ def _getitem_backward(g, shape, key):
     return out
 
 
-def _sum_to(g, shape):
-    """Sum ``g`` down to ``shape``: the gradient of a broadcast."""
-    lead = g.dim() - len(shape)
-    dims = list(range(lead))
-    for i, n in enumerate(shape):
-        if n == 1 and g.shape[lead + i] != 1:
-            dims.append(lead + i)
-    if dims:
-        g = torch.sum(g, dims, keepdim=True)
-    if lead:
-        g = g.reshape(shape)
-    return g
+def _sum_to(g, dims, shape):
+    """Sum ``g`` over ``dims`` (kept) and view it as ``shape``: a broadcast's gradient."""
+    return torch.sum(g, dims, keepdim=True).reshape(shape)
 
 
 def _max_backward_dim(g, idx, shape, dim, keepdim):
@@ -74,18 +65,21 @@ def _add_scaled(a, b, alpha):
 
 def _linear_weight_grad(g, x):
     """d(x @ w.T)/dw: ``g.T @ x`` with batch dims flattened."""
-    return torch.mm(g.reshape(-1, g.shape[-1]).t(), x.reshape(-1, x.shape[-1]))
+    if g.dim() != 2:
+        g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+    return torch.mm(g.t(), x)
 
 
 _MSE_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
 
 
 def _mse_loss(x, target, reduction):
-    return torch.nn.functional.mse_loss(x, target, reduction=reduction)
+    # the ATen op F.mse_loss ends in, without its Python-level argument handling
+    return torch._C._nn.mse_loss(x, target, _MSE_REDUCTION[reduction])
 
 
 def _mse_loss_backward(g, x, target, reduction):
-    return torch.ops.aten.mse_loss_backward(g, x, target, _MSE_REDUCTION[reduction])
+    return torch.ops.aten.mse_loss_backward.default(g, x, target, _MSE_REDUCTION[reduction])
 
 
 def scalar_as(s, like):
@@ -167,9 +161,9 @@ OPS = (
     # gradient helpers
     ("linear_weight_grad", _linear_weight_grad),
     ("mse_loss_backward", _mse_loss_backward),
-    ("threshold_backward", torch.ops.aten.threshold_backward),
-    ("sigmoid_backward", torch.ops.aten.sigmoid_backward),
-    ("tanh_backward", torch.ops.aten.tanh_backward),
+    ("threshold_backward", torch.ops.aten.threshold_backward.default),
+    ("sigmoid_backward", torch.ops.aten.sigmoid_backward.default),
+    ("tanh_backward", torch.ops.aten.tanh_backward.default),
     ("sum_to", _sum_to),
     ("getitem_backward", _getitem_backward),
     ("max_backward_dim", _max_backward_dim),
