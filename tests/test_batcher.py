@@ -691,6 +691,508 @@ def test_module_instances_are_independent():
     assert b.flush()[1] == (1,)
 
 
+# --- flush_ops: whole batches as lists ------------------------------------------------
+
+def typed_key(x):
+    """Model of flush_ops' interning key: equal values with identical types, recursively."""
+    t = type(x)
+    if isinstance(x, tuple) and t.__hash__ is tuple.__hash__ and t.__eq__ is tuple.__eq__:
+        return (t, tuple(typed_key(i) for i in x))
+    return (t, x)
+
+
+class RefInterner:
+    """Pure-Python model of the Batcher's params -> param code table."""
+
+    def __init__(self, limit=65536):
+        self.codes, self.next, self.limit = {}, 0, limit
+
+    def code(self, params):
+        k = typed_key(params)
+        c = self.codes.get(k)
+        if c is None:
+            if len(self.codes) >= self.limit:
+                self.codes.clear()
+            c = self.codes[k] = self.next
+            self.next += 1
+        return c
+
+
+def via_append(ops, frees, interner, num_opcodes=8):
+    """What append-all + free-all + flush gives for the worker's op tuples."""
+    b = Batcher(10**9, num_opcodes)
+    for opcode, rid, ins, params, scalars in ops:
+        b.append(opcode, interner.code(params), rid, ins)
+    for f in frees:
+        b.free(f)
+    return b.flush()
+
+
+class Sub(tuple):
+    """A tuple subclass keeping tuple's __eq__/__hash__ (like torch.Size)."""
+
+
+class Point(tuple):
+    """A tuple subclass with its own __eq__: compared as a leaf."""
+
+    def __eq__(self, other):
+        return tuple.__eq__(self, other)
+
+    __hash__ = tuple.__hash__
+
+
+def fresh(t):
+    """An equal params tuple that is a different object (no identity shortcut)."""
+    return tuple(fresh(i) if type(i) is tuple else i for i in t) + ()
+
+
+PARAM_POOL = [(), (1,), (True,), (1.0,), (0,), (False,), (0.0,), ((1,),), ((True,),), ((1.0,),),
+              ((4, 3),), ((4, 3), 1), ((4, 3), True), (1, True), (True, 1), ("mean",), (None,),
+              (Sub((4, 3)),), (Sub((4, True)),), ((1, (2, (3, (4,)))),), ((1, (2, (3, (True,)))),),
+              (Point((1, 2)),), (b"x",), (-0.0,), (2**70,), (slice(1, 2, None) if sys.version_info >= (3, 12)
+                                                            else (1, 2, None),)]
+
+
+def random_batch(rng, base, n_ext=6):
+    """Random valid ops and frees; result ids base.., externals 1..n_ext."""
+    ops, produced = [], []
+    for j in range(rng.randrange(0, 30)):
+        ins = []
+        for _ in range(rng.randrange(4)):
+            if produced and rng.random() < 0.6:
+                ins.append(rng.choice(produced))
+            else:
+                ins.append(1 + rng.randrange(n_ext))
+        params = rng.choice(PARAM_POOL)
+        if rng.random() < 0.5:
+            params = fresh(params)
+        ops.append((rng.randrange(8), base + j, tuple(ins), params, rng.choice([(), (0.5,), (2,)])))
+        produced.append(base + j)
+    frees = []
+    for _ in range(rng.randrange(0, 12)):
+        r = rng.random()
+        if r < 0.4 and produced:
+            frees.append(rng.choice(produced))          # internal: result becomes dead
+        elif r < 0.7:
+            frees.append(1 + rng.randrange(n_ext))      # external (maybe unused by this batch)
+        elif r < 0.85 and frees:
+            frees.append(rng.choice(frees))             # repeated free
+        else:
+            frees.append(10**6 + rng.randrange(100))    # held by the worker, unknown here
+    return ops, frees
+
+
+def test_flush_ops_matches_append_free_flush_on_random_batches():
+    rng = random.Random(2024)
+    b, interner = Batcher(16, 8), RefInterner()
+    for it in range(n_iter(3000)):
+        ops, frees = random_batch(rng, 1000 * (it + 1))
+        got = b.flush_ops(ops, frees)
+        want = via_append(ops, frees, interner)
+        assert got == want
+        if got is not None:
+            assert all(type(x) is int for part in got[1:] for x in part)
+        assert b.param_code_count == len(interner.codes)
+        assert len(b) == 0 and b.flush() is None
+
+
+def test_flush_ops_hand_built_batch():
+    b = Batcher(16, 4)
+    ops = [(1, 100, (10, 11), ((4, 3),), ()),
+           (2, 101, (100, 10), (), (0.5,)),
+           (0, 102, (), (1, True), ())]
+    canon, ext, live, freed = b.flush_ops(ops, [101, 7, 101, 7])
+    assert words(canon) == [3, 2,
+                            1, 0, 2, -1, -2, 1,
+                            2, 1, 2, 0, -1, 0,
+                            0, 2, 0, 1]
+    assert (ext, live, freed) == ((10, 11), (100, 102), (7,))
+
+
+def test_flush_ops_empty_lists_and_frees_only():
+    b = Batcher(4, 2)
+    assert b.flush_ops([], []) is None
+    assert b.flush_ops([], [5, 3, 5]) == (pack([0, 0]), (), (), (5, 3))
+    assert b.param_code_count == 0
+
+
+def test_flush_ops_does_not_modify_the_lists():
+    b = Batcher(4, 2)
+    ops, frees = [(0, 10, (1,), (), ())], [10, 1]
+    snap = (list(ops), list(frees))
+    b.flush_ops(ops, frees)
+    assert (ops, frees) == snap
+
+
+def test_flush_ops_returns_the_callers_int_objects_or_plain_ints():
+    b = Batcher(4, 2)
+    rid, inp, dead = 10**12, 10**13, 10**14
+    canon, ext, live, freed = b.flush_ops([(0, rid, (inp,), (), ())], [dead])
+    assert live[0] is rid and ext[0] is inp and freed[0] is dead
+    # bool / int subclasses are ints here, but come back as plain ints, as with append()
+    canon, ext, live, freed = b.flush_ops([(True, True, (False,), (), ())], [False, False])
+    assert (ext, live, freed) == ((0,), (1,), (0,))
+    assert all(type(x) is int for x in ext + live + freed)
+
+
+def test_params_interning_distinguishes_types():
+    b = Batcher(64, 1)
+    groups = [[(1,), (True,), (1.0,), (Sub((1,)),)],
+              [((1,),), ((True,),), ((1.0,),), ((Sub((1,)),),), (((1,),),)],
+              [(0,), (False,), (0.0,), (0j,)],
+              [((4, 3),), (Sub((4, 3)),), (Point((4, 3)),), (((4, 3),),)],
+              [(1, 2), (1, 2.0), (True, 2), (1, (2,))]]
+    for g in groups:
+        ops = [(0, 100 + j, (), p, ()) for j, p in enumerate(g)]
+        codes = [d[1] for d in decode(b.flush_ops(ops, [])[0])]
+        assert len(set(codes)) == len(g), (g, codes)
+    # equal values of the same types share a code, whatever the objects
+    ops = [(0, 100 + j, (), p, ()) for j, p in enumerate([((4, 3), True), fresh(((4, 3), True)),
+                                                          ((4, 3), True), (-0.0,), (0.0,)])]
+    codes = [d[1] for d in decode(b.flush_ops(ops, [])[0])]
+    assert codes[0] == codes[1] == codes[2] and codes[3] == codes[4] and codes[0] != codes[3]
+
+
+def test_same_params_same_code_across_batches():
+    b = Batcher(64, 4)
+    canons = set()
+    first = None
+    for it in range(50):
+        base = 10**6 * (it + 1)
+        ops = [(0, base, (1, 2), fresh(((4, 3),)), ()),
+               (1, base + 1, (base, 3), (1, True), (0.5,)),
+               (2, base + 2, (base + 1,), (), ()),
+               (3, base + 3, (base + 2, base), (Sub((4, 3)), 1.0), ())]
+        canon, ext, live, freed = b.flush_ops(ops, [base + 1, 3])
+        canons.add(canon)
+        first = first or canon
+        assert ext == (1, 2, 3) and live == (base, base + 2, base + 3) and freed == (3,)
+    assert canons == {first}
+    assert b.param_code_count == 4
+    assert [d[1] for d in decode(first)] == [0, 1, 2, 3]
+
+
+def test_param_codes_are_never_reused_when_the_table_is_bounded():
+    b = Batcher(64, 1, param_codes_limit=4)
+    assert b.param_codes_limit == 4
+    interner = RefInterner(limit=4)
+    seen = {}                       # code -> typed key: a code must never name two params
+    rng = random.Random(5)
+    pool = [(i,) for i in range(10)] + [(bool(i % 2),) for i in range(2)] + [(float(i),) for i in range(3)]
+    last_max = -1
+    for it in range(max(60, n_iter(400))):
+        ps = [rng.choice(pool) for _ in range(rng.randrange(1, 6))]
+        ops = [(0, 100 + j, (), fresh(p), ()) for j, p in enumerate(ps)]
+        got = b.flush_ops(ops, [])
+        assert got == via_append(ops, [], interner, num_opcodes=1)
+        for p, (_, code, _, _) in zip(ps, decode(got[0])):
+            assert seen.setdefault(code, typed_key(p)) == typed_key(p)
+            if code > last_max:
+                assert code == last_max + 1      # new codes come from a counter
+                last_max = code
+        assert b.param_code_count <= 4
+    assert last_max > 20          # the table was emptied many times, codes kept counting
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"param_codes_limit": 0}, ValueError, "param_codes_limit"),
+    ({"param_codes_limit": -1}, ValueError, "param_codes_limit"),
+    ({"param_codes_limit": 2**31}, ValueError, "param_codes_limit"),
+    ({"param_codes_limit": "8"}, TypeError, "param_codes_limit"),
+    ({"param_codes_limit": 8.0}, TypeError, "param_codes_limit"),
+    ({"bogus": 1}, TypeError, None),
+])
+def test_param_codes_limit_is_validated(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        Batcher(4, 4, **kwargs)
+
+
+def test_param_codes_limit_is_keyword_only_with_default():
+    with pytest.raises(TypeError):
+        Batcher(4, 4, 16)
+    b = Batcher(4, 4)
+    assert (b.param_codes_limit, b.param_code_count) == (65536, 0)
+    with pytest.raises(AttributeError):
+        b.param_code_count = 3
+    with pytest.raises(AttributeError):
+        b.param_codes_limit = 3
+
+
+def _deep(n):
+    p = ()
+    for _ in range(n):
+        p = (p,)
+    return p
+
+
+OK_OP = (0, 50, (1,), (), ())
+FLUSH_OPS_BAD = [
+    # (ops, frees, exception, message regex)
+    ((OK_OP,), [], TypeError, r"^ops must be a list, not tuple"),
+    (None, [], TypeError, r"^ops must be a list"),
+    ([OK_OP], (1,), TypeError, r"^frees must be a list, not tuple"),
+    ([OK_OP], None, TypeError, r"^frees must be a list"),
+    ([OK_OP, [0, 51, (), (), ()]], [], TypeError, r"^ops\[1\] must be a tuple"),
+    ([OK_OP, None], [], TypeError, r"^ops\[1\] must be a tuple"),
+    ([OK_OP, (0, 51, (), ())], [], ValueError, r"^ops\[1\] must have 5 items .* got 4"),
+    ([OK_OP, (0, 51, (), (), (), ())], [], ValueError, r"^ops\[1\] must have 5 items .* got 6"),
+    ([(4, 51, (), (), ())], [], ValueError, r"^ops\[0\]\[0\] \(opcode\) must be in range \[0, 3\], got 4"),
+    ([(-1, 51, (), (), ())], [], ValueError, r"^ops\[0\]\[0\] \(opcode\)"),
+    ([(2**70, 51, (), (), ())], [], ValueError, r"^ops\[0\]\[0\] \(opcode\) does not fit"),
+    ([(1.0, 51, (), (), ())], [], TypeError, r"^ops\[0\]\[0\] \(opcode\) must be int, not float"),
+    ([(None, 51, (), (), ())], [], TypeError, r"^ops\[0\]\[0\] \(opcode\)"),
+    ([(0, -1, (), (), ())], [], ValueError, r"^ops\[0\]\[1\] \(result_id\) must be >= 0, got -1"),
+    ([(0, 2**63, (), (), ())], [], ValueError, r"^ops\[0\]\[1\] \(result_id\)"),
+    ([(0, "51", (), (), ())], [], TypeError, r"^ops\[0\]\[1\] \(result_id\) must be int, not str"),
+    ([(0, 51, [1], (), ())], [], TypeError, r"^ops\[0\]\[2\] \(input_ids\) must be a tuple"),
+    ([(0, 51, 1, (), ())], [], TypeError, r"^ops\[0\]\[2\] \(input_ids\)"),
+    ([OK_OP, (0, 51, (), (), ()), (0, 52, (), (), ()), (0, 53, (1, "2"), (), ())], [], TypeError,
+     r"^ops\[3\]\[2\]\[1\] \(input id\) must be int, not str"),
+    ([(0, 51, (1, 2.0), (), ())], [], TypeError, r"^ops\[0\]\[2\]\[1\] \(input id\)"),
+    ([(0, 51, (-1,), (), ())], [], ValueError, r"^ops\[0\]\[2\]\[0\] \(input id\) must be >= 0"),
+    ([(0, 51, (1, 2**64), (), ())], [], ValueError, r"^ops\[0\]\[2\]\[1\] \(input id\) does not fit"),
+    ([(0, 51, (1, 51), (), ())], [], ValueError, r"^ops\[0\]\[2\]\[1\] \(input id\) is the op's own result_id"),
+    ([(0, 51, (), [1], ())], [], TypeError, r"^ops\[0\]\[3\] \(params\) must be a tuple, not list"),
+    ([(0, 51, (), None, ())], [], TypeError, r"^ops\[0\]\[3\] \(params\) must be a tuple"),
+    ([(0, 51, (), ([1],), ())], [], TypeError, r"^ops\[0\]\[3\] \(params\): unhashable type: 'list'"),
+    ([OK_OP, (0, 51, (), ((1, {}),), ())], [], TypeError, r"^ops\[1\]\[3\] \(params\): unhashable"),
+    ([(0, 51, (), _deep(150), ())], [], ValueError, r"^ops\[0\]\[3\] \(params\): is nested more than"),
+    ([(0, 51, (), (), [])], [], TypeError, r"^ops\[0\]\[4\] \(scalars\) must be a tuple, not list"),
+    ([(0, 51, (), (), None)], [], TypeError, r"^ops\[0\]\[4\] \(scalars\)"),
+    ([OK_OP, (1, 50, (), (), ())], [], ValueError, r"^ops\[1\]\[1\] \(result_id\): duplicate result_id 50, "
+                                                   r"already produced by ops\[0\]"),
+    ([OK_OP, (1, 1, (), (), ())], [], ValueError, r"^ops\[1\]\[1\] \(result_id\): 1 is already used as an input"),
+    ([OK_OP], ["7"], TypeError, r"^frees\[0\] must be int, not str"),
+    ([OK_OP], [7, 8, -1], ValueError, r"^frees\[2\] must be >= 0, got -1"),
+    ([OK_OP], [2**64], ValueError, r"^frees\[0\] does not fit in int64"),
+    ([], [None], TypeError, r"^frees\[0\]"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(FLUSH_OPS_BAD)))
+def test_flush_ops_rejects_bad_input_and_drops_the_batch(case):
+    ops, frees, exc, match = FLUSH_OPS_BAD[case]
+    b = Batcher(4, 4)
+    with pytest.raises(exc, match=match):
+        b.flush_ops(ops, frees)
+    assert len(b) == 0 and b.flush() is None
+    # the Batcher is usable afterwards, with the same ids
+    assert b.flush_ops([OK_OP], [50]) == (pack([1, 1, 0, 0, 1, -1, 0]), (1,), (), ())
+
+
+def test_flush_ops_unhashable_params_error_keeps_the_cause():
+    b = Batcher(4, 4)
+    with pytest.raises(TypeError) as ei:
+        b.flush_ops([(0, 1, (), ([],), ())], [])
+    assert isinstance(ei.value.__cause__, TypeError)
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_flush_ops_rejects_wrong_argument_count(n):
+    with pytest.raises(TypeError, match="2 arguments"):
+        Batcher(4, 4).flush_ops(*([[]] * n))
+
+
+def test_flush_ops_rejects_keywords():
+    with pytest.raises(TypeError):
+        Batcher(4, 4).flush_ops(ops=[], frees=[])
+
+
+def test_flush_ops_refuses_to_mix_with_pending_appends():
+    b = Batcher(8, 4)
+    b.append(0, 0, 10, (1,))
+    with pytest.raises(RuntimeError, match="pending from append"):
+        b.flush_ops([(0, 11, (10,), (), ())], [])
+    with pytest.raises(RuntimeError, match="pending from append"):
+        b.flush_ops([], [])
+    assert len(b) == 1
+    assert b.flush() == canonicalize([(0, 0, 10, (1,))], 4)   # pending state untouched
+    b.free(3)
+    with pytest.raises(RuntimeError, match="pending from append"):
+        b.flush_ops([], [4])
+    assert b.flush()[3] == (3,)
+    assert b.flush_ops([(0, 11, (10,), (), ())], [])[1] == (10,)
+
+
+def test_flush_ops_then_append_api_still_works():
+    b = Batcher(8, 4)
+    b.flush_ops([(0, 11, (10,), (5,), ())], [11])
+    b.append(0, 0, 11, (10,))
+    b.free(11)
+    assert b.flush() == (pack([1, 1, 0, 0, 1, -1, 0]), (10,), (), ())
+
+
+class HashBomb:
+    """A params item whose __hash__/__eq__ run Python code against the Batcher or the list."""
+
+    def __init__(self, action, h=1):
+        self.action, self.h = action, h
+
+    def __hash__(self):
+        if self.action == "hash-raise":
+            raise ValueError("boom")
+        if self.action == "hash-reenter":
+            self.b.flush_ops([], [])
+        return self.h
+
+    def __eq__(self, other):
+        if self.action == "eq-shrink":
+            del self.ops[1:]
+        if self.action == "eq-grow":
+            self.ops.append((0, 999, (), (), ()))
+        if self.action == "eq-reenter":
+            self.b.append(0, 0, 1, ())
+        return False
+
+
+def test_params_hash_and_eq_running_python_code():
+    b = Batcher(64, 4)
+    # __hash__ raising ValueError: named and chained
+    with pytest.raises(ValueError, match=r"ops\[0\]\[3\] \(params\): boom") as ei:
+        b.flush_ops([(0, 1, (), (HashBomb("hash-raise"),), ())], [])
+    assert str(ei.value.__cause__) == "boom"
+    # re-entrant calls are refused; the RuntimeError propagates and the batch is dropped
+    bomb = HashBomb("hash-reenter")
+    bomb.b = b
+    with pytest.raises(RuntimeError, match="re-entrantly"):
+        b.flush_ops([(0, 1, (), (), ()), (0, 2, (), (bomb,), ())], [])
+    assert len(b) == 0 and b.flush() is None
+    first, second = HashBomb("eq-reenter", h=7), HashBomb("eq-reenter", h=7)
+    first.b = second.b = b
+    b.flush_ops([(0, 1, (), (first,), ())], [])          # interned; no __eq__ call yet
+    with pytest.raises(RuntimeError, match="re-entrantly"):
+        b.flush_ops([(0, 2, (), (second,), ())], [])      # same hash: __eq__ runs
+    assert len(b) == 0 and b.flush() is None
+    # the ops list shrinks / grows while it is read: no out-of-bounds read
+    for action, n_ops in (("eq-shrink", 2), ("eq-grow", 4)):
+        a1, a2 = HashBomb(action, h=11), HashBomb(action, h=11)
+        ops = [(0, 1, (), (a1,), ()), (0, 2, (), (a2,), ()), (0, 3, (), (), ())]
+        a1.ops = a2.ops = ops
+        canon, ext, live, freed = b.flush_ops(ops, [])
+        assert len(decode(canon)) == n_ops
+    assert b.flush() is None
+
+
+def test_batcher_holding_params_is_collected_in_a_cycle():
+    import weakref
+
+    class Holder:
+        __hash__ = object.__hash__
+
+    b = Batcher(4, 4)
+    h = Holder()
+    h.b = b                      # params -> h -> b -> interning table -> params
+    b.flush_ops([(0, 1, (), (h,), ())], [])
+    assert b.param_code_count == 1
+    ref = weakref.ref(h)
+    del b, h
+    gc.collect()
+    assert ref() is None
+
+
+JUNK_OPS = JUNK + [(0, 5, (), (), ()), (0, 5, (1,), (), ()), (9, 5, (), (), ()), (0, 5, (5,), (), ()),
+                   (0, 6, (), ([],), ()), (0, 6, (), (), []), (0, 6, [1], (), ()), (0, 7, (1,), (True,), (1.5,))]
+
+
+def test_fuzz_flush_ops_only_raises_python_exceptions_and_never_reuses_codes():
+    rng = random.Random(77)
+    b = Batcher(8, 4, param_codes_limit=16)
+    code_owner = {}
+    pool = PARAM_POOL + [(i,) for i in range(30)]
+    for it in range(n_iter(20000)):
+        ops = []
+        for j in range(rng.randrange(6)):
+            if rng.random() < 0.15:
+                ops.append(rng.choice(JUNK_OPS))
+                continue
+            op = [rng.randrange(4), 1000 * it + j, tuple(rng.randrange(20) for _ in range(rng.randrange(3))),
+                  fresh(rng.choice(pool)), ()]
+            if rng.random() < 0.1:
+                op[rng.randrange(5)] = rng.choice(JUNK)
+            ops.append(tuple(op) if rng.random() < 0.97 else tuple(op[:rng.randrange(6)]))
+        frees = [rng.choice(JUNK) if rng.random() < 0.05 else rng.randrange(30) for _ in range(rng.randrange(4))]
+        if rng.random() < 0.03:
+            ops = rng.choice(JUNK)
+        try:
+            res = b.flush_ops(ops, frees)
+        except (TypeError, ValueError):
+            assert len(b) == 0
+            continue
+        if res is not None:
+            for op, (opcode, code, refs, live) in zip(ops, decode(res[0])):
+                assert code_owner.setdefault(code, typed_key(op[3])) == typed_key(op[3])
+        assert b.param_code_count <= 16
+    assert b.flush() is None
+
+
+def _flush_ops_workload():
+    b = _flush_ops_workload.b
+    base = _flush_ops_workload.counter = _flush_ops_workload.counter + 10
+    ops = [(0, base, (1, 2), ((4, 3),), ()), (1, base + 1, (base, 3), (1, True), (0.5,)),
+           (2, base + 2, (base + 1,), (), ()), (3, base + 3, (base + 2,), (Sub((4, 3)), 1.0), ())]
+    b.flush_ops(ops, [base + 1, 3, 3, 10**9])
+    for bad_ops, bad_frees in (([ops[0], (9, base + 5, (), (), ())], []),
+                               ([(0, base + 5, (1, "x"), (), ())], []),
+                               ([(0, base + 5, (), ([],), ())], []),
+                               ([(0, base + 5, (), (HashBomb("hash-raise"),), ())], []),
+                               ([ops[0], ops[0]], []),
+                               (ops, [1, -1])):
+        try:
+            b.flush_ops(bad_ops, bad_frees)
+        except (TypeError, ValueError):
+            pass
+    # new params every call: the bounded table keeps emptying itself
+    b.flush_ops([(0, base + 7, (), (base,), ())], [])
+    b.append(0, 0, base + 8, ())
+    try:
+        b.flush_ops([], [])
+    except RuntimeError:
+        pass
+    b.clear()
+    Batcher(4, 4, param_codes_limit=8).flush_ops([(0, 1, (), (1.5,), ())], [1])
+
+
+_flush_ops_workload.b = Batcher(64, 4, param_codes_limit=64)
+_flush_ops_workload.counter = 10**6
+
+
+def test_flush_ops_no_memory_growth_over_many_iterations():
+    growth = _traced_growth(_flush_ops_workload, n_iter(30000))
+    assert growth < 64 * 1024, growth
+
+
+def test_flush_ops_refcounts_are_balanced():
+    b = Batcher(64, 4)
+    params = ((4, 3), True)
+    rid, ext, dead = 10**12, 10**13, 10**14
+    objs = [True, False, None, 1, 2, 3, (), params, rid, ext, dead, params[0]]
+    ops = [(0, rid, (ext, 2), params, ()), (1, rid + 1, (rid,), (), ())]
+    b.flush_ops(ops, [rid + 1, dead])
+    gc.collect()
+    before = [sys.getrefcount(o) for o in objs]
+    for i in range(1000):
+        b.flush_ops(ops, [rid + 1, dead])
+        for bad in ([ops[0], (1, rid + 1, (rid, "x"), params, ())], [ops[0], ops[0]],
+                    [ops[0], (1, rid + 1, (), ([],), ())]):
+            try:
+                b.flush_ops(bad, [dead])
+            except (TypeError, ValueError):
+                pass
+        try:
+            b.flush_ops(ops, [dead, None])
+        except TypeError:
+            pass
+    del bad                     # the loop variable holds a tuple with the int 1 in it
+    gc.collect()
+    after = [sys.getrefcount(o) for o in objs]
+    assert after == before
+
+
+def test_flush_ops_metadata():
+    assert Batcher.flush_ops.__text_signature__ == "($self, ops, frees, /)"
+    assert "param code" in Batcher.flush_ops.__doc__
+
+
 @pytest.mark.skipif(not os.environ.get("GT_EXPECT_EXT_DIR"), reason="set by tests/c/run_*.sh")
 def test_extension_under_test_is_the_expected_build():
     assert _batcher.__file__.startswith(os.environ["GT_EXPECT_EXT_DIR"]), _batcher.__file__

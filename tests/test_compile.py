@@ -73,8 +73,8 @@ def test_compiled_matches_eager_for_every_op(use_worker):
     emitted = {OP_NAMES[op[0]] for op in ops}
     missing = set(OP_NAMES) - emitted - {"cast"} | ({"cast"} - emitted)
     assert not missing, f"the program does not cover {sorted(missing)}"
-    canon, ext_ids, live_ids, freed_ids = w._batcher.flush()
-    w.pending_operations = []
+    canon, ext_ids, live_ids, freed_ids = w._batcher.flush_ops(ops, w._pending_frees)
+    w.pending_operations, w._pending_frees = [], []
     tensors = w.tensors
     metas = tuple((t.dtype, tuple(t.shape)) for t in (tensors[i] for i in ext_ids))
     eager = w.engine.execute_batch(ops, tensors, Batch(canon, ext_ids, live_ids, metas=metas), compile=False)

@@ -62,7 +62,9 @@ class Batcher:
         """Canonicalize a whole batch in one call: return exactly what append()
         of every op (in order), then free() of every id in ``frees``, then
         flush() would return, with param codes interned here.  None when both
-        lists are empty.  Neither list is modified.
+        lists are empty.  Neither list is modified.  The ids in the result are
+        the caller's own int objects (new ints where an id was given as a bool
+        or an int subclass, so the result is type-identical to flush()'s).
 
         ops: list of (opcode, result_id, input_ids, params, scalars) tuples,
         exactly 5 items; opcode in [0, num_opcodes), result_id and every id

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 # With auto-compile on and no batch size given, batches are cut at the client's
 # boundaries (or at this many ops): single-op batches would have nothing to fuse.
 AUTO_COMPILE_BATCH_SIZE = 1024
-_PARAM_CODES_LIMIT = 1 << 16
 
 
 def default_device() -> str:
@@ -63,8 +62,7 @@ class Worker:
         if batch_size > 1:
             self._batcher = _batcher.Batcher(batch_size, _ops.NUM_OPCODES)
             log.info("Worker %s: Message batching enabled (batch_size=%d)", worker_id, batch_size)
-        self._param_codes: dict = {}
-        self._next_param_code = 0
+        self._pending_frees: list[int] = []
         self._funcs = self.engine.funcs
         self._error: Exception | None = None
         self._flushing = False
@@ -85,17 +83,12 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
                 self._note_error(_ops.OP_NAMES[opcode], exc)
             return
-        # Pending ops are kept in Operation's tuple layout; no object per op.
-        self.pending_operations.append((opcode, result_id, input_ids, params, scalars))
-        code = self._param_codes.get(params)
-        if code is None:
-            if len(self._param_codes) >= _PARAM_CODES_LIMIT:
-                # Bounded. Codes are never reused (a reused code could make two different
-                # batches look alike); known patterns are simply detected again.
-                self._param_codes.clear()
-            code = self._param_codes[params] = self._next_param_code
-            self._next_param_code += 1
-        if self._batcher.append(opcode, code, result_id, input_ids):
+        # Pending ops are plain tuples in Operation's layout; the C batcher
+        # canonicalises the whole list once per batch (flush_ops), so the per-op
+        # cost here is one tuple and one list append.
+        pending = self.pending_operations
+        pending.append((opcode, result_id, input_ids, params, scalars))
+        if len(pending) >= self.batch_size:
             self._flush_batch()
 
     def free(self, tensor_id: int) -> None:
@@ -103,8 +96,8 @@ class Worker:
         if self._flushing:
             # A finalizer ran while a batch was being flushed: apply it afterwards.
             self._late_frees.append(tensor_id)
-        elif self._batcher is not None and self.pending_operations:
-            self._batcher.free(tensor_id)
+        elif self.pending_operations:
+            self._pending_frees.append(tensor_id)
         else:
             self.tensors.pop(tensor_id, None)
 
@@ -130,22 +123,24 @@ class Worker:
     # -- batch execution ------------------------------------------------------
     def _flush_batch(self) -> None:
         """Execute all pending operations as a batch."""
-        if self._batcher is None or self._flushing:
+        if self._flushing or not (self.pending_operations or self._pending_frees):
             return
         self._flushing = True
+        operations, self.pending_operations = self.pending_operations, []
+        frees, self._pending_frees = self._pending_frees, []
         try:
-            flushed = self._batcher.flush()
-            if flushed is None:
-                return
-            canon, ext_ids, live_ids, freed_ids = flushed
-            operations = self.pending_operations
-            self.pending_operations = []
-            if operations:
-                try:
-                    self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids))
-                except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
-                    self.tensors.update(getattr(exc, "partial", {}))
-                    self._note_error(getattr(exc, "op_name", "batch"), exc)
+            try:
+                canon, ext_ids, live_ids, freed_ids = self._batcher.flush_ops(operations, frees)
+            except Exception as exc:  # noqa: BLE001 - a malformed instruction: drop the batch
+                self._note_error("batch", exc)
+                freed_ids = frees
+            else:
+                if operations:
+                    try:
+                        self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids))
+                    except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
+                        self.tensors.update(getattr(exc, "partial", {}))
+                        self._note_error(getattr(exc, "op_name", "batch"), exc)
             for i in freed_ids:
                 self.tensors.pop(i, None)
         finally:
