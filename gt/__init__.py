@@ -27,8 +27,9 @@ from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.nn import relu, sigmoid, tanh  # noqa: E402
 from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
-from gt.client.tensor import (Tensor, arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
-                              randn, tensor, zeros, zeros_like)
+from gt.client.tensor import Tensor  # noqa: E402
+from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
+                                randn, tensor, zeros, zeros_like)
 from gt import debug  # noqa: E402
 
 float32 = float = _torch.float32

@@ -94,7 +94,8 @@ class Node:
 
 def backward(tensor, gradient=None) -> None:
     """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
-    from gt.client.tensor import Tensor, ones_like
+    from gt.client.creation import ones_like
+    from gt.client.tensor import Tensor
 
     if not tensor.requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")

@@ -205,4 +205,4 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-from gt.client import functional  # noqa: E402  (``nn.functional``, as in torch)
+from gt.client import functional  # noqa: E402,F401  (``nn.functional``, as in torch)

@@ -17,7 +17,7 @@ import torch
 from gt.client import runtime as _rt
 from gt.client.autograd import Node, backward as _backward, grad_mode as _gm
 from gt.client.shapes import (FLOATING, broadcast, fmt, index_shape, matmul_shape, norm_dim, norm_dims,
-                              promote, promote_scalar, reduce_shape, reshape_shape, size_args, to_float)
+                              promote, promote_scalar, reduce_shape, reshape_shape, to_float)
 from gt.worker.ops import OPCODE as _OP
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.bool)
@@ -87,206 +87,6 @@ def _scalar(x):
     return None
 
 
-# -- gradient helpers ------------------------------------------------------------
-_sum_to_plans: dict = {}
-
-
-def _sum_to(g: "Tensor", shape: tuple) -> "Tensor":
-    """Sum a gradient down to ``shape`` (undo a broadcast)."""
-    if g.shape == shape:
-        return g
-    key = (g.shape, shape)
-    plan = _sum_to_plans.get(key)
-    if plan is None:
-        lead = len(g.shape) - len(shape)
-        inner = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-        plan = (tuple(range(lead)) + inner, bool(inner))
-        if len(_sum_to_plans) < 4096:
-            _sum_to_plans[key] = plan
-    dims, keep = plan
-    if keep:  # some kept size-1 dims are reduced too: sum with keepdim, then view as shape
-        return _emit(_OP["sum_to"], (g._id,), shape, g.dtype, (dims, shape))
-    return _emit(_OP["sum_dim"], (g._id,), shape, g.dtype, (dims, False))
-
-
-def _g_add(node, g):
-    a, b = node.inputs
-    return _sum_to(g, a.shape), _sum_to(g, b.shape)
-
-
-def _g_sub(node, g):
-    a, b = node.inputs
-    return _sum_to(g, a.shape), _sum_to(-g, b.shape)
-
-
-def _g_mul(node, g):
-    a, b = node.inputs
-    return (_sum_to(g * b, a.shape) if a.requires_grad else None,
-            _sum_to(g * a, b.shape) if b.requires_grad else None)
-
-
-def _g_div(node, g):
-    a, b = node.inputs
-    return (_sum_to(g / b, a.shape) if a.requires_grad else None,
-            _sum_to(-g * a / (b * b), b.shape) if b.requires_grad else None)
-
-
-def _g_pow(node, g):
-    a, b = node.inputs
-    ga = _sum_to(g * b * a ** (b - 1), a.shape) if a.requires_grad else None
-    gb = _sum_to(g * (a ** b) * a.log(), b.shape) if b.requires_grad else None
-    return ga, gb
-
-
-def _g_matmul(node, g):
-    a, b = node.inputs
-    if a.ndim == 1 and b.ndim == 1:
-        return (g * b if a.requires_grad else None), (g * a if b.requires_grad else None)
-    a2 = a if a.ndim > 1 else a.unsqueeze(0)
-    b2 = b if b.ndim > 1 else b.unsqueeze(-1)
-    g2 = g.reshape(matmul_shape(a2.shape, b2.shape))
-    ga = gb = None
-    if a.requires_grad:
-        ga = _sum_to(g2 @ b2.transpose(-1, -2), a2.shape).reshape(a.shape)
-    if b.requires_grad:
-        gb = _sum_to(a2.transpose(-1, -2) @ g2, b2.shape).reshape(b.shape)
-    return ga, gb
-
-
-def _g_identity(node, g):
-    return (g,)
-
-
-def _g_neg(node, g):
-    return (-g,)
-
-
-def _g_mul_s(node, g):
-    return (g * node.saved,)
-
-
-def _g_div_s(node, g):
-    return (g / node.saved,)
-
-
-def _g_rdiv_s(node, g):
-    (x,) = node.inputs
-    return (-g * node.saved / (x * x),)
-
-
-def _g_pow_s(node, g):
-    (x,) = node.inputs
-    s = node.saved
-    if s == 0:
-        return (g * 0.0,)
-    return (g * s * x ** (s - 1),)
-
-
-def _g_rpow_s(node, g):
-    return (g * node.saved[1] * math.log(node.saved[0]),)
-
-
-def _g_exp(node, g):
-    return (g * node.saved,)
-
-
-def _g_log(node, g):
-    return (g / node.inputs[0],)
-
-
-def _g_sqrt(node, g):
-    return (g / (node.saved * 2.0),)
-
-
-def _g_abs(node, g):
-    return (g * node.inputs[0].sign(),)
-
-
-def _g_relu(node, g):
-    # torch's relu backward: threshold_backward(grad, x, 0); x > 0 exactly where relu(x) > 0.
-    return (_emit(_OP["threshold_backward"], (g._id, node.inputs[0]._id), g.shape, g.dtype, (0,)),)
-
-
-def _g_sigmoid(node, g):
-    return (_emit(_OP["sigmoid_backward"], (g._id, node.saved._id), g.shape, g.dtype),)
-
-
-def _g_tanh(node, g):
-    return (_emit(_OP["tanh_backward"], (g._id, node.saved._id), g.shape, g.dtype),)
-
-
-def _g_linear(node, g):
-    x, w, b = node.inputs
-    gx = gw = gb = None
-    if x.requires_grad:
-        gx = g @ w
-    if w.requires_grad:
-        gw = _emit(_OP["linear_weight_grad"], (g._id, x._id), w.shape, g.dtype)
-    if b.requires_grad:
-        gb = _sum_to(g, b.shape)
-    return gx, gw, gb
-
-
-def _g_mse_loss(node, g):
-    x, target = node.inputs
-    gx = _emit(_OP["mse_loss_backward"], (g._id, x._id, target._id), x.shape, x.dtype, (node.saved,))
-    return gx, (-gx if target.requires_grad else None)
-
-
-def _g_add_scaled(node, g):
-    a, b = node.inputs
-    return _sum_to(g, a.shape), (_sum_to(g * node.saved, b.shape) if b.requires_grad else None)
-
-
-def _g_cast(node, g):
-    return (g.to(node.inputs[0].dtype),)
-
-
-def _g_expand_back(node, g):
-    (x,) = node.inputs
-    dims, keepdim, scale = node.saved
-    if not keepdim and dims:
-        g = g.reshape(reduce_shape(x.shape, dims, True))
-    g = _emit(_OP["expand"], (g._id,), x.shape, g.dtype, (x.shape,))
-    return (g if scale == 1 else g * (1.0 / scale),)
-
-
-def _g_max_all(node, g):
-    (x,) = node.inputs
-    return (_emit(_OP["max_backward_all"], (g._id, x._id, node.saved._id), x.shape, g.dtype),)
-
-
-def _g_max_dim(node, g):
-    (x,) = node.inputs
-    idx, dim, keepdim = node.saved
-    return (_emit(_OP["max_backward_dim"], (g._id, idx._id), x.shape, g.dtype, (x.shape, dim, keepdim)),)
-
-
-def _g_reshape(node, g):
-    return (g.reshape(node.inputs[0].shape),)
-
-
-def _g_transpose(node, g):
-    d0, d1 = node.saved
-    return (g.transpose(d0, d1),)
-
-
-def _g_permute(node, g):
-    inverse = [0] * len(node.saved)
-    for i, d in enumerate(node.saved):
-        inverse[d] = i
-    return (g.permute(*inverse),)
-
-
-def _g_expand(node, g):
-    return (_sum_to(g, node.inputs[0].shape),)
-
-
-def _g_getitem(node, g):
-    x = node.inputs[0]
-    return (_emit(_OP["getitem_backward"], (g._id,), x.shape, g.dtype, (x.shape, node.saved)),)
-
-
 # -- op builders -------------------------------------------------------------------
 def _check_sub(a, b) -> None:
     """torch refuses ``-`` with a bool operand (a bool tensor or a Python/numpy bool)."""
@@ -313,7 +113,7 @@ def _arith(a, b, op_t, op_s, rule_t, rule_s, name, div=False):
         return NotImplemented
     if type(s) is bool:
         if a.dtype is torch.bool:
-            return _arith(a, full((), s, dtype=torch.bool), op_t, op_s, rule_t, rule_s, name, div)
+            return _arith(a, _cr.full((), s, dtype=torch.bool), op_t, op_s, rule_t, rule_s, name, div)
         s = int(s)
     dtype = promote_scalar(a.dtype, s)
     if div and dtype not in FLOATING:
@@ -373,7 +173,7 @@ def _reduce(x, name, dim, keepdim, axis, keepdims, mean=False):
                     (dims, keepdim))
     if x.requires_grad and _gm.enabled:
         scale = math.prod(x.shape[d] for d in dims) if mean else 1
-        _track(out, _g_expand_back, (x,), (dims, keepdim, scale), name if dim is None else name + "1")
+        _track(out, _gr._g_expand_back, (x,), (dims, keepdim, scale), name if dim is None else name + "1")
     return out
 
 
@@ -439,38 +239,38 @@ class Tensor:
 
     # -- arithmetic --------------------------------------------------------------
     def __add__(self, o):
-        return _arith(self, o, _ADD, _ADD_S, _g_add, _g_identity, "add")
+        return _arith(self, o, _ADD, _ADD_S, _gr._g_add, _gr._g_identity, "add")
 
     __radd__ = __add__
 
     def __sub__(self, o):
         _check_sub(self, o)
-        return _arith(self, o, _SUB, _ADD_S, _g_sub, _g_identity, "sub") if isinstance(o, Tensor) \
+        return _arith(self, o, _SUB, _ADD_S, _gr._g_sub, _gr._g_identity, "sub") if isinstance(o, Tensor) \
             else self._sub_scalar(o)
 
     def _sub_scalar(self, o):
         s = _scalar(o)
         if s is None:
             return NotImplemented
-        return _arith(self, -int(s) if type(s) is bool else -s, _SUB, _ADD_S, _g_sub, _g_identity, "sub")
+        return _arith(self, -int(s) if type(s) is bool else -s, _SUB, _ADD_S, _gr._g_sub, _gr._g_identity, "sub")
 
     def __rsub__(self, o):
         _check_sub(self, o)
-        return _arith(self, o, _SUB, _RSUB_S, None, _g_neg_rule, "rsub1")
+        return _arith(self, o, _SUB, _RSUB_S, None, _gr._g_neg_rule, "rsub1")
 
     def __mul__(self, o):
-        return _arith(self, o, _MUL, _MUL_S, _g_mul, _g_mul_s, "mul")
+        return _arith(self, o, _MUL, _MUL_S, _gr._g_mul, _gr._g_mul_s, "mul")
 
     __rmul__ = __mul__
 
     def __truediv__(self, o):
-        return _arith(self, o, _DIV, _DIV_S, _g_div, _g_div_s, "div", div=True)
+        return _arith(self, o, _DIV, _DIV_S, _gr._g_div, _gr._g_div_s, "div", div=True)
 
     def __rtruediv__(self, o):
-        return _arith(self, o, _DIV, _RDIV_S, None, _g_rdiv_s, "mul", div=True)  # torch: reciprocal() * s
+        return _arith(self, o, _DIV, _RDIV_S, None, _gr._g_rdiv_s, "mul", div=True)  # torch: reciprocal() * s
 
     def __pow__(self, o):
-        return _arith(self, o, _POW, _POW_S, _g_pow, _g_pow_s, "pow1" if isinstance(o, Tensor) else "pow")
+        return _arith(self, o, _POW, _POW_S, _gr._g_pow, _gr._g_pow_s, "pow1" if isinstance(o, Tensor) else "pow")
 
     def __rpow__(self, o):
         s = _scalar(o)
@@ -482,7 +282,7 @@ class Tensor:
         else:
             out = _emit(_RPOW_S, (self._id,), self.shape, dtype, (s,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_rpow_s, (self,), (s, out.detach()), "pow2")
+            _track(out, _gr._g_rpow_s, (self,), (s, out.detach()), "pow2")
         return out
 
     def __matmul__(self, o):
@@ -497,7 +297,7 @@ class Tensor:
         out = _make(shape, self.dtype)
         _rt.submit(_MATMUL, out._id, (self._id, o._id), (), ())
         if (self.requires_grad or o.requires_grad) and _gm.enabled:
-            _track(out, _g_matmul, (self, o), None, _matmul_name(self, o))
+            _track(out, _gr._g_matmul, (self, o), None, _matmul_name(self, o))
         return out
 
     def __rmatmul__(self, o):
@@ -506,7 +306,7 @@ class Tensor:
     def __neg__(self):
         if self.dtype is torch.bool:
             raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported.")
-        return _unary(self, "neg", _g_neg)
+        return _unary(self, "neg", _gr._g_neg)
 
     def __pos__(self):
         return self
@@ -602,40 +402,40 @@ class Tensor:
 
     def copy_(self, src) -> "Tensor":
         if not isinstance(src, Tensor):
-            src = tensor(src)
+            src = _cr.tensor(src)
         broadcast(src.shape, self.shape)
         return self._inplace(lambda old, s: _copy_of(s, old), src)
 
     def fill_(self, value) -> "Tensor":
-        return self._inplace(lambda old, v: full(old.shape, v, dtype=old.dtype), value)
+        return self._inplace(lambda old, v: _cr.full(old.shape, v, dtype=old.dtype), value)
 
     def zero_(self) -> "Tensor":
         return self.fill_(0)
 
     # -- unary math ----------------------------------------------------------------
     def exp(self):
-        return _unary(self, "exp", _g_exp, save_out=True, float_result=True)
+        return _unary(self, "exp", _gr._g_exp, save_out=True, float_result=True)
 
     def log(self):
-        return _unary(self, "log", _g_log, float_result=True)
+        return _unary(self, "log", _gr._g_log, float_result=True)
 
     def sqrt(self):
-        return _unary(self, "sqrt", _g_sqrt, save_out=True, float_result=True)
+        return _unary(self, "sqrt", _gr._g_sqrt, save_out=True, float_result=True)
 
     def abs(self):
-        return _unary(self, "abs", _g_abs)
+        return _unary(self, "abs", _gr._g_abs)
 
     def sign(self):
         return _unary(self, "sign", None)
 
     def relu(self):
-        return _unary(self, "relu", _g_relu)
+        return _unary(self, "relu", _gr._g_relu)
 
     def sigmoid(self):
-        return _unary(self, "sigmoid", _g_sigmoid, save_out=True, float_result=True)
+        return _unary(self, "sigmoid", _gr._g_sigmoid, save_out=True, float_result=True)
 
     def tanh(self):
-        return _unary(self, "tanh", _g_tanh, save_out=True, float_result=True)
+        return _unary(self, "tanh", _gr._g_tanh, save_out=True, float_result=True)
 
     def neg(self):
         return -self
@@ -677,14 +477,14 @@ class Tensor:
         if dim is None:
             out = _emit(_OP["max_all"], (self._id,), (), self.dtype)
             if self.requires_grad and _gm.enabled:
-                _track(out, _g_max_all, (self,), out.detach(), "max1")
+                _track(out, _gr._g_max_all, (self,), out.detach(), "max1")
             return out
         d = norm_dim(dim, self.ndim)
         shape = reduce_shape(self.shape, (d,), keepdim)
         idx = _emit(_OP["argmax_dim"], (self._id,), shape, torch.int64, (d, keepdim))
         values = _emit(_OP["amax_dim"], (self._id,), shape, self.dtype, (d, keepdim))
         if self.requires_grad and _gm.enabled:
-            _track(values, _g_max_dim, (self,), (idx, d, keepdim), "max")
+            _track(values, _gr._g_max_dim, (self,), (idx, d, keepdim), "max")
         return MaxResult(values, idx)
 
     def argmax(self, dim=None, keepdim=False):
@@ -702,7 +502,7 @@ class Tensor:
             return self
         out = _emit(_OP["reshape"], (self._id,), shape, self.dtype, (shape,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_reshape, (self,), None, "view")
+            _track(out, _gr._g_reshape, (self,), None, "view")
         return out
 
     view = reshape
@@ -736,7 +536,7 @@ class Tensor:
         shape[a], shape[b] = shape[b], shape[a]
         out = _emit(_OP["transpose"], (self._id,), tuple(shape), self.dtype, (a, b))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_transpose, (self,), (a, b), "transpose")
+            _track(out, _gr._g_transpose, (self,), (a, b), "transpose")
         return out
 
     def t(self):
@@ -757,7 +557,7 @@ class Tensor:
             return self
         out = _emit(_OP["permute"], (self._id,), tuple(self.shape[d] for d in dims), self.dtype, (dims,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_permute, (self,), dims, "permute")
+            _track(out, _gr._g_permute, (self,), dims, "permute")
         return out
 
     def expand(self, *shape):
@@ -774,14 +574,14 @@ class Tensor:
             return self
         out = _emit(_OP["expand"], (self._id,), target, self.dtype, (target,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_expand, (self,), None, "expand")
+            _track(out, _gr._g_expand, (self,), None, "expand")
         return out
 
     def __getitem__(self, key):
         shape, norm = index_shape(self.shape, key)
         out = _emit(_OP["getitem"], (self._id,), shape, self.dtype, (norm,))
         if self.requires_grad and _gm.enabled:
-            _track(out, _g_getitem, (self,), norm, _index_name(key, norm, self.shape))
+            _track(out, _gr._g_getitem, (self,), norm, _index_name(key, norm, self.shape))
         return out
 
     # -- dtype / device --------------------------------------------------------------
@@ -796,7 +596,7 @@ class Tensor:
             raise TypeError(f"GT does not support dtype {dtype}")
         out = _emit(_OP["cast"], (self._id,), self.shape, dtype, (dtype,))
         if self.requires_grad and _gm.enabled and dtype in FLOATING:
-            _track(out, _g_cast, (self,), None, "to_copy")
+            _track(out, _gr._g_cast, (self,), None, "to_copy")
         return out
 
     def float(self):
@@ -926,7 +726,7 @@ def add_scaled(a: Tensor, other_alpha: tuple) -> Tensor:
     else:
         out = _emit(_OP["add_scaled"], (a._id, b._id), shape, dtype, (s,))
     if (a.requires_grad or b.requires_grad) and _gm.enabled:
-        _track(out, _g_add_scaled, (a, b), s, "add")
+        _track(out, _gr._g_add_scaled, (a, b), s, "add")
     return out
 
 
@@ -944,7 +744,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     broadcast(shape, bias.shape)
     out = _emit(_OP["linear"], (x._id, weight._id, bias._id), shape, x.dtype)
     if (x.requires_grad or weight.requires_grad or bias.requires_grad) and _gm.enabled:
-        _track(out, _g_linear, (x, weight, bias), None, "addmm")
+        _track(out, _gr._g_linear, (x, weight, bias), None, "addmm")
     return out
 
 
@@ -961,7 +761,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     shape = input.shape if reduction == "none" else ()
     out = _emit(_OP["mse_loss"], (input._id, target._id), shape, dtype, (reduction,))
     if (input.requires_grad or target.requires_grad) and _gm.enabled:
-        _track(out, _g_mse_loss, (input, target), reduction, "mse_loss")
+        _track(out, _gr._g_mse_loss, (input, target), reduction, "mse_loss")
     return out
 
 
@@ -1010,10 +810,6 @@ def _index_name(key, norm: tuple, shape: tuple) -> str:
     return name
 
 
-def _g_neg_rule(node, g):
-    return (-g,)
-
-
 def _copy_of(src: Tensor, like: Tensor) -> Tensor:
     if src.shape != like.shape:
         src = src.expand(*like.shape)
@@ -1021,101 +817,7 @@ def _copy_of(src: Tensor, like: Tensor) -> Tensor:
     return _emit(_OP["alias"], (src._id,), src.shape, src.dtype)
 
 
-# -- creation ----------------------------------------------------------------------------
-def _check_dtype(dtype):
-    if dtype is not None and dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"GT does not support dtype {dtype}")
-
-
-def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """A tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays or a gt Tensor)."""
-    _check_dtype(dtype)
-    if isinstance(data, Tensor):
-        out = data.detach().to(dtype) if dtype is not None else data.detach()
-        return out.requires_grad_(True) if requires_grad else out
-    if isinstance(data, np.ndarray):
-        _check_numpy_dtype(data)
-    try:
-        value = torch.tensor(data, dtype=dtype)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"gt.tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
-    return _put(value, requires_grad)
-
-
-_NUMPY_OK = (np.float32, np.float64, np.float16, np.int64, np.int32, np.bool_)
-
-
-def _check_numpy_dtype(a: np.ndarray) -> None:
-    if a.dtype.type not in _NUMPY_OK:
-        raise TypeError(f"GT does not support numpy arrays of dtype {a.dtype} (supported: float16, float32, "
-                        f"float64, int32, int64, bool)")
-
-
-def from_numpy(a, requires_grad: bool = False) -> Tensor:
-    """A tensor holding a copy of the numpy array ``a`` (same dtype)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(a).__name__}")
-    _check_numpy_dtype(a)
-    return _put(torch.tensor(a), requires_grad)
-
-
-def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    shape = size_args((size,) if isinstance(size, int) else tuple(size))
-    _check_dtype(dtype)
-    s = _scalar(fill_value)
-    if s is None:
-        raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
-    if dtype is None:
-        dtype = torch.bool if type(s) is bool else torch.int64 if type(s) is int else torch.get_default_dtype()
-    out = _emit(_OP["full"], (), shape, dtype, (shape, s, dtype))
-    return out.requires_grad_(True) if requires_grad else out
-
-
-def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return full(size_args(size), 0.0, dtype=dtype or torch.get_default_dtype(), requires_grad=requires_grad)
-
-
-def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return full(size_args(size), 1.0, dtype=dtype or torch.get_default_dtype(), requires_grad=requires_grad)
-
-
-def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, 0, dtype=dtype or t.dtype, requires_grad=requires_grad)
-
-
-def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, 1, dtype=dtype or t.dtype, requires_grad=requires_grad)
-
-
-def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Standard normal samples from torch's CPU generator (``gt.manual_seed`` seeds it)."""
-    _check_dtype(dtype)
-    return _put(torch.randn(size_args(size), dtype=dtype), requires_grad)
-
-
-def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Uniform [0, 1) samples from torch's CPU generator."""
-    _check_dtype(dtype)
-    return _put(torch.rand(size_args(size), dtype=dtype), requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    _check_dtype(dtype)
-    vals = [_scalar(v) for v in (start, end, step)]
-    if any(v is None for v in vals):
-        raise TypeError("arange: start, end and step must be numbers")
-    start, end, step = vals
-    if step == 0:
-        raise RuntimeError("arange: step must be nonzero")
-    n = max(0, math.ceil((end - start) / step))
-    if dtype is None:
-        dtype = torch.get_default_dtype() if any(type(v) is float for v in vals) else torch.int64
-    out = _emit(_OP["arange"], (), (n,), dtype, (start, end, step, dtype))
-    return out.requires_grad_(True) if requires_grad else out
-
-
-def manual_seed(seed: int):
-    """Seed the generator behind randn/rand and nn initialisation (torch's CPU generator)."""
-    return torch.manual_seed(seed)
+# Gradient rules and creation functions live in their own modules; they use
+# this module's op machinery, so they are imported once it is defined.
+from gt.client import creation as _cr  # noqa: E402
+from gt.client import gradients as _gr  # noqa: E402
