@@ -32,9 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef Py_NO_INLINE
-#  define Py_NO_INLINE
-#endif
+#include "gt_core.h"
 
 #define STATE_COLD     0
 #define STATE_HOT      1
@@ -44,9 +42,7 @@
 /* LRU list of an entry: 0 for COLD/FAILED, 1 for HOT/COMPILED. */
 #define LRU_CLASS(state) ((state) == STATE_HOT || (state) == STATE_COMPILED)
 
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME  UINT64_C(0x100000001b3)
-#define GOLDEN     UINT64_C(0x9E3779B97F4A7C15)
+#define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
 
 #define MIN_BUCKETS 16
 
@@ -90,71 +86,8 @@ typedef struct {
 /* ---------------------------------------------------------------------- */
 /* Static helpers                                                          */
 
-static void
-make_label(char *buf, size_t size, const char *name, Py_ssize_t index)
-{
-    if (index >= 0) {
-        PyOS_snprintf(buf, size, "%s[%zd]", name, index);
-    }
-    else {
-        PyOS_snprintf(buf, size, "%s", name);
-    }
-}
-
-/* Raise the TypeError/ValueError for an int argument that get_int64()
-   rejected.  Kept out of line so the fast path stays small. */
-static Py_NO_INLINE int
-int64_arg_error(PyObject *o, const char *name, Py_ssize_t index,
-                int64_t lo, int64_t hi)
-{
-    char label[96];
-    long long v;
-    int overflow;
-
-    make_label(label, sizeof(label), name, index);
-    if (!PyLong_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be int, not %.100s",
-                     label, Py_TYPE(o)->tp_name);
-        return -1;
-    }
-    v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (overflow) {
-        PyErr_Format(PyExc_ValueError, "%s does not fit in int64", label);
-    }
-    else if (hi == INT64_MAX) {
-        PyErr_Format(PyExc_ValueError, "%s must be >= %lld, got %lld",
-                     label, (long long)lo, v);
-    }
-    else {
-        PyErr_Format(PyExc_ValueError,
-                     "%s must be in range [%lld, %lld], got %lld",
-                     label, (long long)lo, (long long)hi, v);
-    }
-    return -1;
-}
-
-/* Convert an int argument to int64 in [lo, hi] (lo >= 0).  Only int (and
-   subclasses) is accepted, so no Python code runs.  TypeError for other
-   types, ValueError naming the argument for out-of-range values. */
-static inline int
-get_int64(PyObject *o, const char *name, Py_ssize_t index,
-          int64_t lo, int64_t hi, int64_t *out)
-{
-    if (PyLong_Check(o)) {
-        int overflow;
-        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-        /* For an int the only failure is overflow; -1 is below lo. */
-        if (!overflow && v >= lo && v <= hi) {
-            *out = (int64_t)v;
-            return 0;
-        }
-    }
-    *out = 0;
-    return int64_arg_error(o, name, index, lo, hi);
-}
+/* Argument checking, growable arrays and canonical-form validation are
+   shared with _batcher.c: see gt_core.h. */
 
 /* An entry id argument: TypeError if not an int; *found = 0 if the int
    cannot name an entry (negative or beyond int64). */
@@ -178,60 +111,6 @@ get_entry_id(PyObject *o, int64_t *out, int *found)
     return 0;
 }
 
-static Py_ssize_t
-next_cap(Py_ssize_t cap, Py_ssize_t need)
-{
-    Py_ssize_t c = cap < 8 ? 8 : cap;
-
-    while (c < need) {
-        if (c > PY_SSIZE_T_MAX / 2) {
-            return need;
-        }
-        c *= 2;
-    }
-    return c;
-}
-
-static void *
-realloc_array(void *p, Py_ssize_t n, size_t elsize)
-{
-    void *q;
-
-    if (n <= 0 || (size_t)n > (size_t)PY_SSIZE_T_MAX / elsize) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    q = PyMem_Realloc(p, (size_t)n * elsize);
-    if (q == NULL) {
-        PyErr_NoMemory();
-    }
-    return q;
-}
-
-#define RESERVE(arr, cap, need)                                         \
-    do {                                                                \
-        if ((need) > (cap)) {                                           \
-            Py_ssize_t nc_ = next_cap((cap), (need));                   \
-            void *np_ = realloc_array((arr), nc_, sizeof(*(arr)));      \
-            if (np_ == NULL) {                                          \
-                return -1;                                              \
-            }                                                           \
-            (arr) = np_;                                                \
-            (cap) = nc_;                                                \
-        }                                                               \
-    } while (0)
-
-static inline int32_t
-load_le32(const unsigned char *p)
-{
-    uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8)
-                 | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-    int32_t v;
-
-    memcpy(&v, &u, sizeof(v));
-    return v;
-}
-
 static inline uint64_t
 fmix64(uint64_t h)
 {
@@ -241,119 +120,6 @@ fmix64(uint64_t h)
     h *= UINT64_C(0xc4ceb9fe1a85ec53);
     h ^= h >> 33;
     return h;
-}
-
-/* Validate a canonical form (same rules as _batcher.decode) while hashing
-   its words with FNV-1a.  ValueError naming `canon` if malformed. */
-static int
-canon_scan(const unsigned char *buf, Py_ssize_t len, int32_t *n_ops_out,
-           int32_t *n_ext_out, uint64_t *hash)
-{
-    Py_ssize_t nw, pos;
-    int32_t n_ops, n_ext, j;
-    uint64_t h = FNV_OFFSET;
-
-    if (len % 4 != 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "canon length %zd is not a multiple of 4", len);
-        return -1;
-    }
-    nw = len / 4;
-    if (nw < 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "canon is too short: %zd words, need at least the "
-                     "2 header words", nw);
-        return -1;
-    }
-    n_ops = load_le32(buf);
-    n_ext = load_le32(buf + 4);
-    if (n_ops < 0) {
-        PyErr_Format(PyExc_ValueError, "canon: negative n_ops (%d)", (int)n_ops);
-        return -1;
-    }
-    if (n_ext < 0) {
-        PyErr_Format(PyExc_ValueError, "canon: negative n_ext (%d)", (int)n_ext);
-        return -1;
-    }
-    h = (h ^ (uint32_t)n_ops) * FNV_PRIME;
-    h = (h ^ (uint32_t)n_ext) * FNV_PRIME;
-    pos = 2;
-    for (j = 0; j < n_ops; j++) {
-        int32_t opcode, param, n_in, live, i;
-
-        if (nw - pos < 4) {
-            PyErr_Format(PyExc_ValueError,
-                         "canon is truncated: op %d of %d is incomplete",
-                         (int)j, (int)n_ops);
-            return -1;
-        }
-        opcode = load_le32(buf + 4 * pos);
-        param = load_le32(buf + 4 * (pos + 1));
-        n_in = load_le32(buf + 4 * (pos + 2));
-        if (opcode < 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "canon: op %d has negative opcode %d", (int)j, (int)opcode);
-            return -1;
-        }
-        if (param < 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "canon: op %d has negative param_code %d", (int)j, (int)param);
-            return -1;
-        }
-        if (n_in < 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "canon: op %d has negative n_inputs %d", (int)j, (int)n_in);
-            return -1;
-        }
-        if ((Py_ssize_t)n_in > nw - pos - 4) {
-            PyErr_Format(PyExc_ValueError,
-                         "canon is truncated: op %d declares %d inputs",
-                         (int)j, (int)n_in);
-            return -1;
-        }
-        h = (h ^ (uint32_t)opcode) * FNV_PRIME;
-        h = (h ^ (uint32_t)param) * FNV_PRIME;
-        h = (h ^ (uint32_t)n_in) * FNV_PRIME;
-        for (i = 0; i < n_in; i++) {
-            int32_t ref = load_le32(buf + 4 * (pos + 3 + i));
-            if (ref >= 0) {
-                if (ref >= j) {
-                    PyErr_Format(PyExc_ValueError,
-                                 "canon: op %d input %d refers to op %d, "
-                                 "which is not an earlier op",
-                                 (int)j, (int)i, (int)ref);
-                    return -1;
-                }
-            }
-            else if (-(int64_t)ref - 1 >= n_ext) {
-                PyErr_Format(PyExc_ValueError,
-                             "canon: op %d input %d refers to external %lld, "
-                             "but n_ext is %d", (int)j, (int)i,
-                             (long long)(-(int64_t)ref - 1), (int)n_ext);
-                return -1;
-            }
-            h = (h ^ (uint32_t)ref) * FNV_PRIME;
-        }
-        live = load_le32(buf + 4 * (pos + 3 + n_in));
-        if (live != 0 && live != 1) {
-            PyErr_Format(PyExc_ValueError,
-                         "canon: op %d live flag must be 0 or 1, got %d",
-                         (int)j, (int)live);
-            return -1;
-        }
-        h = (h ^ (uint32_t)live) * FNV_PRIME;
-        pos += 4 + (Py_ssize_t)n_in;
-    }
-    if (pos != nw) {
-        PyErr_Format(PyExc_ValueError,
-                     "canon has %zd trailing words after the last op",
-                     nw - pos);
-        return -1;
-    }
-    *n_ops_out = n_ops;
-    *n_ext_out = n_ext;
-    *hash = h;
-    return 0;
 }
 
 /* Type-check canon and metas, convert metas into *metas_buf (grown as
@@ -382,13 +148,13 @@ compute_signature(PyObject *canon, PyObject *metas, int64_t **metas_buf,
     RESERVE(*metas_buf, *metas_cap, n_metas);
     m = *metas_buf;
     for (i = 0; i < n_metas; i++) {
-        if (get_int64(PyTuple_GET_ITEM(metas, i), "metas", i, 0, INT64_MAX,
-                      &m[i]) < 0) {
+        if (get_int64(PyTuple_GET_ITEM(metas, i), -1, "metas", i,
+                      0, INT64_MAX, &m[i]) < 0) {
             return -1;
         }
     }
-    if (canon_scan((const unsigned char *)PyBytes_AS_STRING(canon),
-                   PyBytes_GET_SIZE(canon), n_ops, &n_ext, &h) < 0) {
+    if (canon_validate((const unsigned char *)PyBytes_AS_STRING(canon),
+                       PyBytes_GET_SIZE(canon), n_ops, &n_ext, &h) < 0) {
         return -1;
     }
     if (n_metas != (Py_ssize_t)n_ext) {
@@ -796,18 +562,19 @@ PatternTable_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &hash_bits_o)) {
         return NULL;
     }
-    if (get_int64(threshold_o, "threshold", -1, 1, INT64_MAX - 1,
+    if (get_int64(threshold_o, -1, "threshold", -1, 1, INT64_MAX - 1,
                   &threshold) < 0) {
         return NULL;
     }
     if (capacity_o != NULL
-        && get_int64(capacity_o, "capacity", -1, 1,
+        && get_int64(capacity_o, -1, "capacity", -1, 1,
                      (int64_t)(PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(pt_entry) / 4),
                      &capacity) < 0) {
         return NULL;
     }
     if (hash_bits_o != NULL
-        && get_int64(hash_bits_o, "hash_bits", -1, 1, 64, &hash_bits) < 0) {
+        && get_int64(hash_bits_o, -1, "hash_bits", -1, 1, 64,
+                     &hash_bits) < 0) {
         return NULL;
     }
     self = (PatternTableObject *)type->tp_alloc(type, 0);
@@ -1055,7 +822,8 @@ PatternTable_set_state(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (get_entry_id(args[0], &entry_id, &found) < 0) {
         return NULL;
     }
-    if (get_int64(args[1], "state", -1, STATE_COLD, STATE_FAILED, &state) < 0) {
+    if (get_int64(args[1], -1, "state", -1, STATE_COLD, STATE_FAILED,
+                  &state) < 0) {
         return NULL;
     }
     if (found) {
@@ -1229,7 +997,7 @@ PatternTable_top(PyObject *op, PyObject *arg)
     if (st == NULL) {
         return NULL;
     }
-    if (get_int64(arg, "n", -1, 0, INT64_MAX, &n) < 0) {
+    if (get_int64(arg, -1, "n", -1, 0, INT64_MAX, &n) < 0) {
         return NULL;
     }
     k = n < (int64_t)m ? (Py_ssize_t)n : m;
