@@ -397,3 +397,24 @@ def test_add_and_sub_with_alpha_and_their_gradients(rng, pair, assert_matches):
     a = rng.standard_normal((3, 4)).astype(np.float32)
     b = rng.standard_normal((4,)).astype(np.float32)
     _check_grads(lambda x, y: x.add(y, alpha=2.5) * x.sub(y, alpha=0.5), [a, b], rng, pair, assert_matches)
+
+
+def test_second_backward_without_retain_graph_raises_like_torch(rng):
+    a = rng.standard_normal(3).astype(np.float32)
+    for lib in (torch, gt):
+        x = lib.tensor(a, requires_grad=True)
+        loss = (x * x).exp().sum()
+        loss.backward()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            loss.backward()
+
+
+def test_backward_frees_saved_activations_on_the_worker(rng):
+    worker = gt.debug.get_worker()
+    x = gt.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    before = len(worker.tensors)
+    loss = x.exp().tanh().sigmoid().sum()          # each op saves its output for backward
+    loss.backward()
+    x.grad = None
+    # only x, the loss itself and nothing the graph saved remain
+    assert len(worker.tensors) == before + 1

@@ -92,8 +92,19 @@ class Node:
         self.seq = _next_seq()
 
 
-def backward(tensor, gradient=None) -> None:
-    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
+def _released(node, g):
+    raise RuntimeError("Trying to backward through the graph a second time (or directly access saved tensors "
+                       "after they have already been freed). Saved intermediate values of the graph are freed "
+                       "when you call .backward(). Specify retain_graph=True if you need to backward through "
+                       "the graph a second time.")
+
+
+def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``.
+
+    Unless ``retain_graph``, each node lets go of its saved tensors once used, as
+    torch frees saved values: the worker can release activations during backward.
+    """
     from gt.client.creation import ones_like
     from gt.client.tensor import Tensor
 
@@ -120,7 +131,10 @@ def backward(tensor, gradient=None) -> None:
         while queue:
             node = heappop(queue)[1]
             g = grads.pop(node)
-            for inp, gi in zip(node.inputs, node.rule(node, g)):
+            inputs, input_grads = node.inputs, node.rule(node, g)
+            if not retain_graph:
+                node.rule, node.inputs, node.saved = _released, (), None
+            for inp, gi in zip(inputs, input_grads):
                 if gi is None or inp is None or not inp.requires_grad:
                     continue
                 fn = inp._grad_fn

@@ -631,10 +631,9 @@ class Tensor:
         return _emit(_OP["alias"], (self._id,), self.shape, self.dtype)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
-        # GT keeps every graph until its tensors are dropped, so retain_graph needs no work.
         if create_graph:
             raise NotImplementedError("gt: backward(create_graph=True) (higher-order gradients) is not supported")
-        _backward(self, gradient)
+        _backward(self, gradient, bool(retain_graph))
 
     @property
     def data(self) -> "Tensor":
