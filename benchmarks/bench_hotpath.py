@@ -190,11 +190,9 @@ class PyPatternTable:
 # Every timed loop does the worker's per-op Python work the same way: unpack the
 # client's call into a fresh pending tuple, append it to the batch's list.
 
-def run_c(stream):
-    """(a) the new path, as the worker uses it."""
-    b = Batcher(10**6, N_OPCODES)
-    t = PatternTable(THRESHOLD)
-    flush_ops, record, metas = b.flush_ops, t.record, METAS
+def run_lists(stream, batcher, table):
+    """(a) and (b): the path as the worker uses it, with the C or the Python core."""
+    flush_ops, record, metas = batcher.flush_ops, table.record, METAS
     t0 = time.perf_counter_ns()
     for ops, frees in stream:
         pending, freed = [], []
@@ -204,24 +202,17 @@ def run_c(stream):
         for f in frees:
             fa(f)
         record(flush_ops(pending, freed)[0], metas)
-    return time.perf_counter_ns() - t0, t
+    return time.perf_counter_ns() - t0, table
+
+
+def run_c(stream):
+    """(a) the new path, as the worker uses it."""
+    return run_lists(stream, Batcher(10**6, N_OPCODES), PatternTable(THRESHOLD))
 
 
 def run_py(stream):
     """(b) the same algorithm in pure Python."""
-    b = PyBatcher()
-    t = PyPatternTable(THRESHOLD)
-    flush_ops, record, metas = b.flush_ops, t.record, METAS
-    t0 = time.perf_counter_ns()
-    for ops, frees in stream:
-        pending, freed = [], []
-        pa, fa = pending.append, freed.append
-        for opcode, rid, ins, params, scalars in ops:
-            pa((opcode, rid, ins, params, scalars))
-        for f in frees:
-            fa(f)
-        record(flush_ops(pending, freed)[0], metas)
-    return time.perf_counter_ns() - t0, t
+    return run_lists(stream, PyBatcher(), PyPatternTable(THRESHOLD))
 
 
 def run_c_per_op(stream):
