@@ -339,3 +339,16 @@ def test_results_queued_before_a_failing_op_survive_with_a_batching_worker(batch
         y.numpy()
     broken_exp()
     np.testing.assert_allclose(before.item(), float(a.sum() * 3), rtol=1e-5)
+
+
+def test_advanced_indexing_with_a_tensor_is_refused_not_misread():
+    x = gt.ones(2, 3)
+    with pytest.raises(TypeError, match="advanced indexing"):
+        x[gt.tensor([1])]
+    assert x[gt.tensor(1)].shape == torch.ones(2, 3)[torch.tensor(1)].shape   # a 0-d int index is an int
+
+
+@pytest.mark.parametrize("expr", [lambda x, t: x + t, lambda x, t: t + x, lambda x, t: x * t])
+def test_mixing_with_a_torch_tensor_names_the_problem(expr):
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        expr(gt.ones(2, 3), torch.ones(2, 3))

@@ -182,6 +182,9 @@ def index_shape(shape: tuple, key) -> tuple:
             out.append(1)
             norm.append(None)
         elif isinstance(k, bool) or not isinstance(k, (int, slice)):
+            if getattr(k, "shape", ()) != ():
+                raise TypeError(f"GT supports basic indexing only (ints, slices, None, ...); indexing with a "
+                                f"{type(k).__name__} of shape {tuple(k.shape)} (advanced indexing) is not supported")
             if hasattr(k, "__index__") and not isinstance(k, bool):
                 k = k.__index__()
             else:

@@ -84,6 +84,9 @@ def _scalar(x):
         return bool(x)
     if isinstance(x, (int, float)):
         return float(x) if isinstance(x, float) else int(x)
+    if isinstance(x, torch.Tensor):
+        raise TypeError("cannot combine a gt Tensor with a torch.Tensor: make it a gt tensor first "
+                        "(gt.tensor(t) or gt.from_numpy(t.numpy()))")
     return None
 
 
