@@ -74,3 +74,10 @@ def test_bad_threshold_is_rejected(bad):
 def test_unknown_operation_is_rejected():
     with pytest.raises(ValueError, match="unknown operation 'conv9d'"):
         Operation("compute", "conv9d", 1, (2,))
+
+
+def test_record_batch_works_with_operations_alone():
+    det = HotPathDetector(hot_threshold=2)
+    assert [det.record_batch(_batch(10 * i)) for i in range(1, 5)] == [False, False, True, True]
+    det.record_batch_completion(_batch(50))
+    assert det.get_stats()["unique_patterns"] == 1

@@ -258,6 +258,7 @@ def _canonical_batch(operations: list, tensors: dict) -> Batch:
     from gt.worker import _batcher
     canon, ext_ids, live_ids, _ = _batcher.canonicalize(
         [(op[0], 0, op[1], op[2]) for op in operations], _ops.NUM_OPCODES)
-    metas = tuple(meta_of(tensors[i]) for i in ext_ids)
+    # Inputs the table does not hold (a detector used on its own) count as "unknown".
+    metas = tuple(meta_of(tensors[i]) if i in tensors else None for i in ext_ids)
     params = tuple((op[3], tuple(type(s) for s in op[4])) for op in operations)
     return Batch(canon, ext_ids, live_ids, metas=metas, key=(canon, metas, params))
