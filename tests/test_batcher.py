@@ -4,19 +4,15 @@ import os
 import random
 import struct
 import sys
-import tracemalloc
 
 import pytest
 
 from gt.worker import _batcher
 from gt.worker._batcher import Batcher, canonicalize, decode
 
-# tests/c/run_valgrind.sh sets GT_VALGRIND=1: loops shrink so the run stays short.
-SCALE = 0.02 if os.environ.get("GT_VALGRIND") else 1.0
+from leakcheck import n_iter, traced_growth
 
 
-def n_iter(n):
-    return max(1, int(n * SCALE))
 
 
 def words(canon):
@@ -599,23 +595,6 @@ def test_reentrant_calls_from_finalizers_during_flush_do_not_crash():
 
 # --- leaks ---------------------------------------------------------------------------
 
-def _traced_growth(fn, n):
-    for _ in range(max(10, n // 20)):
-        fn()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        for _ in range(max(10, n // 20)):
-            fn()
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(n):
-            fn()
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    return after - before
 
 
 def _workload():
@@ -649,7 +628,7 @@ _workload.counter = 10**6
 
 
 def test_no_memory_growth_over_many_iterations():
-    growth = _traced_growth(_workload, n_iter(50000))
+    growth = traced_growth(_workload, n_iter(50000))
     assert growth < 64 * 1024, growth
 
 
@@ -1157,7 +1136,7 @@ _flush_ops_workload.counter = 10**6
 
 
 def test_flush_ops_no_memory_growth_over_many_iterations():
-    growth = _traced_growth(_flush_ops_workload, n_iter(30000))
+    growth = traced_growth(_flush_ops_workload, n_iter(30000))
     assert growth < 64 * 1024, growth
 
 

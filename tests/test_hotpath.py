@@ -5,7 +5,6 @@ import os
 import random
 import struct
 import sys
-import tracemalloc
 
 import pytest
 
@@ -13,16 +12,14 @@ from gt.worker import _hotpath
 from gt.worker._batcher import Batcher, canonicalize
 from gt.worker._hotpath import COLD, COMPILED, FAILED, HOT, PatternTable, signature
 
-SCALE = 0.02 if os.environ.get("GT_VALGRIND") else 1.0
+from leakcheck import n_iter, traced_growth
+
 MASK = (1 << 64) - 1
 ENTRY_KEYS = {"entry_id", "signature", "n_ops", "count", "state", "eager_runs", "eager_seconds",
               "compiled_runs", "compiled_seconds"}
 STATS_KEYS = {"total_batches", "hot_batches_executed", "unique_patterns", "hot_paths",
               "hot_threshold", "evictions", "collisions", "capacity"}
 
-
-def n_iter(n):
-    return max(1, int(n * SCALE))
 
 
 def pack(ws):
@@ -644,23 +641,6 @@ def test_reentrant_finalizers_during_top_do_not_crash():
 
 # --- leaks ----------------------------------------------------------------------------------------
 
-def _traced_growth(fn, n):
-    for _ in range(max(10, n // 20)):
-        fn()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        for _ in range(max(10, n // 20)):
-            fn()
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(n):
-            fn()
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    return after - before
 
 
 _T = PatternTable(3, 16)
@@ -694,7 +674,7 @@ def _workload():
 
 
 def test_no_memory_growth_over_many_iterations():
-    growth = _traced_growth(_workload, n_iter(100000))
+    growth = traced_growth(_workload, n_iter(100000))
     assert growth < 64 * 1024, growth
 
 
