@@ -70,18 +70,17 @@ class Operation(tuple):
 class Batch:
     """A flushed batch in canonical form, plus what this run decided about it."""
 
-    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "compile",
+    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key",
                  "compiled", "failed", "error", "compile_seconds")
 
     def __init__(self, canon: bytes, ext_ids: tuple, live_ids: tuple, freed_ids: tuple = (),
-                 metas: tuple = (), key: Any = None, compile: bool = False) -> None:
+                 metas: tuple = (), key: Any = None) -> None:
         self.canon = canon
         self.ext_ids = ext_ids
         self.live_ids = live_ids
         self.freed_ids = freed_ids
         self.metas = metas
-        self.key = key if key is not None else (canon, metas)
-        self.compile = compile
+        self.key = key  # the compiled-graph cache key; None: the canonical form itself
         self.compiled = False   # set by the engine: did this run use a compiled graph?
         self.failed = False     # set by the engine: did compiling or running compiled fail?
         self.error = ""
@@ -175,6 +174,8 @@ class Engine:
         return inputs
 
     def _run_compiled(self, operations: list, tensors: dict, batch: Batch) -> dict | None:
+        if batch.key is None:
+            batch.key = (batch.canon, batch.metas)
         fn = self._cache.get(batch.key)
         if fn is _FAILED:
             batch.failed = True

@@ -34,7 +34,6 @@ class HotPathDetector:
         self._meta_codes: dict = {}
         self._next_meta_code = 0
         self._current: tuple | None = None
-        self._evicted: list = []
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
@@ -58,21 +57,16 @@ class HotPathDetector:
         codes = tuple(self.meta_code(m) for m in batch.metas)
         entry_id, count, state = self.table.record(batch.canon, codes)
         batch.key = entry_id
-        for gone in self.table.take_evicted():
-            self._evicted.append(gone)
         if count == self.hot_threshold + 1 and state == HOT:
             sig = self.table.entry(entry_id)["signature"]
             log.info("[HotPath] Worker detected hot batch after %d repetitions: Batch(%06x:%dops)",
                      self.hot_threshold, sig >> 40, len(operations))
-        compile_it = self.enable_auto_compile and state in (HOT, COMPILED)
-        batch.compile = compile_it
         self._current = (entry_id, state, batch, time.perf_counter())
-        return compile_it
+        return self.enable_auto_compile and state in (HOT, COMPILED)
 
-    def take_evicted(self) -> list:
+    def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
-        gone, self._evicted = self._evicted, []
-        return gone
+        return self.table.take_evicted()
 
     def record_batch_completion(self, operations: list) -> None:
         """Note that the batch last recorded has run: its time, and whether compiling worked."""

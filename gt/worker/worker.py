@@ -163,7 +163,6 @@ class Worker:
                     self.engine.forget(key)
             else:
                 compile_it = True
-                batch.key = (batch.canon, batch.metas)
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
         finally:
