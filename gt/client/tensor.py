@@ -53,6 +53,15 @@ def _emit(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, params: 
     return out
 
 
+def _emit_with_scalar(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, s) -> "Tensor":
+    """Emit an op taking a Python number: a float is a graph input (a learning rate may
+    change every step without recompiling); an int or bool is a static param, part of
+    the batch signature, because it decides result dtypes."""
+    if type(s) is float:
+        return _emit(opcode, inputs, shape, dtype, (), (s,))
+    return _emit(opcode, inputs, shape, dtype, (s,))
+
+
 def _track(out: "Tensor", rule, inputs: tuple, saved=None, name: str = "") -> "Tensor":
     out.requires_grad = True
     out._grad_fn = Node(rule, inputs, saved, name)
@@ -123,11 +132,7 @@ def _arith(a, b, op_t, op_s, rule_t, rule_s, name, div=False):
         dtype = torch.get_default_dtype()
     if op_s == _POW_S and type(s) is int and s < 0 and dtype not in FLOATING:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
-    out = _make(a.shape, dtype)
-    if type(s) is float:
-        _rt.submit(op_s, out._id, (a._id,), (), (s,))
-    else:
-        _rt.submit(op_s, out._id, (a._id,), (s,), ())
+    out = _emit_with_scalar(op_s, (a._id,), a.shape, dtype, s)
     if a.requires_grad and _gm.enabled and rule_s is not None:
         _track(out, rule_s, (a,), s, name)
     return out
@@ -142,14 +147,11 @@ def _compare(a, b, name):
         return NotImplemented
     if type(s) is bool:
         s = int(s)
-    if type(s) is float:
-        return _emit(_OP[name + "_scalar"], (a._id,), a.shape, torch.bool, (), (s,))
-    return _emit(_OP[name + "_scalar"], (a._id,), a.shape, torch.bool, (s,))
+    return _emit_with_scalar(_OP[name + "_scalar"], (a._id,), a.shape, torch.bool, s)
 
 
-def _unary(x, name, rule, dtype=None, save_out=False, float_result=False):
-    d = dtype or (to_float(x.dtype) if float_result else x.dtype)
-    out = _make(x.shape, d)
+def _unary(x, name, rule, save_out=False, float_result=False):
+    out = _make(x.shape, to_float(x.dtype) if float_result else x.dtype)
     _rt.submit(_OP[name], out._id, (x._id,), (), ())
     if rule is not None and x.requires_grad and _gm.enabled:
         _track(out, rule, (x,), out.detach() if save_out else None, name)
@@ -280,10 +282,7 @@ class Tensor:
         if s is None:
             return NotImplemented
         dtype = promote_scalar(self.dtype, s)
-        if type(s) is float:
-            out = _emit(_RPOW_S, (self._id,), self.shape, dtype, (), (s,))
-        else:
-            out = _emit(_RPOW_S, (self._id,), self.shape, dtype, (s,))
+        out = _emit_with_scalar(_RPOW_S, (self._id,), self.shape, dtype, s)
         if self.requires_grad and _gm.enabled:
             _track(out, _gr._g_rpow_s, (self,), (s, out.detach()), "pow2")
         return out
@@ -721,12 +720,9 @@ def add_scaled(a: Tensor, other_alpha: tuple) -> Tensor:
         raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
     shape = a.shape if a.shape == b.shape else broadcast(a.shape, b.shape)
     dtype = a.dtype if a.dtype is b.dtype else promote(a.dtype, b.dtype, not a.shape, not b.shape)
-    if type(s) is float:
-        if dtype not in FLOATING:
-            raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
-        out = _emit(_OP["add_scaled"], (a._id, b._id), shape, dtype, (), (s,))
-    else:
-        out = _emit(_OP["add_scaled"], (a._id, b._id), shape, dtype, (s,))
+    if type(s) is float and dtype not in FLOATING:
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+    out = _emit_with_scalar(_OP["add_scaled"], (a._id, b._id), shape, dtype, s)
     if (a.requires_grad or b.requires_grad) and _gm.enabled:
         _track(out, _gr._g_add_scaled, (a, b), s, "add")
     return out
