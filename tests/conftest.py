@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import gt
+from gt import config as gt_config
 from gt.client import runtime
 from gt.worker.worker import Worker
 
@@ -87,14 +88,30 @@ def _clean_session():
     assert leftover is None, f"the test left an unreported worker error: {leftover}"
 
 
+def make_worker(batch_size=1, auto_compile=False, threshold=10, compile=False, worker_id="test_worker"):
+    """A CPU worker with explicit settings (not read from the GT_* environment)."""
+    cfg = gt_config.Config(auto_compile=auto_compile, hot_threshold=threshold, batch_size=batch_size,
+                           compile=compile, device="cpu")
+    return Worker(worker_id, batch_size=batch_size, config=cfg)
+
+
 @pytest.fixture
-def batched_worker():
-    """Route the client to a fresh worker that batches 8 instructions at a time (restored afterwards)."""
+def use_worker():
+    """``use_worker(**settings)`` routes the client to a fresh worker; the default one is restored after."""
     previous = runtime.get_worker()
-    worker = Worker("batched_test_worker", batch_size=8)
-    runtime.connect(worker)
-    try:
-        yield worker
-    finally:
-        worker._flush_batch()
-        runtime.connect(previous)
+
+    def _use(**kwargs):
+        w = make_worker(**kwargs)
+        runtime.connect(w)
+        return w
+
+    yield _use
+    runtime.connect(previous)
+
+
+@pytest.fixture
+def batched_worker(use_worker):
+    """Route the client to a fresh worker that batches 8 instructions at a time (restored afterwards)."""
+    worker = use_worker(batch_size=8, worker_id="batched_test_worker")
+    yield worker
+    worker._flush_batch()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pytest
 import torch
 
 import gt
@@ -15,21 +14,6 @@ from gt.client import runtime
 from gt.worker import engine as engine_mod
 from gt.worker.engine import Batch
 from gt.worker.ops import OP_NAMES
-
-from test_worker import make_worker
-
-
-@pytest.fixture
-def use_worker():
-    previous = runtime.get_worker()
-
-    def _use(**kwargs):
-        w = make_worker(**kwargs)
-        runtime.connect(w)
-        return w
-
-    yield _use
-    runtime.connect(previous)
 
 
 def _every_op_program():

@@ -16,28 +16,6 @@ from gt.transport.protocol import WorkerGetStats, WorkerResponse
 from gt.worker.worker import Worker
 
 
-def make_worker(batch_size=1, auto_compile=False, threshold=10, compile=False, worker_id="test_worker"):
-    cfg = gt_config.Config(auto_compile=auto_compile, hot_threshold=threshold, batch_size=batch_size,
-                           compile=compile, device="cpu")
-    return Worker(worker_id, batch_size=batch_size, config=cfg)
-
-
-@pytest.fixture
-def use_worker():
-    """Route the client to a fresh worker for one test, then restore the default one."""
-    previous = runtime.get_worker()
-    made = []
-
-    def _use(**kwargs):
-        w = make_worker(**kwargs)
-        runtime.connect(w)
-        made.append(w)
-        return w
-
-    yield _use
-    runtime.connect(previous)
-
-
 def test_ops_wait_in_the_batch_until_it_is_full(use_worker):
     w = use_worker(batch_size=3)
     x = gt.tensor([1.0, 2.0])
@@ -150,11 +128,11 @@ def test_bad_environment_value_stops_import():
     assert "GT_WORKER_BATCH_SIZE='ten'" in proc.stderr
 
 
-def test_seed_messages_are_logged(caplog):
+def test_seed_messages_are_logged(caplog, use_worker):
     gt_logger = logging.getLogger("gt")   # GT's logger prints on its own handler, not the root's
     gt_logger.addHandler(caplog.handler)
     try:
-        make_worker(batch_size=10, auto_compile=True, worker_id="w7")
+        use_worker(batch_size=10, auto_compile=True, worker_id="w7")
     finally:
         gt_logger.removeHandler(caplog.handler)
     assert "Worker w7: Hot path detection enabled (threshold=10)" in caplog.text
