@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from gt.ops import optim as _optim_ops
+
 
 def _rebuild_key(key):
     """Turn the client's hashable index key back into a torch index."""
@@ -171,7 +173,7 @@ OPS = (
     # creation
     ("full", _full),
     ("arange", _arange),
-)
+) + _optim_ops.OPS
 
 OP_NAMES = tuple(name for name, _ in OPS)
 OP_FUNCS = tuple(fn for _, fn in OPS)

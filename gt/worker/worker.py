@@ -2,8 +2,7 @@
 
 With a batch size of 1 every instruction runs as it arrives.  With a larger
 batch size, instructions accumulate in the C batcher (``gt.worker._batcher``)
-and run together when the batch is full, at a sync point (a data read, a tensor
-created from data, stats), at a boundary the client marks (end of forward,
+and run together when the batch is full, at a sync point (a data read, stats), at a boundary the client marks (end of forward,
 ``backward()``, ``optimizer.step()``, leaving ``no_grad``), or at an explicit
 flush.  Boundaries keep the batches of a steady loop aligned with the loop
 whatever its op count, so the same batches repeat every iteration.
@@ -102,8 +101,9 @@ class Worker:
             self.tensors.pop(tensor_id, None)
 
     def put(self, tensor_id: int, value: torch.Tensor) -> None:
-        """Store a tensor created from data (a sync point for the batch)."""
-        self._flush_batch()
+        """Store a tensor created from data.  Not a sync point: the id is fresh, so no
+        pending op reads or writes it, and a random tensor made inside a training step
+        (a dropout mask) does not cut the step's batch."""
         self.tensors[tensor_id] = value.to(self.device)
 
     def fetch(self, tensor_id: int) -> torch.Tensor:
