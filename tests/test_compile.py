@@ -87,7 +87,7 @@ def _train(steps, lrs=None):
     losses = []
     for i in range(steps):
         if lrs is not None:
-            opt.lr = lrs[i]
+            opt.param_groups[0]["lr"] = lrs[i]
         opt.zero_grad()
         loss = gt.nn.MSELoss()(model(X), Y)
         loss.backward()

@@ -1,4 +1,4 @@
-"""gt.nn modules and gt.optim optimizers, checked against torch.nn and torch.optim."""
+"""gt.nn modules, checked against torch.nn (the optimizers' tests are in test_optim.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -266,87 +266,7 @@ def test_parameter_wraps_a_tensor(rng, assert_matches):
     assert_matches(p.grad, tp.grad)
 
 
-# -- optimizers -----------------------------------------------------------------------------------
-OPTIMIZERS = [
-    ("SGD", {"lr": 0.1}),
-    ("SGD", {"lr": 0.1, "momentum": 0.9}),
-    ("SGD", {"lr": 0.05, "weight_decay": 0.01}),
-    ("SGD", {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1}),
-    ("Adam", {"lr": 0.01}),
-    ("Adam", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6}),
-    ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
-]
-
-
-@pytest.mark.parametrize("name, kw", OPTIMIZERS, ids=[f"{n}-{kw}" for n, kw in OPTIMIZERS])
-def test_optimizer_steps_match_torch(name, kw, rng, assert_matches):
-    g_model, t_model = _mlp_pair(seed=11)
-    g_opt = getattr(gt.optim, name)(g_model.parameters(), **kw)
-    t_opt = getattr(torch.optim, name)(t_model.parameters(), **kw)
-    x = rng.standard_normal((8, 3)).astype(np.float32)
-    y = rng.standard_normal((8, 2)).astype(np.float32)
-    gx, gy, tx, ty = gt.from_numpy(x), gt.from_numpy(y), torch.from_numpy(x), torch.from_numpy(y)
-    g_loss_fn, t_loss_fn = gt.nn.MSELoss(), torch.nn.MSELoss()
-    for step in range(5):
-        g_opt.zero_grad()
-        t_opt.zero_grad()
-        g_loss, t_loss = g_loss_fn(g_model(gx), gy), t_loss_fn(t_model(tx), ty)
-        assert_matches(g_loss, t_loss, rtol=1e-5, atol=1e-5)
-        g_loss.backward()
-        t_loss.backward()
-        g_opt.step()
-        t_opt.step()
-        _assert_same_parameters(g_model, t_model, assert_matches, rtol=1e-5, atol=1e-5)
-    assert_matches(g_model(gx), t_model(tx), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", ["SGD", "Adam"])
-def test_optimizer_skips_parameters_without_grad(name, assert_matches):
-    g, t = _linear_pair(3, 2, seed=4)
-    g_extra, t_extra = gt.nn.Parameter(gt.ones(2)), torch.nn.Parameter(torch.ones(2))
-    g_opt = getattr(gt.optim, name)(list(g.parameters()) + [g_extra], lr=0.1)
-    t_opt = getattr(torch.optim, name)(list(t.parameters()) + [t_extra], lr=0.1)
-    g(gt.ones(1, 3)).sum().backward()
-    t(torch.ones(1, 3)).sum().backward()
-    g_opt.step()
-    t_opt.step()
-    assert_matches(g_extra.detach(), t_extra.detach())
-    assert_matches(g.weight.detach(), t.weight.detach())
-    assert_matches(g.bias.detach(), t.bias.detach())
-
-
-def test_optimizer_zero_grad_clears_gradients():
-    g, _ = _linear_pair(3, 2)
-    opt = gt.optim.SGD(g.parameters(), lr=0.1)
-    g(gt.ones(1, 3)).sum().backward()
-    assert g.weight.grad is not None
-    opt.zero_grad()
-    assert g.weight.grad is None and g.bias.grad is None
-
-
-def test_step_keeps_parameters_leaves_that_require_grad():
-    g, _ = _mlp_pair()
-    params = list(g.parameters())
-    opt = gt.optim.Adam(g.parameters(), lr=0.1)
-    g(gt.ones(2, 3)).sum().backward()
-    opt.step()
-    after = list(g.parameters())
-    assert all(a is b for a, b in zip(params, after))
-    assert all(p.requires_grad and p.is_leaf and p.grad_fn is None for p in after)
-
-
-def test_optimizer_rejects_bad_arguments():
-    g, _ = _linear_pair(3, 2)
-    with pytest.raises(ValueError):
-        torch.optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError):
-        gt.optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError):
-        gt.optim.SGD(g.parameters(), lr=-1.0)
-    with pytest.raises(ValueError):
-        gt.optim.Adam(g.parameters(), betas=(1.5, 0.9))
-
-
+# -- manual updates through .data ---------------------------------------------------------------
 def test_manual_sgd_through_data_matches_torch(rng, assert_matches):
     g, t = _linear_pair(3, 2, seed=8)
     x = rng.standard_normal((4, 3)).astype(np.float32)

@@ -128,11 +128,15 @@ class Optimizer:
                 continue
             s = state.get(p)
             if s is None:
-                s = state[p] = self._init_state(p, group)
+                s = self._init_state(p, group)
+                if s is not None:
+                    state[p] = s
             yield p, s, (F.neg(g) if maximize else g)
 
-    def _init_state(self, p: Tensor, group: dict) -> dict:
-        return {}
+    def _init_state(self, p: Tensor, group: dict) -> dict | None:
+        """A parameter's state before its first update; None: it keeps none (as torch's SGD
+        without momentum)."""
+        raise NotImplementedError
 
     # -- state dicts ---------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -20,6 +20,9 @@ class SGD(Optimizer):
                                   "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
                                   "foreach": foreach, "differentiable": differentiable, "fused": fused})
 
+    def _init_state(self, p, group: dict) -> dict | None:
+        return {"momentum_buffer": None} if group["momentum"] != 0 else None
+
     def _update(self, group: dict) -> None:
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         dampening, nesterov = group["dampening"], group["nesterov"]
@@ -27,7 +30,7 @@ class SGD(Optimizer):
             if wd != 0:
                 grad = F.add(grad, p, wd)
             if momentum != 0:
-                buf = state.get("momentum_buffer")
+                buf = state["momentum_buffer"]
                 buf = F.clone(grad) if buf is None else F.add(F.mul(buf, momentum), grad, 1 - dampening)
                 state["momentum_buffer"] = buf
                 grad = F.add(grad, buf, momentum) if nesterov else buf
