@@ -28,8 +28,9 @@ from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.nn import relu, sigmoid, tanh  # noqa: E402
 from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
-from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
-                                randn, tensor, zeros, zeros_like)
+from gt.client.creation import (arange, empty, empty_like, eye, from_numpy, full, full_like,  # noqa: E402
+                                linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
+                                randn_like, randperm, tensor, zeros, zeros_like)
 from gt import debug  # noqa: E402
 from gt.serialization import load, save  # noqa: E402
 
@@ -90,7 +91,8 @@ def flush() -> None:
 
 _runtime.get_worker()  # the embedded worker starts with the package
 
-__all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "ones_like", "rand", "randn",
+__all__ = ["Tensor", "arange", "empty", "empty_like", "eye", "from_numpy", "full", "full_like", "linspace",
+           "manual_seed", "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "matmul", "sum",
            "mean", "max", "reshape", "transpose", "float32", "float64", "int64", "int32", "bool", "flush", "save", "load"]

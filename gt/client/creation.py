@@ -1,7 +1,13 @@
-"""Tensor creation: from data (a sync point: the value goes to the worker now) or as ops."""
-from __future__ import annotations
+"""Tensor creation, with torch's argument forms (sizes as varargs or one sequence, ``dtype=``
+as a torch dtype or its name, ``requires_grad=``, ``device=`` accepted).
 
-import math
+Deterministic creations (``zeros ones full empty arange linspace eye`` and their ``_like``
+forms) are worker ops: no data travels.  Random ones draw their values with torch's own CPU
+generator here on the client and hand them to the worker, so under the same seed they equal
+torch's exactly (``gt.manual_seed`` seeds torch's generator).  Tensors from data (``tensor``,
+``from_numpy``) copy their data to the worker.
+"""
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -9,27 +15,40 @@ import torch
 from gt.client.shapes import size_args
 from gt.client.tensor import _OP, SUPPORTED_DTYPES, Tensor, _emit, _put, _scalar
 
-
-def _check_dtype(dtype):
-    if dtype is not None and dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"GT does not support dtype {dtype}")
+_DTYPE_NAMES = {"float": torch.float32, "double": torch.float64, "half": torch.float16, "long": torch.int64,
+                "int": torch.int32, "bool": torch.bool}
 
 
-def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """A tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays or a gt Tensor)."""
-    _check_dtype(dtype)
-    if isinstance(data, Tensor):
-        out = data.detach().to(dtype) if dtype is not None else data.detach()
-        return out.requires_grad_(True) if requires_grad else out
-    if isinstance(data, np.ndarray):
-        _check_numpy_dtype(data)
-    try:
-        value = torch.tensor(data, dtype=dtype)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"gt.tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
-    return _put(value, requires_grad)
+def _dtype(dtype) -> torch.dtype | None:
+    """A supported torch dtype from a dtype or its name ('float32', 'torch.float32', 'long'), or None."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        name = dtype.removeprefix("torch.")
+        found = _DTYPE_NAMES.get(name, getattr(torch, name, None))
+        if not isinstance(found, torch.dtype):
+            raise TypeError(f"unknown dtype name {dtype!r}")
+        dtype = found
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch dtype or its name, got {type(dtype).__name__}")
+    if dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"GT does not support dtype {dtype} (supported: "
+                        + ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES) + ")")
+    return dtype
 
 
+def _finish(out: Tensor, requires_grad: bool) -> Tensor:
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def _number(name: str, value):
+    s = _scalar(value)
+    if s is None:
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return s
+
+
+# -- from data ---------------------------------------------------------------------------------
 _NUMPY_OK = (np.float32, np.float64, np.float16, np.int64, np.int32, np.bool_)
 
 
@@ -39,71 +58,131 @@ def _check_numpy_dtype(a: np.ndarray) -> None:
                         f"float64, int32, int64, bool)")
 
 
-def from_numpy(a, requires_grad: bool = False) -> Tensor:
+def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, torch or gt tensors)."""
+    dtype = _dtype(dtype)
+    if isinstance(data, Tensor):
+        return _finish(data.detach().to(dtype) if dtype is not None else data.detach(), requires_grad)
+    if isinstance(data, torch.Tensor):
+        value = data.detach().to(dtype or data.dtype, copy=True)
+    else:
+        if isinstance(data, np.ndarray):
+            _check_numpy_dtype(data)
+        try:
+            value = torch.tensor(data, dtype=dtype)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"gt.tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
+    return _put(value, requires_grad)
+
+
+def from_numpy(a: np.ndarray, requires_grad: bool = False) -> Tensor:
     """A tensor holding a copy of the numpy array ``a`` (same dtype)."""
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(a).__name__}")
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
     _check_numpy_dtype(a)
     return _put(torch.tensor(a), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+# -- deterministic: worker ops -------------------------------------------------------------------
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (its dtype follows the value, as torch's)."""
     shape = size_args((size,) if isinstance(size, int) else tuple(size))
-    _check_dtype(dtype)
-    s = _scalar(fill_value)
-    if s is None:
-        raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
+    s = _number("fill_value", fill_value)
+    dtype = _dtype(dtype)
     if dtype is None:
         dtype = torch.bool if type(s) is bool else torch.int64 if type(s) is int else torch.get_default_dtype()
-    out = _emit(_OP["full"], (), shape, dtype, (shape, s, dtype))
-    return out.requires_grad_(True) if requires_grad else out
+    return _finish(_emit(_OP["full"], (), shape, dtype, (shape, s, dtype)), requires_grad)
 
 
-def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return full(size_args(size), 0.0, dtype=dtype or torch.get_default_dtype(), requires_grad=requires_grad)
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(size_args(size), 0.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return full(size_args(size), 1.0, dtype=dtype or torch.get_default_dtype(), requires_grad=requires_grad)
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(size_args(size), 1.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, 0, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Like torch.empty; GT's values are zeros (the worker has no uninitialised memory to hand out)."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, 1, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def full_like(t: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False,
+              memory_format=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Standard normal samples from torch's CPU generator (``gt.manual_seed`` seeds it)."""
-    _check_dtype(dtype)
-    return _put(torch.randn(size_args(size), dtype=dtype), requires_grad)
+def zeros_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    return full(t.shape, 0, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Uniform [0, 1) samples from torch's CPU generator."""
-    _check_dtype(dtype)
-    return _put(torch.rand(size_args(size), dtype=dtype), requires_grad)
+def ones_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    return full(t.shape, 1, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+def empty_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def _on_meta(fn, *args, **kwargs) -> torch.Tensor:
+    """torch's own shape, dtype and argument checks for a creation, without computing values."""
+    return fn(*args, **kwargs, device="meta")
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if end is None:
         start, end = 0, start
-    _check_dtype(dtype)
-    vals = [_scalar(v) for v in (start, end, step)]
-    if any(v is None for v in vals):
-        raise TypeError("arange: start, end and step must be numbers")
-    start, end, step = vals
-    if step == 0:
-        raise RuntimeError("arange: step must be nonzero")
-    n = max(0, math.ceil((end - start) / step))
-    if dtype is None:
-        dtype = torch.get_default_dtype() if any(type(v) is float for v in vals) else torch.int64
-    out = _emit(_OP["arange"], (), (n,), dtype, (start, end, step, dtype))
-    return out.requires_grad_(True) if requires_grad else out
+    start, end, step = (_number(n, v) for n, v in (("start", start), ("end", end), ("step", step)))
+    meta = _on_meta(torch.arange, start, end, step, dtype=_dtype(dtype))
+    out = _emit(_OP["arange"], (), meta.shape, meta.dtype, (start, end, step, meta.dtype))
+    return _finish(out, requires_grad)
 
 
-def manual_seed(seed: int):
-    """Seed the generator behind randn/rand and nn initialisation (torch's CPU generator)."""
+def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    start, end = _number("start", start), _number("end", end)
+    meta = _on_meta(torch.linspace, start, end, steps, dtype=_dtype(dtype))
+    return _finish(_emit(_OP["linspace"], (), meta.shape, meta.dtype, (start, end, steps, meta.dtype)),
+                   requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    m = n if m is None else m
+    meta = _on_meta(torch.eye, n, m, dtype=_dtype(dtype))
+    return _finish(_emit(_OP["eye"], (), meta.shape, meta.dtype, (n, m, meta.dtype)), requires_grad)
+
+
+# -- random: torch's generator on the client ---------------------------------------------------------
+def manual_seed(seed: int) -> torch.Generator:
+    """Seed the generator behind every random function and nn initialisation (torch's CPU generator)."""
     return torch.manual_seed(seed)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples, equal to ``torch.randn``'s under the same seed."""
+    return _put(torch.randn(size_args(size), generator=generator, dtype=_dtype(dtype)), requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1), equal to ``torch.rand``'s under the same seed."""
+    return _put(torch.rand(size_args(size), generator=generator, dtype=_dtype(dtype)), requires_grad)
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high), as torch's."""
+    kwargs = {"generator": generator, "dtype": _dtype(dtype) or torch.int64}
+    if size is not None:
+        kwargs["size"] = tuple(size)
+    return _put(torch.randint(*args, **kwargs), requires_grad)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1``, equal to ``torch.randperm``'s under the same seed."""
+    return _put(torch.randperm(n, generator=generator, dtype=_dtype(dtype) or torch.int64), requires_grad)
+
+
+def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    return randn(t.shape, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    return rand(t.shape, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)

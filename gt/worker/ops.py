@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from gt.ops import creation as _creation_ops
 from gt.ops import optim as _optim_ops
 
 
@@ -173,7 +174,7 @@ OPS = (
     # creation
     ("full", _full),
     ("arange", _arange),
-) + _optim_ops.OPS
+) + _optim_ops.OPS + _creation_ops.OPS
 
 OP_NAMES = tuple(name for name, _ in OPS)
 OP_FUNCS = tuple(fn for _, fn in OPS)
