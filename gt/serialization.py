@@ -15,7 +15,8 @@ from typing import IO, Any, Callable, Union
 import torch
 
 from gt.client import runtime as _rt
-from gt.client.tensor import Tensor, _put
+from gt.client.emit import put as _put
+from gt.client.tensor import Tensor
 
 FileLike = Union[str, os.PathLike, IO[bytes]]
 

@@ -12,29 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gt.client.shapes import size_args
-from gt.client.tensor import _OP, SUPPORTED_DTYPES, Tensor, _emit, _put, _scalar
-
-_DTYPE_NAMES = {"float": torch.float32, "double": torch.float64, "half": torch.float16, "long": torch.int64,
-                "int": torch.int32, "bool": torch.bool}
-
-
-def _dtype(dtype) -> torch.dtype | None:
-    """A supported torch dtype from a dtype or its name ('float32', 'torch.float32', 'long'), or None."""
-    if dtype is None:
-        return None
-    if isinstance(dtype, str):
-        name = dtype.removeprefix("torch.")
-        found = _DTYPE_NAMES.get(name, getattr(torch, name, None))
-        if not isinstance(found, torch.dtype):
-            raise TypeError(f"unknown dtype name {dtype!r}")
-        dtype = found
-    if not isinstance(dtype, torch.dtype):
-        raise TypeError(f"dtype must be a torch dtype or its name, got {type(dtype).__name__}")
-    if dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"GT does not support dtype {dtype} (supported: "
-                        + ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES) + ")")
-    return dtype
+from gt.client.emit import emit as _emit, number as _scalar, put as _put
+from gt.client.shapes import SUPPORTED_DTYPES, as_dtype as _dtype, dtype_name, size_args
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE as _OP
 
 
 def _finish(out: Tensor, requires_grad: bool) -> Tensor:
@@ -49,13 +30,14 @@ def _number(name: str, value):
 
 
 # -- from data ---------------------------------------------------------------------------------
-_NUMPY_OK = (np.float32, np.float64, np.float16, np.int64, np.int32, np.bool_)
-
-
 def _check_numpy_dtype(a: np.ndarray) -> None:
-    if a.dtype.type not in _NUMPY_OK:
-        raise TypeError(f"GT does not support numpy arrays of dtype {a.dtype} (supported: float16, float32, "
-                        f"float64, int32, int64, bool)")
+    try:
+        ok = torch.from_numpy(np.empty(0, a.dtype)).dtype in SUPPORTED_DTYPES
+    except TypeError:   # numpy dtypes torch has no counterpart for (object, str ...)
+        ok = False
+    if not ok:
+        raise TypeError(f"GT does not support numpy arrays of dtype {a.dtype} (supported: "
+                        + ", ".join(dtype_name(d) for d in SUPPORTED_DTYPES if d is not torch.bfloat16) + ")")
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:

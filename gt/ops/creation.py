@@ -1,7 +1,12 @@
-"""Worker kernels for the deterministic creations GT adds: ``linspace`` and ``eye``."""
+"""Op entries for the deterministic creations beyond ``full``/``arange``: ``linspace``, ``eye``.
+
+Worker ops rather than data: creating them ships no values.  Their kernels take the
+worker's device as a keyword (the engine binds it, as for ``full``)."""
 from __future__ import annotations
 
 import torch
+
+from gt.ops.table import Op
 
 
 def linspace(start, end, steps, dtype, device=None):
@@ -12,7 +17,8 @@ def eye(n, m, dtype, device=None):
     return torch.eye(n, m, dtype=dtype, device=device)
 
 
-OPS = (
-    ("linspace", linspace),
-    ("eye", eye),
+ENTRIES = (
+    Op("linspace", linspace, "creation", ("start", "end", "steps", "dtype")),
+    Op("eye", eye, "creation", ("n", "m", "dtype")),
 )
+DEVICE_OPS = ("linspace", "eye")

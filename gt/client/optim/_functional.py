@@ -8,7 +8,9 @@ a learning-rate schedule changes values, never the compiled graph.
 from __future__ import annotations
 
 from gt.client import runtime as _rt
-from gt.client.tensor import _OP, Tensor, _emit
+from gt.client.emit import emit as _emit
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE as _OP
 
 _ADD_SCALED, _MUL_S, _DIV_S, _ADD_S = (_OP[n] for n in ("add_scaled", "mul_scalar", "div_scalar", "add_scalar"))
 _SQRT, _NEG, _ALIAS, _FULL = (_OP[n] for n in ("sqrt", "neg", "alias", "full"))

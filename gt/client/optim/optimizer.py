@@ -17,7 +17,9 @@ import torch
 from gt.client import runtime as _rt
 from gt.client.autograd import enable_grad, no_grad
 from gt.client.optim import _functional as F
-from gt.client.tensor import FLOATING, Tensor, _put
+from gt.client.emit import put as _put
+from gt.client.shapes import FLOATING
+from gt.client.tensor import Tensor
 
 
 class _Required:
