@@ -369,6 +369,7 @@ def test_dropout_module_follows_train_and_eval(rng, assert_matches):
     lambda F, T: F.mse_loss(T(np.ones(3, np.float32)), T(np.ones(4, np.float32))),
 ], ids=["bad-reduction", "probability-target-shape", "batch-size", "float-class-target", "bce-size",
         "bce-logits-size", "label-smoothing-range", "not-broadcastable"])
+@pytest.mark.filterwarnings("ignore:Using a target size")
 def test_bad_calls_raise_torchs_exception_types(call):
     with pytest.raises(Exception) as t_err:  # noqa: PT011 - the type is compared below
         call(TF, torch.from_numpy)

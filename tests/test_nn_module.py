@@ -82,6 +82,7 @@ def test_state_dict_round_trip_with_torch_gives_torchs_outputs(rng, assert_match
     assert_matches(g(gt.tensor(idx)), t2(torch.tensor(idx)), rtol=1e-5, atol=1e-6)
     back = t.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in g.state_dict().items()})
     assert back.missing_keys == [] and back.unexpected_keys == []
+    t.eval()
     assert_matches(g(gt.tensor(idx)), t(torch.tensor(idx)), rtol=1e-5, atol=1e-6)
 
 

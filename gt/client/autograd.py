@@ -13,6 +13,12 @@ import itertools
 from heapq import heappop, heappush
 
 from gt.client import runtime
+from gt.client.tensor import Tensor
+from gt.ops import NUM_OPCODES
+
+# The gradient rule of every table op, by opcode (None: not differentiable);
+# gt.client.gradients fills it from the table's formulas.
+RULES: list = [None] * NUM_OPCODES
 
 
 _next_seq = itertools.count().__next__
@@ -99,22 +105,13 @@ def _released(node, g):
                        "the graph a second time.")
 
 
-def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
-    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``.
+def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``.
 
     Unless ``retain_graph``, each node lets go of its saved tensors once used, as
     torch frees saved values: the worker can release activations during backward.
     """
-    from gt.client.creation import ones_like
-    from gt.client.tensor import Tensor
-
-    if not tensor.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    if gradient is None:
-        if tensor.numel() != 1:
-            raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        gradient = ones_like(tensor)
-    elif not isinstance(gradient, Tensor):
+    if not isinstance(gradient, Tensor):
         raise TypeError(f"backward: gradient must be a gt Tensor, got {type(gradient).__name__}")
     elif gradient.shape != tensor.shape:
         raise RuntimeError(f"backward: gradient has shape {gradient.shape}, expected {tensor.shape}")

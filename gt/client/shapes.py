@@ -11,6 +11,32 @@ import math
 import torch
 
 FLOATING = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                    torch.int16, torch.int8, torch.uint8, torch.bool)
+_DTYPE_NAMES = {"float32": torch.float32, "float": torch.float32, "float64": torch.float64,
+                "double": torch.float64, "float16": torch.float16, "half": torch.float16,
+                "bfloat16": torch.bfloat16, "int64": torch.int64, "long": torch.int64, "int32": torch.int32,
+                "int": torch.int32, "int16": torch.int16, "short": torch.int16, "int8": torch.int8,
+                "uint8": torch.uint8, "bool": torch.bool}
+
+
+def as_dtype(dtype) -> torch.dtype | None:
+    """A supported torch.dtype from a dtype, its name (``'float32'``, ``'torch.long'``) or None."""
+    if dtype is None or type(dtype) is torch.dtype and dtype in SUPPORTED_DTYPES:
+        return dtype
+    if isinstance(dtype, str):
+        found = _DTYPE_NAMES.get(dtype[6:] if dtype.startswith("torch.") else dtype)
+        if found is None:
+            raise TypeError(f"unknown dtype name {dtype!r} (known: {', '.join(sorted(_DTYPE_NAMES))})")
+        return found
+    if isinstance(dtype, torch.dtype):
+        raise TypeError(f"GT does not support dtype {dtype} (supported: "
+                        + ", ".join(dtype_name(d) for d in SUPPORTED_DTYPES) + ")")
+    raise TypeError(f"dtype must be a torch.dtype or its name, got {type(dtype).__name__}")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 _broadcast_cache: dict = {}
 _promote_cache: dict = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from gt.client.autograd import no_grad
+from gt.client.creation import tensor
+from gt.client.movement import stack
 from gt.client.tensor import Tensor
 
 
@@ -21,8 +23,6 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     of each gradient, then the norm of those norms; the scale ``max_norm / (norm +
     1e-6)`` is clamped to 1, so gradients are never scaled up.
     """
-    from gt.client.creation import tensor
-    from gt.client.functional import stack
     grads = _grads(parameters)
     norm_type = float(norm_type)
     if not grads:

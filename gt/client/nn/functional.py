@@ -14,15 +14,17 @@ import warnings
 import torch
 from torch.nn import _reduction
 
+from gt.client import functional as _core
 from gt.client.autograd import no_grad
+from gt.client.emit import apply
+from gt.client.inplace import inplace
 from gt.client.nn.init import drawn
-from gt.client.tensor import Tensor, linear as _linear, mse_loss as _mse_loss
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE
 
 
 def _apply(name: str, inputs: tuple, params: tuple = ()) -> Tensor:
-    from gt.client import emit
-    from gt.ops import OPCODE
-    return emit.apply(OPCODE[name], inputs, params)
+    return apply(OPCODE[name], inputs, params)
 
 
 def _reduction_enum(reduction: str, size_average=None, reduce=None) -> int:
@@ -42,7 +44,7 @@ def _check_tensor(name: str, x) -> None:
 
 def _in_place(input: Tensor, result_of) -> Tensor:
     """``input`` rebound to ``result_of(input)``: torch's ``inplace=True``."""
-    return input._inplace(lambda old, _: result_of(old), None)
+    return inplace(input, result_of)
 
 
 # -- activations --------------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 # -- layers ---------------------------------------------------------------------------------------
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    return _linear(input, weight, bias)
+    return _core.linear(input, weight, bias)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -223,7 +225,7 @@ def _broadcast_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     red = _reduction_enum(reduction, size_average, reduce)
     input, target = _broadcast_pair(input, target)
-    return _mse_loss(input, target, _REDUCTION_NAMES[red])
+    return _core.mse_loss(input, target, _REDUCTION_NAMES[red])
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:

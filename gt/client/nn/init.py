@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 
 from gt.client.autograd import no_grad
-from gt.client.tensor import Tensor, _put
+from gt.client.emit import put
+from gt.client.tensor import Tensor
 
 calculate_gain = torch.nn.init.calculate_gain
 
@@ -22,7 +23,7 @@ def drawn(shape: tuple, dtype: torch.dtype, draw: Callable[[torch.Tensor], objec
     """A new gt tensor holding ``draw(torch.empty(shape, dtype=dtype))``'s values, drawn on the client."""
     value = torch.empty(shape, dtype=dtype)
     draw(value)
-    return _put(value)
+    return put(value)
 
 
 def _redraw(tensor: Tensor, draw: Callable[..., object], **kwargs) -> Tensor:

@@ -13,7 +13,8 @@ import torch
 
 from gt.client.autograd import no_grad
 from gt.client.nn.parameter import Parameter
-from gt.client.tensor import Tensor, _put
+from gt.client.emit import put
+from gt.client.tensor import Tensor
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -359,7 +360,7 @@ class Module:
                 errors.append(f"size mismatch for {key}: copying a param with shape {torch.Size(value.shape)} "
                               f"from checkpoint, the shape in current model is {current.shape}.")
                 continue
-            self._load_value(name, current, value if isinstance(value, Tensor) else _put(value.detach()), assign)
+            self._load_value(name, current, value if isinstance(value, Tensor) else put(value.detach()), assign)
         for key in state_dict:
             if not key.startswith(prefix):
                 continue

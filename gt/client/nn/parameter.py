@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from gt.client.tensor import _OP, Tensor, _emit, _put
+from gt.client.emit import alias, put
+from gt.client.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -11,13 +12,13 @@ class Parameter(Tensor):
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
         if data is None:
-            data = _put(torch.empty(0))
+            data = put(torch.empty(0))
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter expects a gt Tensor, got {type(data).__name__}")
         # The parameter is a new handle on the same worker value (torch's Parameter shares storage).
-        alias = _emit(_OP["alias"], (data._id,), data.shape, data.dtype)
+        handle = alias(data)
         p = object.__new__(cls)
-        p._id, alias._id = alias._id, -1
+        p._id, handle._id = handle._id, -1
         p.shape, p.dtype = data.shape, data.dtype
         p.requires_grad, p.grad, p._grad_fn, p._data_of = False, None, None, None
         return p.requires_grad_(requires_grad)

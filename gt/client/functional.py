@@ -1,0 +1,568 @@
+"""The math surface: arithmetic, elementwise functions, reductions, matmul, softmax.
+
+Each function infers its result from the op table's rule and emits through
+``gt.client.emit``.  Arithmetic and the elementwise functions share one path
+each, with their inference cached per (op, shapes, dtypes), because they are the
+ops every training step is made of.  ``gt.<name>`` and ``Tensor.<name>`` are
+bound here (``bind`` at the bottom).
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import torch
+
+from gt.client import runtime as _rt
+from gt.client.autograd import backward as _backward, grad_mode as _gm
+from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, infer, make, number, record
+from gt.client.shapes import FLOATING, broadcast, matmul_shape, norm_dim, norm_dims, reduce_shape
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE, OPS
+
+_OP = OPCODE
+_new_object = object.__new__
+values_indices = namedtuple("values_indices", ["values", "indices"])
+_binary_cache: dict = {}
+
+
+def _pair(a: Tensor, b: Tensor, code: int) -> tuple:
+    """(shape, dtype) of a broadcasting binary op, cached per op, shapes and dtypes."""
+    key = (code, a.shape, b.shape, a.dtype, b.dtype)
+    hit = _binary_cache.get(key)
+    if hit is None:
+        sa, sb = a.shape, b.shape
+        hit = (sa if sa == sb else broadcast(sa, sb), elementwise_dtype(code, (a, b)))
+        if len(_binary_cache) >= 8192:
+            _binary_cache.clear()
+        _binary_cache[key] = hit
+    return hit
+
+
+def _arith(a: Tensor, b, code_t: int, code_s: int):
+    """``a <op> b`` for a Tensor ``a`` and a Tensor or Python/numpy number ``b``."""
+    if isinstance(b, Tensor):
+        shape, dtype = _pair(a, b, code_t)
+        out = make(shape, dtype)
+        _rt.submit(code_t, out._id, (a._id, b._id), (), ())
+        if (a.requires_grad or b.requires_grad) and _gm.enabled:
+            record(code_t, out, (a, b))
+        return out
+    s = number(b)
+    if s is None:
+        return NotImplemented
+    out = emit_number(code_s, (a._id,), a.shape, elementwise_dtype(code_s, (a,), s), s)
+    if a.requires_grad and _gm.enabled:
+        record(code_s, out, (a,), (s,))
+    return out
+
+
+def _binary_method(name: str, scalar: str | None = None):
+    code_t, code_s = _OP[name], _OP[scalar or name + "_scalar"]
+
+    def method(self, other):
+        return _arith(self, other, code_t, code_s)
+    method.__name__ = name
+    return method
+
+
+def _reflected(scalar: str):
+    code_s = _OP[scalar]
+
+    def method(self, other):
+        s = number(other)
+        if s is None:
+            return NotImplemented
+        out = emit_number(code_s, (self._id,), self.shape, elementwise_dtype(code_s, (self,), s), s)
+        if self.requires_grad and _gm.enabled:
+            record(code_s, out, (self,), (s,))
+        return out
+    return method
+
+
+def _pow(self, other):
+    if isinstance(other, Tensor):
+        return _arith(self, other, _OP["pow"], _OP["pow_scalar"])
+    s = number(other)
+    if type(s) is int and s < 0 and self.dtype not in FLOATING:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return _arith(self, other, _OP["pow"], _OP["pow_scalar"])
+
+
+def _unary(name: str):
+    code = _OP[name]
+
+    def fn(x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+        out = make(x.shape, elementwise_dtype(code, (x,)))
+        _rt.submit(code, out._id, (x._id,), (), ())
+        if x.requires_grad and _gm.enabled:
+            record(code, out, (x,))
+        return out
+    fn.__name__ = name
+    fn.__doc__ = f"torch.{name}, elementwise."
+    return fn
+
+
+def _meta_op(name: str):
+    code = _OP[name]
+
+    def fn(*inputs: Tensor) -> Tensor:
+        return apply(code, inputs)
+    fn.__name__ = name
+    return fn
+
+
+def add(a, b, *, alpha=1):
+    """``a + alpha * b`` (torch.add)."""
+    if alpha == 1:
+        return a + b
+    return _add_scaled(a, b, alpha)
+
+
+def _add_scaled(a: Tensor, b, alpha) -> Tensor:
+    if not isinstance(b, Tensor):
+        raise TypeError(f"add/sub with alpha needs a Tensor operand, got {type(b).__name__}")
+    s = number(alpha)
+    if s is None or type(s) is bool:
+        raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
+    if type(s) is float and (a.dtype not in FLOATING or b.dtype not in FLOATING):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+    shape, dtype = _pair(a, b, _OP["add"])
+    out = emit_number(_OP["add_scaled"], (a._id, b._id), shape, dtype, s)
+    if (a.requires_grad or b.requires_grad) and _gm.enabled:
+        record(_OP["add_scaled"], out, (a, b), (s,))
+    return out
+
+
+def sub(a, b, *, alpha=1):
+    return a - b if alpha == 1 else _add_scaled(a, b, -alpha)
+
+
+def mul(a, b):
+    return a * b
+
+
+def div(a, b, *, rounding_mode=None):
+    if rounding_mode is not None:
+        raise NotImplementedError("gt: div(rounding_mode=...) is not supported")
+    return a / b
+
+
+def _tensor_operand(x, like: Tensor) -> Tensor:
+    """A Python number as a 0-d tensor, with the dtype torch gives a wrapped number."""
+    if isinstance(x, Tensor):
+        return x
+    s = number(x)
+    if s is None:
+        raise TypeError(f"expected a gt Tensor or a number, got {type(x).__name__}")
+    dtype = torch.bool if type(s) is bool else torch.int64 if type(s) is int else (
+        like.dtype if like.dtype in FLOATING else torch.get_default_dtype())
+    return emit(_OP["full"], (), (), dtype, ((), s, dtype))
+
+
+def pow(x, exponent):
+    if isinstance(x, Tensor):
+        return _pow(x, exponent)
+    return exponent.__rpow__(x)
+
+
+def maximum(a: Tensor, b: Tensor) -> Tensor:
+    _check_tensors("maximum", a, b)
+    return apply(_OP["maximum"], (a, b), shape=_pair(a, b, _OP["maximum"])[0], dtype=_pair(a, b, _OP["maximum"])[1])
+
+
+def minimum(a: Tensor, b: Tensor) -> Tensor:
+    _check_tensors("minimum", a, b)
+    return apply(_OP["minimum"], (a, b), shape=_pair(a, b, _OP["minimum"])[0], dtype=_pair(a, b, _OP["minimum"])[1])
+
+
+def _check_tensors(name: str, *ts) -> None:
+    for t in ts:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): expected gt Tensors, got {type(t).__name__}")
+
+
+def where(condition: Tensor, input=None, other=None) -> Tensor:
+    """torch.where(condition, input, other); numbers become 0-d tensors as torch wraps them."""
+    if input is None and other is None:
+        raise NotImplementedError("gt: where(condition) (nonzero) is not supported")
+    like = input if isinstance(input, Tensor) else other
+    return apply(_OP["where"], (condition, _tensor_operand(input, like), _tensor_operand(other, like)))
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    """torch.clamp with number or tensor bounds."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        lo = _tensor_operand(min, x) if min is not None else _bound_like(x, max, True)
+        hi = _tensor_operand(max, x) if max is not None else _bound_like(x, min, False)
+        return apply(_OP["clamp_tensor"], (x, lo, hi))
+    lo, hi = (None if v is None else number(v) for v in (min, max))
+    if (min is not None and lo is None) or (max is not None and hi is None):
+        raise TypeError("clamp(): min and max must be numbers or gt Tensors")
+    return apply(_OP["clamp"], (x,), (lo, hi))
+
+
+def _bound_like(x: Tensor, other: Tensor, low: bool) -> Tensor:
+    """An open bound for a tensor clamp: -inf/+inf (or the dtype's extreme for ints)."""
+    dtype = torch.promote_types(x.dtype, other.dtype)
+    v = (-math.inf if low else math.inf) if dtype in FLOATING else (
+        torch.iinfo(dtype).min if low else torch.iinfo(dtype).max)
+    return emit(_OP["full"], (), (), dtype, ((), v, dtype))
+
+
+def clamp_min(x: Tensor, min) -> Tensor:
+    return clamp(x, min=min)
+
+
+def clamp_max(x: Tensor, max) -> Tensor:
+    return clamp(x, max=max)
+
+
+# -- reductions ------------------------------------------------------------------------------
+def _dims_arg(name: str, dim, keepdim, axis, keepdims):
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}() got both 'dim' and 'axis'")
+        dim = axis
+    return dim, keepdim or bool(keepdims)
+
+
+def _reduce(x: Tensor, name: str, dim, keepdim: bool, dtype: torch.dtype) -> Tensor:
+    if dim is None or dim == () or dim == []:
+        code = _OP[name + "_all"]
+        out = emit(code, (x._id,), (), dtype)
+        extra = ()
+    else:
+        dims = norm_dims(dim, x.ndim)
+        code = _OP[name + "_dim"]
+        extra = (dims, keepdim)
+        out = emit(code, (x._id,), reduce_shape(x.shape, dims, keepdim), dtype, extra)
+    if x.requires_grad and _gm.enabled:
+        record(code, out, (x,), extra)
+    return out
+
+
+def sum(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None) -> Tensor:
+    dim, keepdim = _dims_arg("sum", dim, keepdim, axis, keepdims)
+    out = _reduce(x, "sum", dim, keepdim, x.dtype if x.dtype in FLOATING else torch.int64)
+    return out if dtype is None else out.to(dtype)
+
+
+def mean(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None) -> Tensor:
+    dim, keepdim = _dims_arg("mean", dim, keepdim, axis, keepdims)
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.dtype not in FLOATING:
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point "
+                           f"or complex dtype. Got: {str(x.dtype).replace('torch.', '').capitalize()}")
+    return _reduce(x, "mean", dim, keepdim, x.dtype)
+
+
+def _extremum(x: Tensor, name: str, dim, keepdim: bool, axis, keepdims):
+    if isinstance(dim, Tensor):
+        return (maximum if name == "max" else minimum)(x, dim)
+    dim, keepdim = _dims_arg(name, dim, keepdim, axis, keepdims)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               f"Specify the reduction dim with the 'dim' argument.")
+        return _reduce(x, name, None, False, x.dtype)
+    d = norm_dim(dim, x.ndim)
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+    shape = reduce_shape(x.shape, (d,), keepdim)
+    arg = "argmax_dim" if name == "max" else "argmin_dim"
+    idx = emit(_OP[arg], (x._id,), shape, torch.int64, (d, keepdim))
+    code = _OP["amax_dim" if name == "max" else "amin_dim"]
+    values = emit(code, (x._id,), shape, x.dtype, (d, keepdim))
+    if x.requires_grad and _gm.enabled:
+        record(code, values, (x,), (d, keepdim))
+    return values_indices(values, idx)
+
+
+def max(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Full max, elementwise maximum (``max(a, b)``), or (values, indices) along ``dim``."""
+    return _extremum(x, "max", dim, keepdim, axis, keepdims)
+
+
+def min(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    return _extremum(x, "min", dim, keepdim, axis, keepdims)
+
+
+def _arg_extremum(x: Tensor, name: str, dim, keepdim: bool) -> Tensor:
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        flat = x.reshape(-1)
+        out = _arg_extremum(flat, name, 0, False)
+        return out.reshape((1,) * x.ndim) if keepdim else out
+    d = norm_dim(dim, x.ndim)
+    return emit(_OP[name + "_dim"], (x._id,), reduce_shape(x.shape, (d,), keepdim), torch.int64, (d, keepdim))
+
+
+def argmax(x: Tensor, dim=None, keepdim=False) -> Tensor:
+    return _arg_extremum(x, "argmax", dim, keepdim)
+
+
+def argmin(x: Tensor, dim=None, keepdim=False) -> Tensor:
+    return _arg_extremum(x, "argmin", dim, keepdim)
+
+
+def _all_dims(x: Tensor, dim, keepdim: bool) -> tuple:
+    return None if dim is None else norm_dims(dim, x.ndim), keepdim
+
+
+def all(x: Tensor, dim=None, keepdim=False) -> Tensor:
+    return apply(_OP["all_dims"], (x,), _all_dims(x, dim, keepdim))
+
+
+def any(x: Tensor, dim=None, keepdim=False) -> Tensor:
+    return apply(_OP["any_dims"], (x,), _all_dims(x, dim, keepdim))
+
+
+def _correction(unbiased, correction) -> float:
+    if correction is not None:
+        if unbiased is not None:
+            raise RuntimeError("var/std: pass either unbiased or correction, not both")
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+    if isinstance(dim, bool):  # var(x, False): the old positional unbiased
+        dim, unbiased = None, dim
+    dims = tuple(range(x.ndim)) if dim is None else norm_dims(dim, x.ndim)
+    return apply(_OP["var"], (x,), (dims, _correction(unbiased, correction), keepdim))
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    dims = tuple(range(x.ndim)) if dim is None else norm_dims(dim, x.ndim)
+    return apply(_OP["std"], (x,), (dims, _correction(unbiased, correction), keepdim))
+
+
+def norm(x: Tensor, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements by default); "fro" is p = 2."""
+    if p == "fro" or p is None:
+        p = 2.0
+    if isinstance(p, str) or number(p) is None:
+        raise NotImplementedError(f"gt: norm(p={p!r}) is not supported (numbers and 'fro' are)")
+    if dtype is not None:
+        x = x.to(dtype)
+    dims = tuple(range(x.ndim)) if dim is None else norm_dims(dim, x.ndim)
+    return apply(_OP["norm"], (x,), (float(p), dims, keepdim))
+
+
+def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return apply(_OP["cumsum"], (x,), (norm_dim(dim, x.ndim),))
+
+
+def _softmax_like(name: str, x: Tensor, dim, dtype) -> Tensor:
+    if dim is None:
+        raise TypeError(f"{name}() missing the 'dim' argument (torch's implicit dim choice is deprecated)")
+    if dtype is not None:
+        x = x.to(dtype)
+    return apply(_OP[name], (x,), (norm_dim(dim, x.ndim),))
+
+
+def softmax(x: Tensor, dim=None, dtype=None, *, _stacklevel=3) -> Tensor:
+    """torch's fused softmax kernel and its backward kernel."""
+    return _softmax_like("softmax", x, dim, dtype)
+
+
+def log_softmax(x: Tensor, dim=None, dtype=None, *, _stacklevel=3) -> Tensor:
+    return _softmax_like("log_softmax", x, dim, dtype)
+
+
+# -- matmul family -------------------------------------------------------------------------------
+_MATMUL = _OP["matmul"]
+_MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    if not isinstance(b, Tensor) or not isinstance(a, Tensor):
+        raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
+    shape = matmul_shape(a.shape, b.shape)
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}")
+    if a.dtype is torch.bool:
+        raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
+    out = make(shape, a.dtype)
+    _rt.submit(_MATMUL, out._id, (a._id, b._id), (), ())
+    if (a.requires_grad or b.requires_grad) and _gm.enabled:
+        record(_MATMUL, out, (a, b))
+        out._grad_fn.name = _matmul_name(a, b)
+    return out
+
+
+def _matmul_name(a: Tensor, b: Tensor) -> str:
+    """torch's last op in ``a @ b``, which names the result's grad_fn."""
+    name = _MATMUL_NAMES.get((a.ndim, b.ndim))
+    if name is None:
+        name = "clone" if a.ndim == 2 and a.requires_grad else "unsafe_view"
+    return name
+
+
+def _rmatmul(self, other):
+    return NotImplemented
+
+
+mm, bmm, outer = _meta_op("mm"), _meta_op("bmm"), _meta_op("outer")
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """torch.einsum; an equation without ``->`` gets torch's implicit output."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    equation = equation.replace(" ", "")
+    if "->" not in equation:
+        letters = equation.replace(",", "").replace(".", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        equation += "->" + ("..." if "..." in equation else "") + out
+    return apply(_OP["einsum"], tuple(operands), (equation,))
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` as one op, as torch.nn.functional.linear."""
+    if bias is None:
+        return x @ weight.T
+    if not x.shape or x.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                           f"{tuple(weight.shape)}")
+    if not (x.dtype is weight.dtype is bias.dtype):
+        raise RuntimeError(f"linear: expected input, weight and bias of one dtype, got {x.dtype}, "
+                           f"{weight.dtype}, {bias.dtype}")
+    shape = x.shape[:-1] + weight.shape[:1]
+    broadcast(shape, bias.shape)
+    out = emit(_LINEAR, (x._id, weight._id, bias._id), shape, x.dtype)
+    if (x.requires_grad or weight.requires_grad or bias.requires_grad) and _gm.enabled:
+        record(_LINEAR, out, (x, weight, bias))
+    return out
+
+
+_LINEAR = _OP["linear"]
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error as one op, as torch.nn.functional.mse_loss."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError("mse_loss expects two gt Tensors")
+    if input.shape != target.shape:
+        raise RuntimeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
+                           f"{tuple(target.shape)} differ")
+    return apply(_OP["mse_loss"], (input, target), (reduction,))
+
+
+# -- dtype, copies, autograd ----------------------------------------------------------------------
+def to(self: Tensor, *args, **kwargs) -> Tensor:
+    """A copy in another dtype (device arguments are accepted: the worker owns the device)."""
+    from gt.client.shapes import as_dtype
+    dtype = kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, (torch.dtype, str)) and not (isinstance(a, str) and _is_device_name(a)):
+            dtype = a
+        elif isinstance(a, Tensor):
+            dtype = a.dtype
+    dtype = as_dtype(dtype)
+    if dtype is None or dtype is self.dtype:
+        return self
+    out = emit(_CAST, (self._id,), self.shape, dtype, (dtype,))
+    if self.requires_grad and _gm.enabled and dtype in FLOATING:
+        record(_CAST, out, (self,), (dtype,))
+    return out
+
+
+_CAST = _OP["cast"]
+
+
+def _is_device_name(s: str) -> bool:
+    return s.split(":")[0] in ("cpu", "cuda", "mps", "meta")
+
+
+def detach(self: Tensor) -> Tensor:
+    return alias(self)
+
+
+def clone(self: Tensor) -> Tensor:
+    out = alias(self)
+    if self.requires_grad and _gm.enabled:
+        record(_OP["alias"], out, (self,))
+        out._grad_fn.name = "clone"
+    return out
+
+
+def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+    if create_graph:
+        raise NotImplementedError("gt: backward(create_graph=True) (higher-order gradients) is not supported")
+    if inputs is not None:
+        raise NotImplementedError("gt: backward(inputs=...) is not supported")
+    if not self.requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    if gradient is None:
+        if self.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        gradient = emit(_OP["full"], (), self.shape, self.dtype, (self.shape, 1, self.dtype))
+    _backward(self, gradient, bool(retain_graph))
+
+
+def allclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """A sync point: both values are read."""
+    return torch.allclose(a._value(), b._value(), rtol, atol, equal_nan)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()
+
+
+eq, ne, lt, le, gt, ge = (_binary_method(n) for n in ("eq", "ne", "lt", "le", "gt", "ge"))
+UNARY = tuple(e.name for e in OPS if e.kind == "elementwise" and e.public)
+_unary_fns = {name: _unary(name) for name in UNARY}
+globals().update(_unary_fns)
+_meta_fns = {e.name: _meta_op(e.name) for e in OPS if e.kind == "meta" and e.public}
+globals().update(_meta_fns)
+
+
+def bind(cls: type) -> None:
+    """Make the math surface Tensor methods (``x.exp()``, ``x + y`` ...)."""
+    methods = dict(_unary_fns, **_meta_fns)
+    methods.update(
+        __add__=_binary_method("add"), __radd__=_binary_method("add"),
+        __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar"),
+        __mul__=_binary_method("mul"), __rmul__=_binary_method("mul"),
+        __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar"),
+        __pow__=_pow, __rpow__=_reflected("rpow_scalar"),
+        __matmul__=matmul, __rmatmul__=_rmatmul,
+        __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
+        __and__=_binary_method("bitwise_and"), __or__=_binary_method("bitwise_or"),
+        __xor__=_binary_method("bitwise_xor"), __rand__=_binary_method("bitwise_and"),
+        __ror__=_binary_method("bitwise_or"), __rxor__=_binary_method("bitwise_xor"),
+        __invert__=_unary_fns["bitwise_not"],
+        __neg__=_unary_fns["neg"], __abs__=_unary_fns["abs"], __pos__=lambda self: self,
+        __hash__=object.__hash__,
+        eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge,
+        add=add, sub=sub, mul=mul, div=div, pow=_pow, maximum=maximum, minimum=minimum,
+        clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
+        sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, all=all, any=any,
+        var=var, std=std, norm=norm, cumsum=cumsum, softmax=softmax, log_softmax=log_softmax,
+        matmul=matmul, to=to, detach=detach, clone=clone, backward=backward,
+        float=lambda self: to(self, torch.float32), double=lambda self: to(self, torch.float64),
+        half=lambda self: to(self, torch.float16), bfloat16=lambda self: to(self, torch.bfloat16),
+        long=lambda self: to(self, torch.int64), int=lambda self: to(self, torch.int32),
+        bool=lambda self: to(self, torch.bool), type_as=lambda self, other: to(self, other.dtype),
+        cpu=lambda self: self, cuda=lambda self, *a, **k: self,
+    )
+    for name, fn in methods.items():
+        setattr(cls, name, fn)
