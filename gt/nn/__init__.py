@@ -1,7 +1,4 @@
-"""``gt.nn``: the same module as ``gt.client.nn``."""
-from gt.client.nn import (Linear, Module, MSELoss, Parameter, ReLU, Sequential, Sigmoid, Tanh, mse_loss, relu,
-                          sigmoid, tanh)
-from gt.nn import functional
-
-__all__ = ["Linear", "Module", "MSELoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional",
-           "mse_loss", "relu", "sigmoid", "tanh"]
+"""``gt.nn``: torch.nn's surface (the same objects as ``gt.client.nn``)."""
+from gt.client.nn import *  # noqa: F401,F403
+from gt.client.nn import __all__  # noqa: F401
+from gt.nn import functional, init, utils  # noqa: F401,E402

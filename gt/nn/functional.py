@@ -1,4 +1,3 @@
-"""``gt.nn.functional``."""
-from gt.client.functional import linear, mse_loss, relu, sigmoid, tanh
-
-__all__ = ["linear", "mse_loss", "relu", "sigmoid", "tanh"]
+"""``gt.nn.functional``: torch.nn.functional's surface."""
+from gt.client.nn.functional import *  # noqa: F401,F403
+from gt.client.nn.functional import __all__  # noqa: F401

@@ -1,0 +1,32 @@
+"""``gt.nn``: modules, parameters, losses, initialisers and the functional forms, as torch.nn.
+
+The GT prototype's ``from gt.client import nn`` finds the activations and
+losses here as functions too (``nn.relu``, ``nn.binary_cross_entropy`` ...).
+"""
+from __future__ import annotations
+
+from gt.client.nn import clip_grad as utils
+from gt.client.nn import functional, init
+from gt.client.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from gt.client.nn.container import ModuleDict, ModuleList, Sequential
+from gt.client.nn.dropout import Dropout
+from gt.client.nn.embedding import Embedding
+from gt.client.nn.flatten import Flatten
+from gt.client.nn.functional import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gelu,
+                                     leaky_relu, log_softmax, mse_loss, relu, sigmoid, silu, softmax, softplus, tanh)
+from gt.client.nn.linear import Identity, Linear
+from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss,
+                               SmoothL1Loss)
+from gt.client.nn.module import Module
+from gt.client.nn.normalization import BatchNorm1d, LayerNorm
+from gt.client.nn.parameter import Parameter
+
+__all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
+    "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleDict",
+    "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
+    "Softplus", "Tanh", "functional", "init", "utils",
+    # the GT prototype's functions
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "gelu", "leaky_relu",
+    "log_softmax", "mse_loss", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
+]

@@ -1,0 +1,60 @@
+"""``Linear`` and ``Identity``, as torch.nn.modules.linear defines them."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from gt.client.creation import zeros
+from gt.client.nn import functional as F
+from gt.client.nn import init
+from gt.client.nn.module import Module
+from gt.client.nn.parameter import Parameter
+from gt.client.tensor import Tensor
+
+
+def empty_parameter(shape: tuple, dtype: torch.dtype | None) -> Parameter:
+    """A parameter of ``shape`` whose values the module's reset_parameters() draws next."""
+    return Parameter(zeros(*shape, dtype=dtype or torch.get_default_dtype()))
+
+
+class Identity(Module):
+    """Returns its input; accepts and ignores any constructor arguments, as torch's does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input
+
+
+class Linear(Module):
+    """``y = x @ W.T + b`` with torch.nn.Linear's shapes and initialisation."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ValueError(f"Linear: {name} must be a non-negative int, got {n!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = empty_parameter((out_features, in_features), dtype)
+        if bias:
+            self.bias = empty_parameter((out_features,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Same draws, in the same order, as torch.nn.Linear.reset_parameters.
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,0 +1,30 @@
+"""``gt.nn.Parameter``: a tensor that a Module registers as learnable."""
+from __future__ import annotations
+
+import torch
+
+from gt.client.emit import alias, put
+from gt.client.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that requires grad (unless told otherwise) and that Modules register by attribute."""
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            data = put(torch.empty(0))
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter expects a gt Tensor, got {type(data).__name__}")
+        # The parameter is a new handle on the same worker value (torch's Parameter shares storage).
+        handle = alias(data)
+        p = object.__new__(cls)
+        p._id, handle._id = handle._id, -1
+        p.shape, p.dtype = data.shape, data.dtype
+        p.requires_grad, p.grad, p._grad_fn, p._data_of = False, None, None, None
+        return p.requires_grad_(requires_grad)
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
