@@ -1,0 +1,84 @@
+"""Tutorial-style PyTorch scripts (examples/*.py, written with ``import torch``) print
+PyTorch's numbers when ``import torch`` becomes ``import gt as torch``.
+
+Each script runs twice in subprocesses, as written and with its torch imports rewritten to
+gt's; every number the two print must be equal: exactly in GT's default (eager) mode, to
+float32 tolerance when the worker compiles.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIALS = ["polynomial_fit.py", "two_layer_net.py", "classifier.py", "attention.py", "minibatch.py"]
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+_IMPORT = re.compile(r"^(\s*)(import|from) torch\b(\S*)(.*)$", re.MULTILINE)
+
+
+def as_gt(source: str) -> str:
+    """The script with its torch imports turned into gt's (``import torch`` -> ``import gt as torch``)."""
+    def rewrite(m: re.Match) -> str:
+        indent, keyword, submodule, rest = m.groups()
+        if keyword == "import" and not submodule and not rest.strip().startswith("as"):
+            return f"{indent}import gt as torch{rest}"
+        return f"{indent}{keyword} gt{submodule}{rest}"
+    return _IMPORT.sub(rewrite, source)
+
+
+def _start(script: Path, **env_vars) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
+    # One intra-op thread: both runs reduce in the same order, and stay quick on a busy machine.
+    env.update(env_vars, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+# Appended to the gt run: the worker's operation counts, on stderr (stdout holds the numbers).
+_REPORT_STATS = "\nimport sys\nprint('GT_OPS', torch.debug.get_worker().get_stats()['operations'], file=sys.stderr)\n"
+
+
+def _output(proc: subprocess.Popen, name: str) -> tuple[list[float], str]:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, f"{name} failed:\n{err[-3000:]}"
+    numbers = [float(x) for x in _NUMBER.findall(out)]
+    assert numbers, f"{name} printed no numbers"
+    return numbers, err
+
+
+def _run_both(name: str, tmp_path: Path, **gt_env) -> tuple[list[float], list[float], dict]:
+    """Both runs' printed numbers, and the gt run's operation counts."""
+    script = ROOT / "examples" / name
+    gt_script = tmp_path / name
+    gt_script.write_text(as_gt(script.read_text()) + _REPORT_STATS)
+    torch_proc, gt_proc = _start(script), _start(gt_script, **gt_env)   # side by side: half the wall time
+    torch_numbers, _ = _output(torch_proc, name)
+    gt_numbers, err = _output(gt_proc, f"{name} under gt")
+    ops = ast.literal_eval(re.search(r"^GT_OPS (.*)$", err, re.MULTILINE).group(1))
+    return torch_numbers, gt_numbers, ops
+
+
+def test_import_rewriting():
+    src = "import math\nimport torch\nimport torch.nn as nn\nfrom torch import optim\nimport torch.nn.functional as F\n"
+    assert as_gt(src) == ("import math\nimport gt as torch\nimport gt.nn as nn\nfrom gt import optim\n"
+                          "import gt.nn.functional as F\n")
+
+
+@pytest.mark.parametrize("name", TUTORIALS)
+def test_tutorial_prints_pytorchs_numbers(name, tmp_path):
+    torch_numbers, gt_numbers, ops = _run_both(name, tmp_path)
+    assert gt_numbers == torch_numbers
+    assert ops["total"] > 0 and ops["compiled"] == 0
+
+
+def test_tutorial_compiled_prints_pytorchs_numbers_to_float32_tolerance(tmp_path):
+    torch_numbers, gt_numbers, ops = _run_both("minibatch.py", tmp_path, GT_AUTO_COMPILE="1",
+                                               GT_HOTPATH_THRESHOLD="2")
+    assert gt_numbers == pytest.approx(torch_numbers, rel=1e-4, abs=1e-6)
+    assert ops["compiled"] > ops["eager"]          # the steady loop ran compiled
