@@ -527,17 +527,18 @@ def numel(x: Tensor) -> int:
     return x.numel()
 
 
-eq, ne, lt, le, gt, ge = (_binary_method(n) for n in ("eq", "ne", "lt", "le", "gt", "ge"))
-UNARY = tuple(e.name for e in OPS if e.kind == "elementwise" and e.public)
-_unary_fns = {name: _unary(name) for name in UNARY}
-globals().update(_unary_fns)
+_unary_fns = {e.name: _unary(e.name) for e in OPS if e.kind == "elementwise" and e.public}
 _meta_fns = {e.name: _meta_op(e.name) for e in OPS if e.kind == "meta" and e.public}
-globals().update(_meta_fns)
+_binary_fns = {e.name: _binary_method(e.name) for e in OPS if e.kind == "broadcast" and e.public
+               and e.name + "_scalar" in OPCODE}
+globals().update(_unary_fns, **_meta_fns, **_binary_fns)
+# Every op the table marks public, as gt.<name> (gt/__init__ exports them).
+PUBLIC = tuple(_unary_fns) + tuple(_meta_fns) + tuple(_binary_fns) + ("maximum", "minimum")
 
 
 def bind(cls: type) -> None:
     """Make the math surface Tensor methods (``x.exp()``, ``x + y`` ...)."""
-    methods = dict(_unary_fns, **_meta_fns)
+    methods = dict(_unary_fns, **_meta_fns, **_binary_fns)
     methods.update(
         __add__=_binary_method("add"), __radd__=_binary_method("add"),
         __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar"),
@@ -545,14 +546,14 @@ def bind(cls: type) -> None:
         __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar"),
         __pow__=_pow, __rpow__=_reflected("rpow_scalar"),
         __matmul__=matmul, __rmatmul__=_rmatmul,
-        __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
-        __and__=_binary_method("bitwise_and"), __or__=_binary_method("bitwise_or"),
-        __xor__=_binary_method("bitwise_xor"), __rand__=_binary_method("bitwise_and"),
-        __ror__=_binary_method("bitwise_or"), __rxor__=_binary_method("bitwise_xor"),
+        __eq__=_binary_fns["eq"], __ne__=_binary_fns["ne"], __lt__=_binary_fns["lt"], __le__=_binary_fns["le"],
+        __gt__=_binary_fns["gt"], __ge__=_binary_fns["ge"],
+        __and__=_binary_fns["bitwise_and"], __or__=_binary_fns["bitwise_or"], __xor__=_binary_fns["bitwise_xor"],
+        __rand__=_binary_fns["bitwise_and"], __ror__=_binary_fns["bitwise_or"],
+        __rxor__=_binary_fns["bitwise_xor"],
         __invert__=_unary_fns["bitwise_not"],
         __neg__=_unary_fns["neg"], __abs__=_unary_fns["abs"], __pos__=lambda self: self,
         __hash__=object.__hash__,
-        eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge,
         add=add, sub=sub, mul=mul, div=div, pow=_pow, maximum=maximum, minimum=minimum,
         clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
         sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, all=all, any=any,
