@@ -24,6 +24,7 @@ _OP = OPCODE
 _new_object = object.__new__
 values_indices = namedtuple("values_indices", ["values", "indices"])
 _binary_cache: dict = {}
+_scalar_dtypes: dict = {}  # (op, dtype, type of the number) -> result dtype; bounded by the few dtypes
 
 
 def _pair(a: Tensor, b: Tensor, code: int) -> tuple:
@@ -51,7 +52,15 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
     s = number(b)
     if s is None:
         return NotImplemented
-    out = emit_number(code_s, (a._id,), a.shape, elementwise_dtype(code_s, (a,), s), s)
+    dtype = _scalar_dtypes.get((code_s, a.dtype, s.__class__))
+    if dtype is None:
+        dtype = elementwise_dtype(code_s, (a,), s)
+        _scalar_dtypes[(code_s, a.dtype, s.__class__)] = dtype
+    out = make(a.shape, dtype)
+    if s.__class__ is float:
+        _rt.submit(code_s, out._id, (a._id,), (), (s,))
+    else:
+        _rt.submit(code_s, out._id, (a._id,), (s,), ())
     if a.requires_grad and _gm.enabled:
         record(code_s, out, (a,), (s,))
     return out
@@ -92,10 +101,15 @@ def _pow(self, other):
 def _unary(name: str):
     code = _OP[name]
 
+    dtypes: dict = {}  # input dtype -> result dtype
+
     def fn(x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
-        out = make(x.shape, elementwise_dtype(code, (x,)))
+        dtype = dtypes.get(x.dtype)
+        if dtype is None:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+            dtype = dtypes[x.dtype] = elementwise_dtype(code, (x,))
+        out = make(x.shape, dtype)
         _rt.submit(code, out._id, (x._id,), (), ())
         if x.requires_grad and _gm.enabled:
             record(code, out, (x,))
