@@ -15,7 +15,7 @@ import torch
 
 import gt
 from gt.client import runtime
-from gt.ops import OP_NAMES, OPS
+from gt.ops import OP_NAMES, OPS, core
 
 EDGE = np.array([-0.0, 0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 3.0], dtype=np.float32)
 UNARY = [e.name for e in OPS if e.kind == "elementwise" and e.public]
@@ -222,7 +222,8 @@ def _flat(out):
 
 
 def test_every_table_entry_is_exercised(rng, monkeypatch):
-    """Running the checks above emits every opcode of the table (forward and backward)."""
+    """Running the checks above emits every opcode of the core table (forward and backward);
+    the entries of gt/ops/nn.py and the other modules are exercised by their own tests."""
     seen = set()
     submit = runtime.submit
 
@@ -245,8 +246,8 @@ def test_every_table_entry_is_exercised(rng, monkeypatch):
                  "bitwise_or", "bitwise_xor"):
         test_tensor_with_python_number_matches_torch(name, 2, np.bool_ if name.startswith("bit") else np.float32)
     (2 - gx_scalar()).sum(), (2 / gx_scalar()).sum(), (2 ** gx_scalar()).sum()
-    missing = sorted(set(OP_NAMES) - {OP_NAMES[c] for c in seen})
-    assert not missing, f"table entries without a check: {missing}"
+    missing = sorted({e.name for e in core.ENTRIES} - {OP_NAMES[c] for c in seen})
+    assert not missing, f"core table entries without a check: {missing}"
 
 
 def gx_scalar():
@@ -310,3 +311,21 @@ def test_errors_are_torchs_exception_types(case):
         fn(gt)
     assert issubclass(type(got.value), type(want.value)) or type(want.value) in type(got.value).__mro__ or \
         type(got.value) is type(want.value), (type(got.value), type(want.value), str(got.value))
+
+
+def test_what_gt_lacks_is_named_as_torchs():
+    with pytest.raises(AttributeError, match="does not support torch.fft"):
+        gt.fft
+    with pytest.raises(AttributeError, match="does not support torch.Tensor.lgamma"):
+        gt.ones(2).lgamma()
+    with pytest.raises(AttributeError, match="has no attribute 'not_a_torch_name'$"):
+        gt.ones(2).not_a_torch_name
+
+
+def test_inference_mode_records_no_gradients():
+    x = gt.ones(2, requires_grad=True)
+    with gt.inference_mode():
+        y = x * 2
+    assert not y.requires_grad and gt.is_grad_enabled()
+    with gt.inference_mode(False):
+        assert (x * 2).requires_grad
