@@ -25,12 +25,12 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
-from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, empty, empty_like, eye, from_numpy, full, full_like,  # noqa: E402
                                 linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
                                 randn_like, randperm, tensor, zeros, zeros_like)
-from gt.client.functional import (UNARY, add, all, allclose, any, argmax, argmin, bmm, clamp, clamp_max,  # noqa: E402
+from gt.client.functional import (PUBLIC, add, all, allclose, any, argmax, argmin, bmm, clamp, clamp_max,  # noqa: E402
                                   clamp_min, cumsum, div, einsum, is_tensor, log_softmax, matmul, max, maximum,
                                   mean, min, minimum, mm, mul, norm, numel, outer, pow, softmax, std, sub, sum,
                                   var, where)
@@ -39,11 +39,10 @@ from gt.client.indexing import argsort, gather, index_select, masked_fill, scatt
 from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten, narrow, permute,  # noqa: E402
                                 repeat, reshape, select, split, squeeze, stack, swapaxes, t, transpose, tril,
                                 triu, unbind, unflatten, unsqueeze)
-from gt.client.functional import eq, ge, gt, le, lt, ne  # noqa: E402
 from gt import debug  # noqa: E402
 from gt.serialization import load, save  # noqa: E402
 
-globals().update({name: _functional[name] for name in UNARY})  # gt.exp, gt.sin, gt.relu ... from the op table
+globals().update({name: _functional[name] for name in PUBLIC})  # gt.exp, gt.eq, gt.mm ... from the op table
 clip = clamp
 
 float32 = float = _torch.float32
@@ -61,6 +60,12 @@ Size = _torch.Size
 device = _torch.device
 
 
+def __getattr__(name: str):
+    if hasattr(_torch, name):
+        raise AttributeError(f"module 'gt' has no attribute '{name}': GT does not support torch.{name} yet")
+    raise AttributeError(f"module 'gt' has no attribute '{name}'")
+
+
 def flush() -> None:
     """Run everything the worker has pending."""
     _runtime.get_worker()._flush_batch()
@@ -72,4 +77,4 @@ __all__ = ["Tensor", "arange", "empty", "empty_like", "eye", "from_numpy", "full
            "manual_seed", "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
-           "int16", "int8", "uint8", "bool", "device", "save", "load", *UNARY]
+           "int16", "int8", "uint8", "bool", "device", "save", "load", *PUBLIC]

@@ -70,6 +70,13 @@ class enable_grad(_GradContext):
     _value = True
 
 
+class inference_mode(_GradContext):
+    """``with gt.inference_mode():``: no gradient recording (GT has no separate inference tensors)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self._value = not mode
+
+
 class set_grad_enabled(_GradContext):
     def __init__(self, mode: bool) -> None:
         self._value = bool(mode)
@@ -134,6 +141,8 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
             for inp, gi in zip(inputs, input_grads):
                 if gi is None or inp is None or not inp.requires_grad:
                     continue
+                if gi.dtype is not inp.dtype:  # as torch's engine: a gradient has its input's dtype
+                    gi = gi.to(inp.dtype)
                 fn = inp._grad_fn
                 if fn is None:
                     _accumulate(inp, gi)
