@@ -29,7 +29,7 @@ from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_e
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
                                 randn, tensor, zeros, zeros_like)
-from gt.client.functional import (UNARY, add, all, allclose, any, argmax, argmin, bmm, clamp, clamp_max,  # noqa: E402
+from gt.client.functional import (PUBLIC, add, all, allclose, any, argmax, argmin, bmm, clamp, clamp_max,  # noqa: E402
                                   clamp_min, cumsum, div, einsum, is_tensor, log_softmax, matmul, max, maximum,
                                   mean, min, minimum, mm, mul, norm, numel, outer, pow, softmax, std, sub, sum,
                                   var, where)
@@ -38,10 +38,9 @@ from gt.client.indexing import argsort, gather, index_select, masked_fill, scatt
 from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten, narrow, permute,  # noqa: E402
                                 repeat, reshape, select, split, squeeze, stack, swapaxes, t, transpose, tril,
                                 triu, unbind, unflatten, unsqueeze)
-from gt.client.functional import eq, ge, gt, le, lt, ne  # noqa: E402
 from gt import debug  # noqa: E402
 
-globals().update({name: _functional[name] for name in UNARY})  # gt.exp, gt.sin, gt.relu ... from the op table
+globals().update({name: _functional[name] for name in PUBLIC})  # gt.exp, gt.eq, gt.mm ... from the op table
 clip = clamp
 
 float32 = float = _torch.float32
@@ -69,4 +68,4 @@ _runtime.get_worker()  # the embedded worker starts with the package
 __all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "ones_like", "rand", "randn",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
-           "int16", "int8", "uint8", "bool", "device", *UNARY]
+           "int16", "int8", "uint8", "bool", "device", *PUBLIC]

@@ -134,6 +134,8 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
             for inp, gi in zip(inputs, input_grads):
                 if gi is None or inp is None or not inp.requires_grad:
                     continue
+                if gi.dtype is not inp.dtype:  # as torch's engine: a gradient has its input's dtype
+                    gi = gi.to(inp.dtype)
                 fn = inp._grad_fn
                 if fn is None:
                     _accumulate(inp, gi)

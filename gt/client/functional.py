@@ -24,6 +24,7 @@ _OP = OPCODE
 _new_object = object.__new__
 values_indices = namedtuple("values_indices", ["values", "indices"])
 _binary_cache: dict = {}
+_scalar_dtypes: dict = {}  # (op, dtype, type of the number) -> result dtype; bounded by the few dtypes
 
 
 def _pair(a: Tensor, b: Tensor, code: int) -> tuple:
@@ -51,7 +52,15 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
     s = number(b)
     if s is None:
         return NotImplemented
-    out = emit_number(code_s, (a._id,), a.shape, elementwise_dtype(code_s, (a,), s), s)
+    dtype = _scalar_dtypes.get((code_s, a.dtype, s.__class__))
+    if dtype is None:
+        dtype = elementwise_dtype(code_s, (a,), s)
+        _scalar_dtypes[(code_s, a.dtype, s.__class__)] = dtype
+    out = make(a.shape, dtype)
+    if s.__class__ is float:
+        _rt.submit(code_s, out._id, (a._id,), (), (s,))
+    else:
+        _rt.submit(code_s, out._id, (a._id,), (s,), ())
     if a.requires_grad and _gm.enabled:
         record(code_s, out, (a,), (s,))
     return out
@@ -92,10 +101,15 @@ def _pow(self, other):
 def _unary(name: str):
     code = _OP[name]
 
+    dtypes: dict = {}  # input dtype -> result dtype
+
     def fn(x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
-        out = make(x.shape, elementwise_dtype(code, (x,)))
+        dtype = dtypes.get(x.dtype)
+        if dtype is None:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+            dtype = dtypes[x.dtype] = elementwise_dtype(code, (x,))
+        out = make(x.shape, dtype)
         _rt.submit(code, out._id, (x._id,), (), ())
         if x.requires_grad and _gm.enabled:
             record(code, out, (x,))
@@ -527,17 +541,18 @@ def numel(x: Tensor) -> int:
     return x.numel()
 
 
-eq, ne, lt, le, gt, ge = (_binary_method(n) for n in ("eq", "ne", "lt", "le", "gt", "ge"))
-UNARY = tuple(e.name for e in OPS if e.kind == "elementwise" and e.public)
-_unary_fns = {name: _unary(name) for name in UNARY}
-globals().update(_unary_fns)
+_unary_fns = {e.name: _unary(e.name) for e in OPS if e.kind == "elementwise" and e.public}
 _meta_fns = {e.name: _meta_op(e.name) for e in OPS if e.kind == "meta" and e.public}
-globals().update(_meta_fns)
+_binary_fns = {e.name: _binary_method(e.name) for e in OPS if e.kind == "broadcast" and e.public
+               and e.name + "_scalar" in OPCODE}
+globals().update(_unary_fns, **_meta_fns, **_binary_fns)
+# Every op the table marks public, as gt.<name> (gt/__init__ exports them).
+PUBLIC = tuple(_unary_fns) + tuple(_meta_fns) + tuple(_binary_fns) + ("maximum", "minimum")
 
 
 def bind(cls: type) -> None:
     """Make the math surface Tensor methods (``x.exp()``, ``x + y`` ...)."""
-    methods = dict(_unary_fns, **_meta_fns)
+    methods = dict(_unary_fns, **_meta_fns, **_binary_fns)
     methods.update(
         __add__=_binary_method("add"), __radd__=_binary_method("add"),
         __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar"),
@@ -545,14 +560,14 @@ def bind(cls: type) -> None:
         __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar"),
         __pow__=_pow, __rpow__=_reflected("rpow_scalar"),
         __matmul__=matmul, __rmatmul__=_rmatmul,
-        __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
-        __and__=_binary_method("bitwise_and"), __or__=_binary_method("bitwise_or"),
-        __xor__=_binary_method("bitwise_xor"), __rand__=_binary_method("bitwise_and"),
-        __ror__=_binary_method("bitwise_or"), __rxor__=_binary_method("bitwise_xor"),
+        __eq__=_binary_fns["eq"], __ne__=_binary_fns["ne"], __lt__=_binary_fns["lt"], __le__=_binary_fns["le"],
+        __gt__=_binary_fns["gt"], __ge__=_binary_fns["ge"],
+        __and__=_binary_fns["bitwise_and"], __or__=_binary_fns["bitwise_or"], __xor__=_binary_fns["bitwise_xor"],
+        __rand__=_binary_fns["bitwise_and"], __ror__=_binary_fns["bitwise_or"],
+        __rxor__=_binary_fns["bitwise_xor"],
         __invert__=_unary_fns["bitwise_not"],
         __neg__=_unary_fns["neg"], __abs__=_unary_fns["abs"], __pos__=lambda self: self,
         __hash__=object.__hash__,
-        eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge,
         add=add, sub=sub, mul=mul, div=div, pow=_pow, maximum=maximum, minimum=minimum,
         clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
         sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, all=all, any=any,

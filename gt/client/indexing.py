@@ -23,7 +23,6 @@ from gt.ops.kernels import rebuild_key
 
 _GETITEM = OPCODE["getitem"]
 _INDEX = OPCODE["index"]
-_index_cache: dict = {}
 Plan = namedtuple("Plan", ["basic", "tensors", "layout", "key"])
 
 
@@ -105,31 +104,13 @@ def _advanced_shape(y: Tensor, plan: Plan) -> tuple:
     return torch.Size(res.shape), res.dtype
 
 
-def _key_tuple(key) -> tuple:
-    key = key if isinstance(key, tuple) else (key,)
-    if any(isinstance(k, (list, np.ndarray)) for k in key):
-        key = tuple(_as_index(k) for k in key)
-    return key
-
-
 def getitem(x: Tensor, key) -> Tensor:
-    key = _key_tuple(key)
+    if type(key) is not tuple:
+        key = (key,)
     for k in key:
-        if isinstance(k, Tensor):
-            return _advanced_read(x, key)
-    ck = (x.shape, key)
-    try:
-        hit = _index_cache.get(ck)
-    except TypeError:  # an unhashable key part: let index_shape name it
-        hit = None
-    if hit is None:
-        hit = index_shape(x.shape, key)
-        try:
-            if len(_index_cache) < 4096:
-                _index_cache[ck] = hit
-        except TypeError:
-            pass
-    shape, norm = hit
+        if isinstance(k, (Tensor, list, np.ndarray)):
+            return _advanced_read(x, tuple(_as_index(k) for k in key))
+    shape, norm = index_shape(x.shape, key)
     out = emit(_GETITEM, (x._id,), shape, x.dtype, (norm,))
     if x.requires_grad and _gm.enabled:
         record(_GETITEM, out, (x,), (norm,))
@@ -156,7 +137,7 @@ def read_key(x: Tensor, key: tuple, tensors: tuple) -> Tensor:
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
     from gt.client.inplace import inplace
-    key = _key_tuple(key)
+    key = tuple(_as_index(k) for k in (key if type(key) is tuple else (key,)))
     plan = _plan(x, key)
     read = getitem(x.detach(), key)  # the written region's shape (and torch's index errors)
     if isinstance(value, Tensor):

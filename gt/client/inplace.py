@@ -20,8 +20,9 @@ _new_object = object.__new__
 _FULL = OPCODE["full"]
 
 
-def inplace(self: Tensor, compute) -> Tensor:
-    """Rebind ``self`` to ``compute(old)``, where ``old`` is a handle on its current value."""
+def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> Tensor:
+    """Rebind ``self`` to ``fn(old, *args, **kwargs)``, ``old`` being a handle on its current
+    value (an argument that is ``self`` itself reads the old value too: ``x.add_(x)``)."""
     if self.requires_grad and self._grad_fn is None and _gm.enabled:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     old = _new_object(Tensor)
@@ -29,7 +30,11 @@ def inplace(self: Tensor, compute) -> Tensor:
     old.requires_grad, old.grad, old._grad_fn, old._data_of = self.requires_grad, None, self._grad_fn, None
     self._id = -1  # the id now belongs to `old`
     try:
-        res = compute(old)
+        for a in args:
+            if a is self:
+                args = tuple(old if b is self else b for b in args)
+                break
+        res = fn(old, *args, **kwargs) if kwargs else fn(old, *args)
         if res is NotImplemented:
             raise TypeError("unsupported operand type for an in-place op")
         if res.shape != old.shape:
@@ -58,9 +63,7 @@ def _title(dtype: torch.dtype) -> str:
 def inplace_method(fn, name: str):
     """``Tensor.<name>`` running ``fn`` in place (``x.add_(x)`` reads the old value)."""
     def method(self, *args, **kwargs):
-        def compute(old):
-            return fn(old, *(old if a is self else a for a in args), **kwargs)
-        return inplace(self, compute)
+        return inplace(self, fn, args, kwargs)
     method.__name__ = name
     return method
 

@@ -184,11 +184,8 @@ def size_args(size: tuple) -> tuple:
 
 
 def index_shape(shape: tuple, key) -> tuple:
-    """Result shape of basic indexing and the hashable key the worker rebuilds.
-
-    Supports ints, slices (positive steps), None and Ellipsis, as torch's basic
-    indexing does.
-    """
+    """Result shape of basic indexing (ints, slices with positive steps, None, ``...``) and
+    the hashable key the worker rebuilds; index tensors take ``gt.client.indexing``'s path."""
     if not isinstance(key, tuple):
         key = (key,)
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
@@ -209,13 +206,13 @@ def index_shape(shape: tuple, key) -> tuple:
             norm.append(None)
         elif isinstance(k, bool) or not isinstance(k, (int, slice)):
             if getattr(k, "shape", ()) != ():
-                raise TypeError(f"GT supports basic indexing only (ints, slices, None, ...); indexing with a "
-                                f"{type(k).__name__} of shape {tuple(k.shape)} (advanced indexing) is not supported")
+                raise TypeError(f"cannot index a gt Tensor with a {type(k).__name__} of shape {tuple(k.shape)}: "
+                                f"use a gt tensor, a list or a numpy array as the index")
             if hasattr(k, "__index__") and not isinstance(k, bool):
                 k = k.__index__()
             else:
-                raise TypeError(f"GT supports basic indexing only (ints, slices, None, ...); "
-                                f"got an index of type {type(k).__name__}")
+                raise TypeError(f"GT cannot index with an object of type {type(k).__name__} (ints, slices, None, "
+                                f"..., index tensors and boolean masks are supported)")
         if isinstance(k, int) and not isinstance(k, bool):
             n = shape[dim]
             if k < -n or k >= n:

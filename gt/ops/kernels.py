@@ -59,7 +59,7 @@ def index(x, *args):
 def index_backward(g, *args):
     """Gradient of ``index``: ``g`` accumulated into zeros of ``shape`` (repeated indices add up)."""
     *rest, shape = args
-    return torch.index_put(g.new_zeros(shape), _index_list(tuple(rest)), g, accumulate=True)
+    return torch.ops.aten.index_put.default(g.new_zeros(shape), _index_list(tuple(rest)), g, True)
 
 
 def setitem(x, *args):

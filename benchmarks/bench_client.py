@@ -1,0 +1,125 @@
+"""The client's own cost per op, with the worker stubbed out (submit and free do nothing).
+
+Runs the same cases on the code before the op table (main at 2c7f693, checked out
+with ``git worktree`` into a temporary folder) and on this tree, in one run, and
+prints microseconds per op and the after/before ratio.
+
+    python benchmarks/bench_client.py [--reps 20000] [--before-rev 2c7f693]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import timeit
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ["add", "mul_scalar", "matmul", "relu", "sum", "index", "linear", "cross_entropy", "sgd_step_per_param"]
+
+
+def _child(reps: int) -> dict:
+    """Time every case in this interpreter (the ``gt`` on sys.path) and return µs per op."""
+    import numpy as np
+
+    import gt
+    from gt.client import runtime
+
+    class StubWorker:
+        device = "cpu"
+
+        def submit(self, *args):
+            pass
+
+        def free(self, *args):
+            pass
+
+        def mark_boundary(self):
+            pass
+
+        def put(self, *args):
+            pass
+
+    gt.flush()
+    runtime.connect(StubWorker())
+    F = gt.nn.functional
+    a = gt.from_numpy(np.ones((32, 64), np.float32), requires_grad=True)
+    b = gt.from_numpy(np.ones((32, 64), np.float32))
+    w = gt.from_numpy(np.ones((64, 16), np.float32), requires_grad=True)
+    lw = gt.from_numpy(np.ones((16, 64), np.float32), requires_grad=True)
+    lb = gt.from_numpy(np.ones(16, np.float32), requires_grad=True)
+    target = gt.from_numpy(np.zeros(32, np.int64))
+    params = [gt.from_numpy(np.ones(8, np.float32), requires_grad=True) for _ in range(50)]
+    for p in params:
+        p.grad = gt.from_numpy(np.ones(8, np.float32))
+    opt = gt.optim.SGD(params, lr=0.1)
+    cases = {
+        "add": lambda: a + b,
+        "mul_scalar": lambda: a * 2.0,
+        "matmul": lambda: a @ w,
+        "relu": lambda: a.relu(),
+        "sum": lambda: a.sum(),
+        "index": lambda: a[:, 1:3],
+        "linear": lambda: F.linear(a, lw, lb),
+    }
+    if hasattr(F, "cross_entropy"):
+        logits = a[:, :16]
+        cases["cross_entropy"] = lambda: F.cross_entropy(logits, target)
+    out = {}
+    for name, fn in cases.items():
+        fn()
+        out[name] = min(timeit.repeat(fn, number=reps, repeat=5)) / reps * 1e6
+    n = max(1, reps // 200)
+    out["sgd_step_per_param"] = min(timeit.repeat(opt.step, number=n, repeat=5)) / n / len(params) * 1e6
+    return out
+
+
+def _run(tree: Path, reps: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--reps", str(reps)],
+                         cwd=tree, env=env, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _before_tree(rev: str) -> Path:
+    """A checkout of ``rev`` with this tree's built C extensions (csrc/ is unchanged by the op table)."""
+    path = Path(tempfile.gettempdir()) / f"gt_before_{rev}"
+    if not path.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT, check=True,
+                       capture_output=True)
+    for so in (ROOT / "gt" / "worker").glob("_*.so"):
+        shutil.copy(so, path / "gt" / "worker" / so.name)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=20000)
+    ap.add_argument("--before-rev", default="2c7f693")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.reps)))
+        return
+    before = _run(_before_tree(args.before_rev), args.reps)
+    after = _run(ROOT, args.reps)
+    print(f"client cost per op, worker stubbed (µs; {args.reps} reps, best of 5)")
+    print(f"{'op':<22}{'before':>10}{'after':>10}{'after/before':>14}")
+    for name in CASES:
+        b, a = before.get(name), after.get(name)
+        if a is None:
+            print(f"{name:<22}{'-':>10}{'-':>10}   skipped: gt.nn.functional has no {name} yet")
+            continue
+        ratio = f"{a / b:14.2f}" if b else f"{'(new op)':>14}"
+        print(f"{name:<22}{b if b else float('nan'):10.3f}{a:10.3f}{ratio}")
+    print(f"median after: {statistics.median(after.values()):.3f} µs/op; "
+          f"median before: {statistics.median(before.values()):.3f} µs/op")
+
+
+if __name__ == "__main__":
+    main()
