@@ -82,6 +82,7 @@ def test_state_dict_round_trip_with_torch_gives_torchs_outputs(rng, assert_match
     assert_matches(g(gt.tensor(idx)), t2(torch.tensor(idx)), rtol=1e-5, atol=1e-6)
     back = t.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in g.state_dict().items()})
     assert back.missing_keys == [] and back.unexpected_keys == []
+    assert repr(g.load_state_dict(t2.state_dict())) == repr(back) == "<All keys matched successfully>"
     t.eval()
     assert_matches(g(gt.tensor(idx)), t(torch.tensor(idx)), rtol=1e-5, atol=1e-6)
 
@@ -98,7 +99,7 @@ def test_load_state_dict_reports_missing_and_unexpected_keys_as_torch():
     assert str(g_err.value) == str(t_err.value)
     assert 'Missing key(s) in state_dict: "norm.bias"' in str(g_err.value)
     g_keys, t_keys = g.load_state_dict(state, strict=False), t.load_state_dict(state, strict=False)
-    assert g_keys == t_keys
+    assert g_keys == t_keys and repr(g_keys) == repr(t_keys)
     assert g_keys.missing_keys == ["norm.bias"] and g_keys.unexpected_keys == ["extra", "heads.c.weight"]
 
 
