@@ -105,7 +105,7 @@ def test_regression_losses_equal_torch(name, kwargs, reduction, dtype, rng, asse
 def test_regression_loss_modules_broadcast_with_torchs_warning(name, rng, assert_matches):
     x, y = _normal(rng, (4, 3)), _normal(rng, (1, 3))
     with pytest.warns(UserWarning, match="target size"):
-        g, t = _run(getattr(gt.nn, name)(), getattr(torch.nn, name)(), [x, y], [0, 1], rng, assert_matches)
+        _run(getattr(gt.nn, name)(), getattr(torch.nn, name)(), [x, y], [0, 1], rng, assert_matches)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
