@@ -12,9 +12,10 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 
 from gt.client.autograd import no_grad
-from gt.client.nn.parameter import Parameter
 from gt.client.emit import put
+from gt.client.nn.parameter import Parameter
 from gt.client.tensor import Tensor
+
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """load_state_dict's result, printed as torch prints it."""
