@@ -57,20 +57,15 @@ def alias(src: Tensor) -> Tensor:
     return emit(_ALIAS, (src._id,), src.shape, src.dtype)
 
 
-def track(out: Tensor, rule, inputs: tuple, saved=None, name: str = "") -> Tensor:
-    """Link ``out`` to the autograd tape."""
-    out.requires_grad = True
-    out._grad_fn = Node(rule, inputs, saved, name)
-    return out
-
-
 def record(opcode: int, out: Tensor, inputs: tuple, extra: tuple = ()) -> Tensor:
     """Link ``out`` with the table's gradient rule for ``opcode``; ``extra`` are the op's
     non-tensor arguments in kernel order.  The result is saved only when a formula uses it."""
     rule = RULES[opcode]
     if rule is None:
         return out
-    return track(out, rule, inputs, (extra, alias(out) if rule.uses_out else None), rule.node)
+    out.requires_grad = True
+    out._grad_fn = Node(rule, inputs, (extra, alias(out) if rule.uses_out else None), rule.node)
+    return out
 
 
 def put(value: torch.Tensor, requires_grad: bool = False) -> Tensor:

@@ -15,8 +15,8 @@ import torch
 
 from gt.client import runtime as _rt
 from gt.client.autograd import backward as _backward, grad_mode as _gm
-from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, infer, make, number, record
-from gt.client.shapes import FLOATING, broadcast, matmul_shape, norm_dim, norm_dims, reduce_shape
+from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, make, number, record
+from gt.client.shapes import FLOATING, as_dtype, broadcast, matmul_shape, norm_dim, norm_dims, reduce_shape
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE, OPS
 
@@ -132,26 +132,35 @@ def add(a, b, *, alpha=1):
     """``a + alpha * b`` (torch.add)."""
     if alpha == 1:
         return a + b
-    return _add_scaled(a, b, alpha)
+    return add_scaled(a, b, alpha)
 
 
-def _add_scaled(a: Tensor, b, alpha) -> Tensor:
+def add_scaled(a: Tensor, b, alpha) -> Tensor:
     if not isinstance(b, Tensor):
         raise TypeError(f"add/sub with alpha needs a Tensor operand, got {type(b).__name__}")
     s = number(alpha)
     if s is None or type(s) is bool:
         raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
-    if type(s) is float and (a.dtype not in FLOATING or b.dtype not in FLOATING):
-        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
-    shape, dtype = _pair(a, b, _OP["add"])
-    out = emit_number(_OP["add_scaled"], (a._id, b._id), shape, dtype, s)
+    if a.shape == b.shape and a.dtype is b.dtype:  # an optimizer's update: no inference needed
+        shape, dtype = a.shape, a.dtype
+    else:
+        shape, dtype = _pair(a, b, _ADD)
+    if type(s) is float:
+        if dtype not in FLOATING:
+            raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+        out = emit(_ADD_SCALED, (a._id, b._id), shape, dtype, (), (s,))
+    else:
+        out = emit(_ADD_SCALED, (a._id, b._id), shape, dtype, (s,))
     if (a.requires_grad or b.requires_grad) and _gm.enabled:
-        record(_OP["add_scaled"], out, (a, b), (s,))
+        record(_ADD_SCALED, out, (a, b), (s,))
     return out
 
 
+_ADD, _ADD_SCALED = _OP["add"], _OP["add_scaled"]
+
+
 def sub(a, b, *, alpha=1):
-    return a - b if alpha == 1 else _add_scaled(a, b, -alpha)
+    return a - b if alpha == 1 else add_scaled(a, b, -alpha)
 
 
 def mul(a, b):
@@ -182,20 +191,20 @@ def pow(x, exponent):
     return exponent.__rpow__(x)
 
 
-def maximum(a: Tensor, b: Tensor) -> Tensor:
-    _check_tensors("maximum", a, b)
-    return apply(_OP["maximum"], (a, b), shape=_pair(a, b, _OP["maximum"])[0], dtype=_pair(a, b, _OP["maximum"])[1])
+def _elementwise_pair(name: str):
+    """A broadcasting op of two tensors only (torch.maximum refuses Python numbers)."""
+    code = _OP[name]
+
+    def fn(a: Tensor, b: Tensor) -> Tensor:
+        if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+            raise TypeError(f"{name}(): argument 'other' must be a gt Tensor, not {type(b).__name__}")
+        shape, dtype = _pair(a, b, code)
+        return apply(code, (a, b), shape=shape, dtype=dtype)
+    fn.__name__ = name
+    return fn
 
 
-def minimum(a: Tensor, b: Tensor) -> Tensor:
-    _check_tensors("minimum", a, b)
-    return apply(_OP["minimum"], (a, b), shape=_pair(a, b, _OP["minimum"])[0], dtype=_pair(a, b, _OP["minimum"])[1])
-
-
-def _check_tensors(name: str, *ts) -> None:
-    for t in ts:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name}(): expected gt Tensors, got {type(t).__name__}")
+maximum, minimum = _elementwise_pair("maximum"), _elementwise_pair("minimum")
 
 
 def where(condition: Tensor, input=None, other=None) -> Tensor:
@@ -447,14 +456,19 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` as one op, as torch.nn.functional.linear."""
     if bias is None:
         return x @ weight.T
-    if not x.shape or x.shape[-1] != weight.shape[-1]:
-        raise RuntimeError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
-                           f"{tuple(weight.shape)}")
+    key = (x.shape, weight.shape, bias.shape)
+    shape = _linear_shapes.get(key)
+    if shape is None:
+        if not x.shape or weight.ndim != 2 or x.shape[-1] != weight.shape[-1]:
+            raise RuntimeError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                               f"{tuple(weight.shape)}")
+        shape = x.shape[:-1] + weight.shape[:1]
+        broadcast(shape, bias.shape)
+        if len(_linear_shapes) < 4096:
+            _linear_shapes[key] = shape
     if not (x.dtype is weight.dtype is bias.dtype):
         raise RuntimeError(f"linear: expected input, weight and bias of one dtype, got {x.dtype}, "
                            f"{weight.dtype}, {bias.dtype}")
-    shape = x.shape[:-1] + weight.shape[:1]
-    broadcast(shape, bias.shape)
     out = emit(_LINEAR, (x._id, weight._id, bias._id), shape, x.dtype)
     if (x.requires_grad or weight.requires_grad or bias.requires_grad) and _gm.enabled:
         record(_LINEAR, out, (x, weight, bias))
@@ -462,6 +476,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 _LINEAR = _OP["linear"]
+_linear_shapes: dict = {}
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -479,7 +494,6 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 # -- dtype, copies, autograd ----------------------------------------------------------------------
 def to(self: Tensor, *args, **kwargs) -> Tensor:
     """A copy in another dtype (device arguments are accepted: the worker owns the device)."""
-    from gt.client.shapes import as_dtype
     dtype = kwargs.get("dtype")
     for a in args:
         if isinstance(a, (torch.dtype, str)) and not (isinstance(a, str) and _is_device_name(a)):

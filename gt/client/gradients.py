@@ -14,6 +14,8 @@ import re
 
 from gt.client import emit
 from gt.client.autograd import RULES
+from gt.client.functional import einsum, where
+from gt.client.indexing import read_key
 from gt.client.shapes import matmul_shape, reduce_shape
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE, OPS
@@ -103,13 +105,8 @@ def setitem_grads(g: Tensor, inputs: tuple, key: tuple) -> tuple:
     grads = [gx] + [None] * len(idx)
     if has_value:
         v = rest[-1]
-        grads.append(sum_to(_read(g, key, idx), v.shape) if v.requires_grad else None)
+        grads.append(sum_to(read_key(g, key, idx), v.shape) if v.requires_grad else None)
     return tuple(grads)
-
-
-def _read(g: Tensor, key: tuple, idx: tuple) -> Tensor:
-    from gt.client.indexing import read_key
-    return read_key(g, key, idx)
 
 
 def einsum_grads(g: Tensor, inputs: tuple, equation: str) -> tuple:
@@ -127,7 +124,6 @@ def einsum_grads(g: Tensor, inputs: tuple, equation: str) -> tuple:
         others = [s for j, s in enumerate(subs) if j != i]
         present = set(out_subs).union(*others)
         kept = "".join(c for c in subs[i] if c in present)
-        from gt.client.functional import einsum
         gi = einsum(",".join([out_subs] + others) + "->" + kept, g, *(inputs[j] for j in range(len(inputs))
                                                                       if j != i))
         if kept != subs[i]:  # letters only this operand has: their gradient is broadcast along them
@@ -145,15 +141,10 @@ def _emitter(opcode: int):
     return call
 
 
-def _where(c, a, b):
-    from gt.client.functional import where
-    return where(c, a, b)
-
-
 _NAMESPACE = {e.name: _emitter(i) for i, e in enumerate(OPS)}
 _NAMESPACE.update(sum_to=sum_to, expand_back=expand_back, numel_of=numel_of, inverse_permutation=inverse_permutation,
                   matmul_grads=matmul_grads, cat_grads=cat_grads, stack_grads=stack_grads, index_grads=index_grads,
-                  setitem_grads=setitem_grads, einsum_grads=einsum_grads, where=_where, log=math.log)
+                  setitem_grads=setitem_grads, einsum_grads=einsum_grads, where=where, log=math.log)
 _USES_OUT = re.compile(r"\bout\b")
 
 

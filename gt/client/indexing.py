@@ -16,6 +16,7 @@ import torch
 from gt.client.autograd import grad_mode as _gm
 from gt.client.emit import apply, emit, emit_number, infer, number, record
 from gt.client.functional import values_indices
+from gt.client.inplace import inplace
 from gt.client.shapes import broadcast, index_shape, norm_dim
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE
@@ -104,13 +105,37 @@ def _advanced_shape(y: Tensor, plan: Plan) -> tuple:
     return torch.Size(res.shape), res.dtype
 
 
+_basic_cache: dict = {}
+
+
+def _basic_key(shape: tuple, key: tuple):
+    """A hashable form of a basic key for the inference cache (slices are unhashable
+    before Python 3.12), or None for keys that are not plain ints, slices, None, ``...``."""
+    out = [shape]
+    for k in key:
+        t = type(k)
+        if t is slice:
+            out.append((k.start, k.stop, k.step))
+        elif t is int or k is None or k is Ellipsis:
+            out.append(k)
+        else:
+            return None
+    return tuple(out)
+
+
 def getitem(x: Tensor, key) -> Tensor:
     if type(key) is not tuple:
         key = (key,)
     for k in key:
         if isinstance(k, (Tensor, list, np.ndarray)):
             return _advanced_read(x, tuple(_as_index(k) for k in key))
-    shape, norm = index_shape(x.shape, key)
+    ck = _basic_key(x.shape, key)
+    hit = _basic_cache.get(ck) if ck is not None else None
+    if hit is None:
+        hit = index_shape(x.shape, key)
+        if ck is not None and len(_basic_cache) < 4096:
+            _basic_cache[ck] = hit
+    shape, norm = hit
     out = emit(_GETITEM, (x._id,), shape, x.dtype, (norm,))
     if x.requires_grad and _gm.enabled:
         record(_GETITEM, out, (x,), (norm,))
@@ -136,7 +161,6 @@ def read_key(x: Tensor, key: tuple, tensors: tuple) -> Tensor:
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
-    from gt.client.inplace import inplace
     key = tuple(_as_index(k) for k in (key if type(key) is tuple else (key,)))
     plan = _plan(x, key)
     read = getitem(x.detach(), key)  # the written region's shape (and torch's index errors)

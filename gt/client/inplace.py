@@ -11,7 +11,8 @@ import torch
 
 from gt.client import runtime as _rt
 from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import alias, emit, number
+from gt.client.emit import alias, emit, number, record
+from gt.client.functional import add_scaled
 from gt.client.shapes import as_dtype, broadcast, size_args
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE
@@ -21,39 +22,62 @@ _FULL = OPCODE["full"]
 
 
 def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> Tensor:
-    """Rebind ``self`` to ``fn(old, *args, **kwargs)``, ``old`` being a handle on its current
-    value (an argument that is ``self`` itself reads the old value too: ``x.add_(x)``)."""
-    if self.requires_grad and self._grad_fn is None and _gm.enabled:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    old = _new_object(Tensor)
-    old._id, old.shape, old.dtype = self._id, self.shape, self.dtype
-    old.requires_grad, old.grad, old._grad_fn, old._data_of = self.requires_grad, None, self._grad_fn, None
-    self._id = -1  # the id now belongs to `old`
-    try:
-        for a in args:
-            if a is self:
-                args = tuple(old if b is self else b for b in args)
-                break
-        res = fn(old, *args, **kwargs) if kwargs else fn(old, *args)
-        if res is NotImplemented:
-            raise TypeError("unsupported operand type for an in-place op")
-        if res.shape != old.shape:
-            raise RuntimeError(f"output with shape {list(old.shape)} doesn't match the broadcast shape "
-                               f"{list(res.shape)}")
-        if res.dtype is not old.dtype:
-            if not torch.can_cast(res.dtype, old.dtype):
-                raise RuntimeError(f"result type {_title(res.dtype)} can't be cast to the desired output type "
-                                   f"{_title(old.dtype)}")
-            res = res.to(old.dtype)
-    except BaseException:
-        self._id, old._id = old._id, -1
-        raise
-    self._id, res._id = res._id, -1
-    if _gm.enabled:
+    """Rebind ``self`` to ``fn(self, *args, **kwargs)``, computed from its current value.
+
+    With gradients on, the op's autograd node must keep the old value, so ``fn`` gets
+    a fresh handle ``old`` on it (``x.add_(x)`` reads the old value through it too).
+    Under no_grad (an optimizer's update) no node is made: ``fn`` reads ``self`` itself
+    and the two handles trade ids, the result's handle freeing the old value.
+    """
+    if not _gm.enabled:
+        res = _checked(self, fn(self, *args, **kwargs) if kwargs else fn(self, *args))
+        self._id, res._id = res._id, self._id
+    else:
+        if self.requires_grad and self._grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        old = _new_object(Tensor)
+        old._id, old.shape, old.dtype = self._id, self.shape, self.dtype
+        old.requires_grad, old.grad, old._grad_fn, old._data_of = self.requires_grad, None, self._grad_fn, None
+        self._id = -1  # the id now belongs to `old`
+        try:
+            args = tuple(old if a is self else a for a in args)
+            res = _checked(old, fn(old, *args, **kwargs) if kwargs else fn(old, *args))
+        except BaseException:
+            self._id, old._id = old._id, -1
+            raise
+        self._id, res._id = res._id, -1
         self.requires_grad, self._grad_fn = res.requires_grad, res._grad_fn
     if self._data_of is not None:
         _rebind_to(self._data_of, self)
     return self
+
+
+def _checked(old: Tensor, res: Tensor) -> Tensor:
+    """``res`` fit to replace ``old`` in place: same shape, cast to ``old``'s dtype as torch allows."""
+    if res is NotImplemented:
+        raise TypeError("unsupported operand type for an in-place op")
+    if res.shape != old.shape:
+        raise RuntimeError(f"output with shape {list(old.shape)} doesn't match the broadcast shape "
+                           f"{list(res.shape)}")
+    if res.dtype is not old.dtype:
+        if not torch.can_cast(res.dtype, old.dtype):
+            raise RuntimeError(f"result type {_title(res.dtype)} can't be cast to the desired output type "
+                               f"{_title(old.dtype)}")
+        res = res.to(old.dtype)
+    return res
+
+
+def _add_(self: Tensor, other, *, alpha=1) -> Tensor:
+    """``self += alpha * other``; an optimizer's update, so kept to one call each way."""
+    if alpha == 1:
+        return inplace(self, Tensor.__add__, (other,))
+    return inplace(self, add_scaled, (other, alpha))
+
+
+def _sub_(self: Tensor, other, *, alpha=1) -> Tensor:
+    if alpha == 1:
+        return inplace(self, Tensor.__sub__, (other,))
+    return inplace(self, add_scaled, (other, -alpha))
 
 
 def _title(dtype: torch.dtype) -> str:
@@ -122,7 +146,6 @@ def _copy_of(old: Tensor, src) -> Tensor:
     src = src.to(old.dtype)
     out = alias(src)
     if src.requires_grad and _gm.enabled:
-        from gt.client.emit import record
         record(OPCODE["alias"], out, (src,))
         out._grad_fn.name = "copy"
     return out
@@ -136,10 +159,11 @@ def _fill(old: Tensor, value) -> Tensor:
 
 def bind(cls: type) -> None:
     from gt.client import indexing as I
-    for name in ("add", "sub", "mul", "div", "clamp", "clamp_min", "clamp_max", "pow", "exp", "log", "sqrt",
+    for name in ("mul", "div", "clamp", "clamp_min", "clamp_max", "pow", "exp", "log", "sqrt",
                  "rsqrt", "abs", "neg", "sigmoid", "tanh", "relu", "sin", "cos", "floor", "ceil", "round",
                  "reciprocal", "sign", "erf"):
         setattr(cls, name + "_", inplace_method(getattr(cls, name), name + "_"))
+    cls.add_, cls.sub_ = _add_, _sub_
     for name, fn in (("masked_fill_", I.masked_fill), ("scatter_", I.scatter), ("copy_", _copy_of),
                      ("fill_", _fill), ("zero_", lambda old: new_full(old, old.shape, 0))):
         setattr(cls, name, inplace_method(fn, name))

@@ -39,7 +39,6 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 _broadcast_cache: dict = {}
-_promote_cache: dict = {}
 
 
 def fmt(shape: tuple) -> str:
@@ -69,37 +68,6 @@ def broadcast(a: tuple, b: tuple) -> tuple:
     if len(_broadcast_cache) < 4096:
         _broadcast_cache[key] = out
     return out
-
-
-def promote(a: torch.dtype, b: torch.dtype, a_0d: bool = False, b_0d: bool = False) -> torch.dtype:
-    """Result dtype of ``a <op> b`` for two tensors, with torch's rule that a 0-d tensor
-    only raises the result's category (bool < int < float), not its width, against a
-    tensor with dimensions (float32 tensor + float64 0-d tensor is float32)."""
-    if a_0d == b_0d:
-        key = (a, b)
-        out = _promote_cache.get(key)
-        if out is None:
-            out = _promote_cache[key] = torch.promote_types(a, b)
-        return out
-    key = (a, b, a_0d)
-    out = _promote_cache.get(key)
-    if out is None:
-        out = _promote_cache[key] = torch.result_type(torch.empty(() if a_0d else (1,), dtype=a),
-                                                      torch.empty(() if b_0d else (1,), dtype=b))
-    return out
-
-
-def promote_scalar(dtype: torch.dtype, scalar) -> torch.dtype:
-    """Result dtype of ``tensor <op> python_scalar`` (torch's wrapped-number rule)."""
-    if type(scalar) is float:
-        return dtype if dtype in FLOATING else torch.get_default_dtype()
-    if type(scalar) is int and dtype is torch.bool:
-        return torch.int64
-    return dtype
-
-
-def to_float(dtype: torch.dtype) -> torch.dtype:
-    return dtype if dtype in FLOATING else torch.get_default_dtype()
 
 
 def norm_dim(dim, ndim: int) -> int:
