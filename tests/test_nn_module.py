@@ -171,6 +171,13 @@ def test_train_eval_apply_and_requires_grad():
     assert g.train() is g and all(m.training for m in g.modules())
     with pytest.raises(ValueError, match="training mode is expected to be boolean"):
         g.train("yes")
+    for nn in (torch.nn, gt.nn):
+        class Frozen(nn.Linear):
+            def train(self, mode=True):  # a child's override is called by its parent's train()
+                return super().train(False)
+
+        outer = nn.Sequential(Frozen(1, 1), nn.ReLU()).train()
+        assert [m.training for m in outer.modules()] == [True, False, True]
     seen_g, seen_t = [], []
     g.apply(lambda m: seen_g.append(type(m).__name__))
     t.apply(lambda m: seen_t.append(type(m).__name__))

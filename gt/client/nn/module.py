@@ -238,8 +238,9 @@ class Module:
     def train(self, mode: bool = True) -> "Module":
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        self.training = mode
+        for module in self.children():  # through train(), so that a subclass's override is honoured
+            module.train(mode)
         return self
 
     def eval(self) -> "Module":
