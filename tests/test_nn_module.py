@@ -271,3 +271,14 @@ def test_parameter_repr_and_identity():
     assert not gt.nn.Parameter(gt.ones(2), requires_grad=False).requires_grad
     with pytest.raises(TypeError, match="gt Tensor"):
         gt.nn.Parameter(torch.ones(2))
+
+
+def test_torch_names_gt_lacks_raise_an_attribute_error_naming_them():
+    import gt.nn.functional as F
+    for module, name in ((gt.nn, "Conv2d"), (F, "conv2d"), (gt.nn.init, "dirac_"), (gt.nn.utils, "spectral_norm")):
+        with pytest.raises(AttributeError, match=f"{name} is not supported by GT yet"):
+            getattr(module, name)
+        assert not hasattr(module, name)
+    with pytest.raises(AttributeError, match="module 'gt.nn' has no attribute 'Conv9d'"):
+        gt.nn.Conv9d  # noqa: B018
+    assert gt.nn.functional is F and F.cross_entropy is gt.client.nn.functional.cross_entropy
