@@ -41,7 +41,7 @@ ACTIVATIONS = [
 
 @pytest.mark.parametrize("name, kwargs", ACTIVATIONS, ids=[f"{n}-{k}" for n, k in ACTIVATIONS])
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)])
-@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("dtype", FLOATS + [np.float16])
 def test_activations_and_their_gradients_equal_torch(name, kwargs, shape, dtype, rng, assert_matches):
     x = _normal(rng, shape, dtype, scale=3.0)
     x.flat[0] = 0.0  # the kink of relu / leaky_relu
@@ -105,7 +105,7 @@ def test_regression_losses_equal_torch(name, kwargs, reduction, dtype, rng, asse
 def test_regression_loss_modules_broadcast_with_torchs_warning(name, rng, assert_matches):
     x, y = _normal(rng, (4, 3)), _normal(rng, (1, 3))
     with pytest.warns(UserWarning, match="target size"):
-        g, t = _run(getattr(gt.nn, name)(), getattr(torch.nn, name)(), [x, y], [0, 1], rng, assert_matches)
+        _run(getattr(gt.nn, name)(), getattr(torch.nn, name)(), [x, y], [0, 1], rng, assert_matches)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -211,7 +211,7 @@ def test_nll_loss_module_and_cross_entropy_on_log_softmax_agree(rng, assert_matc
 # -- layers ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("shape, normalized", [((4, 6), (6,)), ((2, 3, 4), (3, 4)), ((5,), (5,))])
 @pytest.mark.parametrize("affine", ["none", "weight", "both"])
-@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("dtype", FLOATS + [np.float16])
 def test_layer_norm_equals_torch(shape, normalized, affine, dtype, rng, assert_matches):
     arrays = [_normal(rng, shape, dtype, 2.0) + 1]
     if affine != "none":

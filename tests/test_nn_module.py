@@ -82,6 +82,7 @@ def test_state_dict_round_trip_with_torch_gives_torchs_outputs(rng, assert_match
     assert_matches(g(gt.tensor(idx)), t2(torch.tensor(idx)), rtol=1e-5, atol=1e-6)
     back = t.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in g.state_dict().items()})
     assert back.missing_keys == [] and back.unexpected_keys == []
+    assert repr(g.load_state_dict(t2.state_dict())) == repr(back) == "<All keys matched successfully>"
     t.eval()
     assert_matches(g(gt.tensor(idx)), t(torch.tensor(idx)), rtol=1e-5, atol=1e-6)
 
@@ -98,7 +99,7 @@ def test_load_state_dict_reports_missing_and_unexpected_keys_as_torch():
     assert str(g_err.value) == str(t_err.value)
     assert 'Missing key(s) in state_dict: "norm.bias"' in str(g_err.value)
     g_keys, t_keys = g.load_state_dict(state, strict=False), t.load_state_dict(state, strict=False)
-    assert g_keys == t_keys
+    assert g_keys == t_keys and repr(g_keys) == repr(t_keys)
     assert g_keys.missing_keys == ["norm.bias"] and g_keys.unexpected_keys == ["extra", "heads.c.weight"]
 
 
@@ -170,6 +171,13 @@ def test_train_eval_apply_and_requires_grad():
     assert g.train() is g and all(m.training for m in g.modules())
     with pytest.raises(ValueError, match="training mode is expected to be boolean"):
         g.train("yes")
+    for nn in (torch.nn, gt.nn):
+        class Frozen(nn.Linear):
+            def train(self, mode=True):  # a child's override is called by its parent's train()
+                return super().train(False)
+
+        outer = nn.Sequential(Frozen(1, 1), nn.ReLU()).train()
+        assert [m.training for m in outer.modules()] == [True, False, True]
     seen_g, seen_t = [], []
     g.apply(lambda m: seen_g.append(type(m).__name__))
     t.apply(lambda m: seen_t.append(type(m).__name__))
@@ -263,3 +271,14 @@ def test_parameter_repr_and_identity():
     assert not gt.nn.Parameter(gt.ones(2), requires_grad=False).requires_grad
     with pytest.raises(TypeError, match="gt Tensor"):
         gt.nn.Parameter(torch.ones(2))
+
+
+def test_torch_names_gt_lacks_raise_an_attribute_error_naming_them():
+    import gt.nn.functional as F
+    for module, name in ((gt.nn, "Conv2d"), (F, "conv2d"), (gt.nn.init, "dirac_"), (gt.nn.utils, "spectral_norm")):
+        with pytest.raises(AttributeError, match=f"{name} is not supported by GT yet"):
+            getattr(module, name)
+        assert not hasattr(module, name)
+    with pytest.raises(AttributeError, match="module 'gt.nn' has no attribute 'Conv9d'"):
+        gt.nn.Conv9d  # noqa: B018
+    assert gt.nn.functional is F and F.cross_entropy is gt.client.nn.functional.cross_entropy

@@ -1,3 +1,8 @@
 """``gt.nn.functional``: torch.nn.functional's surface."""
+import torch
+
 from gt.client.nn.functional import *  # noqa: F401,F403
 from gt.client.nn.functional import __all__  # noqa: F401
+from gt.nn import missing_from
+
+__getattr__ = missing_from(torch.nn.functional, "gt.nn.functional")

@@ -6,9 +6,8 @@ import torch
 from gt.client.autograd import no_grad
 from gt.client.nn import functional as F
 from gt.client.nn import init
-from gt.client.nn.linear import empty_parameter
 from gt.client.nn.module import Module
-from gt.client.nn.parameter import Parameter
+from gt.client.nn.parameter import Parameter, empty_parameter
 from gt.client.tensor import Tensor
 
 

@@ -34,7 +34,7 @@ def _reduction_enum(reduction: str, size_average=None, reduce=None) -> int:
     return _reduction.get_enum(reduction)
 
 
-_REDUCTION_NAMES = ("none", "mean", "sum")
+_REDUCTION_NAMES = ("none", "mean", "sum")  # by torch's enum
 
 
 def _check_tensor(name: str, x) -> None:
@@ -275,7 +275,10 @@ def _check_class_target(target: Tensor) -> None:
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log likelihood of class indices ``target`` under log-probabilities ``input`` (class dim 1)."""
-    red = _reduction_enum(reduction, size_average, reduce)
+    return _nll(input, target, weight, _reduction_enum(reduction, size_average, reduce), ignore_index)
+
+
+def _nll(input: Tensor, target: Tensor, weight: Tensor | None, red: int, ignore_index: int) -> Tensor:
     _check_class_target(target)
     inputs = (input, target) if weight is None else (input, target, weight)
     return _apply("nll_loss", inputs, (red, int(ignore_index)))
@@ -295,9 +298,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
         return _cross_entropy_probabilities(input.log_softmax(class_dim), target, weight, red, label_smoothing,
                                             class_dim, n_classes)
-    _check_class_target(target)
     lsm = input.log_softmax(class_dim)
-    nll = nll_loss(lsm, target, weight, ignore_index=ignore_index, reduction=_REDUCTION_NAMES[red])
+    nll = _nll(lsm, target, weight, red, ignore_index)
     if label_smoothing == 0.0:
         return nll
     return _label_smoothed(nll, lsm, target, weight, red, ignore_index, label_smoothing, class_dim, n_classes)

@@ -5,17 +5,11 @@ import math
 
 import torch
 
-from gt.client.creation import zeros
 from gt.client.nn import functional as F
 from gt.client.nn import init
 from gt.client.nn.module import Module
-from gt.client.nn.parameter import Parameter
+from gt.client.nn.parameter import empty_parameter
 from gt.client.tensor import Tensor
-
-
-def empty_parameter(shape: tuple, dtype: torch.dtype | None) -> Parameter:
-    """A parameter of ``shape`` whose values the module's reset_parameters() draws next."""
-    return Parameter(zeros(*shape, dtype=dtype or torch.get_default_dtype()))
 
 
 class Identity(Module):
@@ -34,9 +28,6 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        for name, n in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                raise ValueError(f"Linear: {name} must be a non-negative int, got {n!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.weight = empty_parameter((out_features, in_features), dtype)

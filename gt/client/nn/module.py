@@ -12,11 +12,18 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 
 from gt.client.autograd import no_grad
-from gt.client.nn.parameter import Parameter
 from gt.client.emit import put
+from gt.client.nn.parameter import Parameter
 from gt.client.tensor import Tensor
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result, printed as torch prints it."""
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 def _typename(value: Any) -> str:
@@ -231,8 +238,9 @@ class Module:
     def train(self, mode: bool = True) -> "Module":
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        self.training = mode
+        for module in self.children():  # through train(), so that a subclass's override is honoured
+            module.train(mode)
         return self
 
     def eval(self) -> "Module":

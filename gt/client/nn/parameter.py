@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from gt.client.creation import zeros
 from gt.client.emit import alias, put
 from gt.client.tensor import Tensor
 
@@ -28,3 +29,8 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def empty_parameter(shape: tuple, dtype: torch.dtype | None) -> Parameter:
+    """A parameter of ``shape`` whose values the module's reset_parameters() sets next."""
+    return Parameter(zeros(*shape, dtype=dtype or torch.get_default_dtype()))
