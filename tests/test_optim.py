@@ -26,7 +26,9 @@ CONFIGS = [
     ("RMSprop", {"lr": 0.01}),
     ("RMSprop", {"lr": 0.01, "alpha": 0.9, "centered": True}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.1, "centered": True}),
+    ("RMSprop", {"lr": 0.01, "maximize": True}),
     ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "maximize": True}),
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.1}),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CONFIGS]
@@ -210,6 +212,37 @@ def test_param_groups_with_their_own_hyperparameters_and_add_param_group(rng):
             (params[2] * params[2]).sum().backward()
             opt.step()
     _assert_equal(g_params, t_params)
+
+
+def _custom_optimizer(lib):
+    """A user-written optimizer in torch's style: subclass Optimizer, index self.state freely."""
+    class SignSGD(lib.optim.Optimizer):
+        def __init__(self, params, lr=0.01):
+            super().__init__(params, {"lr": lr})
+
+        @lib.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    state["count"] = state.get("count", 0) + 1
+                    p.add_(p.grad.sign(), alpha=-group["lr"] / state["count"])
+    return SignSGD
+
+
+def test_a_custom_optimizer_written_for_torch_runs_on_gt(rng):
+    g_params, t_params = _params(rng)
+    g_opt, t_opt = _custom_optimizer(gt)(g_params, lr=0.1), _custom_optimizer(torch)(t_params, lr=0.1)
+    for _ in range(3):
+        x = rng.standard_normal((5, 3)).astype(np.float32)
+        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
+            opt.zero_grad()
+            _backward(params, x, lib)
+            opt.step()
+    _assert_equal(g_params, t_params)
+    assert g_opt.state_dict() == t_opt.state_dict()
 
 
 # -- state dicts ---------------------------------------------------------------------------------

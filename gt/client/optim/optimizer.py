@@ -10,6 +10,7 @@ gives it as a 0-d float32 tensor, as torch does.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 import torch
@@ -52,7 +53,7 @@ class Optimizer:
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             "but got a gt Tensor")
         self.defaults = defaults
-        self.state: dict = {}
+        self.state: defaultdict = defaultdict(dict)   # as torch's: custom optimizers index it freely
         self.param_groups: list[dict] = []
         groups = list(params)
         if not groups:
@@ -164,7 +165,7 @@ class Optimizer:
                                  "optimizer's group")
         by_index = {i: p for group, saved in zip(self.param_groups, saved_groups)
                     for i, p in zip(saved["params"], group["params"])}
-        state = {}
+        state: defaultdict = defaultdict(dict)
         for i, buffers in state_dict["state"].items():
             if i not in by_index:
                 raise ValueError(f"loaded state dict has state for parameter index {i}, which no group lists")
