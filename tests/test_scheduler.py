@@ -23,6 +23,10 @@ SCHEDULES = [
                     "anneal_strategy": "linear", "pct_start": 0.25}),
     ("LambdaLR", {"lr_lambda": lambda epoch: 0.95 ** epoch}),
     ("LambdaLR", {"lr_lambda": [lambda epoch: 1 / (epoch + 1), lambda epoch: 0.5]}),
+    ("MultiplicativeLR", {"lr_lambda": lambda epoch: 0.9 if epoch % 2 else 1.05}),
+    ("ConstantLR", {"factor": 0.5, "total_iters": 4}),
+    ("PolynomialLR", {"total_iters": 12, "power": 2.0}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 4, "T_mult": 2, "eta_min": 0.001}),
 ]
 IDS = [f"{name}-{i}" for i, (name, _) in enumerate(SCHEDULES)]
 
@@ -63,6 +67,40 @@ def test_step_to_an_epoch_uses_torchs_closed_form(name, kw):
         with pytest.warns(UserWarning):
             t_s.step(epoch)
         assert g_s.get_last_lr() == t_s.get_last_lr()
+
+
+def _sequential(sched, opt):
+    warmup = sched.LinearLR(opt, start_factor=0.1, total_iters=3)
+    decay = sched.CosineAnnealingLR(opt, T_max=10, eta_min=0.001)
+    return sched.SequentialLR(opt, [warmup, decay], milestones=[3])
+
+
+def test_sequential_warmup_then_cosine_equals_torch():
+    g_opt, t_opt = _optimizers()
+    g_s, t_s = _sequential(gt_sched, g_opt), _sequential(torch_sched, t_opt)
+    for _ in range(15):
+        assert g_s.get_last_lr() == t_s.get_last_lr()
+        assert [g["lr"] for g in g_opt.param_groups] == [g["lr"] for g in t_opt.param_groups]
+        g_s.step()
+        t_s.step()
+    g_state = g_s.state_dict()
+    assert [s["last_epoch"] for s in g_state["_schedulers"]] == \
+        [s["last_epoch"] for s in t_s.state_dict()["_schedulers"]]
+    fresh_opt, _ = _optimizers()
+    resumed = _sequential(gt_sched, fresh_opt)
+    resumed.load_state_dict(g_state)
+    assert resumed.last_epoch == t_s.last_epoch and resumed._schedulers[1].last_epoch == t_s._schedulers[1].last_epoch
+
+
+def test_warm_restarts_with_fractional_epochs_equal_torch():
+    g_opt, t_opt = _optimizers()
+    g_s = gt_sched.CosineAnnealingWarmRestarts(g_opt, T_0=3, T_mult=2)
+    t_s = torch_sched.CosineAnnealingWarmRestarts(t_opt, T_0=3, T_mult=2)
+    for epoch in range(8):
+        for i in range(4):
+            g_s.step(epoch + i / 4)
+            t_s.step(epoch + i / 4)
+            assert g_s.get_last_lr() == t_s.get_last_lr()
 
 
 @pytest.mark.parametrize("mode, threshold_mode", [("min", "rel"), ("min", "abs"), ("max", "rel"), ("max", "abs")])
@@ -122,6 +160,12 @@ def test_scheduler_errors_equal_torchs():
             sched.OneCycleLR(opt, max_lr=0.1)
         with pytest.raises(ValueError, match="Expected 2 lr_lambdas"):
             sched.LambdaLR(opt, [lambda e: 1.0])
+        with pytest.raises(TypeError, match="lr_lambda should be a function"):
+            sched.MultiplicativeLR(opt, 0.5)
+        with pytest.raises(ValueError, match="Expected positive integer T_0"):
+            sched.CosineAnnealingWarmRestarts(opt, T_0=0)
+        with pytest.raises(ValueError, match="one more than the number of milestone points"):
+            sched.SequentialLR(opt, [sched.ConstantLR(opt)], milestones=[2])
         with pytest.raises(KeyError, match="initial_lr"):
             sched.StepLR(opt.__class__([{"params": opt.param_groups[0]["params"]}], lr=0.1), 2, last_epoch=3)
     one_cycle = gt_sched.OneCycleLR(g_opt, max_lr=0.1, total_steps=2)
