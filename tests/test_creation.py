@@ -179,6 +179,22 @@ def test_manual_seed_seeds_torchs_generator_too():
     assert torch.equal(a, torch.randn(3))
 
 
+def test_rng_state_round_trips_and_matches_torchs(tmp_path, assert_matches):
+    gt.manual_seed(11)
+    state = gt.get_rng_state()
+    assert isinstance(state, gt.Tensor) and state.dtype == torch.uint8
+    torch.manual_seed(11)
+    assert torch.equal(torch.from_numpy(state.numpy()), torch.get_rng_state())
+    first = gt.rand(4)
+    gt.set_rng_state(state)
+    assert_matches(gt.rand(4), torch.from_numpy(first.numpy()), rtol=0, atol=0)
+    gt.set_rng_state(torch.from_numpy(state.numpy()))   # a torch tensor works too
+    assert_matches(gt.rand(4), torch.from_numpy(first.numpy()), rtol=0, atol=0)
+    assert gt.Generator is torch.Generator and gt.initial_seed() == torch.initial_seed() == 11
+    with pytest.raises(TypeError):
+        gt.set_rng_state([1, 2])
+
+
 def test_random_tensor_inside_a_pending_batch_does_not_cut_it(batched_worker, assert_matches):
     """A put of a fresh id leaves the pending batch alone, and the batch still sees the value."""
     x = gt.ones(3) * 2.0

@@ -134,9 +134,33 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
 
 
 # -- random: torch's generator on the client ---------------------------------------------------------
+Generator = torch.Generator   # ``generator=`` takes torch's own: GT draws with torch's generators
+
+
 def manual_seed(seed: int) -> torch.Generator:
     """Seed the generator behind every random function and nn initialisation (torch's CPU generator)."""
     return torch.manual_seed(seed)
+
+
+def seed() -> int:
+    """Seed the generator from a non-deterministic source; returns the seed."""
+    return torch.seed()
+
+
+def initial_seed() -> int:
+    return torch.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    """The generator's state as a uint8 tensor (``set_rng_state`` restores it), as torch's."""
+    return _put(torch.get_rng_state())
+
+
+def set_rng_state(new_state) -> None:
+    """Restore a state from ``get_rng_state`` (a GT or torch uint8 tensor)."""
+    if isinstance(new_state, Tensor):
+        new_state = torch.from_numpy(new_state.numpy())
+    torch.set_rng_state(new_state)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
