@@ -580,6 +580,7 @@ def bind(cls: type) -> None:
         __rand__=_binary_fns["bitwise_and"], __ror__=_binary_fns["bitwise_or"],
         __rxor__=_binary_fns["bitwise_xor"],
         __invert__=_unary_fns["bitwise_not"],
+        __mod__=_binary_fns["remainder"], __floordiv__=_binary_fns["floor_divide"],
         __neg__=_unary_fns["neg"], __abs__=_unary_fns["abs"], __pos__=lambda self: self,
         __hash__=object.__hash__,
         add=add, sub=sub, mul=mul, div=div, pow=_pow, maximum=maximum, minimum=minimum,
