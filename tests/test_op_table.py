@@ -166,7 +166,8 @@ SAMPLES = {
                                         x.new_full((2,), 3.0), lib.arange(5), lib.arange(1.0, 2.0, 0.25)),
     "inplace": lambda lib, x, y: _inplace(x * 1, y),
     "linear_mse": lambda lib, x, y: (lib.nn.functional.linear(x, y, y[0, :3]),
-                                     lib.nn.functional.mse_loss(x, y), lib.nn.functional.mse_loss(x, y, reduction="sum")),
+                                     lib.nn.functional.mse_loss(x, y),
+                                     lib.nn.functional.mse_loss(x, y, reduction="sum")),
     "add_scaled": lambda lib, x, y: (lib.add(x, y, alpha=2.5), lib.sub(x, y, alpha=0.5)),
 }
 
