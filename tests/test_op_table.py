@@ -333,3 +333,13 @@ def test_inference_mode_records_no_gradients():
     assert not y.requires_grad and gt.is_grad_enabled()
     with gt.inference_mode(False):
         assert (x * 2).requires_grad
+
+
+def test_a_refusal_that_depends_on_the_number_is_not_remembered():
+    x = gt.tensor([2, 3])
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        x ** -1
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        x.pow(-2)
+    _same(x ** 2, torch.tensor([2, 3]) ** 2)
+    _same(gt.pow(x, 3), torch.pow(torch.tensor([2, 3]), 3))
