@@ -343,3 +343,11 @@ def test_a_refusal_that_depends_on_the_number_is_not_remembered():
         x.pow(-2)
     _same(x ** 2, torch.tensor([2, 3]) ** 2)
     _same(gt.pow(x, 3), torch.pow(torch.tensor([2, 3]), 3))
+
+
+@pytest.mark.parametrize("name", ["exp", "relu", "sin"])
+def test_elementwise_functions_refuse_non_tensors_with_torchs_type(name):
+    with pytest.raises(TypeError):
+        getattr(torch, name)(2.0)
+    with pytest.raises(TypeError, match=f"{name}\\(\\): argument 'input' must be a gt Tensor"):
+        getattr(gt, name)(2.0)
