@@ -282,3 +282,13 @@ def test_torch_names_gt_lacks_raise_an_attribute_error_naming_them():
     with pytest.raises(AttributeError, match="module 'gt.nn' has no attribute 'Conv9d'"):
         gt.nn.Conv9d  # noqa: B018
     assert gt.nn.functional is F and F.cross_entropy is gt.client.nn.functional.cross_entropy
+
+
+def test_tied_weights_are_one_parameter_with_two_state_dict_keys():
+    results = []
+    for nn in (torch.nn, gt.nn):
+        model = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 5, bias=False))
+        model[1].weight = model[0].weight
+        results.append(([n for n, _ in model.named_parameters()], list(model.state_dict()),
+                        [n for n, _ in model.named_parameters(remove_duplicate=False)]))
+    assert results[0] == results[1] == (["0.weight"], ["0.weight", "1.weight"], ["0.weight", "1.weight"])
