@@ -25,7 +25,7 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
-from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
                                 randn, tensor, zeros, zeros_like)
@@ -56,6 +56,12 @@ bool = _torch.bool
 dtype = _torch.dtype
 Size = _torch.Size
 device = _torch.device
+
+
+def __getattr__(name: str):
+    if hasattr(_torch, name):
+        raise AttributeError(f"module 'gt' has no attribute '{name}': GT does not support torch.{name} yet")
+    raise AttributeError(f"module 'gt' has no attribute '{name}'")
 
 
 def flush() -> None:

@@ -45,7 +45,9 @@ def _every_op_program():
     e = e + gt.minimum(x, pos) + x.clamp(min=-0.5, max=0.5) + x.clamp(min=pos) + gt.where(x > 0, x, pos)
     e = e + x.masked_fill(x > 0, 0.5) + x.masked_fill(x < 0, half) + x.cumsum(1) + x.softmax(1) + x.log_softmax(1)
     e = e + ((x > 0) & (x < 1)) + ((x > 0) | True) + (~(x > 0) ^ (x < 1)) + (x > 0).logical_not()
-    e = e + ((x > 0) & False) + ((x > 0) ^ True) + ((x > 0) | (x < 1)) + x.tril() + x.triu(1) + x.scatter(1, idx2[:, :1], pos) + x.scatter(1, idx2, 0.5)
+    e = e + ((x > 0) & False) + ((x > 0) ^ True) + ((x > 0) | (x < 1)) + x.tril() + x.triu(1)
+    e = e + x.scatter(1, idx2[:, :1], pos) + x.scatter(1, idx2, 0.5) + (pos % 0.7) + (pos % (x + 2))
+    e = e + (x // 0.5) + (x // pos)
     s = x * 1.0
     s[idx] = pos[:2]
     s[0] = 1.0

@@ -70,6 +70,13 @@ class enable_grad(_GradContext):
     _value = True
 
 
+class inference_mode(_GradContext):
+    """``with gt.inference_mode():``: no gradient recording (GT has no separate inference tensors)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self._value = not mode
+
+
 class set_grad_enabled(_GradContext):
     def __init__(self, mode: bool) -> None:
         self._value = bool(mode)

@@ -106,20 +106,16 @@ _meta_cache: dict = {}
 
 def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
     """The result dtype torch gives ``op(*inputs[, s])``, raising torch's own error for a
-    dtype it refuses: the kernel runs once per dtype combination on one-element tensors."""
+    dtype it refuses: the kernel runs on one-element tensors, once per dtype combination
+    it accepts (a refusal may depend on the number's value, as ``int ** -1``: not kept)."""
     key = (opcode, s.__class__) + tuple((t.dtype, not t.shape) for t in inputs)
     out = _dtype_cache.get(key)
     if out is None:
         probes = [torch.ones(() if not t.shape else (1,), dtype=t.dtype) for t in inputs]
-        try:
-            out = OP_FUNCS[opcode](*probes, *(() if s is None else (s,))).dtype
-        except Exception as exc:  # noqa: BLE001 - torch's refusal, remembered per dtypes
-            out = exc
+        out = OP_FUNCS[opcode](*probes, *(() if s is None else (s,))).dtype
         if len(_dtype_cache) >= _CACHE_LIMIT:
             _dtype_cache.clear()
         _dtype_cache[key] = out
-    if type(out) is not torch.dtype:
-        raise type(out)(*out.args)
     return out
 
 

@@ -21,7 +21,6 @@ from gt.client.tensor import Tensor
 from gt.ops import OPCODE, OPS
 
 _OP = OPCODE
-_new_object = object.__new__
 values_indices = namedtuple("values_indices", ["values", "indices"])
 _binary_cache: dict = {}
 _scalar_dtypes: dict = {}  # (op, dtype, type of the number) -> result dtype; bounded by the few dtypes
@@ -30,20 +29,23 @@ _scalar_dtypes: dict = {}  # (op, dtype, type of the number) -> result dtype; bo
 def _pair(a: Tensor, b: Tensor, code: int) -> tuple:
     """(shape, dtype) of a broadcasting binary op, cached per op, shapes and dtypes."""
     key = (code, a.shape, b.shape, a.dtype, b.dtype)
-    hit = _binary_cache.get(key)
-    if hit is None:
-        sa, sb = a.shape, b.shape
-        hit = (sa if sa == sb else broadcast(sa, sb), elementwise_dtype(code, (a, b)))
-        if len(_binary_cache) >= 8192:
-            _binary_cache.clear()
-        _binary_cache[key] = hit
+    return _binary_cache.get(key) or _pair_inferred(key, a, b)
+
+
+def _pair_inferred(key: tuple, a: Tensor, b: Tensor) -> tuple:
+    sa, sb = a.shape, b.shape
+    hit = (sa if sa == sb else broadcast(sa, sb), elementwise_dtype(key[0], (a, b)))
+    if len(_binary_cache) >= 8192:
+        _binary_cache.clear()
+    _binary_cache[key] = hit
     return hit
 
 
 def _arith(a: Tensor, b, code_t: int, code_s: int):
     """``a <op> b`` for a Tensor ``a`` and a Tensor or Python/numpy number ``b``."""
     if isinstance(b, Tensor):
-        shape, dtype = _pair(a, b, code_t)
+        key = (code_t, a.shape, b.shape, a.dtype, b.dtype)  # _pair, inlined: the most frequent op path
+        shape, dtype = _binary_cache.get(key) or _pair_inferred(key, a, b)
         out = make(shape, dtype)
         _rt.submit(code_t, out._id, (a._id, b._id), (), ())
         if (a.requires_grad or b.requires_grad) and _gm.enabled:
@@ -56,18 +58,14 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
     if dtype is None:
         dtype = elementwise_dtype(code_s, (a,), s)
         _scalar_dtypes[(code_s, a.dtype, s.__class__)] = dtype
-    out = make(a.shape, dtype)
-    if s.__class__ is float:
-        _rt.submit(code_s, out._id, (a._id,), (), (s,))
-    else:
-        _rt.submit(code_s, out._id, (a._id,), (s,), ())
+    out = emit_number(code_s, (a._id,), a.shape, dtype, s)
     if a.requires_grad and _gm.enabled:
         record(code_s, out, (a,), (s,))
     return out
 
 
-def _binary_method(name: str, scalar: str | None = None):
-    code_t, code_s = _OP[name], _OP[scalar or name + "_scalar"]
+def _binary_method(name: str):
+    code_t, code_s = _OP[name], _OP[name + "_scalar"]
 
     def method(self, other):
         return _arith(self, other, code_t, code_s)
@@ -100,14 +98,13 @@ def _pow(self, other):
 
 def _unary(name: str):
     code = _OP[name]
-
     dtypes: dict = {}  # input dtype -> result dtype
 
     def fn(x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
         dtype = dtypes.get(x.dtype)
         if dtype is None:
-            if not isinstance(x, Tensor):
-                raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
             dtype = dtypes[x.dtype] = elementwise_dtype(code, (x,))
         out = make(x.shape, dtype)
         _rt.submit(code, out._id, (x._id,), (), ())
@@ -580,6 +577,7 @@ def bind(cls: type) -> None:
         __rand__=_binary_fns["bitwise_and"], __ror__=_binary_fns["bitwise_or"],
         __rxor__=_binary_fns["bitwise_xor"],
         __invert__=_unary_fns["bitwise_not"],
+        __mod__=_binary_fns["remainder"], __floordiv__=_binary_fns["floor_divide"],
         __neg__=_unary_fns["neg"], __abs__=_unary_fns["abs"], __pos__=lambda self: self,
         __hash__=object.__hash__,
         add=add, sub=sub, mul=mul, div=div, pow=_pow, maximum=maximum, minimum=minimum,

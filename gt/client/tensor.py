@@ -36,6 +36,13 @@ class Tensor:
     def __new__(cls, *args, **kwargs):  # refuse before an instance exists: __del__ never sees one without _id
         raise TypeError("create GT tensors with gt.tensor(), gt.zeros(), gt.randn(), ...")
 
+    def __getattr__(self, name: str):
+        # only reached when normal lookup fails: name what torch has and GT lacks
+        if hasattr(torch.Tensor, name):
+            raise AttributeError(f"'Tensor' object has no attribute '{name}': GT does not support "
+                                 f"torch.Tensor.{name} yet")
+        raise AttributeError(f"'Tensor' object has no attribute '{name}'")
+
     def __del__(self):
         i = self._id
         if i > 0:
