@@ -282,3 +282,32 @@ def test_torch_names_gt_lacks_raise_an_attribute_error_naming_them():
     with pytest.raises(AttributeError, match="module 'gt.nn' has no attribute 'Conv9d'"):
         gt.nn.Conv9d  # noqa: B018
     assert gt.nn.functional is F and F.cross_entropy is gt.client.nn.functional.cross_entropy
+
+
+def test_tied_weights_are_one_parameter_with_two_state_dict_keys():
+    results = []
+    for nn in (torch.nn, gt.nn):
+        model = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 5, bias=False))
+        model[1].weight = model[0].weight
+        results.append(([n for n, _ in model.named_parameters()], list(model.state_dict()),
+                        [n for n, _ in model.named_parameters(remove_duplicate=False)]))
+    assert results[0] == results[1] == (["0.weight"], ["0.weight", "1.weight"], ["0.weight", "1.weight"])
+
+
+def test_deepcopy_of_a_module_copies_its_parameters(rng, assert_matches):
+    import copy
+    import gc
+    g = gt.nn.Sequential(gt.nn.Linear(3, 2), gt.nn.ReLU())
+    original = g[0].weight.detach().numpy()
+    c = copy.deepcopy(g)
+    assert c[0].weight is not g[0].weight and isinstance(c[0].weight, gt.nn.Parameter)
+    assert c[0].weight.requires_grad and c[0].weight.is_leaf
+    with gt.no_grad():
+        g[0].weight.mul_(2.0)
+    del g
+    gc.collect()
+    np.testing.assert_array_equal(c[0].weight.detach().numpy(), original)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    t = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    t.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in c.state_dict().items()})
+    assert_matches(c(gt.from_numpy(x)), t(torch.from_numpy(x)))

@@ -21,7 +21,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
 
     Returns the joint norm before clipping (a 0-d tensor), as torch does: the norm
     of each gradient, then the norm of those norms; the scale ``max_norm / (norm +
-    1e-6)`` is clamped to 1, so gradients are never scaled up.
+    1e-6)`` is clamped to 1, so gradients are never scaled up.  ``foreach`` is
+    accepted for torch's signature; the per-gradient path is the one torch takes on CPU.
     """
     grads = _grads(parameters)
     norm_type = float(norm_type)
@@ -41,7 +42,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
-    """Clamp every gradient element into [-clip_value, clip_value], in place."""
+    """Clamp every gradient element into [-clip_value, clip_value], in place (``foreach``: as above)."""
     clip_value = float(clip_value)
     with no_grad():
         for g in _grads(parameters):

@@ -17,7 +17,7 @@ from torch.nn import _reduction
 from gt.client import functional as _core
 from gt.client.autograd import no_grad
 from gt.client.emit import apply
-from gt.client.inplace import inplace
+from gt.client.inplace import inplace as _rebind  # the name `inplace` is torch's argument here
 from gt.client.nn.init import drawn
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE
@@ -42,14 +42,9 @@ def _check_tensor(name: str, x) -> None:
         raise TypeError(f"{name}(): argument must be a gt Tensor, not {type(x).__name__}")
 
 
-def _in_place(input: Tensor, result_of) -> Tensor:
-    """``input`` rebound to ``result_of(input)``: torch's ``inplace=True``."""
-    return inplace(input, result_of)
-
-
 # -- activations --------------------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _in_place(input, Tensor.relu) if inplace else input.relu()
+    return _rebind(input, Tensor.relu) if inplace else input.relu()
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -69,13 +64,13 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     if inplace:
-        return _in_place(input, silu)
+        return _rebind(input, silu)
     return _apply("silu", (input,))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     if inplace:
-        return _in_place(input, lambda x: leaky_relu(x, negative_slope))
+        return _rebind(input, lambda x: leaky_relu(x, negative_slope))
     return _apply("leaky_relu", (input,), (float(negative_slope),))
 
 

@@ -30,6 +30,16 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo: dict) -> "Parameter":
+        # A new handle on the same worker value is a copy: worker values are never written in place.
+        result = Parameter(self.detach(), self.requires_grad)
+        memo[id(self)] = result
+        return result
+
+    def __reduce_ex__(self, protocol):
+        # Rebuild through the constructor: copying the handle's id would give two handles that both free it.
+        return (Parameter, (self.detach(), self.requires_grad))
+
 
 def empty_parameter(shape: tuple, dtype: torch.dtype | None) -> Parameter:
     """A parameter of ``shape`` whose values the module's reset_parameters() sets next."""
