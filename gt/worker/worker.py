@@ -4,8 +4,9 @@ With a batch size of 1 every instruction runs as it arrives.  With a larger
 batch size, instructions accumulate in the C batcher (``gt.worker._batcher``)
 and run together when the batch is full, at a sync point (a data read, stats),
 at a boundary the client marks (end of forward, ``backward()``,
-``optimizer.step()``, leaving ``no_grad``), or at an explicit flush.  Boundaries keep the batches of a steady loop aligned with the loop
-whatever its op count, so the same batches repeat every iteration.
+``optimizer.step()``, leaving ``no_grad``), or at an explicit flush.  Boundaries
+keep the batches of a steady loop aligned with the loop whatever its op count,
+so the same batches repeat every iteration.
 """
 from __future__ import annotations
 
