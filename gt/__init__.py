@@ -27,10 +27,10 @@ from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
-from gt.client.creation import (Generator, arange, empty, empty_like, eye, from_numpy, full,  # noqa: E402
-                                full_like, get_rng_state, initial_seed, linspace, manual_seed, ones, ones_like,
-                                rand, rand_like, randint, randn, randn_like, randperm, seed, set_rng_state,
-                                tensor, zeros, zeros_like)
+from gt.client.creation import (Generator, arange, bernoulli, empty, empty_like, eye, from_numpy,  # noqa: E402
+                                full, full_like, get_rng_state, initial_seed, linspace, manual_seed, multinomial,
+                                normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+                                seed, set_rng_state, tensor, zeros, zeros_like)
 from gt.client.functional import (PUBLIC, add, all, allclose, any, argmax, argmin, bmm, clamp, clamp_max,  # noqa: E402
                                   clamp_min, cumsum, div, einsum, is_tensor, log_softmax, matmul, max, maximum,
                                   mean, min, minimum, mm, mul, norm, numel, outer, pow, softmax, std, sub, sum,
@@ -74,8 +74,8 @@ def flush() -> None:
 
 _runtime.get_worker()  # the embedded worker starts with the package
 
-__all__ = ["Tensor", "Generator", "arange", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
-           "get_rng_state", "initial_seed", "linspace", "manual_seed", "ones", "ones_like", "rand", "rand_like",
+__all__ = ["Tensor", "Generator", "arange", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+           "get_rng_state", "initial_seed", "linspace", "manual_seed", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like",
            "randint", "randn", "randn_like", "randperm", "seed", "set_rng_state",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",

@@ -165,6 +165,28 @@ def test_random_like_equals_torch(name, assert_matches):
     assert_matches(getattr(gt, name)(gt.zeros(3, 2, dtype=torch.float64)), want, rtol=0, atol=0)
 
 
+SAMPLERS = [
+    ("normal", (0.5, 2.0, (3, 2)), {}),
+    ("normal", ("probs", 1.0), {}),
+    ("normal", ("probs", "probs"), {}),
+    ("bernoulli", ("probs",), {}),
+    ("bernoulli", ("probs", 0.3), {}),
+    ("multinomial", ("probs", 2), {}),
+    ("multinomial", ("probs", 6, True), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kw", SAMPLERS, ids=[f"{n}{a}" for n, a, _ in SAMPLERS])
+def test_samplers_equal_torchs_under_the_same_seed(name, args, kw, rng, pair, assert_matches):
+    """Sampling from a tensor of parameters (a sync point: the values are read) draws torch's samples."""
+    g_probs, t_probs = pair(rng.random((3, 4)).astype(np.float32) + 0.05)
+    torch.manual_seed(21)
+    want = getattr(torch, name)(*[t_probs if a == "probs" else a for a in args], **kw)
+    gt.manual_seed(21)
+    got = getattr(gt, name)(*[g_probs if a == "probs" else a for a in args], **kw)
+    assert_matches(got, want, rtol=0, atol=0)
+
+
 def test_a_generator_argument_is_used(assert_matches):
     want = torch.randn(4, generator=torch.Generator().manual_seed(7))
     assert_matches(gt.randn(4, generator=torch.Generator().manual_seed(7)), want, rtol=0, atol=0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import io
 import pickle
 
 import numpy as np
@@ -19,7 +20,8 @@ def _mlp_pair(seed=0):
     return g, t
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.bool])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                                   torch.int8, torch.uint8, torch.bool])
 def test_torch_load_reads_a_gt_tensor(dtype, tmp_path, rng):
     value = torch.tensor(rng.standard_normal((3, 4)) * 5).to(dtype)
     gt.save(gt.tensor(value), tmp_path / "x.pt")
@@ -35,6 +37,16 @@ def test_gt_load_reads_a_torch_file(tmp_path, rng, assert_matches):
     assert loaded["n"] == 3 and loaded["names"] == ["a", "b"] and loaded["pair"][1] == 1.5
     assert_matches(loaded["x"], value, rtol=0, atol=0)
     assert_matches(loaded["pair"][0], value[0], rtol=0, atol=0)
+
+
+def test_file_objects_work_both_ways(rng, assert_matches):
+    value = torch.tensor(rng.standard_normal(4).astype(np.float32))
+    buf = io.BytesIO()
+    gt.save({"v": gt.tensor(value)}, buf)
+    buf.seek(0)
+    assert torch.equal(torch.load(buf, weights_only=True)["v"], value)
+    buf.seek(0)
+    assert_matches(gt.load(buf)["v"], value, rtol=0, atol=0)
 
 
 def test_a_slice_is_saved_without_the_rest_of_its_buffer(tmp_path):

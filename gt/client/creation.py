@@ -186,6 +186,35 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: 
     return _put(torch.randperm(n, generator=generator, dtype=_dtype(dtype) or torch.int64), requires_grad)
 
 
+def _drawn_from(x) -> torch.Tensor | float:
+    """A distribution parameter's value for torch's sampler: a GT tensor is read (a sync point)."""
+    return x._value().detach().cpu() if isinstance(x, Tensor) else x
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples, equal to ``torch.normal``'s under the same seed (float mean and std with a
+    ``size``, or tensors of means and/or stds)."""
+    args = (_drawn_from(mean), _drawn_from(std)) + (() if size is None else (tuple(size),))
+    kwargs = {"generator": generator}
+    if size is not None:
+        kwargs["dtype"] = _dtype(dtype)
+    return _put(torch.normal(*args, **kwargs), requires_grad)
+
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor:
+    """0/1 samples with the probabilities in ``input`` (or ``p``), equal to ``torch.bernoulli``'s."""
+    value = _drawn_from(input)
+    return _put(torch.bernoulli(value, generator=generator) if p is None else
+                torch.bernoulli(value, p, generator=generator))
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+    """Indices drawn with the (unnormalised) probabilities in each row of ``input``, equal to
+    ``torch.multinomial``'s under the same seed (e.g. sampling a language model's next token)."""
+    return _put(torch.multinomial(_drawn_from(input), num_samples, replacement, generator=generator))
+
+
 def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
     return randn(t.shape, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)
 
