@@ -72,3 +72,12 @@ for step in range(steps):
     scheduler.step()
     if step % 10 == 9:
         print(step, loss.item(), scheduler.get_last_lr()[0])
+
+# Sample a sequence from the trained model, one token at a time.
+model.eval()
+with torch.no_grad():
+    idx = torch.zeros((1, 1), dtype=torch.long)
+    for _ in range(block - 1):
+        probs = F.softmax(model(idx)[:, -1, :], dim=-1)
+        idx = torch.cat([idx, torch.multinomial(probs, num_samples=1)], dim=1)
+print("sample", idx[0].tolist())

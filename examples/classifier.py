@@ -1,5 +1,8 @@
 """A small MLP classifier on three Gaussian blobs: Dropout, cross-entropy, Adam, accuracy
-with argmax, and evaluation mode for the test set."""
+with argmax, evaluation mode for the test set, and a checkpoint saved and restored."""
+import os
+import tempfile
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -45,3 +48,14 @@ with torch.no_grad():
     test_loss = F.cross_entropy(test_logits, y_test)
     test_accuracy = (test_logits.argmax(dim=1) == y_test).float().mean()
 print("test", test_loss.item(), test_accuracy.item())
+
+# Save a checkpoint and restore it into a fresh model.
+path = os.path.join(tempfile.mkdtemp(), "classifier.pt")
+torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+checkpoint = torch.load(path)
+restored = Classifier()
+restored.load_state_dict(checkpoint["model"])
+restored.eval()
+with torch.no_grad():
+    print("restored", F.cross_entropy(restored(X_test), y_test).item(), len(checkpoint["optimizer"]["state"]))
+os.remove(path)
