@@ -68,8 +68,12 @@ def _every_op_program():
     total.backward()
     gx = x.grad.detach()
     gx.add_(pos, alpha=0.5)
-    gt.optim.Adam([w], lr=0.1).step()         # lerp, addcmul, addcdiv
-    live = [total, x.grad, w.grad, b.grad, pos.grad, gx, y.argmax(dim=1), (x > 0), w]
+    gt.optim.Adam([w], lr=0.1).step()         # the optimizers' entries (gt/ops/optim.py)
+    gt.optim.Adagrad([b], lr=0.1).step()
+    sgd = gt.optim.SGD([pos], lr=0.1, momentum=0.9)
+    sgd.step()
+    sgd.step()
+    live = [total, x.grad, w.grad, b.grad, pos.grad, gx, y.argmax(dim=1), (x > 0), w, b, pos]
     yield live
 
 

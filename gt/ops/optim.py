@@ -25,8 +25,29 @@ def addcdiv(a, t1, t2, value):
     return torch.addcdiv(a, t1, t2, value=value)
 
 
+def decay_add(buf, g, decay, alpha):
+    """``buf.mul_(decay).add_(g, alpha=alpha)``: SGD's momentum buffer."""
+    if isinstance(alpha, torch.Tensor):
+        return buf * decay + g * alpha
+    return torch.add(torch.mul(buf, decay), g, alpha=alpha)
+
+
+def decay_addcmul(v, g, decay, value):
+    """``v.mul_(decay).addcmul_(g, g, value=value)``: a running average of squared gradients."""
+    return addcmul(torch.mul(v, decay), g, g, value)
+
+
+def sqrt_div_add(v, c, eps):
+    """``(v.sqrt() / c).add_(eps)``: the denominator of Adam-style updates (``c`` = 1.0: exact
+    ``v.sqrt().add_(eps)``, as IEEE division by one is)."""
+    return torch.add(torch.div(torch.sqrt(v), c), eps)
+
+
 ENTRIES = (
     Op("lerp", torch.lerp, "meta", ("a", "b", "weight")),
     Op("addcmul", addcmul, "meta", ("a", "t1", "t2", "value")),
     Op("addcdiv", addcdiv, "meta", ("a", "t1", "t2", "value")),
+    Op("decay_add", decay_add, "meta", ("buf", "g", "decay", "alpha")),
+    Op("decay_addcmul", decay_addcmul, "meta", ("v", "g", "decay", "value")),
+    Op("sqrt_div_add", sqrt_div_add, "meta", ("v", "c", "eps")),
 )

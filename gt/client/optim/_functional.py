@@ -1,5 +1,6 @@
-"""The optimizers' update arithmetic: one instruction per torch call in ``torch.optim``'s
-single-tensor code, with the same Python scalars, so eager updates equal torch's bit for bit.
+"""The optimizers' update arithmetic: ``torch.optim``'s single-tensor code as instructions (one
+per torch call, or per short run of calls: ``gt.ops.optim``), with the same Python scalars, so
+eager updates equal torch's bit for bit.
 
 Updates run under ``no_grad`` on tensors of one shape and dtype, so these emitters skip
 shape inference and autograd.  Every float goes to the worker as a scalar graph input:
@@ -12,9 +13,9 @@ from gt.client.emit import emit as _emit
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE as _OP
 
-_ADD_SCALED, _MUL_S, _DIV_S, _ADD_S = (_OP[n] for n in ("add_scaled", "mul_scalar", "div_scalar", "add_scalar"))
-_SQRT, _NEG, _ALIAS, _FULL = (_OP[n] for n in ("sqrt", "neg", "alias", "full"))
+_ADD_SCALED, _MUL_S, _NEG, _ALIAS, _FULL = (_OP[n] for n in ("add_scaled", "mul_scalar", "neg", "alias", "full"))
 _LERP, _ADDCMUL, _ADDCDIV, _MAXIMUM = (_OP[n] for n in ("lerp", "addcmul", "addcdiv", "maximum"))
+_DECAY_ADD, _DECAY_ADDCMUL, _SQRT_DIV_ADD = (_OP[n] for n in ("decay_add", "decay_addcmul", "sqrt_div_add"))
 
 
 def add(a: Tensor, b: Tensor, alpha: float) -> Tensor:
@@ -26,16 +27,19 @@ def mul(a: Tensor, s: float) -> Tensor:
     return _emit(_MUL_S, (a._id,), a.shape, a.dtype, (), (float(s),))
 
 
-def div(a: Tensor, s: float) -> Tensor:
-    return _emit(_DIV_S, (a._id,), a.shape, a.dtype, (), (float(s),))
+def decay_add(buf: Tensor, g: Tensor, decay: float, alpha: float) -> Tensor:
+    """``buf.mul_(decay).add_(g, alpha=alpha)``."""
+    return _emit(_DECAY_ADD, (buf._id, g._id), buf.shape, buf.dtype, (), (float(decay), float(alpha)))
 
 
-def add_scalar(a: Tensor, s: float) -> Tensor:
-    return _emit(_ADD_S, (a._id,), a.shape, a.dtype, (), (float(s),))
+def decay_addcmul(v: Tensor, g: Tensor, decay: float, value: float) -> Tensor:
+    """``v.mul_(decay).addcmul_(g, g, value=value)``."""
+    return _emit(_DECAY_ADDCMUL, (v._id, g._id), v.shape, v.dtype, (), (float(decay), float(value)))
 
 
-def sqrt(a: Tensor) -> Tensor:
-    return _emit(_SQRT, (a._id,), a.shape, a.dtype)
+def sqrt_div_add(v: Tensor, c: float, eps: float) -> Tensor:
+    """``(v.sqrt() / c).add_(eps)``; with ``c`` = 1.0 exactly ``v.sqrt().add_(eps)``."""
+    return _emit(_SQRT_DIV_ADD, (v._id,), v.shape, v.dtype, (), (float(c), float(eps)))
 
 
 def neg(a: Tensor) -> Tensor:

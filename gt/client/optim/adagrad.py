@@ -34,4 +34,4 @@ class Adagrad(Optimizer):
                 grad = F.add(grad, p, wd)
             clr = lr / (1 + (step - 1) * lr_decay)
             state_sum = state["sum"] = F.addcmul(state["sum"], grad, grad, 1)
-            F.assign(p, F.addcdiv(p, grad, F.add_scalar(F.sqrt(state_sum), eps), -clr))
+            F.assign(p, F.addcdiv(p, grad, F.sqrt_div_add(state_sum, 1.0, eps), -clr))

@@ -41,12 +41,12 @@ class Adam(Optimizer):
                 else:
                     grad = F.add(grad, p, wd)
             exp_avg = state["exp_avg"] = F.lerp(state["exp_avg"], grad, 1 - beta1)
-            exp_avg_sq = state["exp_avg_sq"] = F.addcmul(F.mul(state["exp_avg_sq"], beta2), grad, grad, 1 - beta2)
+            exp_avg_sq = state["exp_avg_sq"] = F.decay_addcmul(state["exp_avg_sq"], grad, beta2, 1 - beta2)
             step_size = lr / (1 - beta1 ** step)
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
             if amsgrad:
                 exp_avg_sq = state["max_exp_avg_sq"] = F.maximum(state["max_exp_avg_sq"], exp_avg_sq)
-            denom = F.add_scalar(F.div(F.sqrt(exp_avg_sq), bias_correction2_sqrt), eps)
+            denom = F.sqrt_div_add(exp_avg_sq, bias_correction2_sqrt, eps)
             F.assign(p, F.addcdiv(p, exp_avg, denom, -step_size))
 
 

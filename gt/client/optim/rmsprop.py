@@ -34,13 +34,11 @@ class RMSprop(Optimizer):
             state["step"] += 1
             if wd != 0:
                 grad = F.add(grad, p, wd)
-            square_avg = state["square_avg"] = F.addcmul(F.mul(state["square_avg"], alpha), grad, grad, 1 - alpha)
+            square_avg = state["square_avg"] = F.decay_addcmul(state["square_avg"], grad, alpha, 1 - alpha)
             if centered:
                 grad_avg = state["grad_avg"] = F.lerp(state["grad_avg"], grad, 1 - alpha)
-                avg = F.sqrt(F.addcmul(square_avg, grad_avg, grad_avg, -1))
-            else:
-                avg = F.sqrt(square_avg)
-            avg = F.add_scalar(avg, eps)
+                square_avg = F.addcmul(square_avg, grad_avg, grad_avg, -1)
+            avg = F.sqrt_div_add(square_avg, 1.0, eps)
             if momentum > 0:
                 buf = state["momentum_buffer"] = F.addcdiv(F.mul(state["momentum_buffer"], momentum), grad, avg, 1)
                 F.assign(p, F.add(p, buf, -lr))

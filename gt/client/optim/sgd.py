@@ -31,7 +31,7 @@ class SGD(Optimizer):
                 grad = F.add(grad, p, wd)
             if momentum != 0:
                 buf = state["momentum_buffer"]
-                buf = F.clone(grad) if buf is None else F.add(F.mul(buf, momentum), grad, 1 - dampening)
+                buf = F.clone(grad) if buf is None else F.decay_add(buf, grad, momentum, 1 - dampening)
                 state["momentum_buffer"] = buf
                 grad = F.add(grad, buf, momentum) if nesterov else buf
             F.assign(p, F.add(p, grad, -lr))
