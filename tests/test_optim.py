@@ -2,6 +2,8 @@
 eager mode), the same per-parameter state, state dicts in torch's layout, torch's errors."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -218,7 +220,7 @@ def test_param_groups_with_their_own_hyperparameters_and_add_param_group(rng):
 def _custom_optimizer(lib):
     """A user-written optimizer in torch's style: subclass Optimizer, index self.state freely."""
     class SignSGD(lib.optim.Optimizer):
-        def __init__(self, params, lr=0.01):
+        def __init__(self, params, lr=importlib.import_module(f"{lib.__name__}.optim.optimizer").required):
             super().__init__(params, {"lr": lr})
 
         @lib.no_grad()
@@ -244,6 +246,9 @@ def test_a_custom_optimizer_written_for_torch_runs_on_gt(rng):
             opt.step()
     _assert_equal(g_params, t_params)
     assert g_opt.state_dict() == t_opt.state_dict()
+    for lib, params in ((torch, t_params), (gt, g_params)):
+        with pytest.raises(ValueError, match="didn't specify a value of required optimization parameter lr"):
+            _custom_optimizer(lib)(params)
 
 
 # -- state dicts ---------------------------------------------------------------------------------
