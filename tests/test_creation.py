@@ -187,6 +187,41 @@ def test_samplers_equal_torchs_under_the_same_seed(name, args, kw, rng, pair, as
     assert_matches(got, want, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name, args", [("uniform_", (-0.1, 0.1)), ("normal_", (0.5, 2.0)), ("random_", (0, 10)),
+                                        ("exponential_", ()), ("bernoulli_", (0.3,))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_in_place_random_methods_equal_torchs(name, args, dtype, assert_matches):
+    torch.manual_seed(8)
+    want = getattr(torch.zeros(3, 4, dtype=dtype), name)(*args)
+    gt.manual_seed(8)
+    x = gt.zeros(3, 4, dtype=dtype)
+    assert getattr(x, name)(*args) is x
+    assert_matches(x, want, rtol=0, atol=0)
+
+
+def test_in_place_random_methods_follow_torchs_autograd_rules(assert_matches):
+    p, tp = gt.nn.Parameter(gt.zeros(4)), torch.nn.Parameter(torch.zeros(4))
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        tp.uniform_()
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        p.uniform_()
+    torch.manual_seed(2)
+    tp.data.uniform_(-1, 1)             # the classic init idiom, through .data
+    gt.manual_seed(2)
+    p.data.uniform_(-1, 1)
+    assert_matches(p.detach(), tp.detach(), rtol=0, atol=0)
+    assert p.requires_grad and p.is_leaf
+
+
+def test_tensor_sampling_methods_equal_torchs(rng, pair, assert_matches):
+    g, t = pair(rng.random((2, 5)).astype(np.float32))
+    torch.manual_seed(4)
+    want = (t.multinomial(3), t.bernoulli())
+    gt.manual_seed(4)
+    assert_matches(g.multinomial(3), want[0], rtol=0, atol=0)
+    assert_matches(g.bernoulli(), want[1], rtol=0, atol=0)
+
+
 def test_a_generator_argument_is_used(assert_matches):
     want = torch.randn(4, generator=torch.Generator().manual_seed(7))
     assert_matches(gt.randn(4, generator=torch.Generator().manual_seed(7)), want, rtol=0, atol=0)

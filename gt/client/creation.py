@@ -221,3 +221,24 @@ def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = Fals
 
 def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
     return rand(t.shape, dtype=_dtype(dtype) or t.dtype, requires_grad=requires_grad)
+
+
+# -- Tensor methods ------------------------------------------------------------------------------
+def _redraw_method(name: str):
+    """``Tensor.<name>`` (``uniform_``, ``normal_`` ...): refill in place with the values torch's
+    method draws for a tensor of this shape and dtype, on the client's generator."""
+    draw = getattr(torch.Tensor, name)
+
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
+        value = torch.empty(tuple(self.shape), dtype=self.dtype)
+        draw(value, *(_drawn_from(a) for a in args), **kwargs)
+        return self.copy_(_put(value))
+    method.__name__ = name
+    return method
+
+
+def bind(cls: type) -> None:
+    for name in ("uniform_", "normal_", "random_", "exponential_", "bernoulli_"):
+        setattr(cls, name, _redraw_method(name))
+    cls.bernoulli = bernoulli
+    cls.multinomial = multinomial
