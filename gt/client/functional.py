@@ -316,7 +316,7 @@ def min(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False):
 def _arg_extremum(x: Tensor, name: str, dim, keepdim: bool) -> Tensor:
     if dim is None:
         if x.numel() == 0:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
         flat = x.reshape(-1)
         out = _arg_extremum(flat, name, 0, False)
         return out.reshape((1,) * x.ndim) if keepdim else out
