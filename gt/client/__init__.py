@@ -3,10 +3,11 @@
 The Tensor handle (``tensor.py``) gets its operations here, from the modules
 that define them; ``gradients`` turns the op table's formulas into rules.
 """
-from gt.client import creation, functional, gradients, indexing, inplace, movement
+from gt.client import creation, functional, gradients, indexing, inplace, movement, reductions
 from gt.client.tensor import Tensor
 
 functional.bind(Tensor)
+reductions.bind(Tensor)
 movement.bind(Tensor)
 indexing.bind(Tensor)
 inplace.bind(Tensor)

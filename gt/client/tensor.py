@@ -2,8 +2,8 @@
 
 This module holds the handle itself, its metadata and the reads of its data
 (the sync points).  Its operations are bound onto the class by the modules
-that define them (``gt.client.functional``, ``movement``, ``indexing``), which
-emit instructions through ``gt.client.emit``.
+that define them (``gt.client.functional``, ``reductions``, ``movement``,
+``indexing``, ``inplace``), which emit instructions through ``gt.client.emit``.
 """
 from __future__ import annotations
 
