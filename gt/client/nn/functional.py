@@ -168,15 +168,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     if input.dtype not in (torch.int64, torch.int32):
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
-    n = weight.shape[0]
-    if padding_idx is None:
-        padding_idx = -1
-    elif padding_idx > 0:
-        assert padding_idx < n, "Padding_idx must be within num_embeddings"
-    elif padding_idx < 0:
-        assert padding_idx >= -n, "Padding_idx must be within num_embeddings"
-        padding_idx = n + padding_idx
+    padding_idx = -1 if padding_idx is None else padding_index(padding_idx, weight.shape[0])
     return _apply("embedding", (weight, input), (padding_idx, bool(scale_grad_by_freq)))
+
+
+def padding_index(padding_idx: int, num_embeddings: int) -> int:
+    """``padding_idx`` as a row number (negative counts from the end); torch's AssertionError when out of range."""
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise AssertionError("Padding_idx must be within num_embeddings")
+    return padding_idx % num_embeddings
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
