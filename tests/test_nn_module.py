@@ -53,6 +53,10 @@ def test_names_of_parameters_buffers_and_modules_equal_torchs():
     assert [type(m).__name__ for m in g.modules()] == [type(m).__name__ for m in t.modules()]
     assert [n for n, _ in g.named_parameters(recurse=False)] == ["scale"]
     assert "model.embed.weight" in [n for n, _ in g.named_parameters(prefix="model")]
+    assert g.get_submodule("heads.b.0") is g.heads["b"][0] and g.get_submodule("") is g
+    for model in (g, t):
+        with pytest.raises(AttributeError, match="has no attribute `c`"):
+            model.get_submodule("heads.c")
 
 
 def test_state_dict_keys_equal_torchs_and_skip_non_persistent_buffers():
