@@ -293,10 +293,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
         return _cross_entropy_probabilities(input.log_softmax(class_dim), target, weight, red, label_smoothing,
                                             class_dim, n_classes)
+    if label_smoothing == 0.0:  # one instruction: torch's cross_entropy_loss, whose backward recomputes log_softmax
+        _check_class_target(target)
+        inputs = (input, target) if weight is None else (input, target, weight)
+        return _apply("cross_entropy", inputs, (red, int(ignore_index)))
     lsm = input.log_softmax(class_dim)
     nll = _nll(lsm, target, weight, red, ignore_index)
-    if label_smoothing == 0.0:
-        return nll
     return _label_smoothed(nll, lsm, target, weight, red, ignore_index, label_smoothing, class_dim, n_classes)
 
 
