@@ -286,6 +286,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     red = _reduction_enum(reduction, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if label_smoothing == 0.0 and target.dtype is torch.int64:
+        # the common case is one instruction: torch's cross_entropy_loss (its backward recomputes log_softmax)
+        inputs = (input, target) if weight is None else (input, target, weight)
+        return _apply("cross_entropy", inputs, (red, int(ignore_index)))
     class_dim = 0 if input.dim() == 1 else 1
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:
@@ -293,10 +297,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
         return _cross_entropy_probabilities(input.log_softmax(class_dim), target, weight, red, label_smoothing,
                                             class_dim, n_classes)
-    if label_smoothing == 0.0:  # one instruction: torch's cross_entropy_loss, whose backward recomputes log_softmax
-        _check_class_target(target)
-        inputs = (input, target) if weight is None else (input, target, weight)
-        return _apply("cross_entropy", inputs, (red, int(ignore_index)))
+    _check_class_target(target)
     lsm = input.log_softmax(class_dim)
     nll = _nll(lsm, target, weight, red, ignore_index)
     return _label_smoothed(nll, lsm, target, weight, red, ignore_index, label_smoothing, class_dim, n_classes)
