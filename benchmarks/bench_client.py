@@ -23,8 +23,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ["add", "mul_scalar", "matmul", "relu", "sum", "index", "linear", "cross_entropy", "sgd_step_per_param"]
 
 
+def _calls(fn, n: int = 100) -> float:
+    """Function calls (Python and C) per call of ``fn``: a cost measure the machine's load cannot blur."""
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        fn()
+    prof.disable()
+    return pstats.Stats(prof).total_calls / n
+
+
 def _child(reps: int) -> dict:
-    """Time every case in this interpreter (the ``gt`` on sys.path) and return µs per op."""
+    """Time every case in this interpreter (the ``gt`` on sys.path): {case: (µs per op, calls per op)}."""
     import numpy as np
 
     import gt
@@ -73,9 +85,10 @@ def _child(reps: int) -> dict:
     out = {}
     for name, fn in cases.items():
         fn()
-        out[name] = min(timeit.repeat(fn, number=reps, repeat=5)) / reps * 1e6
+        out[name] = (min(timeit.repeat(fn, number=reps, repeat=5)) / reps * 1e6, _calls(fn))
     n = max(1, reps // 200)
-    out["sgd_step_per_param"] = min(timeit.repeat(opt.step, number=n, repeat=5)) / n / len(params) * 1e6
+    out["sgd_step_per_param"] = (min(timeit.repeat(opt.step, number=n, repeat=5)) / n / len(params) * 1e6,
+                                 _calls(opt.step, 10) / len(params))
     return out
 
 
@@ -111,19 +124,19 @@ def main() -> None:
     before, after = {}, {}
     for _ in range(args.rounds):  # alternate the two trees: a busy machine slows both alike
         for tree, best in ((before_tree, before), (ROOT, after)):
-            for name, us in _run(tree, args.reps).items():
-                best[name] = min(us, best.get(name, us))
-    print(f"client cost per op, worker stubbed (µs; {args.reps} reps, best of 5 x {args.rounds} rounds)")
-    print(f"{'op':<22}{'before':>10}{'after':>10}{'after/before':>14}")
+            for name, (us, calls) in _run(tree, args.reps).items():
+                best[name] = (min(us, best.get(name, (us,))[0]), calls)
+    print(f"client cost per op, worker stubbed ({args.reps} reps, best of 5 x {args.rounds} rounds; "
+          f"calls = Python and C function calls per op)")
+    print(f"{'op':<22}{'µs before':>10}{'µs after':>10}{'ratio':>8}{'calls before':>14}{'calls after':>12}")
     for name in CASES:
-        b, a = before.get(name), after.get(name)
-        if a is None:
-            print(f"{name:<22}{'-':>10}{'-':>10}   skipped: gt.nn.functional has no {name} yet")
+        if name not in after:
+            print(f"{name:<22}   skipped: gt.nn.functional has no {name} yet")
             continue
-        ratio = f"{a / b:14.2f}" if b else f"{'(new op)':>14}"
-        print(f"{name:<22}{b if b else float('nan'):10.3f}{a:10.3f}{ratio}")
-    print(f"median after: {statistics.median(after.values()):.3f} µs/op; "
-          f"median before: {statistics.median(before.values()):.3f} µs/op")
+        (a, ca), (b, cb) = after[name], before.get(name, (float("nan"), float("nan")))
+        print(f"{name:<22}{b:10.3f}{a:10.3f}{a / b:8.2f}{cb:14.1f}{ca:12.1f}")
+    for label, res in (("after", after), ("before", before)):
+        print(f"median {label}: {statistics.median(us for us, _ in res.values()):.3f} µs/op")
 
 
 if __name__ == "__main__":

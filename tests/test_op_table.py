@@ -373,3 +373,34 @@ def test_elementwise_functions_refuse_non_tensors_with_torchs_type(name):
         getattr(torch, name)(2.0)
     with pytest.raises(TypeError, match=f"{name}\\(\\): argument 'input' must be a gt Tensor"):
         getattr(gt, name)(2.0)
+
+
+@pytest.mark.parametrize("name", BINARY + ["add", "sub", "mul", "div", "pow"])
+def test_binary_edge_values_match_torch(name):
+    """-0.0, inf and nan against each other, every pair (a column against a row)."""
+    (ga, ta), (gb, tb) = _both(EDGE.reshape(-1, 1)), _both(EDGE)
+    _compare_call(lambda: getattr(gt, name)(ga, gb), lambda: getattr(torch, name)(ta, tb))
+
+
+@pytest.mark.parametrize("reduce", [
+    lambda x: x.sum(), lambda x: x.sum(0), lambda x: x.mean(), lambda x: x.mean(1), lambda x: x.max(),
+    lambda x: x.max(1), lambda x: x.max(0), lambda x: x.argmax(), lambda x: x.var(), lambda x: x.norm(),
+    lambda x: x.cumsum(0), lambda x: x.softmax(1), lambda x: x.all(), lambda x: x.any(1), lambda x: x.std(0),
+], ids=lambda f: "")
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0,)])
+def test_reductions_of_empty_tensors_match_torch(reduce, shape):
+    g, t = _both(np.zeros(shape, np.float32))
+    _compare_call(lambda: reduce(g), lambda: reduce(t))
+
+
+def test_softmax_values_and_gradients_are_torchs_bits():
+    """softmax/log_softmax run torch's fused kernels and their backward kernels: equal bits."""
+    a = np.random.default_rng(7).standard_normal((5, 7)).astype(np.float32) * 4
+    w = np.random.default_rng(8).standard_normal((5, 7)).astype(np.float32)
+    for name in ("softmax", "log_softmax"):
+        g, t = _both(a, True)
+        gy, ty = getattr(g, name)(1), getattr(t, name)(1)
+        (gy * gt.from_numpy(w)).sum().backward()
+        (ty * torch.tensor(w)).sum().backward()
+        np.testing.assert_array_equal(gy.detach().numpy(), ty.detach().numpy())
+        np.testing.assert_array_equal(g.grad.numpy(), t.grad.numpy())

@@ -316,7 +316,7 @@ def min(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False):
 def _arg_extremum(x: Tensor, name: str, dim, keepdim: bool) -> Tensor:
     if dim is None:
         if x.numel() == 0:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
         flat = x.reshape(-1)
         out = _arg_extremum(flat, name, 0, False)
         return out.reshape((1,) * x.ndim) if keepdim else out
@@ -407,7 +407,15 @@ _MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    if not isinstance(b, Tensor) or not isinstance(a, Tensor):
+    """torch.matmul with its 1-D and batch rules."""
+    if not isinstance(a, Tensor):
+        raise TypeError(f"matmul(): argument 'input' must be a gt Tensor, not {type(a).__name__}")
+    return _matmul(a, b)
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` (Tensor.__matmul__ and Tensor.matmul, where ``a`` is a Tensor)."""
+    if not isinstance(b, Tensor):
         raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
     shape = matmul_shape(a.shape, b.shape)
     if a.dtype is not b.dtype:
@@ -424,9 +432,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def _matmul_name(a: Tensor, b: Tensor) -> str:
     """torch's last op in ``a @ b``, which names the result's grad_fn."""
-    name = _MATMUL_NAMES.get((a.ndim, b.ndim))
+    na = len(a.shape)
+    name = _MATMUL_NAMES.get((na, len(b.shape)))
     if name is None:
-        name = "clone" if a.ndim == 2 and a.requires_grad else "unsafe_view"
+        name = "clone" if na == 2 and a.requires_grad else "unsafe_view"
     return name
 
 
@@ -570,7 +579,7 @@ def bind(cls: type) -> None:
         __mul__=_binary_method("mul"), __rmul__=_binary_method("mul"),
         __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar"),
         __pow__=_pow, __rpow__=_reflected("rpow_scalar"),
-        __matmul__=matmul, __rmatmul__=_rmatmul,
+        __matmul__=_matmul, __rmatmul__=_rmatmul,
         __eq__=_binary_fns["eq"], __ne__=_binary_fns["ne"], __lt__=_binary_fns["lt"], __le__=_binary_fns["le"],
         __gt__=_binary_fns["gt"], __ge__=_binary_fns["ge"],
         __and__=_binary_fns["bitwise_and"], __or__=_binary_fns["bitwise_or"], __xor__=_binary_fns["bitwise_xor"],
@@ -584,7 +593,7 @@ def bind(cls: type) -> None:
         clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
         sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, all=all, any=any,
         var=var, std=std, norm=norm, cumsum=cumsum, softmax=softmax, log_softmax=log_softmax,
-        matmul=matmul, to=to, detach=detach, clone=clone, backward=backward,
+        matmul=_matmul, to=to, detach=detach, clone=clone, backward=backward,
         float=lambda self: to(self, torch.float32), double=lambda self: to(self, torch.float64),
         half=lambda self: to(self, torch.float16), bfloat16=lambda self: to(self, torch.bfloat16),
         long=lambda self: to(self, torch.int64), int=lambda self: to(self, torch.int32),
