@@ -53,6 +53,10 @@ def test_names_of_parameters_buffers_and_modules_equal_torchs():
     assert [type(m).__name__ for m in g.modules()] == [type(m).__name__ for m in t.modules()]
     assert [n for n, _ in g.named_parameters(recurse=False)] == ["scale"]
     assert "model.embed.weight" in [n for n, _ in g.named_parameters(prefix="model")]
+    assert g.get_submodule("heads.b.0") is g.heads["b"][0] and g.get_submodule("") is g
+    for model in (g, t):
+        with pytest.raises(AttributeError, match="has no attribute `c`"):
+            model.get_submodule("heads.c")
 
 
 def test_state_dict_keys_equal_torchs_and_skip_non_persistent_buffers():
@@ -311,3 +315,13 @@ def test_deepcopy_of_a_module_copies_its_parameters(rng, assert_matches):
     t = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
     t.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in c.state_dict().items()})
     assert_matches(c(gt.from_numpy(x)), t(torch.from_numpy(x)))
+
+
+def test_load_state_dict_assign_takes_the_given_tensors(assert_matches):
+    g = gt.nn.BatchNorm1d(3)
+    state = {k: torch.full(tuple(v.shape), 2, dtype=v.dtype) for k, v in g.state_dict().items()}
+    g.load_state_dict(state, assign=True)
+    assert isinstance(g.weight, gt.nn.Parameter) and g.weight.requires_grad
+    for key, value in g.state_dict().items():
+        assert_matches(value, state[key])
+    assert g.half() is g and g.weight.dtype == torch.float16 and g.running_mean.dtype == torch.float16

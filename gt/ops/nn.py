@@ -40,6 +40,8 @@ ENTRIES: tuple = (
     # -- losses
     Op("nll_loss", k.nll_loss, "meta", ("reduction", "ignore_index"),
        ("*(nll_loss_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
+    Op("cross_entropy", k.cross_entropy, "meta", ("reduction", "ignore_index"),
+       ("*(cross_entropy_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
     Op("l1_loss", k.l1_loss, "meta", ("x", "target", "reduction"),
        ("l1_loss_backward(g, x, target, reduction)", "-l1_loss_backward(g, x, target, reduction)"), "l1_loss"),
     Op("smooth_l1_loss", k.smooth_l1_loss, "meta", ("x", "target", "reduction", "beta"),
@@ -69,6 +71,8 @@ ENTRIES: tuple = (
     Op("leaky_relu_backward", k.leaky_relu_backward, "gradient", ("g", "x", "negative_slope")),
     Op("softplus_backward", aten.softplus_backward, "gradient", ("g", "x", "beta", "threshold")),
     Op("nll_loss_backward", k.nll_loss_backward, "gradient", ("g", "x", "target", "reduction", "ignore_index")),
+    Op("cross_entropy_backward", k.cross_entropy_backward, "gradient",
+       ("g", "x", "target", "reduction", "ignore_index")),
     Op("l1_loss_backward", k.l1_loss_backward, "gradient", ("g", "x", "target", "reduction")),
     Op("smooth_l1_loss_backward", k.smooth_l1_loss_backward, "gradient", ("g", "x", "target", "reduction", "beta")),
     Op("binary_cross_entropy_backward", k.binary_cross_entropy_backward, "gradient",

@@ -61,6 +61,20 @@ def nll_loss_backward(g, x, target, *rest):
     return aten.nll_loss2d_backward(g, x4, t3, weight, reduction, ignore_index, total).reshape(x.shape)
 
 
+def cross_entropy(x, target, *rest):
+    """torch's cross_entropy_loss for class-index targets: rest = ([weight,] reduction, ignore_index)."""
+    tensors, (reduction, ignore_index) = _split(rest, 2)
+    return torch._C._nn.cross_entropy_loss(x, target, *_optional(tensors, 1), reduction, ignore_index, 0.0)
+
+
+def cross_entropy_backward(g, x, target, *rest):
+    """torch's autograd chain for cross_entropy: nll_loss's backward, then log_softmax's, with the
+    log-probabilities recomputed (bit for bit what the forward computed)."""
+    dim = 0 if x.dim() == 1 else 1
+    lsm = aten._log_softmax(x, dim, False)
+    return aten._log_softmax_backward_data(nll_loss_backward(g, lsm, target, *rest), lsm, dim, x.dtype)
+
+
 def l1_loss(x, target, reduction):
     return torch._C._nn.l1_loss(x, target, reduction)
 

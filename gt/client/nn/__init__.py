@@ -2,6 +2,9 @@
 
 The GT prototype's ``from gt.client import nn`` finds the activations and
 losses here as functions too (``nn.relu``, ``nn.binary_cross_entropy`` ...).
+Where the prototype differed from torch, torch's behaviour is kept:
+``Linear.weight`` has torch's (out_features, in_features) layout (the prototype
+stored it transposed), and ``parameters()`` is a generator, not a list.
 """
 from __future__ import annotations
 

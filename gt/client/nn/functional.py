@@ -168,15 +168,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     if input.dtype not in (torch.int64, torch.int32):
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
-    n = weight.shape[0]
-    if padding_idx is None:
-        padding_idx = -1
-    elif padding_idx > 0:
-        assert padding_idx < n, "Padding_idx must be within num_embeddings"
-    elif padding_idx < 0:
-        assert padding_idx >= -n, "Padding_idx must be within num_embeddings"
-        padding_idx = n + padding_idx
+    padding_idx = -1 if padding_idx is None else padding_index(padding_idx, weight.shape[0])
     return _apply("embedding", (weight, input), (padding_idx, bool(scale_grad_by_freq)))
+
+
+def padding_index(padding_idx: int, num_embeddings: int) -> int:
+    """``padding_idx`` as a row number (negative counts from the end); torch's AssertionError when out of range."""
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise AssertionError("Padding_idx must be within num_embeddings")
+    return padding_idx % num_embeddings
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -286,6 +286,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     red = _reduction_enum(reduction, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if label_smoothing == 0.0 and target.dtype is torch.int64:
+        # the common case is one instruction: torch's cross_entropy_loss (its backward recomputes log_softmax)
+        inputs = (input, target) if weight is None else (input, target, weight)
+        return _apply("cross_entropy", inputs, (red, int(ignore_index)))
     class_dim = 0 if input.dim() == 1 else 1
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:
@@ -293,10 +297,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
         return _cross_entropy_probabilities(input.log_softmax(class_dim), target, weight, red, label_smoothing,
                                             class_dim, n_classes)
+    _check_class_target(target)
     lsm = input.log_softmax(class_dim)
     nll = _nll(lsm, target, weight, red, ignore_index)
-    if label_smoothing == 0.0:
-        return nll
     return _label_smoothed(nll, lsm, target, weight, red, ignore_index, label_smoothing, class_dim, n_classes)
 
 

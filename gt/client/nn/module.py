@@ -60,6 +60,7 @@ class Module:
 
     # -- registration ----------------------------------------------------------------------
     def _check_member_name(self, kind: str, name: Any, table: str) -> None:
+        """torch's checks of a parameter's or buffer's name, with its exception types and messages."""
         if table not in self.__dict__:
             raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
         if not isinstance(name, str):
