@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 COLD, HOT, COMPILED, FAILED = 0, 1, 2, 3
 _STATE_NAMES = ("cold", "hot", "compiled", "failed")
 _META_CODES_LIMIT = 1 << 16
+MAX_PERIOD = 16
 
 
 class HotPathDetector:
@@ -34,6 +35,8 @@ class HotPathDetector:
         self._meta_codes: dict = {}
         self._next_meta_code = 0
         self._current: tuple | None = None
+        self.last_signature = 0
+        self._keys: list[int] = []   # cycle detection; moves into the C table next
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
@@ -57,12 +60,28 @@ class HotPathDetector:
         codes = tuple(self.meta_code(m) for m in batch.metas)
         entry_id, count, state = self.table.record(batch.canon, codes)
         batch.key = entry_id
+        self.last_signature = self.table.entry(entry_id)["signature"]
         if count == self.hot_threshold + 1 and state == HOT:
             sig = self.table.entry(entry_id)["signature"]
             log.info("[HotPath] Worker detected hot batch after %d repetitions: Batch(%06x:%dops)",
                      self.hot_threshold, sig >> 40, len(operations))
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and state in (HOT, COMPILED)
+
+    def observe_segment(self, key: int) -> int:
+        """Feed the key of the next executed batch; the period P (1..16) when the last
+        2P keys are two equal runs of length P (the smallest such P), else 0."""
+        keys = self._keys
+        keys.append(key)
+        del keys[:-2 * MAX_PERIOD]
+        for p in range(1, min(MAX_PERIOD, len(keys) // 2) + 1):
+            if keys[-p:] == keys[-2 * p:-p]:
+                return p
+        return 0
+
+    def reset_cycle(self) -> None:
+        """Forget the sequence of keys seen by observe_segment."""
+        self._keys.clear()
 
     def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
