@@ -35,6 +35,7 @@
 
 #define REF_FREED INT32_MIN    /* id-table ref: reported in freed_ids */
 #define DEFAULT_PARAMS_LIMIT 65536
+#define RECENT 64              /* params remembered by identity (a power of 2) */
 
 typedef struct {
     PyObject *BatcherType;
@@ -52,12 +53,19 @@ typedef struct {
     /* Params interning: dict params -> list [params, code, params, code...]
        of the params that are == to the key, told apart by params_equal. */
     PyObject *codes;
+    /* In front of it, the last params seen per identity hash: the client
+       reuses many params objects (always the empty tuple), and a hit skips
+       hashing and comparing them.  Strong references: an id is not reused
+       while the object is held. */
+    PyObject *recent[RECENT];
+    int32_t recent_code[RECENT];
     Py_ssize_t interned;
     Py_ssize_t params_limit;
     int64_t next_code;
     /* Id table, reused by every flush. */
     id_slot *slots;
-    Py_ssize_t n_slots;    /* a power of two */
+    Py_ssize_t n_slots;    /* a power of two: 2**(64 - shift) */
+    int shift;
     Py_ssize_t used;
     uint32_t gen;
     /* Scratch arrays, reused by every flush. */
@@ -87,18 +95,19 @@ ids_reset(BatcherObject *self)
     }
 }
 
+/* Fibonacci hashing: the top bits of id * 2**64/phi. */
 static inline size_t
-id_hash(int64_t id, Py_ssize_t n_slots)
+id_hash(int64_t id, int shift)
 {
-    return (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> 32)
-           & (size_t)(n_slots - 1);
+    return (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
 }
 
 /* Double the table (keeping the load factor <= 1/2). */
-static int
+static Py_NO_INLINE int
 ids_grow(BatcherObject *self)
 {
     Py_ssize_t n = self->n_slots ? 2 * self->n_slots : 64, i;
+    int shift = self->n_slots ? self->shift - 1 : 64 - 6;
     id_slot *slots;
 
     if ((size_t)n > PY_SSIZE_T_MAX / sizeof(id_slot)) {
@@ -113,7 +122,7 @@ ids_grow(BatcherObject *self)
     for (i = 0; i < self->n_slots; i++) {
         id_slot *s = &self->slots[i];
         if (s->gen == self->gen) {
-            size_t j = id_hash(s->id, n);
+            size_t j = id_hash(s->id, shift);
             while (slots[j].gen == self->gen) {
                 j = (j + 1) & (size_t)(n - 1);
             }
@@ -123,12 +132,13 @@ ids_grow(BatcherObject *self)
     PyMem_Free(self->slots);
     self->slots = slots;
     self->n_slots = n;
+    self->shift = shift;
     return 0;
 }
 
 /* The slot of id; *fresh = 1 if the id was not in the table yet (the slot
    is then claimed and its ref must be set).  NULL on MemoryError. */
-static id_slot *
+static inline id_slot *
 ids_slot(BatcherObject *self, int64_t id, int *fresh)
 {
     size_t i;
@@ -136,7 +146,7 @@ ids_slot(BatcherObject *self, int64_t id, int *fresh)
     if (2 * (self->used + 1) > self->n_slots && ids_grow(self) < 0) {
         return NULL;
     }
-    for (i = id_hash(id, self->n_slots);; i = (i + 1) & (size_t)(self->n_slots - 1)) {
+    for (i = id_hash(id, self->shift);; i = (i + 1) & (size_t)(self->n_slots - 1)) {
         id_slot *s = &self->slots[i];
         if (s->gen != self->gen) {
             s->id = id;
@@ -198,9 +208,39 @@ params_equal(PyObject *a, PyObject *b)
     return r;
 }
 
+static void
+forget_recent(BatcherObject *self)
+{
+    int i;
+
+    for (i = 0; i < RECENT; i++) {
+        Py_CLEAR(self->recent[i]);
+    }
+}
+
+static int intern_new_params(BatcherObject *self, PyObject *params, int32_t *code);
+
 /* The code of params (interning it if new) in *code; -1 on error. */
-static int
+static inline int
 intern_params(BatcherObject *self, PyObject *params, int32_t *code)
+{
+    size_t slot = ((uintptr_t)params >> 4) & (RECENT - 1);
+
+    if (self->recent[slot] == params) {
+        *code = self->recent_code[slot];
+        return 0;
+    }
+    if (intern_new_params(self, params, code) < 0) {
+        return -1;
+    }
+    Py_XSETREF(self->recent[slot], Py_NewRef(params));
+    self->recent_code[slot] = *code;
+    return 0;
+}
+
+/* intern_params() for params not among the recent ones. */
+static int
+intern_new_params(BatcherObject *self, PyObject *params, int32_t *code)
 {
     PyObject *chain, *code_obj = NULL;
     Py_ssize_t i;
@@ -229,6 +269,7 @@ intern_params(BatcherObject *self, PyObject *params, int32_t *code)
     if (self->interned >= self->params_limit) {
         /* Bounded: old params get new codes when they come back. */
         PyDict_Clear(self->codes);
+        forget_recent(self);
         self->interned = 0;
         Py_CLEAR(chain);
     }
@@ -395,7 +436,9 @@ flush(BatcherObject *self, PyObject *ops, PyObject *frees)
 {
     PyObject *canon = NULL, *ext = NULL, *live = NULL, *freed = NULL, *result;
     Py_ssize_t i, n_ops = PyTuple_GET_SIZE(ops), nw = 2, n_ext = 0, n_live = 0, n_freed;
+#if !PY_LITTLE_ENDIAN
     unsigned char *p;
+#endif
 
     ids_reset(self);
     if (GROW(self->live_pos, self->live_cap, n_ops) < 0
@@ -423,6 +466,9 @@ flush(BatcherObject *self, PyObject *ops, PyObject *frees)
     if (canon == NULL || live == NULL) {
         goto error;
     }
+#if PY_LITTLE_ENDIAN
+    memcpy(PyBytes_AS_STRING(canon), self->words, 4 * (size_t)nw);
+#else
     p = (unsigned char *)PyBytes_AS_STRING(canon);
     for (i = 0; i < nw; i++, p += 4) {
         uint32_t u = (uint32_t)self->words[i];
@@ -431,6 +477,7 @@ flush(BatcherObject *self, PyObject *ops, PyObject *frees)
         p[2] = (unsigned char)(u >> 16);
         p[3] = (unsigned char)(u >> 24);
     }
+#endif
     for (i = 0; i < n_ops; i++) {
         if (self->words[self->live_pos[i]]) {
             PyObject *rid = PyTuple_GET_ITEM(PyTuple_GET_ITEM(ops, i), 1);
@@ -539,6 +586,9 @@ Batcher_traverse(BatcherObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->codes);
+    for (int i = 0; i < RECENT; i++) {
+        Py_VISIT(self->recent[i]);
+    }
     return 0;
 }
 
@@ -546,6 +596,7 @@ static int
 Batcher_clear(BatcherObject *self)
 {
     Py_CLEAR(self->codes);
+    forget_recent(self);
     return 0;
 }
 

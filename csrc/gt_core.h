@@ -9,6 +9,10 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#ifndef Py_NO_INLINE
+#  define Py_NO_INLINE   /* Python < 3.12 */
+#endif
+
 /* 0 and *out = o's value if o is an int in [lo, hi], else -1 with no
    exception set (the caller names the argument through int_error()).
    Runs no Python code: only int and its subclasses are read. */
@@ -21,6 +25,17 @@ read_int64(PyObject *o, int64_t lo, int64_t hi, int64_t *out)
     if (!PyLong_Check(o)) {
         return -1;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Ids and opcodes are small: read them inline. */
+    if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
+        v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)o);
+        if (v < lo || v > hi) {
+            return -1;
+        }
+        *out = (int64_t)v;
+        return 0;
+    }
+#endif
     v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow || v < lo || v > hi) {
         return -1;
