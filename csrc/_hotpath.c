@@ -305,7 +305,8 @@ Table_record(TableObject *self, PyObject *const *args, Py_ssize_t nargs)
                      "canon has %d, metas %zd", (int)canon_word(canon, 1), n_metas);
         return NULL;
     }
-    if (GROW(self->metas, self->metas_cap, n_metas) < 0) {
+    /* + 1: memcpy and memcmp need a valid pointer even for no metas. */
+    if (GROW(self->metas, self->metas_cap, n_metas + 1) < 0) {
         return NULL;
     }
     for (i = 0; i < n_metas; i++) {
