@@ -361,6 +361,18 @@ Table_set_state(TableObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(state__doc__,
+"state($self, entry_id, /)\n--\n\n"
+"A pattern's state (COLD, HOT, COMPILED or FAILED).");
+
+static PyObject *
+Table_state(TableObject *self, PyObject *entry_id)
+{
+    entry *e = find_id(self, entry_id);
+
+    return e == NULL ? NULL : PyLong_FromLong(e->state);
+}
+
 PyDoc_STRVAR(take_evicted__doc__,
 "take_evicted($self, /)\n--\n\n"
 "The entry ids evicted since the last call.");
@@ -526,6 +538,7 @@ static PyMethodDef Table_methods[] = {
     {"record", (PyCFunction)(void (*)(void))Table_record, METH_FASTCALL, record__doc__},
     {"set_state", (PyCFunction)(void (*)(void))Table_set_state, METH_FASTCALL,
      set_state__doc__},
+    {"state", (PyCFunction)Table_state, METH_O, state__doc__},
     {"take_evicted", (PyCFunction)Table_take_evicted, METH_NOARGS, take_evicted__doc__},
     {"entries", (PyCFunction)Table_entries, METH_NOARGS, entries__doc__},
     {"observe_segment", (PyCFunction)Table_observe_segment, METH_O, observe_segment__doc__},

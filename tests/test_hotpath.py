@@ -30,6 +30,7 @@ def test_pattern_turns_hot_after_threshold_and_keeps_set_states():
     assert [s[:3] for s in seen] == [(eid, 1, COLD), (eid, 2, COLD), (eid, 3, HOT)]
     assert all(s[3] == sig for s in seen) and 0 <= sig < 2**64
     t.set_state(eid, COMPILED)
+    assert t.state(eid) == COMPILED
     assert t.record(c, (4, 5))[1:3] == (4, COMPILED)
     t.set_state(eid, FAILED)
     assert t.record(c, (4, 5))[2] == FAILED
@@ -101,6 +102,8 @@ def test_all_hot_table_evicts_the_least_recently_used_hot_entry():
     assert t.take_evicted() == (idb,)
     with pytest.raises(KeyError, match="no pattern with entry_id"):
         t.set_state(idb, COMPILED)
+    with pytest.raises(KeyError, match="no pattern with entry_id"):
+        t.state(idb)
     assert [e[0] for e in t.entries()][-1] == ida
 
 
@@ -207,6 +210,9 @@ def test_bad_set_state_arguments(args, exc, msg):
     t.record(canon(1), ())
     with pytest.raises(exc, match=msg):
         t.set_state(*args)
+    if len(args) == 2 and args[1] == HOT:     # the same id check
+        with pytest.raises(exc, match=msg):
+            t.state(args[0])
 
 
 @pytest.mark.parametrize("key, exc, msg", [

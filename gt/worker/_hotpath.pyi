@@ -37,6 +37,8 @@ class PatternTable:
         """
     def set_state(self, entry_id: int, state: int, /) -> None:
         """KeyError for an unknown or evicted id, ValueError unless 0 <= state <= 3."""
+    def state(self, entry_id: int, /) -> int:
+        """The entry's state; KeyError for an unknown or evicted id."""
     def take_evicted(self) -> Tuple[int, ...]:
         """Entry ids evicted since the last call."""
     def entries(self) -> List[Tuple[int, int, int, int, int]]:
