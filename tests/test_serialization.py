@@ -20,8 +20,8 @@ def _mlp_pair(seed=0):
     return g, t
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-                                   torch.int8, torch.uint8, torch.bool])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64,
+                                   torch.int32, torch.int8, torch.uint8, torch.bool])
 def test_torch_load_reads_a_gt_tensor(dtype, tmp_path, rng):
     value = torch.tensor(rng.standard_normal((3, 4)) * 5).to(dtype)
     gt.save(gt.tensor(value), tmp_path / "x.pt")

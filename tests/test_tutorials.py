@@ -35,7 +35,8 @@ def as_gt(source: str) -> str:
 def _start(script: Path, **env_vars) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
     # One intra-op thread: both runs reduce in the same order, and stay quick on a busy machine.
-    env.update(env_vars, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env.update(env_vars, OMP_NUM_THREADS="1", PYTHONPATH=path)
     return subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
