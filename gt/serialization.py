@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import collections
 import os
+import pickle
+import types
 from typing import IO, Any, Callable, Union
 
 import torch
@@ -21,13 +23,29 @@ from gt.client.tensor import Tensor
 FileLike = Union[str, os.PathLike, IO[bytes]]
 
 
+class _Pickler(pickle.Pickler):
+    """Refuses a GT tensor that ``gt.save`` could not reach (inside another object): pickled as
+    is it would hold only a worker id, and the file could never be loaded."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, Tensor):
+            raise TypeError("gt.save: a GT tensor inside another object (e.g. a whole Module) cannot be "
+                            "written; save its tensors in dicts, lists or tuples, such as model.state_dict()")
+        return NotImplemented
+
+
+_pickle_module = types.ModuleType("gt_pickle")
+_pickle_module.Pickler = _Pickler
+
+
 def save(obj: Any, f: FileLike, pickle_protocol: int = 2) -> None:
     """Write ``obj`` (tensors, state dicts, nested dicts/lists/tuples of them) to ``f``.
 
     Reading the values is a sync point.  A tensor that appears twice is stored once, as
     ``torch.save`` stores a shared tensor."""
     memo: dict[int, torch.Tensor] = {}
-    torch.save(_convert(obj, Tensor, lambda t: _to_torch(t, memo)), f, pickle_protocol=pickle_protocol)
+    torch.save(_convert(obj, Tensor, lambda t: _to_torch(t, memo)), f, pickle_module=_pickle_module,
+               pickle_protocol=pickle_protocol)
 
 
 def load(f: FileLike, map_location=None, weights_only: bool = True, **kwargs) -> Any:

@@ -144,6 +144,20 @@ def test_load_refuses_arbitrary_objects(tmp_path):
         gt.load(tmp_path / "evil.pt", weights_only=False)
 
 
+class _Holder:
+    def __init__(self):
+        self.value = gt.ones(2)
+
+
+def test_save_refuses_a_gt_tensor_it_cannot_reach(tmp_path):
+    """A whole module pickled as is would hold worker ids only: refused with a pointer to state_dict()."""
+    with pytest.raises(TypeError, match="state_dict"):
+        gt.save(gt.nn.Linear(2, 2), tmp_path / "m.pt")
+    with pytest.raises(TypeError, match="inside another object"):
+        gt.save({"holder": _Holder()}, tmp_path / "h.pt")
+    gt.save({"plain": _Point(1, 2)}, tmp_path / "ok.pt")     # objects without GT tensors are written
+
+
 def test_load_names_an_unsupported_dtype(tmp_path):
     torch.save(torch.ones(2, dtype=torch.complex64), tmp_path / "c.pt")
     with pytest.raises(TypeError, match="complex64"):
