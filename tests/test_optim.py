@@ -251,6 +251,24 @@ def test_a_custom_optimizer_written_for_torch_runs_on_gt(rng):
             _custom_optimizer(lib)(params)
 
 
+def test_named_parameters_give_param_names_as_torchs(rng):
+    g_params, t_params = _params(rng)
+    names = ["w", "b", "unused"]
+    g_opt = gt.optim.Adam(zip(names, g_params), lr=0.1)
+    t_opt = torch.optim.Adam(zip(names, t_params), lr=0.1)
+    assert g_opt.state_dict()["param_groups"] == t_opt.state_dict()["param_groups"]
+    assert g_opt.param_groups[0]["param_names"] == names and g_opt.param_groups[0]["params"] == g_params
+    plain = gt.optim.Adam(g_params, lr=0.1)
+    plain.load_state_dict(t_opt.state_dict())
+    assert plain.param_groups[0]["param_names"] == names
+    for lib, params in ((torch, t_params), (gt, g_params)):
+        with pytest.raises(ValueError, match="Some param names are missing"):
+            lib.optim.SGD([("w", params[0]), params[1]], lr=0.1)
+        opt = lib.optim.SGD([("w", params[0])], lr=0.1)
+        with pytest.raises(ValueError, match="cannot add param group without names"):
+            opt.add_param_group({"params": [params[1]]})
+
+
 # -- state dicts ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, kw", CONFIGS, ids=IDS)
 def test_state_dict_has_torchs_layout_and_values(name, kw, rng):

@@ -80,7 +80,14 @@ class Optimizer:
         elif isinstance(params, set):
             raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
                             "of tensors in sets will change between runs. Please use a list instead.")
-        param_group["params"] = params = list(params)
+        params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]   # from named_parameters()
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+            param_group["param_names"] = names
+        param_group["params"] = params
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
@@ -90,6 +97,11 @@ class Optimizer:
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
+        for group in self.param_groups:
+            if ("param_names" in param_group) != ("param_names" in group):
+                raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
+                                 + ("with names" if "param_names" in param_group else "without names")
+                                 + " to the optimizer")
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -172,8 +184,15 @@ class Optimizer:
             p = by_index[i]
             state[p] = {k: _import(k, v, p) for k, v in buffers.items()}
         self.state = state
-        self.param_groups = [dict(saved, params=group["params"])
-                             for group, saved in zip(self.param_groups, saved_groups)]
+        self.param_groups = [_loaded_group(group, saved) for group, saved in zip(self.param_groups, saved_groups)]
+
+
+def _loaded_group(group: dict, saved: dict) -> dict:
+    """The saved group's hyperparameters over this group's parameters (and names, unless saved)."""
+    loaded = dict(saved, params=group["params"])
+    if "param_names" in group:
+        loaded.setdefault("param_names", group["param_names"])
+    return loaded
 
 
 def _export(key: str, value):
