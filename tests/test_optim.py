@@ -79,6 +79,22 @@ def test_steps_equal_torch_bit_for_bit(name, kw, rng):
             assert set(g_opt.state[g]) == set(t_opt.state[t])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name, kw", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.1}),
+                                      ("RMSprop", {"lr": 0.01}), ("Adagrad", {"lr": 0.1})])
+def test_steps_in_other_float_dtypes_equal_torch(name, kw, dtype):
+    value = torch.linspace(-1, 1, 12, dtype=dtype).reshape(3, 4)
+    g_p, t_p = gt.nn.Parameter(gt.tensor(value)), torch.nn.Parameter(value.clone())
+    g_opt, t_opt = getattr(gt.optim, name)([g_p], **kw), getattr(torch.optim, name)([t_p], **kw)
+    for _ in range(3):
+        for p, opt in ((g_p, g_opt), (t_p, t_opt)):
+            opt.zero_grad()
+            (p * p * p).sum().backward()
+            opt.step()
+    assert g_p.dtype == dtype
+    assert torch.equal(torch.from_numpy(g_p.detach().float().numpy()), t_p.detach().float())
+
+
 def test_adam_counts_steps_per_parameter(rng):
     """The issue's case: a parameter whose first gradient comes at step 2, three steps in all."""
     g_params, t_params = _params(rng, shapes=((4,), (4,)))
