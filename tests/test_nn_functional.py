@@ -296,6 +296,49 @@ def test_linear_matches_torch_through_functional(rng, assert_matches):
     _run(F.linear, TF.linear, [x, w], [0, 1], rng, assert_matches)
 
 
+CONVS = [
+    ((2, 3, 7), (4, 3, 3), {}), ((2, 3, 9), (6, 1, 2), {"stride": 2, "padding": 1, "groups": 3}),
+    ((3, 8), (2, 3, 3), {"padding": "same", "dilation": 2}),
+    ((2, 3, 6, 5), (4, 3, 3, 3), {}), ((1, 4, 7, 7), (6, 2, 3, 2), {"stride": (2, 1), "padding": (1, 0), "groups": 2}),
+    ((2, 2, 5, 6), (3, 2, 3, 3), {"padding": "valid", "dilation": (1, 2)}), ((3, 6, 6), (2, 3, 3, 3), {"padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONVS, ids=[str(c[2]) for c in CONVS])
+@pytest.mark.parametrize("bias", [False, True])
+def test_convolutions_equal_torch(x_shape, w_shape, kwargs, bias, rng, assert_matches):
+    n = len(w_shape) - 2
+    arrays = [_normal(rng, x_shape), _normal(rng, w_shape)] + ([_normal(rng, w_shape[:1])] if bias else [])
+    name = f"conv{n}d"
+    _run(lambda *a: getattr(F, name)(*a, **kwargs), lambda *a: getattr(TF, name)(*a, **kwargs), arrays,
+         list(range(len(arrays))), rng, assert_matches, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": (2, 3), "stride": 1, "dilation": 2},
+                                    {"kernel_size": 3, "stride": 2, "ceil_mode": True}])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 5, 5)])
+def test_max_pool2d_equals_torch(kwargs, shape, rng, assert_matches):
+    x = _normal(rng, shape)
+    x.flat[1] = x.flat[0]  # a tie inside a window
+    _run(lambda a: F.max_pool2d(a, **kwargs), lambda a: TF.max_pool2d(a, **kwargs), [x], [0], rng, assert_matches)
+    _run(gt.nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), [x], [0], rng, assert_matches)
+
+
+def test_convolution_errors_are_torchs():
+    for nn, F_, T in ((torch.nn, TF, torch.ones), (gt.nn, F, gt.ones)):
+        with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
+            nn.Conv2d(3, 4, 3, groups=2)
+        with pytest.raises(RuntimeError, match="padding='same' is not supported for strided convolutions"):
+            F_.conv2d(T(1, 2, 5, 5), T(3, 2, 3, 3), stride=2, padding="same")
+        with pytest.raises(RuntimeError, match=r"expected input\[1, 2, 5, 5\] to have 4 channels"):
+            F_.conv2d(T(1, 2, 5, 5), T(3, 4, 3, 3))
+        with pytest.raises(RuntimeError, match="expected weight to be divisible by 2 at dimension 0"):
+            F_.conv2d(T(1, 4, 5, 5), T(3, 2, 3, 3), groups=2)
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        gt.nn.Conv2d(1, 1, 3, padding_mode="reflect")
+
+
 @pytest.mark.parametrize("pad, mode", [((1, 2), "constant"), ((1, 1, 2, 0), "constant"), ((2, 1), "reflect"),
                                        ((1, 2), "replicate"), ((-1, 1), "constant")])
 def test_pad_equals_torch(pad, mode, rng, assert_matches):

@@ -12,6 +12,7 @@ from gt.client.nn import clip_grad as utils
 from gt.client.nn import functional, init
 from gt.client.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from gt.client.nn.container import ModuleDict, ModuleList, Sequential
+from gt.client.nn.conv import Conv1d, Conv2d
 from gt.client.nn.dropout import Dropout
 from gt.client.nn.embedding import Embedding
 from gt.client.nn.flatten import Flatten
@@ -23,10 +24,12 @@ from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1L
 from gt.client.nn.module import Module
 from gt.client.nn.normalization import BatchNorm1d, LayerNorm
 from gt.client.nn.parameter import Parameter
+from gt.client.nn.pooling import MaxPool2d
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
-    "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleDict",
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding",
+    "Flatten", "GELU", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+    "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
     "Softplus", "Tanh", "functional", "init", "utils",
     # the GT prototype's functions
