@@ -238,11 +238,12 @@ def test_layer_norm_module_and_shape_error(rng, assert_matches):
 
 @pytest.mark.parametrize("kwargs", [{}, {"affine": False}, {"momentum": 0.3}, {"momentum": None},
                                     {"track_running_stats": False}])
-@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5)])
-def test_batch_norm_trains_and_evaluates_as_torch(kwargs, shape, rng, assert_matches):
+@pytest.mark.parametrize("name, shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
+                                         ("BatchNorm2d", (2, 3, 4, 3))])
+def test_batch_norm_trains_and_evaluates_as_torch(kwargs, name, shape, rng, assert_matches):
     torch.manual_seed(0)
-    t = torch.nn.BatchNorm1d(3, **kwargs)
-    g = gt.nn.BatchNorm1d(3, **kwargs)
+    t = getattr(torch.nn, name)(3, **kwargs)
+    g = getattr(gt.nn, name)(3, **kwargs)
     for _ in range(3):
         _run(g, t, [_normal(rng, shape, scale=2.0) + 1], [0], rng, assert_matches)
         if kwargs.get("affine", True):
@@ -254,11 +255,13 @@ def test_batch_norm_trains_and_evaluates_as_torch(kwargs, shape, rng, assert_mat
     g.eval()
     t.eval()
     _run(g, t, [_normal(rng, shape)], [0], rng, assert_matches)
-    with pytest.raises(ValueError, match="expected 2D or 3D input"):
-        g(gt.ones(2, 3, 4, 5))
+    with pytest.raises(ValueError, match="expected 2D or 3D input" if name == "BatchNorm1d" else "expected 4D input"):
+        g(gt.ones(2, 3, 4, 5, 1))
+    with pytest.raises(ValueError, match="expected 2D or 3D input" if name == "BatchNorm1d" else "expected 4D input"):
+        t(torch.ones(2, 3, 4, 5, 1))
     g.train()
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
-        g(gt.ones(1, 3))
+        g(gt.ones((1, 3) + (1,) * (len(shape) - 2)))
 
 
 @pytest.mark.parametrize("padding_idx", [None, 1, -1])

@@ -22,12 +22,12 @@ from gt.client.nn.linear import Identity, Linear
 from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss,
                                SmoothL1Loss)
 from gt.client.nn.module import Module
-from gt.client.nn.normalization import BatchNorm1d, LayerNorm
+from gt.client.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from gt.client.nn.parameter import Parameter
 from gt.client.nn.pooling import MaxPool2d
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding",
+    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding",
     "Flatten", "GELU", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
