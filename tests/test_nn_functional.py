@@ -328,6 +328,25 @@ def test_max_pool2d_equals_torch(kwargs, shape, rng, assert_matches):
     _run(gt.nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), [x], [0], rng, assert_matches)
 
 
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": 3, "padding": 1, "count_include_pad": False, "ceil_mode": True},
+                                    {"kernel_size": (2, 3), "divisor_override": 5}])
+def test_avg_pool2d_equals_torch(kwargs, rng, assert_matches):
+    x = _normal(rng, (2, 3, 7, 6))
+    _run(lambda a: F.avg_pool2d(a, **kwargs), lambda a: TF.avg_pool2d(a, **kwargs), [x], [0], rng, assert_matches)
+    _run(gt.nn.AvgPool2d(**kwargs), torch.nn.AvgPool2d(**kwargs), [x], [0], rng, assert_matches)
+
+
+@pytest.mark.parametrize("output_size", [1, (1, 1), (3, 2), (None, 4), 5])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 5, 5)])
+def test_adaptive_avg_pool2d_equals_torch(output_size, shape, rng, assert_matches):
+    x = _normal(rng, shape)
+    _run(lambda a: F.adaptive_avg_pool2d(a, output_size), lambda a: TF.adaptive_avg_pool2d(a, output_size), [x],
+         [0], rng, assert_matches)
+    _run(gt.nn.AdaptiveAvgPool2d(output_size), torch.nn.AdaptiveAvgPool2d(output_size), [x], [0], rng,
+         assert_matches)
+
+
 def test_convolution_errors_are_torchs():
     for nn, F_, T in ((torch.nn, TF, torch.ones), (gt.nn, F, gt.ones)):
         with pytest.raises(ValueError, match="in_channels must be divisible by groups"):

@@ -262,7 +262,7 @@ def test_repr_equals_torchs():
                  ("BatchNorm1d", 4, 1e-3, None, False, False), ("LayerNorm", (2, 3), 1e-6, False),
                  ("Embedding", 5, 2, -1), ("Linear", 2, 3, False), ("CrossEntropyLoss",), ("Dropout", 0.1),
                  ("Conv2d", 3, 6, 3, 2, 1, 1, 3, False), ("Conv1d", 2, 4, 3, 1, "same"), ("MaxPool2d", 3, 2, 1),
-                 ("MaxPool2d", (2, 3)), ("BatchNorm2d", 5)]:
+                 ("MaxPool2d", (2, 3)), ("BatchNorm2d", 5), ("AvgPool2d", 3, 1, 1), ("AdaptiveAvgPool2d", (1, 1))]:
         name, *a = args
         assert repr(getattr(gt.nn, name)(*a)) == repr(getattr(torch.nn, name)(*a)), name
     assert repr(gt.nn.ModuleList([gt.nn.Linear(1, 1) for _ in range(3)] + [gt.nn.ReLU()])) == \

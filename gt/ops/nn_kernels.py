@@ -225,6 +225,22 @@ def max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode)
     return aten.max_pool2d_with_indices_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode, indices)
 
 
+def avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    return aten.avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                    divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return torch._C._nn.adaptive_avg_pool2d(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(g, x, output_size):
+    # torch computes a (1, 1) output as a mean over the last two dims: its gradient is the mean's
+    if tuple(output_size) == (1, 1):
+        return g.expand(x.shape) / (x.shape[-1] * x.shape[-2])
+    return aten._adaptive_avg_pool2d_backward(g, x)
+
+
 def embedding(weight, indices, padding_idx, scale_grad_by_freq):
     return aten.embedding(weight, indices, padding_idx, scale_grad_by_freq)
 

@@ -24,10 +24,10 @@ from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1L
 from gt.client.nn.module import Module
 from gt.client.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from gt.client.nn.parameter import Parameter
-from gt.client.nn.pooling import MaxPool2d
+from gt.client.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding",
     "Flatten", "GELU", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",

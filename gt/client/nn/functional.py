@@ -220,6 +220,22 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
                                             ntuple(dilation, 2, "dilation"), bool(ceil_mode)))
 
 
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-d average pooling (torch's avg_pool2d and its backward kernel)."""
+    kernel = ntuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, 2, "stride")
+    return _apply("avg_pool2d", (input,), (kernel, stride, ntuple(padding, 2, "padding"), bool(ceil_mode),
+                                            bool(count_include_pad), divisor_override))
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to ``output_size`` (None keeps that input size), as torch."""
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    size = tuple(input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size))
+    return _apply("adaptive_avg_pool2d", (input,), (size,))
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` at the indices in ``input``; the ``padding_idx`` row gets no gradient."""
@@ -406,7 +422,7 @@ def _label_smoothed(nll: Tensor, lsm: Tensor, target: Tensor, weight: Tensor | N
     return (1 - label_smoothing) * nll + ret * (label_smoothing / n_classes)
 
 
-__all__ = ["batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
            "cross_entropy", "dropout", "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear",
            "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "relu", "sigmoid",
            "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
