@@ -147,7 +147,8 @@ def _targets(rng, shape, n_classes, ignore_index=None):
     return t
 
 
-NLL_SHAPES = [((5,), ()), ((4, 5), (4,)), ((2, 5, 3), (2, 3)), ((2, 5, 2, 3), (2, 2, 3)), ((2, 5, 1, 2, 2), (2, 1, 2, 2))]
+NLL_SHAPES = [((5,), ()), ((4, 5), (4,)), ((2, 5, 3), (2, 3)), ((2, 5, 2, 3), (2, 2, 3)),
+              ((2, 5, 1, 2, 2), (2, 1, 2, 2))]
 
 
 @pytest.mark.parametrize("shape, target_shape", NLL_SHAPES, ids=[str(s) for s, _ in NLL_SHAPES])
@@ -303,7 +304,8 @@ CONVS = [
     ((2, 3, 7), (4, 3, 3), {}), ((2, 3, 9), (6, 1, 2), {"stride": 2, "padding": 1, "groups": 3}),
     ((3, 8), (2, 3, 3), {"padding": "same", "dilation": 2}),
     ((2, 3, 6, 5), (4, 3, 3, 3), {}), ((1, 4, 7, 7), (6, 2, 3, 2), {"stride": (2, 1), "padding": (1, 0), "groups": 2}),
-    ((2, 2, 5, 6), (3, 2, 3, 3), {"padding": "valid", "dilation": (1, 2)}), ((3, 6, 6), (2, 3, 3, 3), {"padding": "same"}),
+    ((2, 2, 5, 6), (3, 2, 3, 3), {"padding": "valid", "dilation": (1, 2)}),
+    ((3, 6, 6), (2, 3, 3, 3), {"padding": "same"}),
 ]
 
 

@@ -54,7 +54,8 @@ class _ConvNd(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.convolution(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.n)
+        return F.convolution(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                             self.n)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
