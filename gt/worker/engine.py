@@ -257,8 +257,7 @@ def meta_of(t: torch.Tensor) -> tuple:
 def _canonical_batch(operations: list, tensors: dict) -> Batch:
     """Canonicalise a list of Operations that did not come through a worker's batcher."""
     from gt.worker import _batcher
-    canon, ext_ids, live_ids, _ = _batcher.canonicalize(
-        [(op[0], 0, op[1], op[2]) for op in operations], _ops.NUM_OPCODES)
+    canon, ext_ids, live_ids, _ = _batcher.Batcher(_ops.NUM_OPCODES).flush_ops(list(operations), [])
     # Inputs the table does not hold (a detector used on its own) count as "unknown".
     metas = tuple(meta_of(tensors[i]) if i in tensors else None for i in ext_ids)
     params = tuple((op[3], tuple(type(s) for s in op[4])) for op in operations)

@@ -60,7 +60,7 @@ class Worker:
         self.pending_operations: list[Operation] = []
         self._batcher = None
         if batch_size > 1:
-            self._batcher = _batcher.Batcher(batch_size, _ops.NUM_OPCODES)
+            self._batcher = _batcher.Batcher(_ops.NUM_OPCODES)
             log.info("Worker %s: Message batching enabled (batch_size=%d)", worker_id, batch_size)
         self._pending_frees: list[int] = []
         self._funcs = self.engine.funcs
