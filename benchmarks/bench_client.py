@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -100,13 +99,14 @@ def _run(tree: Path, reps: int) -> dict:
 
 
 def _before_tree(rev: str) -> Path:
-    """A checkout of ``rev`` with this tree's built C extensions (csrc/ is unchanged by the op table)."""
+    """A checkout of ``rev`` with its own C extensions built (once)."""
     path = Path(tempfile.gettempdir()) / f"gt_before_{rev}"
     if not path.exists():
         subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT, check=True,
                        capture_output=True)
-    for so in (ROOT / "gt" / "worker").glob("_*.so"):
-        shutil.copy(so, path / "gt" / "worker" / so.name)
+    if not list((path / "gt" / "worker").glob("_*.so")):
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=path, check=True,
+                       capture_output=True)
     return path
 
 

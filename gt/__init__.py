@@ -29,10 +29,11 @@ from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
                                 randn, tensor, zeros, zeros_like)
-from gt.client.functional import (PUBLIC, add, all, allclose, any, argmax, argmin, bmm, clamp, clamp_max,  # noqa: E402
-                                  clamp_min, cumsum, div, einsum, is_tensor, log_softmax, matmul, max, maximum,
-                                  mean, min, minimum, mm, mul, norm, numel, outer, pow, softmax, std, sub, sum,
-                                  var, where)
+from gt.client.functional import (PUBLIC, add, allclose, bmm, clamp, clamp_max, clamp_min, div,  # noqa: E402
+                                  einsum, is_tensor, matmul, maximum, minimum, mm, mul, numel, outer, pow, sub,
+                                  where)
+from gt.client.reductions import (all, any, argmax, argmin, cumsum, log_softmax, max, mean, min, norm,  # noqa: E402
+                                  softmax, std, sum, var)
 from gt.client.functional import __dict__ as _functional  # noqa: E402
 from gt.client.indexing import argsort, gather, index_select, masked_fill, scatter, sort, topk  # noqa: E402
 from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten, narrow, permute,  # noqa: E402

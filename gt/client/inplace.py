@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from gt.client import runtime as _rt
-from gt.client.autograd import grad_mode as _gm
+from gt.client.autograd import grad_mode as _gm, note_rebinding
 from gt.client.emit import alias, emit, number, record
 from gt.client.functional import add_scaled
 from gt.client.shapes import as_dtype, broadcast, size_args
@@ -47,6 +47,7 @@ def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> T
             raise
         self._id, res._id = res._id, -1
         self.requires_grad, self._grad_fn = res.requires_grad, res._grad_fn
+        note_rebinding(self, old)
     if self._data_of is not None:
         _rebind_to(self._data_of, self)
     return self

@@ -2,8 +2,8 @@
 
 This module holds the handle itself, its metadata and the reads of its data
 (the sync points).  Its operations are bound onto the class by the modules
-that define them (``gt.client.functional``, ``movement``, ``indexing``), which
-emit instructions through ``gt.client.emit``.
+that define them (``gt.client.functional``, ``reductions``, ``movement``,
+``indexing``, ``inplace``), which emit instructions through ``gt.client.emit``.
 """
 from __future__ import annotations
 
@@ -35,13 +35,6 @@ class Tensor:
 
     def __new__(cls, *args, **kwargs):  # refuse before an instance exists: __del__ never sees one without _id
         raise TypeError("create GT tensors with gt.tensor(), gt.zeros(), gt.randn(), ...")
-
-    def __getattr__(self, name: str):
-        # only reached when normal lookup fails: name what torch has and GT lacks
-        if hasattr(torch.Tensor, name):
-            raise AttributeError(f"'Tensor' object has no attribute '{name}': GT does not support "
-                                 f"torch.Tensor.{name} yet")
-        raise AttributeError(f"'Tensor' object has no attribute '{name}'")
 
     def __del__(self):
         i = self._id
@@ -146,6 +139,24 @@ class Tensor:
         return text[:-1] + suffix + ")"
 
     __str__ = __repr__
+
+
+def name_what_torch_has(cls: type) -> None:
+    """Give every public torch.Tensor attribute that ``cls`` lacks a property raising an
+    AttributeError that names it, so ``x.lgamma()`` says GT lacks it (``hasattr`` stays False).
+
+    Not a ``__getattr__``: with one, CPython cannot specialise attribute reads on
+    instances, and every op reads several."""
+    for name in dir(torch.Tensor):
+        if not name.startswith("_") and not hasattr(cls, name):
+            setattr(cls, name, property(_unsupported(name)))
+
+
+def _unsupported(name: str):
+    def get(self):
+        raise AttributeError(f"'Tensor' object has no attribute '{name}': GT does not support "
+                             f"torch.Tensor.{name} yet")
+    return get
 
 
 def _grad_fn_label(name: str) -> str:
