@@ -65,6 +65,8 @@ def _every_op_program():
     n = n + F.binary_cross_entropy(p, x.sigmoid()) + F.binary_cross_entropy_with_logits(x, p, pos_weight=b[:3])
     n = n + F.layer_norm(h, (5,), b, b).sum() + F.batch_norm(h, running_mean, running_var, b, b, True).sum()
     n = n + F.embedding(labels, w).sum() + F.one_hot(labels, 5).sum() + F.pad(x, (1, 1)).sum()
+    n = n + F.conv1d(x[:, None], w[:2, None], b[:2], padding=1).sum() + F.max_pool2d(x[None], 2, 1).sum()
+    n = n + F.avg_pool2d(x[None], 2, 1).sum() + F.adaptive_avg_pool2d(x[None], (2, 2)).sum()
     total = z + loss + e + n
     total.backward()
     gx = x.grad.detach()

@@ -147,7 +147,8 @@ def _targets(rng, shape, n_classes, ignore_index=None):
     return t
 
 
-NLL_SHAPES = [((5,), ()), ((4, 5), (4,)), ((2, 5, 3), (2, 3)), ((2, 5, 2, 3), (2, 2, 3)), ((2, 5, 1, 2, 2), (2, 1, 2, 2))]
+NLL_SHAPES = [((5,), ()), ((4, 5), (4,)), ((2, 5, 3), (2, 3)), ((2, 5, 2, 3), (2, 2, 3)),
+              ((2, 5, 1, 2, 2), (2, 1, 2, 2))]
 
 
 @pytest.mark.parametrize("shape, target_shape", NLL_SHAPES, ids=[str(s) for s, _ in NLL_SHAPES])
@@ -238,11 +239,12 @@ def test_layer_norm_module_and_shape_error(rng, assert_matches):
 
 @pytest.mark.parametrize("kwargs", [{}, {"affine": False}, {"momentum": 0.3}, {"momentum": None},
                                     {"track_running_stats": False}])
-@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5)])
-def test_batch_norm_trains_and_evaluates_as_torch(kwargs, shape, rng, assert_matches):
+@pytest.mark.parametrize("name, shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
+                                         ("BatchNorm2d", (2, 3, 4, 3))])
+def test_batch_norm_trains_and_evaluates_as_torch(kwargs, name, shape, rng, assert_matches):
     torch.manual_seed(0)
-    t = torch.nn.BatchNorm1d(3, **kwargs)
-    g = gt.nn.BatchNorm1d(3, **kwargs)
+    t = getattr(torch.nn, name)(3, **kwargs)
+    g = getattr(gt.nn, name)(3, **kwargs)
     for _ in range(3):
         _run(g, t, [_normal(rng, shape, scale=2.0) + 1], [0], rng, assert_matches)
         if kwargs.get("affine", True):
@@ -254,11 +256,13 @@ def test_batch_norm_trains_and_evaluates_as_torch(kwargs, shape, rng, assert_mat
     g.eval()
     t.eval()
     _run(g, t, [_normal(rng, shape)], [0], rng, assert_matches)
-    with pytest.raises(ValueError, match="expected 2D or 3D input"):
-        g(gt.ones(2, 3, 4, 5))
+    with pytest.raises(ValueError, match="expected 2D or 3D input" if name == "BatchNorm1d" else "expected 4D input"):
+        g(gt.ones(2, 3, 4, 5, 1))
+    with pytest.raises(ValueError, match="expected 2D or 3D input" if name == "BatchNorm1d" else "expected 4D input"):
+        t(torch.ones(2, 3, 4, 5, 1))
     g.train()
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
-        g(gt.ones(1, 3))
+        g(gt.ones((1, 3) + (1,) * (len(shape) - 2)))
 
 
 @pytest.mark.parametrize("padding_idx", [None, 1, -1])
@@ -294,6 +298,69 @@ def test_linear_matches_torch_through_functional(rng, assert_matches):
     x, w, b = _normal(rng, (3, 4)), _normal(rng, (2, 4)), _normal(rng, (2,))
     _run(F.linear, TF.linear, [x, w, b], [0, 1, 2], rng, assert_matches)
     _run(F.linear, TF.linear, [x, w], [0, 1], rng, assert_matches)
+
+
+CONVS = [
+    ((2, 3, 7), (4, 3, 3), {}), ((2, 3, 9), (6, 1, 2), {"stride": 2, "padding": 1, "groups": 3}),
+    ((3, 8), (2, 3, 3), {"padding": "same", "dilation": 2}),
+    ((2, 3, 6, 5), (4, 3, 3, 3), {}), ((1, 4, 7, 7), (6, 2, 3, 2), {"stride": (2, 1), "padding": (1, 0), "groups": 2}),
+    ((2, 2, 5, 6), (3, 2, 3, 3), {"padding": "valid", "dilation": (1, 2)}),
+    ((3, 6, 6), (2, 3, 3, 3), {"padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONVS, ids=[str(c[2]) for c in CONVS])
+@pytest.mark.parametrize("bias", [False, True])
+def test_convolutions_equal_torch(x_shape, w_shape, kwargs, bias, rng, assert_matches):
+    n = len(w_shape) - 2
+    arrays = [_normal(rng, x_shape), _normal(rng, w_shape)] + ([_normal(rng, w_shape[:1])] if bias else [])
+    name = f"conv{n}d"
+    _run(lambda *a: getattr(F, name)(*a, **kwargs), lambda *a: getattr(TF, name)(*a, **kwargs), arrays,
+         list(range(len(arrays))), rng, assert_matches, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": (2, 3), "stride": 1, "dilation": 2},
+                                    {"kernel_size": 3, "stride": 2, "ceil_mode": True}])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 5, 5)])
+def test_max_pool2d_equals_torch(kwargs, shape, rng, assert_matches):
+    x = _normal(rng, shape)
+    x.flat[1] = x.flat[0]  # a tie inside a window
+    _run(lambda a: F.max_pool2d(a, **kwargs), lambda a: TF.max_pool2d(a, **kwargs), [x], [0], rng, assert_matches)
+    _run(gt.nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs), [x], [0], rng, assert_matches)
+
+
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": 3, "padding": 1, "count_include_pad": False, "ceil_mode": True},
+                                    {"kernel_size": (2, 3), "divisor_override": 5}])
+def test_avg_pool2d_equals_torch(kwargs, rng, assert_matches):
+    x = _normal(rng, (2, 3, 7, 6))
+    _run(lambda a: F.avg_pool2d(a, **kwargs), lambda a: TF.avg_pool2d(a, **kwargs), [x], [0], rng, assert_matches)
+    _run(gt.nn.AvgPool2d(**kwargs), torch.nn.AvgPool2d(**kwargs), [x], [0], rng, assert_matches)
+
+
+@pytest.mark.parametrize("output_size", [1, (1, 1), (3, 2), (None, 4), 5])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 5, 5)])
+def test_adaptive_avg_pool2d_equals_torch(output_size, shape, rng, assert_matches):
+    x = _normal(rng, shape)
+    _run(lambda a: F.adaptive_avg_pool2d(a, output_size), lambda a: TF.adaptive_avg_pool2d(a, output_size), [x],
+         [0], rng, assert_matches)
+    _run(gt.nn.AdaptiveAvgPool2d(output_size), torch.nn.AdaptiveAvgPool2d(output_size), [x], [0], rng,
+         assert_matches)
+
+
+def test_convolution_errors_are_torchs():
+    for nn, F_, T in ((torch.nn, TF, torch.ones), (gt.nn, F, gt.ones)):
+        with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
+            nn.Conv2d(3, 4, 3, groups=2)
+        with pytest.raises(RuntimeError, match="padding='same' is not supported for strided convolutions"):
+            F_.conv2d(T(1, 2, 5, 5), T(3, 2, 3, 3), stride=2, padding="same")
+        with pytest.raises(RuntimeError, match=r"expected input\[1, 2, 5, 5\] to have 4 channels"):
+            F_.conv2d(T(1, 2, 5, 5), T(3, 4, 3, 3))
+        with pytest.raises(RuntimeError, match="expected weight to be divisible by 2 at dimension 0"):
+            F_.conv2d(T(1, 4, 5, 5), T(3, 2, 3, 3), groups=2)
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        gt.nn.Conv2d(1, 1, 3, padding_mode="reflect")
 
 
 @pytest.mark.parametrize("pad, mode", [((1, 2), "constant"), ((1, 1, 2, 0), "constant"), ((2, 1), "reflect"),

@@ -76,6 +76,10 @@ MODULES = [
     ("LayerNorm", (4,), {"elementwise_affine": False}),
     ("BatchNorm1d", (4,), {}),
     ("BatchNorm1d", (4,), {"affine": False, "track_running_stats": False}),
+    ("BatchNorm2d", (3,), {"momentum": 0.2}),
+    ("Conv2d", (3, 4, 3), {}),
+    ("Conv2d", (4, 6, (2, 3)), {"groups": 2, "bias": False}),
+    ("Conv1d", (2, 3, 5), {"stride": 2}),
 ]
 
 

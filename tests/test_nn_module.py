@@ -260,7 +260,9 @@ def test_repr_equals_torchs():
     for args in [("Flatten", 0, 1), ("LeakyReLU", 0.2, True), ("Softplus", 2.0, 10.0), ("Softmax", -1),
                  ("LogSoftmax", 1), ("GELU", "tanh"), ("ReLU", True), ("SiLU",), ("Identity", 3),
                  ("BatchNorm1d", 4, 1e-3, None, False, False), ("LayerNorm", (2, 3), 1e-6, False),
-                 ("Embedding", 5, 2, -1), ("Linear", 2, 3, False), ("CrossEntropyLoss",), ("Dropout", 0.1)]:
+                 ("Embedding", 5, 2, -1), ("Linear", 2, 3, False), ("CrossEntropyLoss",), ("Dropout", 0.1),
+                 ("Conv2d", 3, 6, 3, 2, 1, 1, 3, False), ("Conv1d", 2, 4, 3, 1, "same"), ("MaxPool2d", 3, 2, 1),
+                 ("MaxPool2d", (2, 3)), ("BatchNorm2d", 5), ("AvgPool2d", 3, 1, 1), ("AdaptiveAvgPool2d", (1, 1))]:
         name, *a = args
         assert repr(getattr(gt.nn, name)(*a)) == repr(getattr(torch.nn, name)(*a)), name
     assert repr(gt.nn.ModuleList([gt.nn.Linear(1, 1) for _ in range(3)] + [gt.nn.ReLU()])) == \
@@ -279,7 +281,7 @@ def test_parameter_repr_and_identity():
 
 def test_torch_names_gt_lacks_raise_an_attribute_error_naming_them():
     import gt.nn.functional as F
-    for module, name in ((gt.nn, "Conv2d"), (F, "conv2d"), (gt.nn.init, "dirac_"), (gt.nn.utils, "spectral_norm")):
+    for module, name in ((gt.nn, "Transformer"), (F, "conv3d"), (gt.nn.init, "dirac_"), (gt.nn.utils, "spectral_norm")):
         with pytest.raises(AttributeError, match=f"{name} is not supported by GT yet"):
             getattr(module, name)
         assert not hasattr(module, name)

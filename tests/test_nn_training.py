@@ -83,3 +83,43 @@ def test_eval_mode_is_deterministic_and_train_mode_draws_dropout():
     model.train()
     c, d = model(idx), model(idx)
     assert not bool((c == d).all())
+
+
+def _tiny_cnn(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Net(nn.Module):  # the shape of PyTorch's "Training a classifier" tutorial, smaller
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 4, 3)
+            self.pool = nn.MaxPool2d(2, 2)
+            self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
+            self.fc = nn.Linear(6 * 3 * 3, 5)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = F.relu(self.conv2(x))
+            return self.fc(lib.flatten(x, 1))
+
+    return Net()
+
+
+def test_tiny_cnn_trains_to_torchs_numbers():
+    rng = np.random.default_rng(1)
+    images, labels = rng.standard_normal((4, 3, 8, 8)).astype(np.float32), rng.integers(0, 5, 4)
+    results = []
+    for lib in (gt, torch):
+        lib.manual_seed(0)
+        model = _tiny_cnn(lib)
+        opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        x, y = lib.tensor(images), lib.tensor(labels)
+        losses = []
+        for _ in range(4):
+            opt.zero_grad()
+            loss = lib.nn.CrossEntropyLoss()(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        results.append(losses)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5)
+    assert results[0][-1] < results[0][0]

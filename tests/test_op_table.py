@@ -191,7 +191,8 @@ def _nn_layers(lib, x, y):
     running_mean, running_var = lib.zeros(4, dtype=x.dtype), lib.ones(4, dtype=x.dtype)
     return (F.layer_norm(x, (4,), y[0], y[1]), F.batch_norm(x, running_mean, running_var, y[0], y[1], True),
             running_mean, running_var, F.embedding(idx, x), F.one_hot(idx, 4), F.pad(x, (1, 2)),
-            F.pad(x[None], (2, 1), mode="reflect"))
+            F.pad(x[None], (2, 1), mode="reflect"), F.conv1d(x[:, None], y[:2, None, :2], y[2, :2]),
+            F.max_pool2d(x[None, None], 2, 1), F.avg_pool2d(x[None, None], 2, 1), F.adaptive_avg_pool2d(x[None], 2))
 
 
 def _writes(lib, x, y):

@@ -199,6 +199,48 @@ def batch_norm_backward(g, x, *rest):
                                            mask)[which]
 
 
+def conv(x, weight, *rest):
+    """torch's convolution: rest = ([bias,] stride, padding, dilation, groups)."""
+    tensors, (stride, padding, dilation, groups) = _split(rest, 4)
+    return aten.convolution(x, weight, *_optional(tensors, 1), stride, padding, dilation, False,
+                            (0,) * len(stride), groups)
+
+
+def conv_backward(g, x, weight, *rest):
+    """Gradient ``which`` (0: input, 1: weight, 2: bias) of a convolution, from torch's convolution_backward."""
+    tensors, (stride, padding, dilation, groups, which) = _split(rest, 5)
+    bias_sizes = [weight.shape[0]] if tensors else None
+    mask = [which == 0, which == 1, which == 2]
+    return aten.convolution_backward(g, x, weight, bias_sizes, stride, padding, dilation, False,
+                                     (0,) * len(stride), groups, mask)[which]
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    return aten.max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)[0]
+
+
+def max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """torch's max-pool backward kernel; the argmax indices are recomputed from ``x``."""
+    indices = aten.max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)[1]
+    return aten.max_pool2d_with_indices_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode, indices)
+
+
+def avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    return aten.avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                    divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return torch._C._nn.adaptive_avg_pool2d(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(g, x, output_size):
+    # torch computes a (1, 1) output as a mean over the last two dims: its gradient is the mean's
+    if tuple(output_size) == (1, 1):
+        return g.expand(x.shape) / (x.shape[-1] * x.shape[-2])
+    return aten._adaptive_avg_pool2d_backward(g, x)
+
+
 def embedding(weight, indices, padding_idx, scale_grad_by_freq):
     return aten.embedding(weight, indices, padding_idx, scale_grad_by_freq)
 

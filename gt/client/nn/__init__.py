@@ -12,6 +12,7 @@ from gt.client.nn import clip_grad as utils
 from gt.client.nn import functional, init
 from gt.client.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from gt.client.nn.container import ModuleDict, ModuleList, Sequential
+from gt.client.nn.conv import Conv1d, Conv2d
 from gt.client.nn.dropout import Dropout
 from gt.client.nn.embedding import Embedding
 from gt.client.nn.flatten import Flatten
@@ -21,14 +22,16 @@ from gt.client.nn.linear import Identity, Linear
 from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss,
                                SmoothL1Loss)
 from gt.client.nn.module import Module
-from gt.client.nn.normalization import BatchNorm1d, LayerNorm
+from gt.client.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from gt.client.nn.parameter import Parameter
+from gt.client.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
-    "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleDict",
-    "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
-    "Softplus", "Tanh", "functional", "init", "utils",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv1d",
+    "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU", "Identity", "L1Loss", "LayerNorm",
+    "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss",
+    "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh",
+    "functional", "init", "utils",
     # the GT prototype's functions
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "gelu", "leaky_relu",
     "log_softmax", "mse_loss", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",

@@ -158,6 +158,84 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return out
 
 
+def ntuple(value, n: int, name: str) -> tuple:
+    """An int or a sequence of ``n`` ints as a tuple of ``n`` ints (torch's convolution and pooling arguments)."""
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of {n} values to match the "
+                           f"convolution dimensions, but got {name}={list(value)}")
+    return value
+
+
+def convolution(input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int,
+          n: int) -> Tensor:
+    """An ``n``-d convolution (torch's aten.convolution); an unbatched input gets a batch dim of 1, as in torch."""
+    if input.dim() == n + 1:
+        return convolution(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups, n).squeeze(0)
+    groups = int(groups)
+    if weight.dim() == n + 2 and weight.shape[0] % groups:  # meta inference does not check these two
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{list(weight.shape)}] instead")
+    if weight.dim() == input.dim() == n + 2 and input.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
+                           f"{input.shape[1]} channels instead")
+    stride, dilation = ntuple(stride, n, "stride"), ntuple(dilation, n, "dilation")
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":
+        if any(s != 1 for s in stride):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+        if any(t % 2 for t in total):
+            raise NotImplementedError("gt: padding='same' that needs uneven padding (an even kernel) is not "
+                                      "supported")
+        padding = tuple(t // 2 for t in total)
+    elif isinstance(padding, str):
+        raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
+    inputs = (input, weight) if bias is None else (input, weight, bias)
+    return _apply("conv", inputs, (stride, ntuple(padding, n, "padding"), dilation, groups))
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    return convolution(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    return convolution(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:
+    """2-d max pooling (torch's max_pool2d_with_indices; its backward kernel recomputes the indices)."""
+    if return_indices:
+        raise NotImplementedError("gt: max_pool2d(return_indices=True) is not supported")
+    kernel = ntuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, 2, "stride")
+    return _apply("max_pool2d", (input,), (kernel, stride, ntuple(padding, 2, "padding"),
+                                            ntuple(dilation, 2, "dilation"), bool(ceil_mode)))
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-d average pooling (torch's avg_pool2d and its backward kernel)."""
+    kernel = ntuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, 2, "stride")
+    return _apply("avg_pool2d", (input,), (kernel, stride, ntuple(padding, 2, "padding"), bool(ceil_mode),
+                                            bool(count_include_pad), divisor_override))
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to ``output_size`` (None keeps that input size), as torch."""
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    size = tuple(input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size))
+    return _apply("adaptive_avg_pool2d", (input,), (size,))
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` at the indices in ``input``; the ``padding_idx`` row gets no gradient."""
@@ -344,7 +422,7 @@ def _label_smoothed(nll: Tensor, lsm: Tensor, target: Tensor, weight: Tensor | N
     return (1 - label_smoothing) * nll + ret * (label_smoothing / n_classes)
 
 
-__all__ = ["batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout",
-           "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "mse_loss",
-           "nll_loss", "normalize", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
-           "softplus", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "embedding", "gelu",
+           "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
+           "normalize", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
