@@ -20,6 +20,15 @@ def test_filled_creations_equal_torch(name, args, kw, assert_matches):
     assert_matches(getattr(gt, name)(*args, **kw), want)
 
 
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "randn", "rand"])
+def test_size_as_a_keyword(name):
+    assert tuple(getattr(gt, name)(size=(2, 3)).shape) == tuple(getattr(torch, name)(size=(2, 3)).shape) == (2, 3)
+    with pytest.raises(TypeError):
+        getattr(torch, name)(2, size=(2,))
+    with pytest.raises(TypeError, match="multiple values for argument 'size'"):
+        getattr(gt, name)(2, size=(2,))
+
+
 @pytest.mark.parametrize("size, value, kw", [((2, 3), 1.5, {}), ((2,), 3, {}), ((3,), True, {}), ((), -0.0, {}),
                                              ((2, 2), float("inf"), {}), ((2,), 7, {"dtype": torch.float16}),
                                              (4, 2.5, {"dtype": torch.float64})])

@@ -22,6 +22,15 @@ def _finish(out: Tensor, requires_grad: bool) -> Tensor:
     return out.requires_grad_(True) if requires_grad else out
 
 
+def _shape(name: str, args: tuple, size) -> tuple:
+    """The size given as varargs, one sequence, or ``size=`` (torch takes all three)."""
+    if size is None:
+        return size_args(args)
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    return size_args((size,))
+
+
 def _number(name: str, value):
     s = _scalar(value)
     if s is None:
@@ -76,17 +85,17 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     return _finish(_emit(_OP["full"], (), shape, dtype, (shape, s, dtype)), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(size_args(size), 0.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
+def zeros(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(_shape("zeros", args, size), 0.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(size_args(size), 1.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
+def ones(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(_shape("ones", args, size), 1.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Like torch.empty; GT's values are zeros (the worker has no uninitialised memory to hand out)."""
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+    return zeros(_shape("empty", args, size), dtype=dtype, requires_grad=requires_grad)
 
 
 def full_like(t: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False,
@@ -163,14 +172,14 @@ def set_rng_state(new_state) -> None:
     torch.set_rng_state(new_state)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples, equal to ``torch.randn``'s under the same seed."""
-    return _put(torch.randn(size_args(size), generator=generator, dtype=_dtype(dtype)), requires_grad)
+    return _put(torch.randn(_shape("randn", args, size), generator=generator, dtype=_dtype(dtype)), requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1), equal to ``torch.rand``'s under the same seed."""
-    return _put(torch.rand(size_args(size), generator=generator, dtype=_dtype(dtype)), requires_grad)
+    return _put(torch.rand(_shape("rand", args, size), generator=generator, dtype=_dtype(dtype)), requires_grad)
 
 
 def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
