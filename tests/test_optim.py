@@ -223,6 +223,7 @@ def test_param_groups_with_their_own_hyperparameters_and_add_param_group(rng):
     g_opt.add_param_group({"params": g_params[2], "momentum": 0.5})
     t_opt.add_param_group({"params": t_params[2], "momentum": 0.5})
     assert g_opt.state_dict()["param_groups"] == t_opt.state_dict()["param_groups"]
+    assert repr(g_opt) == repr(t_opt)
     for _ in range(2):
         x = rng.standard_normal((4, 3)).astype(np.float32)
         for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
