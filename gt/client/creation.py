@@ -86,11 +86,13 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
 
 
 def zeros(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape("zeros", args, size), 0.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
+    return full(_shape("zeros", args, size), 0.0, dtype=_dtype(dtype) or torch.get_default_dtype(),
+                requires_grad=requires_grad)
 
 
 def ones(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape("ones", args, size), 1.0, dtype=_dtype(dtype) or torch.get_default_dtype(), requires_grad=requires_grad)
+    return full(_shape("ones", args, size), 1.0, dtype=_dtype(dtype) or torch.get_default_dtype(),
+                requires_grad=requires_grad)
 
 
 def empty(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
