@@ -140,6 +140,29 @@ def test_state_dict_loads_across_gt_and_torch(name, kw):
     assert resumed.last_epoch == t_s.last_epoch and resumed.get_last_lr() == t_s.get_last_lr()
 
 
+def _warmup_scheduler(sched):
+    """A user-written scheduler in torch's style: subclass LRScheduler, implement get_lr()."""
+    class Warmup(sched.LRScheduler):
+        def __init__(self, optimizer, warmup=4):
+            self.warmup = warmup
+            super().__init__(optimizer)
+
+        def get_lr(self):
+            return [base * min(1.0, (self.last_epoch + 1) / self.warmup) for base in self.base_lrs]
+    return Warmup
+
+
+def test_a_custom_scheduler_written_for_torch_runs_on_gt():
+    g_opt, t_opt = _optimizers()
+    g_s, t_s = _warmup_scheduler(gt_sched)(g_opt), _warmup_scheduler(torch_sched)(t_opt)
+    for _ in range(6):
+        assert g_s.get_last_lr() == t_s.get_last_lr()
+        g_opt.step()
+        t_opt.step()
+        g_s.step()
+        t_s.step()
+
+
 def test_lambda_lr_state_dict_leaves_functions_out():
     g_opt, t_opt = _optimizers()
     g_s = gt_sched.LambdaLR(g_opt, lambda e: 0.5 ** e)
