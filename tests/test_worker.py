@@ -78,7 +78,7 @@ def test_boundaries_align_batches_with_a_loop_whose_op_count_is_not_a_multiple(u
     assert hp["unique_patterns"] == 4
     assert hp["total_batches"] == 4 * 30
     assert hp["hot_paths"] == 4
-    assert hp["hot_batches_executed"] == 4 * (30 - 10)
+    assert hp["hot_batches_executed"] == 0        # hot, but none ran as a hot path: compiling is off
     sizes = sorted(p["ops"] for p in hp["top_patterns"])
     assert sizes == [7, 10, 10, 10]
     expected = x.numpy()
