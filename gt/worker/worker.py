@@ -186,11 +186,11 @@ class Worker:
         """The client reached a natural boundary (end of forward, backward, step): cut the batch.
 
         ``compile_region`` True: a compile region (a ``gt.signal`` scope configured
-        ``compile: true``) opens here; False: the open region closes here, and the
-        batch it made compiles on first sight.
+        ``compile: true``) opens here; False: the innermost open region closes
+        here.  Batches made inside a region compile on first sight.
         """
         if len(self.pending_operations) > self._seg_start:
-            self._end_segment(force_compile=compile_region is False)
+            self._end_segment()
         if compile_region is not None:
             self._regions += 1 if compile_region else -1
             if self._regions < 0:
@@ -202,7 +202,7 @@ class Worker:
             self._seg_limit = self._seg_start + self._cut
 
     # -- batch execution ------------------------------------------------------
-    def _end_segment(self, force_compile: bool = False) -> None:
+    def _end_segment(self) -> None:
         """A segment ends (boundary or size cut): run it, or hold it as part of a cycle."""
         if self._period:
             self._held += 1
@@ -210,13 +210,13 @@ class Worker:
                 self._seg_start = len(self.pending_operations)
                 self._seg_limit = self._seg_start + self._cut
                 return
-        self._run_pending(force_compile)
+        self._run_pending()
 
     def _flush_batch(self) -> None:
         """Execute all pending operations as a batch (a sync point ends a held cycle early)."""
         self._run_pending()
 
-    def _run_pending(self, force_compile: bool = False) -> None:
+    def _run_pending(self) -> None:
         if self._flushing or not (self.pending_operations or self._pending_frees):
             return
         self._flushing = True
@@ -233,8 +233,7 @@ class Worker:
             else:
                 if operations:
                     try:
-                        self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids), held,
-                                      force_compile)
+                        self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids), held)
                     except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
                         self.tensors.update(getattr(exc, "partial", {}))
                         self._note_error(getattr(exc, "op_name", "batch"), exc)
@@ -247,10 +246,11 @@ class Worker:
                 for i in late:
                     self.free(i)
 
-    def _execute(self, operations: list, batch: Batch, held: int, force_compile: bool) -> None:
+    def _execute(self, operations: list, batch: Batch, held: int) -> None:
         tensors = self.tensors
         detector = self.hotpath_detector
         n = len(operations)
+        force_compile = self._regions > 0
         merged = self._period > 0     # a held cycle (or what a sync point found held)
         compile_it = promoted = False
         if detector is not None or force_compile or (self.engine.enable_compilation and n >= 2):
