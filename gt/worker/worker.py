@@ -128,6 +128,7 @@ class Worker:
         self._recent: list[tuple[int, bool]] = []   # (pattern key, hot) of the last segments
         self._period = 0               # 0: run segments one by one; P: hold P segments
         self._held = 0                 # segments held in the current cycle
+        self._since_sync = 0           # segments run since the last sync point (the loop's phase)
         self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
         self._cycle_eager_s = 0.0      # those segments' best eager run times, summed
         self._fresh_merges = 0
@@ -215,6 +216,7 @@ class Worker:
     def _flush_batch(self) -> None:
         """Execute all pending operations as a batch (a sync point ends a held cycle early)."""
         self._run_pending()
+        self._since_sync = 0
 
     def _run_pending(self) -> None:
         if self._flushing or not (self.pending_operations or self._pending_frees):
@@ -335,6 +337,7 @@ class Worker:
     def _observe_segment(self, key: int, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
         period = self._cycles.observe_segment(key)
+        self._since_sync += 1
         recent = self._recent
         recent.append((key, hot))
         if len(recent) > 16:
@@ -350,6 +353,8 @@ class Worker:
             eager_s = sum(times[k][0] or 0.0 for k in cycle if k in times)
             self._period, self._cycle, self._cycle_eager_s = period, cycle, eager_s
             self._fresh_merges = 0
+            # Held cycles end where the loop's reads are: the first one may be short.
+            self._held = self._since_sync % period
             log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
                      self.worker_id, period)
         # A segment of a cycle waits for the merged cycle instead of compiling on its own.
