@@ -128,10 +128,12 @@ class Worker:
         self._recent: list[tuple[int, bool]] = []   # (pattern key, hot) of the last segments
         self._period = 0               # 0: run segments one by one; P: hold P segments
         self._held = 0                 # segments held in the current cycle
-        self._since_sync = 0           # segments run since the last sync point (the loop's phase)
+        self._after_sync: int | None = None   # key of the first segment after the last sync point
+        self._synced = False
         self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
         self._cycle_eager_s = 0.0      # those segments' best eager run times, summed
         self._fresh_merges = 0
+        self._merged_seen: dict = {}   # pattern key -> times seen as a merged batch
         self._bad_cycles: set[tuple] = set()
         # Revert: per pattern key [best eager s, best compiled s, compiled runs left until the check].
         self._times: dict = {}
@@ -216,7 +218,7 @@ class Worker:
     def _flush_batch(self) -> None:
         """Execute all pending operations as a batch (a sync point ends a held cycle early)."""
         self._run_pending()
-        self._since_sync = 0
+        self._synced = True
 
     def _run_pending(self) -> None:
         if self._flushing or not (self.pending_operations or self._pending_frees):
@@ -264,18 +266,17 @@ class Worker:
                 for key in detector.take_evicted():
                     self.engine.forget(key)
                     self._times.pop(key, None)
+                    self._merged_seen.pop(key, None)
                 key = batch.key
-                if key in self._reverted:
-                    hot = False
-                elif not hot and n >= 2 and (force_compile or merged):
-                    hot = promoted = self._compile_early(key, held)
+                eligible = n >= 2 and key not in self._reverted
                 if merged:
                     self.stats["merged_batches"] += 1
-                    if hot:
-                        self._fresh_merges = 0
-                    compile_it = hot
+                    compile_it = eligible and self._merged_compiles(key, hot, held)
+                    promoted = compile_it and not hot
                 else:
-                    compile_it = self._observe_segment(key, hot, force_compile) and n >= 2
+                    if eligible and force_compile and not hot:
+                        hot = promoted = self._promote(key)
+                    compile_it = self._observe_segment(key, hot, force_compile) and eligible
         t0 = perf_counter()
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
@@ -297,47 +298,49 @@ class Worker:
             self._note_time(batch, seconds, n)
 
     # -- cycles ---------------------------------------------------------------
-    def _compile_early(self, key: int, held: int) -> bool:
-        """Should a pattern below the threshold compile now?
-
-        A compile region compiles on first sight; a merged cycle on its second
-        sight (the first shows the merge repeats).  Merged batches that keep
-        being new mean the cycle is gone; a full cycle that failed to compile or
-        was reverted is given up for good.
-        """
+    def _promote(self, key: int) -> bool:
+        """A cold pattern compiles before its threshold (a compile region's batch, a merged cycle)."""
         table = self.hotpath_detector.table
-        entry = table.entry(key)
-        state = entry["state"]
-        if not self._period:
-            if state != COLD:
-                return False
-            table.set_state(key, HOT)
-            return True
-        full = held == self._period
-        if state == FAILED:
-            if full:
-                self._bad_cycles.add(self._cycle)
-                self._leave_cycle()
+        if table.entry(key)["state"] != COLD:
             return False
-        if state != COLD:
-            return False
-        if entry["count"] == 1:
+        table.set_state(key, HOT)
+        return True
+
+    def _merged_compiles(self, key: int, hot: bool, held: int) -> bool:
+        """Should a merged batch run compiled?  On its second sight as a merged batch.
+
+        The first sight shows nothing repeats yet (and a merged batch that is one
+        hot segment, as at a loop's end, must not compile as if it did).  Merged
+        batches that keep being new mean the cycle is gone; a full cycle that
+        failed to compile or was reverted is given up for good.
+        """
+        seen = self._merged_seen[key] = self._merged_seen.get(key, 0) + 1
+        if seen == 1:
             self._fresh_merges += 1
             if self._fresh_merges >= _FRESH_MERGES_PER_SEGMENT * self._period:
                 log.info("[HotPath] Worker %s: merged cycles stopped repeating; back to single batches",
                          self.worker_id)
                 self._leave_cycle()
             return False
+        self._fresh_merges = 0
+        if hot:
+            return True
+        full = held == self._period
+        if self.hotpath_detector.table.entry(key)["state"] == FAILED:
+            if full:
+                self._bad_cycles.add(self._cycle)
+                self._leave_cycle()
+            return False
         if full:
             # A merged cycle ran eagerly once: its segments' best times are the better reference.
             self._times.setdefault(key, [None, None, REVERT_SAMPLES])[0] = self._cycle_eager_s
-        table.set_state(key, HOT)
-        return True
+        return self._promote(key)
 
     def _observe_segment(self, key: int, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
         period = self._cycles.observe_segment(key)
-        self._since_sync += 1
+        if self._synced:
+            self._synced, self._after_sync = False, key
         recent = self._recent
         recent.append((key, hot))
         if len(recent) > 16:
@@ -353,8 +356,11 @@ class Worker:
             eager_s = sum(times[k][0] or 0.0 for k in cycle if k in times)
             self._period, self._cycle, self._cycle_eager_s = period, cycle, eager_s
             self._fresh_merges = 0
-            # Held cycles end where the loop's reads are: the first one may be short.
-            self._held = self._since_sync % period
+            # Held cycles start where the loop's reads leave off (the segment after a
+            # sync point), so a loop that reads every N steps keeps one merged pattern.
+            # The next segment is cycle[0]; the first held cycle may be short.
+            if self._after_sync in cycle[1:]:
+                self._held = period - cycle.index(self._after_sync)
             log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
                      self.worker_id, period)
         # A segment of a cycle waits for the merged cycle instead of compiling on its own.
