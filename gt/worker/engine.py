@@ -135,7 +135,9 @@ class _CudaGraphRunner:
     """
 
     def __init__(self, fn: Callable[[list], Any], example_inputs: list) -> None:
-        self.static_inputs = [t.clone() for t in example_inputs]
+        # Same strides as the inputs the graph was compiled for (Inductor checks them).
+        self.static_inputs = [torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device).copy_(t)
+                              for t in example_inputs]
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
