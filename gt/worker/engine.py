@@ -309,8 +309,7 @@ def meta_of(t: torch.Tensor) -> tuple:
 def _canonical_batch(operations: list, tensors: dict) -> Batch:
     """Canonicalise a list of Operations that did not come through a worker's batcher."""
     from gt.worker import _batcher
-    batcher = _batcher.Batcher(len(operations) + 1, _ops.NUM_OPCODES)
-    canon, ext_ids, live_ids, _ = batcher.flush_ops(list(operations), [])
+    canon, ext_ids, live_ids, _ = _batcher.Batcher(_ops.NUM_OPCODES).flush_ops(list(operations), [])
     # Inputs the table does not hold (a detector used on its own) count as "unknown".
     metas = tuple(meta_of(tensors[i]) if i in tensors else None for i in ext_ids)
     # A fresh batcher numbers params from 0: the key carries the params themselves.

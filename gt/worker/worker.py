@@ -58,27 +58,6 @@ def default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-class _CycleFinder:
-    """Temporary stand-in for ``HotPathDetector.observe_segment``/``reset_cycle`` (ccore's C version)."""
-
-    def __init__(self) -> None:
-        self._keys: list[int] = []
-
-    def observe_segment(self, key: int) -> int:
-        keys = self._keys
-        keys.append(key)
-        if len(keys) > 32:
-            del keys[0]
-        n = len(keys)
-        for p in range(1, min(16, n // 2) + 1):
-            if keys[n - p:] == keys[n - 2 * p:n - p]:
-                return p
-        return 0
-
-    def reset_cycle(self) -> None:
-        self._keys.clear()
-
-
 class Worker:
     """Executes one client's instruction stream on one device."""
 
@@ -108,7 +87,7 @@ class Worker:
                             "compile (leave GT_WORKER_BATCH_SIZE unset to batch at boundaries)", worker_id)
         if batch_size > 1:
             log.info("Worker %s: Message batching enabled (batch_size=%d)", worker_id, batch_size)
-        self._batcher = _batcher.Batcher(batch_size, _ops.NUM_OPCODES)
+        self._batcher = _batcher.Batcher(_ops.NUM_OPCODES)
         self.pending_operations: list = []
         self._pending_frees: list[int] = []
         self._funcs = self.engine.funcs
@@ -124,7 +103,6 @@ class Worker:
         self._seg_limit = batch_size
         self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
         # Cycles (see the module docstring).
-        self._cycles = _CycleFinder()
         self._recent: list[tuple[int, bool]] = []   # (pattern key, hot) of the last segments
         self._period = 0               # 0: run segments one by one; P: hold P segments
         self._held = 0                 # segments held in the current cycle
@@ -301,7 +279,7 @@ class Worker:
     def _promote(self, key: int) -> bool:
         """A cold pattern compiles before its threshold (a compile region's batch, a merged cycle)."""
         table = self.hotpath_detector.table
-        if table.entry(key)["state"] != COLD:
+        if table.state(key) != COLD:
             return False
         table.set_state(key, HOT)
         return True
@@ -326,7 +304,7 @@ class Worker:
         if hot:
             return True
         full = held == self._period
-        if self.hotpath_detector.table.entry(key)["state"] == FAILED:
+        if self.hotpath_detector.table.state(key) == FAILED:
             if full:
                 self._bad_cycles.add(self._cycle)
                 self._leave_cycle()
@@ -338,7 +316,7 @@ class Worker:
 
     def _observe_segment(self, key: int, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
-        period = self._cycles.observe_segment(key)
+        period = self.hotpath_detector.observe_segment(self.hotpath_detector.last_signature)
         if self._synced:
             self._synced, self._after_sync = False, key
         recent = self._recent
@@ -368,7 +346,7 @@ class Worker:
 
     def _leave_cycle(self) -> None:
         self._period, self._cycle = 0, ()
-        self._cycles.reset_cycle()
+        self.hotpath_detector.reset_cycle()
         self._recent.clear()
 
     # -- revert what does not pay ----------------------------------------------
