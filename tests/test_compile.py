@@ -277,6 +277,39 @@ def test_a_pattern_that_runs_slower_compiled_goes_back_to_eager(use_worker, monk
     assert "Batch(3 ops)" in logged.text
 
 
+def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worker, monkeypatch, logged):
+    compiled_ops = []
+
+    def slow_compile(gm, inputs):
+        compiled_ops.append(sum(1 for node in gm.graph.nodes if node.op == "call_function"))
+
+        def run(args):
+            time.sleep(0.002)
+            return gm(*args)
+        return run
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
+    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(16):                       # two segments a step: a cycle of period 2
+        with gt.no_grad():
+            y = x * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+    # Steps 0-2 run the segments eagerly (the cycle is hot after step 2), step 3 merged
+    # and eager, step 4 compiles the merged step (4 ops plus 3 scalar casts), steps 4-6
+    # run it and the third slow run reverts it; step 7 finds the cycle failed and runs
+    # its segments again, which compile on their own and are reverted in turn.
+    assert compiled_ops[0] == 4 + 3
+    assert sorted(compiled_ops[1:]) == [2 + 1, 2 + 2]
+    stats = w.get_stats()
+    assert stats["hotpath"]["reverted"] == 3 and stats["hotpath"]["cycle_period"] == 0
+    assert logged.text.count("runs no faster compiled") == 3
+    assert stats["compilation"]["cache_size"] == 0
+
+
 def test_negative_zero_inf_and_nan_scalars_compiled_equal_eager(use_worker):
     w = use_worker(batch_size=1024, compile=True)   # GT_COMPILE=1: every batch of 2+ ops compiles
     values = np.array([1.0, -2.0, 0.5], dtype=np.float32)

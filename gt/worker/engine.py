@@ -266,7 +266,7 @@ class Engine:
         batch.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
     def forget(self, key: Any) -> None:
-        """Drop a pattern's compiled graph (its pattern was evicted)."""
+        """Drop a pattern's compiled graph (its pattern was evicted, or reverted to eager)."""
         self._cache.pop(key, None)
 
     # -- public ----------------------------------------------------------------

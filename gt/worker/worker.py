@@ -115,7 +115,7 @@ class Worker:
         self._bad_cycles: set[tuple] = set()
         # Revert: per pattern key [best eager s, best compiled s, compiled runs left until the check].
         self._times: dict = {}
-        self._reverted: set = set()
+        self._reverted: set = set()    # signatures: a reverted pattern stays eager after eviction too
         self.stats = {"operations": {"total": 0, "batched": 0, "compiled": 0, "eager": 0},
                       "batches": 0, "hot_batches": 0, "merged_batches": 0, "reverted": 0}
 
@@ -246,10 +246,10 @@ class Worker:
                     self._times.pop(key, None)
                     self._merged_seen.pop(key, None)
                 key = batch.key
-                eligible = n >= 2 and key not in self._reverted
+                eligible = n >= 2 and detector.last_signature not in self._reverted
                 if merged:
                     self.stats["merged_batches"] += 1
-                    compile_it = eligible and self._merged_compiles(key, hot, held)
+                    compile_it = self._merged_compiles(key, hot, held) and eligible
                     promoted = compile_it and not hot
                 else:
                     if eligible and force_compile and not hot:
@@ -273,7 +273,7 @@ class Worker:
         if detector is not None:
             if promoted and batch.compiled:
                 detector.table.set_state(batch.key, COMPILED)
-            self._note_time(batch, seconds, n)
+            self._note_time(batch, detector.last_signature, seconds, n)
 
     # -- cycles ---------------------------------------------------------------
     def _promote(self, key: int) -> bool:
@@ -350,7 +350,7 @@ class Worker:
         self._recent.clear()
 
     # -- revert what does not pay ----------------------------------------------
-    def _note_time(self, batch: Batch, seconds: float, n_ops: int) -> None:
+    def _note_time(self, batch: Batch, signature: int, seconds: float, n_ops: int) -> None:
         """Keep a pattern's best eager and compiled times; revert it when compiling does not pay."""
         key = batch.key
         times = self._times.get(key)
@@ -365,7 +365,7 @@ class Worker:
         times[2] -= 1
         if times[2] or times[0] is None or times[1] < times[0]:
             return
-        self._reverted.add(key)
+        self._reverted.add(signature)
         self.engine.forget(key)
         self.hotpath_detector.table.set_state(key, FAILED)
         self.stats["reverted"] += 1
