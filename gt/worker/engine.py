@@ -219,10 +219,11 @@ class Engine:
         return torch.fx.GraphModule(torch.nn.Module(), graph)
 
     def _inputs(self, operations: list, tensors: dict, batch: Batch) -> list:
-        inputs = [tensors[i] for i in batch.ext_ids]
+        inputs = list(map(tensors.__getitem__, batch.ext_ids))
+        scalar_tensor = self._scalar_tensor
         for op in operations:
-            for s in op[4]:
-                inputs.append(self._scalar_tensor(s))
+            if op[4]:
+                inputs.extend(map(scalar_tensor, op[4]))
         return inputs
 
     def _run_compiled(self, operations: list, tensors: dict, batch: Batch) -> dict | None:
