@@ -326,6 +326,27 @@ def test_negative_zero_inf_and_nan_scalars_compiled_equal_eager(use_worker):
     assert w.get_stats()["operations"]["compiled"] == 12
 
 
+def test_intermediates_freed_inside_a_held_cycle_are_not_outputs_of_its_graph(use_worker, no_revert,
+                                                                             monkeypatch):
+    graphs = []
+
+    def spy_compile(gm, inputs):
+        graphs.append((len(inputs), len(list(gm.graph.nodes)[-1].args[0])))
+        return _graph_compile(gm, inputs)
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", spy_compile)
+    use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(8):                        # two segments a step, merged from step 3 on
+        with gt.no_grad():
+            y = x * 2.0 + 1.0                 # x * 2.0 is freed at once; the old y and z when rebound
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    # One graph: inputs x and the three scalars; outputs only what the client still holds (y, z).
+    assert graphs == [(1 + 3, 2)]
+    np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+
+
 def test_merged_cycles_that_stop_repeating_fall_back_to_single_batches(use_worker, no_revert, monkeypatch):
     monkeypatch.setattr(engine_mod, "_compile_graph", _graph_compile)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
