@@ -66,7 +66,7 @@ def test_compiled_matches_eager_for_every_op(use_worker):
     canon, ext_ids, live_ids, freed_ids = w._batcher.flush_ops(ops, w._pending_frees)
     w.pending_operations, w._pending_frees = [], []
     tensors = w.tensors
-    metas = tuple((t.dtype, tuple(t.shape)) for t in (tensors[i] for i in ext_ids))
+    metas = tuple(engine_mod.meta_of(tensors[i]) for i in ext_ids)
     eager = w.engine.execute_batch(ops, tensors, Batch(canon, ext_ids, live_ids, metas=metas), compile=False)
     batch = Batch(canon, ext_ids, live_ids, metas=metas)
     compiled = w.engine.execute_batch(ops, tensors, batch, compile=True)
@@ -345,6 +345,20 @@ def test_intermediates_freed_inside_a_held_cycle_are_not_outputs_of_its_graph(us
     # One graph: inputs x and the three scalars; outputs only what the client still holds (y, z).
     assert graphs == [(1 + 3, 2)]
     np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+
+
+def test_inputs_with_other_strides_get_their_own_graph(use_worker):
+    w = use_worker(batch_size=1024, compile=True)   # GT_COMPILE=1: every batch of 2+ ops compiles
+    values = np.arange(16, dtype=np.float32).reshape(4, 4)
+    m = gt.from_numpy(values)
+    mt = m.t()
+    mt.numpy()                                       # the transposed view is now a stored input
+    for src, ref in ((m, values), (mt, values.T), (m, values)):
+        with gt.no_grad():
+            got = (src * 2.0 + 1.0).numpy()
+        np.testing.assert_array_equal(got, ref * 2 + 1)
+    comp = w.get_stats()["compilation"]
+    assert comp["cache_misses"] == 2 and comp["cache_hits"] == 1   # same shape, two stride layouts
 
 
 def test_merged_cycles_that_stop_repeating_fall_back_to_single_batches(use_worker, no_revert, monkeypatch):

@@ -36,7 +36,7 @@ from gt import config as _config
 from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 from gt.worker import _batcher
 from gt.worker import ops as _ops
-from gt.worker.engine import Batch, Engine
+from gt.worker.engine import Batch, Engine, meta_of
 from gt.worker.hotpath_detector import COLD, COMPILED, FAILED, HOT, HotPathDetector
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class Worker:
         merged = self._period > 0     # a held cycle (or what a sync point found held)
         compile_it = promoted = False
         if detector is not None or force_compile or (self.engine.enable_compilation and n >= 2):
-            batch.metas = tuple((t.dtype, tuple(t.shape)) for t in map(tensors.__getitem__, batch.ext_ids))
+            batch.metas = tuple(map(meta_of, map(tensors.__getitem__, batch.ext_ids)))
             if detector is None:
                 compile_it = n >= 2
             else:
