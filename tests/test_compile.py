@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import gt
+from gt import config as gt_config
 from gt.client import runtime
 from gt.worker import engine as engine_mod
 from gt.worker import worker as worker_mod
@@ -404,9 +405,7 @@ def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logge
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_replay(monkeypatch):
-    from tests.conftest import make_worker   # noqa: F401 - CUDA worker built by hand below
-    from gt import config as gt_config
+def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_replay():
     cfg = gt_config.Config(auto_compile=False, hot_threshold=10, batch_size=1024, compile=True, device="cuda")
     w = worker_mod.Worker("cuda_worker", batch_size=1024, config=cfg)
     previous = runtime.get_worker()
