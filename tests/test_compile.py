@@ -254,7 +254,7 @@ def test_a_pattern_that_runs_slower_compiled_goes_back_to_eager(use_worker, monk
         compiles.append(gm)
 
         def run(args):
-            time.sleep(0.002)                 # far slower than the three eager ops
+            time.sleep(0.02)                  # far slower than the three eager ops
             return gm(*args)
         return run
 
@@ -285,7 +285,7 @@ def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worke
         compiled_ops.append(sum(1 for node in gm.graph.nodes if node.op == "call_function"))
 
         def run(args):
-            time.sleep(0.002)
+            time.sleep(0.02)
             return gm(*args)
         return run
 
