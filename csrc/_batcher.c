@@ -218,26 +218,6 @@ forget_recent(BatcherObject *self)
     }
 }
 
-static int intern_new_params(BatcherObject *self, PyObject *params, int32_t *code);
-
-/* The code of params (interning it if new) in *code; -1 on error. */
-static inline int
-intern_params(BatcherObject *self, PyObject *params, int32_t *code)
-{
-    size_t slot = ((uintptr_t)params >> 4) & (RECENT - 1);
-
-    if (self->recent[slot] == params) {
-        *code = self->recent_code[slot];
-        return 0;
-    }
-    if (intern_new_params(self, params, code) < 0) {
-        return -1;
-    }
-    Py_XSETREF(self->recent[slot], Py_NewRef(params));
-    self->recent_code[slot] = *code;
-    return 0;
-}
-
 /* intern_params() for params not among the recent ones. */
 static int
 intern_new_params(BatcherObject *self, PyObject *params, int32_t *code)
@@ -294,6 +274,24 @@ error:
     Py_XDECREF(code_obj);
     Py_XDECREF(chain);
     return -1;
+}
+
+/* The code of params (interning it if new) in *code; -1 on error. */
+static inline int
+intern_params(BatcherObject *self, PyObject *params, int32_t *code)
+{
+    size_t slot = ((uintptr_t)params >> 4) & (RECENT - 1);
+
+    if (self->recent[slot] == params) {
+        *code = self->recent_code[slot];
+        return 0;
+    }
+    if (intern_new_params(self, params, code) < 0) {
+        return -1;
+    }
+    Py_XSETREF(self->recent[slot], Py_NewRef(params));
+    self->recent_code[slot] = *code;
+    return 0;
 }
 
 

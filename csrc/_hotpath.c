@@ -27,6 +27,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include "Python.h"
+#include "structmember.h"
 
 #include <string.h>
 
@@ -63,7 +64,7 @@ typedef struct {
     int32_t *buckets;
     int32_t lru_old[2], lru_new[2];   /* list 0: COLD, list 1: the rest */
     int64_t next_serial;
-    int64_t evictions;
+    long long evictions;
     PyObject *evicted;     /* list of ids evicted since take_evicted() */
     int64_t *metas;        /* metas of the record in progress */
     Py_ssize_t metas_cap;
@@ -546,15 +547,10 @@ static PyMethodDef Table_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-static PyObject *
-Table_get_evictions(TableObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->evictions);
-}
-
-static PyGetSetDef Table_getset[] = {
-    {"evictions", (getter)Table_get_evictions, NULL, "Patterns evicted so far.", NULL},
-    {NULL, NULL, NULL, NULL, NULL}
+static PyMemberDef Table_members[] = {
+    {"evictions", T_LONGLONG, offsetof(TableObject, evictions), READONLY,
+     "Patterns evicted so far."},
+    {NULL, 0, 0, 0, NULL}
 };
 
 PyDoc_STRVAR(Table__doc__,
@@ -566,7 +562,7 @@ static PyType_Slot Table_slots[] = {
     {Py_tp_new, Table_new},
     {Py_tp_dealloc, Table_dealloc},
     {Py_tp_methods, Table_methods},
-    {Py_tp_getset, Table_getset},
+    {Py_tp_members, Table_members},
     {Py_sq_length, Table_len},
     {0, NULL}
 };

@@ -203,13 +203,13 @@ def test_bad_constructor_arguments(args, kwargs, exc, msg):
 # -- memory ----------------------------------------------------------------------------------
 
 def test_no_leak_on_success_and_error_paths():
-    b = Batcher(16, params_limit=64)
+    b = Batcher(16, params_limit=4)    # 8 params in turn: the params table fills and empties
     state = {"i": 0}
 
     def workload():
         i = state["i"] = state["i"] + 1
         base = 1000 + 10 * (i % 1000)
-        b.flush_ops([op(0, base, (1, 2), (i % 100,)), op(1, base + 1, (base, base), (), (0.5,))],
+        b.flush_ops([op(0, base, (1, 2), (i % 8,)), op(1, base + 1, (base, base), (), (0.5,))],
                     [base, 7, 7])
         for bad in ([op(0, base, (1, -1))], [op(0, base, (), ([],))], [op(0, base, ()), op(0, base, ())]):
             with pytest.raises((TypeError, ValueError)):
