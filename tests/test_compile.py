@@ -348,6 +348,35 @@ def test_intermediates_freed_inside_a_held_cycle_are_not_outputs_of_its_graph(us
     np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
 
 
+def test_without_reads_the_cycle_starts_where_its_graph_has_fewest_outputs(use_worker, no_revert, monkeypatch):
+    outputs = []
+
+    def spy_compile(gm, inputs):
+        outputs.append(sorted(node.target.__name__ for node in list(gm.graph.nodes)[-1].args[0]))
+        return _graph_compile(gm, inputs)
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", spy_compile)
+    use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    gt.manual_seed(0)
+    X, Y = gt.randn(16, 4), gt.randn(16, 1)
+    model = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 1))
+    for _ in range(9):                        # no read inside the loop
+        loss = ((model(X) - Y) ** 2).mean()
+        loss.backward()
+        with gt.no_grad():
+            for p in model.parameters():
+                p -= 0.05 * p.grad
+                p.grad.zero_()
+    loss.item()
+    # Forward, backward, update: the gradients die inside the cycle (zeroed at its end),
+    # so none of the backward's results is an output; a cycle starting at the update
+    # would hand all of them over to the next cycle.
+    assert len(outputs) == 1
+    assert outputs[0].count("sub") == 4 and outputs[0].count("_full") == 4   # new params, zeroed grads
+    backward_ops = {"_linear_weight_grad", "sum", "tanh_backward.default", "mse_loss_backward", "add", "mul"}
+    assert not backward_ops & set(outputs[0])
+
+
 def test_inputs_with_other_strides_get_their_own_graph(use_worker):
     w = use_worker(batch_size=1024, compile=True)   # GT_COMPILE=1: every batch of 2+ ops compiles
     values = np.arange(16, dtype=np.float32).reshape(4, 4)

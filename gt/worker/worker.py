@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 AUTO_COMPILE_BATCH_SIZE = 1024
 # A held cycle runs early once it holds this many ops.
 MAX_CYCLE_OPS = 4096
+# The longest cycle the detector finds (segments).
+MAX_PERIOD = 16
 # Compiled runs of a pattern before its compiled and eager times are compared.
 REVERT_SAMPLES = 10
 # Merged batches seen for the first time, per segment of the period, before the
@@ -103,7 +105,9 @@ class Worker:
         self._seg_limit = batch_size
         self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
         # Cycles (see the module docstring).
-        self._recent: list[tuple[int, bool]] = []   # (pattern key, hot) of the last segments
+        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids) of the last segments
+        # Frees between segments (nothing pending: applied at once), for _cycle_start's replay.
+        self._gap_frees: list[int] | None = [] if cfg.auto_compile and batch_size > 1 else None
         self._period = 0               # 0: run segments one by one; P: hold P segments
         self._held = 0                 # segments held in the current cycle
         self._after_sync: int | None = None   # key of the first segment after the last sync point
@@ -148,6 +152,8 @@ class Worker:
             self._pending_frees.append(tensor_id)
         else:
             self.tensors.pop(tensor_id, None)
+            if self._gap_frees is not None:
+                self._gap_frees.append(tensor_id)
 
     def put(self, tensor_id: int, value: torch.Tensor) -> None:
         """Store a tensor created from data (a sync point for the batch)."""
@@ -254,7 +260,7 @@ class Worker:
                 else:
                     if eligible and force_compile and not hot:
                         hot = promoted = self._promote(key)
-                    compile_it = self._observe_segment(key, hot, force_compile) and eligible
+                    compile_it = self._observe_segment(batch, hot, force_compile) and eligible
         t0 = perf_counter()
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
@@ -314,35 +320,62 @@ class Worker:
             self._times.setdefault(key, [None, None, REVERT_SAMPLES])[0] = self._cycle_eager_s
         return self._promote(key)
 
-    def _observe_segment(self, key: int, hot: bool, force_compile: bool) -> bool:
+    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
+        key = batch.key
         period = self.hotpath_detector.observe_segment(self.hotpath_detector.last_signature)
         if self._synced:
             self._synced, self._after_sync = False, key
         recent = self._recent
-        recent.append((key, hot))
-        if len(recent) > 16:
+        freed = batch.freed_ids
+        if self._gap_frees:
+            freed = (*self._gap_frees, *freed)
+            self._gap_frees.clear()
+        recent.append((key, hot, batch.live_ids, freed))
+        if len(recent) > 2 * MAX_PERIOD:
             del recent[0]
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
         if period < 2 or force_compile or self.batch_size == 1:
             return hot
-        cycle = tuple(k for k, _ in recent[-period:])
+        cycle = tuple(seg[0] for seg in recent[-period:])
         if cycle in self._bad_cycles:
             return hot
-        if all(h for _, h in recent[-period:]):
+        if all(seg[1] for seg in recent[-period:]):
             times = self._times
             eager_s = sum(times[k][0] or 0.0 for k in cycle if k in times)
             self._period, self._cycle, self._cycle_eager_s = period, cycle, eager_s
             self._fresh_merges = 0
-            # Held cycles start where the loop's reads leave off (the segment after a
-            # sync point), so a loop that reads every N steps keeps one merged pattern.
-            # The next segment is cycle[0]; the first held cycle may be short.
-            if self._after_sync in cycle[1:]:
-                self._held = period - cycle.index(self._after_sync)
+            # The next segment is cycle[0]; held cycles start at cycle[start], so the
+            # first one may be short.
+            start = self._cycle_start(period)
+            if start:
+                self._held = period - start
             log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
                      self.worker_id, period)
         # A segment of a cycle waits for the merged cycle instead of compiling on its own.
         return False
+
+    def _cycle_start(self, period: int) -> int:
+        """Where held cycles start, as an index into the cycle's segments.
+
+        Where the loop reads (a sync point), cycles start after the read, so a loop
+        that reads every N steps keeps one merged pattern.  Otherwise at the
+        rotation whose merged graph has the fewest outputs: the results still alive
+        at its end, found by replaying the last two rounds' results and frees.
+        """
+        cycle = self._cycle
+        if self._after_sync in cycle:
+            return cycle.index(self._after_sync)
+        rounds = self._recent[-2 * period:]
+        best, best_start = None, 0
+        for start in range(period):
+            alive: set = set()
+            for _, _, live_ids, freed_ids in rounds[start:start + period]:
+                alive.difference_update(freed_ids)
+                alive.update(live_ids)
+            if best is None or len(alive) < best:
+                best, best_start = len(alive), start
+        return best_start
 
     def _leave_cycle(self) -> None:
         self._period, self._cycle = 0, ()
