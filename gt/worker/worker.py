@@ -16,8 +16,13 @@ them until P segments have passed and runs the whole cycle as one batch, which
 the pattern table sees as one pattern and the engine compiles into one graph
 on its second sight.  A sync point ends a held cycle early (what is held runs,
 as its own pattern) and restarts the count, so the phase locks onto the loop's
-reads.  If merged batches stop repeating, or the merged cycle does not pay,
-the worker goes back to running segments and looks for a cycle again.
+reads; a loop without reads gets the phase whose graph has the fewest outputs.
+If merged batches stop repeating, or the merged cycle does not pay, the worker
+goes back to running segments and looks for a cycle again.
+
+Compile regions (``gt.signal`` scopes configured ``compile: true``) cut batches
+at their edges (``mark_boundary(compile_region=...)``), batch even when the batch
+size is 1, and their batches compile on first sight.
 
 Revert what does not pay: the worker keeps each pattern's fastest eager and
 fastest compiled run (the fastest, not the mean: on a busy machine a mean is
