@@ -27,14 +27,19 @@ def _apply(name: str, inputs: tuple, params: tuple = ()) -> Tensor:
     return apply(OPCODE[name], inputs, params)
 
 
+_REDUCTION_NAMES = ("none", "mean", "sum")  # by torch's enum
+_REDUCTION_ENUM = {name: i for i, name in enumerate(_REDUCTION_NAMES)}
+
+
 def _reduction_enum(reduction: str, size_average=None, reduce=None) -> int:
     """torch's reduction enum (0 none, 1 mean, 2 sum); ValueError naming a bad string, as torch."""
-    if size_average is not None or reduce is not None:
+    if size_average is None and reduce is None:
+        red = _REDUCTION_ENUM.get(reduction)
+        if red is not None:
+            return red
+    else:
         reduction = _reduction.legacy_get_string(size_average, reduce)
-    return _reduction.get_enum(reduction)
-
-
-_REDUCTION_NAMES = ("none", "mean", "sum")  # by torch's enum
+    return _reduction.get_enum(reduction)  # torch's warning or error for anything else
 
 
 def _check_tensor(name: str, x) -> None:
@@ -367,7 +372,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if label_smoothing == 0.0 and target.dtype is torch.int64:
         # the common case is one instruction: torch's cross_entropy_loss (its backward recomputes log_softmax)
         inputs = (input, target) if weight is None else (input, target, weight)
-        return _apply("cross_entropy", inputs, (red, int(ignore_index)))
+        return apply(_CROSS_ENTROPY, inputs, (red, int(ignore_index)))
     class_dim = 0 if input.dim() == 1 else 1
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:
@@ -379,6 +384,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     lsm = input.log_softmax(class_dim)
     nll = _nll(lsm, target, weight, red, ignore_index)
     return _label_smoothed(nll, lsm, target, weight, red, ignore_index, label_smoothing, class_dim, n_classes)
+
+
+_CROSS_ENTROPY = OPCODE["cross_entropy"]
 
 
 def _class_weight(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
