@@ -341,4 +341,4 @@ def test_module_constructors_take_torchs_arguments():
             continue
         assert list(inspect.signature(g.__init__).parameters) == t_params, name
         checked += 1
-    assert checked == 29
+    assert checked == 34

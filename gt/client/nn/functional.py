@@ -79,6 +79,35 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     return _apply("leaky_relu", (input,), (float(negative_slope),))
 
 
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _rebind(input, lambda x: elu(x, alpha))
+    return _apply("elu", (input,), (float(alpha),))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return _rebind(input, lambda x: hardtanh(x, min_val, max_val))
+    return _apply("hardtanh", (input,), (float(min_val), float(max_val)))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """torch computes relu6 as hardtanh(0, 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _rebind(input, mish)
+    return _apply("mish", (input,))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return _apply("log_sigmoid", (input,))
+
+
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return _apply("softplus", (input,), (float(beta), float(threshold)))
 
@@ -312,6 +341,12 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
     return _apply("l1_loss", (input, target), (red,))
 
 
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    red = _reduction_enum(reduction)
+    input, target = _broadcast_pair(input, target)
+    return _apply("huber_loss", (input, target), (red, float(delta)))
+
+
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     red = _reduction_enum(reduction, size_average, reduce)
@@ -431,6 +466,7 @@ def _label_smoothed(nll: Tensor, lsm: Tensor, target: Tensor, weight: Tensor | N
 
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "embedding", "gelu",
-           "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
-           "normalize", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
+           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "elu", "embedding",
+           "gelu", "hardtanh", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+           "logsigmoid", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "relu", "relu6",
+           "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
