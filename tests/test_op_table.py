@@ -182,8 +182,8 @@ SAMPLES = {
 def _nn_losses(F, labels, x, y):
     p = y.sigmoid()
     return (F.nll_loss(x.log_softmax(1), labels), F.cross_entropy(x, labels, label_smoothing=0.1),
-            F.cross_entropy(x, labels),
-            F.l1_loss(x, y), F.smooth_l1_loss(x, y, beta=0.5), F.huber_loss(x, y, delta=0.5), F.binary_cross_entropy(x.sigmoid(), p),
+            F.cross_entropy(x, labels), F.l1_loss(x, y), F.smooth_l1_loss(x, y, beta=0.5), F.huber_loss(x, y, delta=0.5),
+            F.binary_cross_entropy(x.sigmoid(), p),
             F.binary_cross_entropy_with_logits(x, p, pos_weight=y[0].detach().exp()))
 
 
