@@ -1,9 +1,11 @@
-"""Op entries of gt.nn's fused layers and losses: torch's fused kernel and its backward kernel each.
+"""Op entries of gt.nn's activations, losses and layers: torch's fused kernel and its backward kernel each.
 
 Kept apart from ``gt.ops.core`` so nn's ops are added here without touching the
 core list; ``gt.ops`` appends these after the core entries.  Ops with optional
 tensor inputs (a loss's ``weight``) take them after the required ones and use a
-``*`` formula over ``inputs``, so one entry serves every combination.
+``*`` formula over ``inputs``, so one entry serves every combination.  A
+backward kernel with several results (convolution_backward, native_layer_norm_backward)
+is one instruction per needed gradient, selected by a ``which`` param (see nn_kernels).
 Reductions travel as torch's enum (0 none, 1 mean, 2 sum).
 """
 from __future__ import annotations
