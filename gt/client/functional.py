@@ -93,13 +93,12 @@ def _pow(self, other):
     return _arith(self, other, _OP["pow"], _OP["pow_scalar"])
 
 
-def _unary(name: str):
+def _unary(name: str) -> tuple:
+    """(``gt.<name>``, ``Tensor.<name>``): the method skips the function's argument check."""
     code = _OP[name]
     dtypes: dict = {}  # input dtype -> result dtype
 
-    def fn(x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+    def method(x: Tensor) -> Tensor:
         dtype = dtypes.get(x.dtype)
         if dtype is None:
             dtype = dtypes[x.dtype] = elementwise_dtype(code, (x,))
@@ -108,9 +107,14 @@ def _unary(name: str):
         if x.requires_grad and _gm.enabled:
             record(code, out, (x,))
         return out
-    fn.__name__ = name
-    fn.__doc__ = f"torch.{name}, elementwise."
-    return fn
+
+    def fn(x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+        return method(x)
+    fn.__name__ = method.__name__ = name
+    fn.__doc__ = method.__doc__ = f"torch.{name}, elementwise."
+    return fn, method
 
 
 def _meta_op(name: str):
@@ -241,6 +245,7 @@ def clamp_max(x: Tensor, max) -> Tensor:
 
 # -- matmul family -------------------------------------------------------------------------------
 _MATMUL = _OP["matmul"]
+_matmul_shapes: dict = {}
 _MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
 
 
@@ -255,7 +260,12 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` (Tensor.__matmul__ and Tensor.matmul, where ``a`` is a Tensor)."""
     if not isinstance(b, Tensor):
         raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
-    shape = matmul_shape(a.shape, b.shape)
+    key = (a.shape, b.shape)
+    shape = _matmul_shapes.get(key)
+    if shape is None:
+        shape = matmul_shape(a.shape, b.shape)
+        if len(_matmul_shapes) < 4096:
+            _matmul_shapes[key] = shape
     if a.dtype is not b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}")
     if a.dtype is torch.bool:
@@ -399,7 +409,9 @@ def numel(x: Tensor) -> int:
     return x.numel()
 
 
-_unary_fns = {e.name: _unary(e.name) for e in OPS if e.kind == "elementwise" and e.public}
+_unary_pairs = {e.name: _unary(e.name) for e in OPS if e.kind == "elementwise" and e.public}
+_unary_fns = {name: pair[0] for name, pair in _unary_pairs.items()}
+_unary_methods = {name: pair[1] for name, pair in _unary_pairs.items()}
 _meta_fns = {e.name: _meta_op(e.name) for e in OPS if e.kind == "meta" and e.public}
 _binary_fns = {e.name: _binary_method(e.name) for e in OPS if e.kind == "broadcast" and e.public
                and e.name + "_scalar" in OPCODE}
@@ -410,7 +422,7 @@ PUBLIC = tuple(_unary_fns) + tuple(_meta_fns) + tuple(_binary_fns) + ("maximum",
 
 def bind(cls: type) -> None:
     """Make the math surface Tensor methods (``x.exp()``, ``x + y`` ...)."""
-    methods = dict(_unary_fns, **_meta_fns, **_binary_fns)
+    methods = dict(_unary_methods, **_meta_fns, **_binary_fns)
     methods.update(
         __add__=_binary_method("add"), __radd__=_binary_method("add"),
         __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar"),
@@ -423,9 +435,9 @@ def bind(cls: type) -> None:
         __and__=_binary_fns["bitwise_and"], __or__=_binary_fns["bitwise_or"], __xor__=_binary_fns["bitwise_xor"],
         __rand__=_binary_fns["bitwise_and"], __ror__=_binary_fns["bitwise_or"],
         __rxor__=_binary_fns["bitwise_xor"],
-        __invert__=_unary_fns["bitwise_not"],
+        __invert__=_unary_methods["bitwise_not"],
         __mod__=_binary_fns["remainder"], __floordiv__=_binary_fns["floor_divide"],
-        __neg__=_unary_fns["neg"], __abs__=_unary_fns["abs"], __pos__=lambda self: self,
+        __neg__=_unary_methods["neg"], __abs__=_unary_methods["abs"], __pos__=lambda self: self,
         __hash__=object.__hash__,
         add=add, sub=sub, mul=mul, div=div, pow=_pow, maximum=maximum, minimum=minimum,
         clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,

@@ -15,8 +15,8 @@ import torch
 
 from gt.client.autograd import grad_mode as _gm
 from gt.client.emit import apply, emit, emit_number, infer, number, record
-from gt.client.reductions import values_indices
 from gt.client.inplace import inplace
+from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE
