@@ -68,7 +68,8 @@ def _every_op_program():
     p = pos.sigmoid() * 0.5 + 0.25
     n = F.gelu(h).sum() + F.silu(h).sum() + F.leaky_relu(h, 0.1).sum() + F.softplus(h).sum()
     n = n + F.nll_loss(h.log_softmax(1), labels) + F.l1_loss(h, t) + F.smooth_l1_loss(h, t)
-    n = n + F.cross_entropy(h, labels)
+    n = n + F.cross_entropy(h, labels) + F.huber_loss(h, t) + F.elu(h).sum() + F.relu6(h).sum()
+    n = n + F.mish(h).sum() + F.logsigmoid(h).sum()
     n = n + F.binary_cross_entropy(p, x.sigmoid()) + F.binary_cross_entropy_with_logits(x, p, pos_weight=b[:3])
     n = n + F.layer_norm(h, (5,), b, b).sum() + F.batch_norm(h, running_mean, running_var, b, b, True).sum()
     n = n + F.embedding(labels, w).sum() + F.one_hot(labels, 5).sum() + F.pad(x, (1, 1)).sum()

@@ -35,7 +35,8 @@ def _normal(rng, shape, dtype=np.float32, scale=1.0):
 ACTIVATIONS = [
     ("relu", {}), ("sigmoid", {}), ("tanh", {}), ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}),
     ("leaky_relu", {"negative_slope": 0.2}), ("softplus", {}), ("softplus", {"beta": 2.0, "threshold": 1.0}),
-    ("softmax", {"dim": -1}), ("log_softmax", {"dim": 0}),
+    ("softmax", {"dim": -1}), ("log_softmax", {"dim": 0}), ("elu", {"alpha": 0.5}),
+    ("hardtanh", {"min_val": -0.5, "max_val": 2.0}), ("relu6", {}), ("mish", {}), ("logsigmoid", {}),
 ]
 
 
@@ -51,13 +52,15 @@ def test_activations_and_their_gradients_equal_torch(name, kwargs, shape, dtype,
 
 @pytest.mark.parametrize("name, args", [("ReLU", ()), ("GELU", ("tanh",)), ("SiLU", ()), ("LeakyReLU", (0.3,)),
                                         ("Softplus", (0.5, 4.0)), ("Softmax", (1,)), ("LogSoftmax", (-1,)),
-                                        ("Sigmoid", ()), ("Tanh", ()), ("Identity", ()), ("Flatten", (0, 1))])
+                                        ("Sigmoid", ()), ("Tanh", ()), ("Identity", ()), ("Flatten", (0, 1)),
+                                        ("ELU", (0.5,)), ("Hardtanh", (-2.0, 2.0)), ("ReLU6", ()), ("Mish", ()),
+                                        ("LogSigmoid", ())])
 def test_activation_modules_equal_torch(name, args, rng, assert_matches):
     x = _normal(rng, (3, 4, 2))
     _run(getattr(gt.nn, name)(*args), getattr(torch.nn, name)(*args), [x], [0], rng, assert_matches)
 
 
-@pytest.mark.parametrize("name", ["relu", "silu", "leaky_relu"])
+@pytest.mark.parametrize("name", ["relu", "silu", "leaky_relu", "elu", "hardtanh", "relu6", "mish"])
 def test_inplace_activations_rebind_their_input(name, rng, assert_matches):
     x = _normal(rng, (4, 3))
     g_leaf, t_leaf = gt.from_numpy(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -91,7 +94,8 @@ REDUCTIONS = ["mean", "sum", "none"]
 
 
 @pytest.mark.parametrize("name, kwargs", [("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {}),
-                                          ("smooth_l1_loss", {"beta": 0.5}), ("smooth_l1_loss", {"beta": 0.0})])
+                                          ("smooth_l1_loss", {"beta": 0.5}), ("smooth_l1_loss", {"beta": 0.0}),
+                                          ("huber_loss", {"delta": 0.5})])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_regression_losses_equal_torch(name, kwargs, reduction, dtype, rng, assert_matches):
@@ -101,7 +105,7 @@ def test_regression_losses_equal_torch(name, kwargs, reduction, dtype, rng, asse
          lambda a, b: getattr(TF, name)(a, b, reduction=reduction, **kwargs), [x, y], [0, 1], rng, assert_matches)
 
 
-@pytest.mark.parametrize("name", ["MSELoss", "L1Loss", "SmoothL1Loss"])
+@pytest.mark.parametrize("name", ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"])
 def test_regression_loss_modules_broadcast_with_torchs_warning(name, rng, assert_matches):
     x, y = _normal(rng, (4, 3)), _normal(rng, (1, 3))
     with pytest.warns(UserWarning, match="target size"):

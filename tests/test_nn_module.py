@@ -327,3 +327,18 @@ def test_load_state_dict_assign_takes_the_given_tensors(assert_matches):
     for key, value in g.state_dict().items():
         assert_matches(value, state[key])
     assert g.half() is g and g.weight.dtype == torch.float16 and g.running_mean.dtype == torch.float16
+
+
+def test_module_constructors_take_torchs_arguments():
+    import inspect
+    checked = 0
+    for name in gt.nn.__all__:
+        g, t = getattr(gt.nn, name), getattr(torch.nn, name, None)
+        if not inspect.isclass(g) or t is None:
+            continue
+        t_params = list(inspect.signature(t.__init__).parameters)
+        if t_params[1:] == ["args", "kwargs"]:  # torch's Module, Parameter, Sigmoid, Tanh
+            continue
+        assert list(inspect.signature(g.__init__).parameters) == t_params, name
+        checked += 1
+    assert checked == 34

@@ -171,7 +171,9 @@ SAMPLES = {
     "add_scaled": lambda lib, x, y: (lib.add(x, y, alpha=2.5), lib.sub(x, y, alpha=0.5)),
     "nn_activations": lambda lib, x, y: (lib.nn.functional.gelu(x), lib.nn.functional.gelu(x, approximate="tanh"),
                                          lib.nn.functional.silu(x), lib.nn.functional.leaky_relu(x, 0.2),
-                                         lib.nn.functional.softplus(x, 2.0, 1.0)),
+                                         lib.nn.functional.softplus(x, 2.0, 1.0), lib.nn.functional.elu(x),
+                                         lib.nn.functional.relu6(x * 4), lib.nn.functional.mish(x),
+                                         lib.nn.functional.logsigmoid(x)),
     "nn_losses": lambda lib, x, y: _nn_losses(lib.nn.functional, lib.tensor([1, 0, 3]), x, y),
     "nn_layers": lambda lib, x, y: _nn_layers(lib, x, y),
 }
@@ -180,8 +182,8 @@ SAMPLES = {
 def _nn_losses(F, labels, x, y):
     p = y.sigmoid()
     return (F.nll_loss(x.log_softmax(1), labels), F.cross_entropy(x, labels, label_smoothing=0.1),
-            F.cross_entropy(x, labels),
-            F.l1_loss(x, y), F.smooth_l1_loss(x, y, beta=0.5), F.binary_cross_entropy(x.sigmoid(), p),
+            F.cross_entropy(x, labels), F.l1_loss(x, y), F.smooth_l1_loss(x, y, beta=0.5), F.huber_loss(x, y, delta=0.5),
+            F.binary_cross_entropy(x.sigmoid(), p),
             F.binary_cross_entropy_with_logits(x, p, pos_weight=y[0].detach().exp()))
 
 

@@ -1,9 +1,11 @@
-"""Op entries of gt.nn's fused layers and losses: torch's fused kernel and its backward kernel each.
+"""Op entries of gt.nn's activations, losses and layers: torch's fused kernel and its backward kernel each.
 
 Kept apart from ``gt.ops.core`` so nn's ops are added here without touching the
 core list; ``gt.ops`` appends these after the core entries.  Ops with optional
 tensor inputs (a loss's ``weight``) take them after the required ones and use a
-``*`` formula over ``inputs``, so one entry serves every combination.
+``*`` formula over ``inputs``, so one entry serves every combination.  A
+backward kernel with several results (convolution_backward, native_layer_norm_backward)
+is one instruction per needed gradient, selected by a ``which`` param (see nn_kernels).
 Reductions travel as torch's enum (0 none, 1 mean, 2 sum).
 """
 from __future__ import annotations
@@ -37,6 +39,11 @@ ENTRIES: tuple = (
        ("leaky_relu_backward(g, x, negative_slope)",), "leaky_relu"),
     Op("softplus", aten.softplus, "meta", ("x", "beta", "threshold"),
        ("softplus_backward(g, x, beta, threshold)",), "softplus"),
+    Op("elu", k.elu, "meta", ("x", "alpha"), ("elu_backward(g, x, alpha)",), "elu"),
+    Op("hardtanh", aten.hardtanh, "meta", ("x", "min_val", "max_val"),
+       ("hardtanh_backward(g, x, min_val, max_val)",), "hardtanh"),
+    Op("mish", aten.mish, "meta", ("x",), ("mish_backward(g, x)",), "mish"),
+    Op("log_sigmoid", k.log_sigmoid, "meta", ("x",), ("log_sigmoid_backward(g, x)",), "log_sigmoid_forward"),
     # -- losses
     Op("nll_loss", k.nll_loss, "meta", ("reduction", "ignore_index"),
        ("*(nll_loss_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
@@ -44,6 +51,9 @@ ENTRIES: tuple = (
        ("*(cross_entropy_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
     Op("l1_loss", k.l1_loss, "meta", ("x", "target", "reduction"),
        ("l1_loss_backward(g, x, target, reduction)", "-l1_loss_backward(g, x, target, reduction)"), "l1_loss"),
+    Op("huber_loss", k.huber_loss, "meta", ("x", "target", "reduction", "delta"),
+       ("huber_loss_backward(g, x, target, reduction, delta)", "huber_loss_backward(g, target, x, reduction, delta)"),
+       "huber_loss"),
     Op("smooth_l1_loss", k.smooth_l1_loss, "meta", ("x", "target", "reduction", "beta"),
        ("smooth_l1_loss_backward(g, x, target, reduction, beta)",
         "smooth_l1_loss_backward(g, target, x, reduction, beta)"), "smooth_l1_loss"),
@@ -81,6 +91,11 @@ ENTRIES: tuple = (
     Op("silu_backward", aten.silu_backward, "gradient", ("g", "x")),
     Op("leaky_relu_backward", k.leaky_relu_backward, "gradient", ("g", "x", "negative_slope")),
     Op("softplus_backward", aten.softplus_backward, "gradient", ("g", "x", "beta", "threshold")),
+    Op("elu_backward", k.elu_backward, "gradient", ("g", "x", "alpha")),
+    Op("hardtanh_backward", aten.hardtanh_backward, "gradient", ("g", "x", "min_val", "max_val")),
+    Op("mish_backward", aten.mish_backward, "gradient", ("g", "x")),
+    Op("log_sigmoid_backward", k.log_sigmoid_backward, "gradient", ("g", "x")),
+    Op("huber_loss_backward", k.huber_loss_backward, "gradient", ("g", "x", "target", "reduction", "delta")),
     Op("nll_loss_backward", k.nll_loss_backward, "gradient", ("g", "x", "target", "reduction", "ignore_index")),
     Op("cross_entropy_backward", k.cross_entropy_backward, "gradient",
        ("g", "x", "target", "reduction", "ignore_index")),

@@ -37,6 +37,23 @@ def leaky_relu_backward(g, x, negative_slope):
     return aten.leaky_relu_backward(g, x, negative_slope, False)
 
 
+def elu(x, alpha):
+    return aten.elu(x, alpha)
+
+
+def elu_backward(g, x, alpha):
+    return aten.elu_backward(g, alpha, 1, 1, False, x)
+
+
+def log_sigmoid(x):
+    return aten.log_sigmoid_forward(x)[0]
+
+
+def log_sigmoid_backward(g, x):
+    # the forward's second result (a buffer of exp(-|x|) terms) is recomputed
+    return aten.log_sigmoid_backward(g, x, aten.log_sigmoid_forward(x)[1])
+
+
 # -- losses ---------------------------------------------------------------------------------------
 def nll_loss(x, target, *rest):
     """torch's ``nll_loss_nd``: rest = ([weight,] reduction, ignore_index)."""
@@ -85,6 +102,14 @@ def l1_loss_backward(g, x, target, reduction):
     if reduction == 1:
         g = g.expand(x.shape) / x.numel()
     return g * (x - target).sgn()
+
+
+def huber_loss(x, target, reduction, delta):
+    return aten.huber_loss(x, target, reduction, delta)
+
+
+def huber_loss_backward(g, x, target, reduction, delta):
+    return aten.huber_loss_backward(g, x, target, reduction, delta)
 
 
 def smooth_l1_loss(x, target, reduction, beta):

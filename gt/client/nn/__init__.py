@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from gt.client.nn import clip_grad as utils
 from gt.client.nn import functional, init
-from gt.client.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from gt.client.nn.activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6,
+                                     Sigmoid, SiLU, Softmax, Softplus, Tanh)
 from gt.client.nn.container import ModuleDict, ModuleList, Sequential
 from gt.client.nn.conv import Conv1d, Conv2d
 from gt.client.nn.dropout import Dropout
@@ -19,7 +20,7 @@ from gt.client.nn.flatten import Flatten
 from gt.client.nn.functional import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gelu,
                                      leaky_relu, log_softmax, mse_loss, relu, sigmoid, silu, softmax, softplus, tanh)
 from gt.client.nn.linear import Identity, Linear
-from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss,
+from gt.client.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss,
                                SmoothL1Loss)
 from gt.client.nn.module import Module
 from gt.client.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
@@ -28,10 +29,10 @@ from gt.client.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv1d",
-    "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU", "Identity", "L1Loss", "LayerNorm",
-    "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss",
-    "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh",
-    "functional", "init", "utils",
+    "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "Hardtanh", "HuberLoss",
+    "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MaxPool2d",
+    "Mish", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "SiLU",
+    "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "functional", "init", "utils",
     # the GT prototype's functions
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "gelu", "leaky_relu",
     "log_softmax", "mse_loss", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",

@@ -27,14 +27,19 @@ def _apply(name: str, inputs: tuple, params: tuple = ()) -> Tensor:
     return apply(OPCODE[name], inputs, params)
 
 
+_REDUCTION_NAMES = ("none", "mean", "sum")  # by torch's enum
+_REDUCTION_ENUM = {name: i for i, name in enumerate(_REDUCTION_NAMES)}
+
+
 def _reduction_enum(reduction: str, size_average=None, reduce=None) -> int:
     """torch's reduction enum (0 none, 1 mean, 2 sum); ValueError naming a bad string, as torch."""
-    if size_average is not None or reduce is not None:
+    if size_average is None and reduce is None:
+        red = _REDUCTION_ENUM.get(reduction)
+        if red is not None:
+            return red
+    else:
         reduction = _reduction.legacy_get_string(size_average, reduce)
-    return _reduction.get_enum(reduction)
-
-
-_REDUCTION_NAMES = ("none", "mean", "sum")  # by torch's enum
+    return _reduction.get_enum(reduction)  # torch's warning or error for anything else
 
 
 def _check_tensor(name: str, x) -> None:
@@ -72,6 +77,35 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     if inplace:
         return _rebind(input, lambda x: leaky_relu(x, negative_slope))
     return _apply("leaky_relu", (input,), (float(negative_slope),))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _rebind(input, lambda x: elu(x, alpha))
+    return _apply("elu", (input,), (float(alpha),))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return _rebind(input, lambda x: hardtanh(x, min_val, max_val))
+    return _apply("hardtanh", (input,), (float(min_val), float(max_val)))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """torch computes relu6 as hardtanh(0, 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _rebind(input, mish)
+    return _apply("mish", (input,))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return _apply("log_sigmoid", (input,))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -307,6 +341,12 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
     return _apply("l1_loss", (input, target), (red,))
 
 
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    red = _reduction_enum(reduction)
+    input, target = _broadcast_pair(input, target)
+    return _apply("huber_loss", (input, target), (red, float(delta)))
+
+
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     red = _reduction_enum(reduction, size_average, reduce)
@@ -367,7 +407,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if label_smoothing == 0.0 and target.dtype is torch.int64:
         # the common case is one instruction: torch's cross_entropy_loss (its backward recomputes log_softmax)
         inputs = (input, target) if weight is None else (input, target, weight)
-        return _apply("cross_entropy", inputs, (red, int(ignore_index)))
+        return apply(_CROSS_ENTROPY, inputs, (red, int(ignore_index)))
     class_dim = 0 if input.dim() == 1 else 1
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:
@@ -379,6 +419,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     lsm = input.log_softmax(class_dim)
     nll = _nll(lsm, target, weight, red, ignore_index)
     return _label_smoothed(nll, lsm, target, weight, red, ignore_index, label_smoothing, class_dim, n_classes)
+
+
+_CROSS_ENTROPY = OPCODE["cross_entropy"]
 
 
 def _class_weight(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
@@ -423,6 +466,7 @@ def _label_smoothed(nll: Tensor, lsm: Tensor, target: Tensor, weight: Tensor | N
 
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "embedding", "gelu",
-           "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
-           "normalize", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
+           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "elu", "embedding",
+           "gelu", "hardtanh", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+           "logsigmoid", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "relu", "relu6",
+           "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
