@@ -328,6 +328,7 @@ def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worke
     monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
     x = gt.tensor([1.0, 2.0, 3.0])
+    gt.flush()                                # a sync point before the loop (creating x is none)
     for _ in range(16):                       # two segments a step: a cycle of period 2
         with gt.no_grad():
             y = x * 2.0 + 1.0
