@@ -40,6 +40,8 @@ from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten
                                 repeat, reshape, select, split, squeeze, stack, swapaxes, t, transpose, tril,
                                 triu, unbind, unflatten, unsqueeze)
 from gt import debug  # noqa: E402
+from gt import signal  # noqa: E402  (reads GT_CONFIG)
+from gt.signal import ShardConfig, SignalConfig, register_config  # noqa: E402
 
 globals().update({name: _functional[name] for name in PUBLIC})  # gt.exp, gt.eq, gt.mm ... from the op table
 clip = clamp
@@ -75,4 +77,5 @@ _runtime.get_worker()  # the embedded worker starts with the package
 __all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "ones_like", "rand", "randn",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
-           "int16", "int8", "uint8", "bool", "device", *PUBLIC]
+           "int16", "int8", "uint8", "bool", "device", "signal", "SignalConfig", "ShardConfig",
+           "register_config", *PUBLIC]
