@@ -389,6 +389,11 @@ def test_one_hot_equals_torch(assert_matches):
     assert_matches(F.one_hot(gt.from_numpy(idx), 6), TF.one_hot(torch.from_numpy(idx), 6))
     with pytest.raises(RuntimeError, match="LongTensor"):
         F.one_hot(gt.ones(2))
+    for bad, message in (([-1, 0], "non-negative"), ([0, 3], "smaller than num_classes")):
+        with pytest.raises(RuntimeError, match=message):
+            TF.one_hot(torch.tensor(bad), 3)
+        with pytest.raises(RuntimeError, match=message):
+            F.one_hot(gt.tensor(bad), 3).numpy()
 
 
 # -- dropout ---------------------------------------------------------------------------------------------------

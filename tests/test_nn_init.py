@@ -111,3 +111,14 @@ def test_reset_parameters_draws_again_as_torch(assert_matches):
     gt.manual_seed(2)
     g.reset_parameters()
     assert_matches(g.weight.detach(), t.weight.detach(), rtol=0, atol=0)
+
+
+def test_initialising_through_data_writes_through_to_the_parameter(assert_matches):
+    g = gt.nn.Linear(3, 2)
+    torch.manual_seed(4)
+    t = torch.nn.init.normal_(torch.empty(2, 3))
+    gt.manual_seed(4)
+    gt.nn.init.normal_(g.weight.data)
+    assert_matches(g.weight.detach(), t, rtol=0, atol=0)
+    gt.nn.init.zeros_(g.bias.data)
+    assert float(g.bias.detach().abs().sum()) == 0.0 and g.weight.requires_grad and g.weight.is_leaf

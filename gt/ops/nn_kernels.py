@@ -204,13 +204,15 @@ def _batch_norm_args(rest: tuple) -> tuple:
 
 
 def batch_norm(x, *rest):
-    """Result ``which`` of torch's native_batch_norm: 0 the output, 1 and 2 the updated running mean and
-    var (computed on copies: instructions never change their inputs)."""
+    """Result ``which`` of torch's batch norm: 0 the output, 1 and 2 the updated running mean and var.
+
+    Training with running stats uses the functional form of torch's kernel, which returns the updated
+    stats instead of writing them: instructions never change their inputs, and traced graphs keep them."""
     weight, bias, mean, var, training, momentum, eps, which = _batch_norm_args(rest)
     if training and mean is not None:
-        mean, var = mean.clone(), var.clone()
-    out = aten.native_batch_norm(x, weight, bias, mean, var, training, momentum, eps)[0]
-    return (out, mean, var)[which]
+        return aten._native_batch_norm_legit_functional(x, weight, bias, mean, var, True, momentum,
+                                                        eps)[(0, 3, 4)[which]]
+    return aten.native_batch_norm(x, weight, bias, mean, var, training, momentum, eps)[0]
 
 
 def batch_norm_backward(g, x, *rest):
@@ -271,7 +273,11 @@ def embedding(weight, indices, padding_idx, scale_grad_by_freq):
 
 
 def one_hot(x, num_classes):
-    return torch.nn.functional.one_hot(x, num_classes)
+    """torch's one_hot checks the classes with .item() calls, which graph tracing cannot follow; the same
+    checks as asserts inside the graph, then torch's own scatter."""
+    torch._assert_async((x >= 0).all(), "Class values must be non-negative.")
+    torch._assert_async((x < num_classes).all(), "Class values must be smaller than num_classes.")
+    return torch.zeros(x.shape + (num_classes,), dtype=torch.int64, device=x.device).scatter_(-1, x.unsqueeze(-1), 1)
 
 
 def pad(x, pad, mode, value):

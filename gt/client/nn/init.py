@@ -14,6 +14,8 @@ import torch
 
 from gt.client.autograd import no_grad
 from gt.client.emit import put
+from gt.client.inplace import inplace
+from gt.client.nn.parameter import Parameter
 from gt.client.tensor import Tensor
 
 calculate_gain = torch.nn.init.calculate_gain
@@ -26,13 +28,17 @@ def drawn(shape: tuple, dtype: torch.dtype, draw: Callable[[torch.Tensor], objec
     return put(value)
 
 
+def new_parameter(shape: tuple, dtype: torch.dtype | None, draw: Callable[..., object], **kwargs) -> Parameter:
+    """A parameter holding what torch's initialiser ``draw`` makes for ``shape`` (a module's constructor)."""
+    return Parameter(drawn(shape, dtype or torch.get_default_dtype(), lambda v: draw(v, **kwargs)))
+
+
 def _redraw(tensor: Tensor, draw: Callable[..., object], **kwargs) -> Tensor:
     """Fill ``tensor`` in place with values that torch's initialiser ``draw`` makes for its shape and dtype."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"expected a gt Tensor, got {type(tensor).__name__}")
-    with no_grad():
-        tensor.copy_(drawn(tuple(tensor.shape), tensor.dtype, lambda v: draw(v, **kwargs)))
-    return tensor
+    with no_grad():  # the handle takes the new value's id: no instruction
+        return inplace(tensor, lambda t: drawn(tuple(t.shape), t.dtype, lambda v: draw(v, **kwargs)))
 
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:

@@ -8,7 +8,6 @@ import torch
 from gt.client.nn import functional as F
 from gt.client.nn import init
 from gt.client.nn.module import Module
-from gt.client.nn.parameter import empty_parameter
 from gt.client.tensor import Tensor
 
 
@@ -30,18 +29,22 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = empty_parameter((out_features, in_features), dtype)
+        # Same draws, in the same order, as torch.nn.Linear's constructor (see reset_parameters).
+        self.weight = init.new_parameter((out_features, in_features), dtype, torch.nn.init.kaiming_uniform_,
+                                         a=math.sqrt(5))
         if bias:
-            self.bias = empty_parameter((out_features,), dtype)
+            bound = self._bias_bound()
+            self.bias = init.new_parameter((out_features,), dtype, torch.nn.init.uniform_, a=-bound, b=bound)
         else:
             self.register_parameter("bias", None)
-        self.reset_parameters()
+
+    def _bias_bound(self) -> float:
+        return 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
 
     def reset_parameters(self) -> None:
-        # Same draws, in the same order, as torch.nn.Linear.reset_parameters.
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            bound = self._bias_bound()
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 
-from gt.client.creation import zeros
 from gt.client.emit import alias, put
 from gt.client.tensor import Tensor
 
@@ -17,10 +16,14 @@ class Parameter(Tensor):
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter expects a gt Tensor, got {type(data).__name__}")
         # The parameter is a new handle on the same worker value (torch's Parameter shares storage).
-        handle = alias(data)
+        return cls._adopt(alias(data), requires_grad)
+
+    @classmethod
+    def _adopt(cls, handle: Tensor, requires_grad: bool = True) -> "Parameter":
+        """A parameter that takes over ``handle``'s id (``handle`` is left empty)."""
         p = object.__new__(cls)
         p._id, handle._id = handle._id, -1
-        p.shape, p.dtype = data.shape, data.dtype
+        p.shape, p.dtype = handle.shape, handle.dtype
         p.requires_grad, p.grad, p._grad_fn, p._data_of = False, None, None, None
         return p.requires_grad_(requires_grad)
 
@@ -42,5 +45,7 @@ class Parameter(Tensor):
 
 
 def empty_parameter(shape: tuple, dtype: torch.dtype | None) -> Parameter:
-    """A parameter of ``shape`` whose values the module's reset_parameters() sets next."""
-    return Parameter(zeros(*shape, dtype=dtype or torch.get_default_dtype()))
+    """A parameter of ``shape`` (zeros) whose values the module's reset_parameters() sets next.
+
+    Its value is put, not computed, and the parameter owns it: building a module emits no instruction."""
+    return Parameter._adopt(put(torch.zeros(shape, dtype=dtype or torch.get_default_dtype())))
