@@ -25,6 +25,7 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
+from gt.client.runtime import connect_server as connect, gpu_workers  # noqa: E402  (remote mode)
 from gt.client.nn import relu, sigmoid, tanh  # noqa: E402
 from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
@@ -92,4 +93,5 @@ _runtime.get_worker()  # the embedded worker starts with the package
 __all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "ones_like", "rand", "randn",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "matmul", "sum",
-           "mean", "max", "reshape", "transpose", "float32", "float64", "int64", "int32", "bool", "flush"]
+           "mean", "max", "reshape", "transpose", "float32", "float64", "int64", "int32", "bool", "flush",
+           "connect", "gpu_workers"]
