@@ -308,7 +308,7 @@ class RemoteWorker:
         """Send what is buffered (with a ``Sync`` when asked); returns the sync's request number."""
         self.open()
         items, self._items = self._items, []  # swapped first: a finalizer may free() during encoding
-        if self._dead is not None:
+        if self._dead is not None or not (items or sync):
             return 0
         req = 0
         self._sent += 1
@@ -381,6 +381,8 @@ class RemoteWorker:
                 kind = type(msg)
                 if kind is wire.Forward and len(frames) == 2:
                     answer = wire.decode_answer(frames[1])
+                    if answer.req == self._window_req:
+                        self._window_req = 0  # the send window's acknowledgement
                     if answer.req == req:
                         return answer
                 elif kind is wire.StatsResult and msg.req == req:

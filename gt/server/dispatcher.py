@@ -133,7 +133,10 @@ class Dispatcher:
                             frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
-                        self._handle(frames)
+                        try:
+                            self._handle(frames)
+                        except Exception:  # noqa: BLE001 - one message must never stop the server
+                            log.exception("GT server: failed on a message; dropped it")
                 now = time.monotonic()
                 if now >= next_check:
                     next_check = now + tick

@@ -262,8 +262,10 @@ def _decoder(decoder: msgspec.msgpack.Decoder, what: str):
     def decode(buf) -> Any:
         try:
             return decoder.decode(buf)
-        except (msgspec.DecodeError, msgspec.ValidationError, WireError) as exc:
-            raise WireError(f"malformed {what}: {exc}") from None
+        # Any failure on bytes from the network means a malformed message: besides its
+        # own errors msgspec raises UnicodeDecodeError (bad UTF-8), RecursionError, ...
+        except Exception as exc:  # noqa: BLE001
+            raise WireError(f"malformed {what}: {type(exc).__name__}: {exc}") from None
     decode.__name__ = f"decode_{what}"
     return decode
 
@@ -271,6 +273,7 @@ def _decoder(decoder: msgspec.msgpack.Decoder, what: str):
 decode_header = _decoder(_header_decoder, "header")
 decode_items = _decoder(_items_decoder, "instruction list")
 decode_answer = _decoder(_answer_decoder, "answer")
+_decode_any = _decoder(_params_decoder, "op params")
 
 
 def _check_param(value: Any, depth: int) -> Any:
@@ -293,10 +296,7 @@ def _check_param(value: Any, depth: int) -> Any:
 
 def decode_params(raw: Raw) -> tuple:
     """An op's params as the op functions take them (nested tuples; dtypes as torch.dtype)."""
-    try:
-        value = _params_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, WireError) as exc:
-        raise WireError(f"malformed op params: {exc}") from None
+    value = _decode_any(raw)
     if type(value) is not list:
         raise WireError(f"op params must be an array, got {type(value).__name__}")
     return _check_param(value, 0)

@@ -80,7 +80,11 @@ class WorkerProcess:
                 if not self.registered and time.monotonic() - self._hello_sent > self.cfg.heartbeat_timeout:
                     self._hello()
                 if self.sock.poll(self.cfg.heartbeat_interval * 1e3):
-                    status = self._handle(self.sock.recv_multipart(copy=False))
+                    try:
+                        status = self._handle(self.sock.recv_multipart(copy=False))
+                    except Exception:  # noqa: BLE001 - one message must never stop the worker
+                        log.exception("GT worker %s: failed on a message; dropped it", self.name)
+                        status = None
                     if status is not None:
                         return status
                 if self.heartbeat.forgotten or self.heartbeat.silent_for() > self.cfg.heartbeat_timeout:
