@@ -110,7 +110,7 @@ def connect(server, use_worker, monkeypatch):
         return runtime.connect_server(address or server.address, token)
 
     yield _connect
-    runtime.connect(runtime.worker)
+    runtime.disconnect()
 
 
 @pytest.fixture
@@ -271,7 +271,7 @@ def test_killed_worker_errors_its_clients_and_others_go_on(server, connect, tmp_
     assert time.monotonic() - t0 < LOST_WITHIN
     with pytest.raises(RuntimeError, match="was lost"):  # and every later sync says so too
         a.numpy()
-    runtime._leave_remote()
+    runtime.disconnect()
     fresh = connect()
     assert fresh.worker_id != conn.worker_id
     c = gt.from_numpy(np.arange(4, dtype=np.float32))

@@ -40,19 +40,25 @@ def _not_connected(*args) -> None:
     pass
 
 
-# The per-op entry points are the embedded worker's bound methods themselves
-# (set by connect), so an op or a free costs one Python call into the worker.
+# The per-op entry points are the worker's bound methods themselves (set by
+# connect), so an op or a free costs one Python call into the worker.  In remote
+# mode they are _remote_submit & co., which pick the calling thread's connection.
 submit = free = mark_boundary = _not_connected
 
 
+def _route(target) -> None:
+    global submit, free, mark_boundary
+    submit, free, mark_boundary = target.submit, target.free, target.mark_boundary
+
+
 def connect(new_worker) -> None:
-    """Route this process's instructions to ``new_worker`` (an in-process worker), leaving remote mode."""
-    global worker, submit, free, mark_boundary
-    _leave_remote()
+    """Route every thread's instructions to ``new_worker``: an in-process ``Worker`` (or a
+    ``RemoteWorker`` used from one thread).  Connections that ``connect_server`` opened stay
+    open until ``disconnect()``."""
+    global worker, _remote
+    _remote = None
     worker = new_worker
-    submit = new_worker.submit
-    free = new_worker.free
-    mark_boundary = new_worker.mark_boundary
+    _route(new_worker)
 
 
 def get_worker():
@@ -106,48 +112,56 @@ def _remote_mark_boundary() -> None:
         conn.mark_boundary()
 
 
+class _ThreadRouted:
+    submit = staticmethod(_remote_submit)
+    free = staticmethod(_remote_free)
+    mark_boundary = staticmethod(_remote_mark_boundary)
+
+
 def connect_server(address: str, token: str | None = None) -> "RemoteWorker":
     """Run this process's tensors on the GT server at ``address`` (``"host:port"``).
 
     Call it before the first tensor is made.  ``token`` defaults to ``GT_TOKEN``.
-    The calling thread's connection opens now, so a server that is down or
-    refuses this client raises here (ConnectionError), not at the first op.
+    Each thread gets its own connection; the calling thread's opens now, so a
+    server that is down or refuses this client raises here (ConnectionError),
+    not at the first op.
     """
-    global _remote, submit, free, mark_boundary
+    global _remote
     _settings.parse_address(address)
     if token is None:
         token = _settings.from_env().token
-    if _remote is None and worker is not None:
-        held = worker.get_stats()["tensors"]
-        if held:
-            raise RuntimeError(f"gt.connect({address!r}) must come before the first tensor is made: "
-                               f"{held} tensor(s) already live on the embedded worker")
     if _remote != (address, token):
-        _leave_remote()
+        if _remote is None:
+            held = get_worker().get_stats()["tensors"]
+            if held:
+                raise RuntimeError(f"gt.connect({address!r}) must come before the first tensor is made: "
+                                   f"{held} tensor(s) already live on the worker in use")
+        disconnect()
         _remote = (address, token)
-        submit, free, mark_boundary = _remote_submit, _remote_free, _remote_mark_boundary
+        _route(_ThreadRouted)
     conn = _thread_connection()
     try:
         conn.open()
     except BaseException:
-        connect(worker) if worker is not None else _leave_remote()
+        disconnect()
         raise
     return conn
 
 
-def _leave_remote() -> None:
-    """Close every remote connection of this process (their tensors are freed on the workers)."""
-    global _remote, _local, submit, free, mark_boundary
-    if _remote is None:
-        return
-    _remote = None
-    _local = threading.local()
-    submit = free = mark_boundary = _not_connected
+def disconnect() -> None:
+    """Close every connection ``connect_server`` opened (their workers free their tensors at
+    once) and go back to the worker in use before."""
+    global _remote, _local
     with _lock:
         conns = _connections[:]
         _connections.clear()
     for conn in conns:
         conn.close()
+    _local = threading.local()
+    if _remote is not None:
+        _remote = None
+        if worker is not None:
+            _route(worker)
 
 
 def gpu_workers(n: int) -> str:
@@ -174,7 +188,7 @@ def gpu_workers(n: int) -> str:
 
 @atexit.register
 def _at_exit() -> None:
-    _leave_remote()
+    disconnect()
     while _servers:
         _servers.pop().stop()
 
@@ -407,7 +421,7 @@ class RemoteWorker:
 
 _STREAM = wire.encode(wire.Stream())
 
-_env_server = _settings.from_env().server
-if _env_server is not None:  # GT_SERVER: remote from the start; each thread connects on its first op
-    _remote = (_env_server, _settings.from_env().token)
-    submit, free, mark_boundary = _remote_submit, _remote_free, _remote_mark_boundary
+_env = _settings.from_env()
+if _env.server is not None:  # GT_SERVER: remote from the start; each thread connects on its first op
+    _remote = (_env.server, _env.token)
+    _route(_ThreadRouted)
