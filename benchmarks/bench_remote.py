@@ -115,6 +115,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
     env = dict(os.environ, GT_DEVICE=args.device)
+    if args.device == "cpu":  # as gt.gpu_workers does: leave two cores to the client and the dispatcher
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) - 2))
     servers, conns = {}, []
     try:
         for mode, flags in (("eager", ("--auto-compile", "0", "--batch-size", "1")),
@@ -136,6 +138,9 @@ def main() -> None:
         for model in args.models.split(","):
             for mode, t in targets.items():
                 row(f"{model} MLP step, {mode}", bench_steps(t, model, args.steps, args.warm, args.rounds), "ms/step")
+        for side, target in targets["auto-compile"].items():
+            ops = target.get_stats()["operations"]
+            print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
         eager = targets["eager"]
         row("sync round trip (item())", bench_sync(eager, args.syncs, args.rounds), "us", "{:12.1f}")
         row("small-op stream (x + 1.0)", bench_stream(eager, args.ops, args.rounds), "ops/s", "{:12.0f}")

@@ -57,6 +57,7 @@ class _WorkerPeer(_Peer):
 class _ClientPeer(_Peer):
     session: int = 0
     worker: _WorkerPeer | None = None
+    deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
     lost: wire.WorkerLost | None = None
 
 
@@ -252,6 +253,7 @@ class Dispatcher:
     def _assign(self, client: _ClientPeer) -> None:
         worker = min(self._workers, key=lambda w: len(w.sessions))
         client.worker = worker
+        client.deliver = wire.encode(wire.Deliver(client.session))
         worker.sessions.add(client.session)
         self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
@@ -270,7 +272,7 @@ class Dispatcher:
             else:
                 if self._log_file is not None:
                     self._log_stream(client, body.buffer)
-                self._send(client.worker.rid, wire.encode(wire.Deliver(client.session)), body)
+                self._send(client.worker.rid, client.deliver, body)
         elif kind is wire.StatsRequest:
             self._gather_stats(client, msg.req)
         elif kind is wire.Bye:

@@ -76,8 +76,9 @@ def local_devices(n: int) -> list[tuple[str, dict]]:
     import torch
     gpus = torch.cuda.device_count()
     if gpus == 0:
-        # n CPU workers share the cores instead of each starting one thread per core
-        threads = str(max(1, (os.cpu_count() or 1) // n))
+        # n CPU workers share the cores (leaving two to the client and the dispatcher)
+        # instead of each starting one thread per core: oversubscribed OpenMP teams crawl.
+        threads = str(max(1, ((os.cpu_count() or 1) - 2) // n))
         return [("cpu", {"OMP_NUM_THREADS": threads})] * n
     if n > gpus:
         raise ValueError(f"gpu_workers({n}): only {gpus} GPU(s) visible (one worker per GPU)")
