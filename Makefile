@@ -7,7 +7,7 @@ PIP = $(PYTHON) -m pip
 
 setup:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
-	@$(PYTHON) -c "import numpy, pytest" 2>/dev/null || $(PIP) install -q numpy pytest
+	@$(PYTHON) -c "import numpy, pytest, yaml" 2>/dev/null || $(PIP) install -q numpy pytest pyyaml
 	@$(PYTHON) -c "import zmq, msgspec" 2>/dev/null || $(PIP) install -q pyzmq msgspec
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 

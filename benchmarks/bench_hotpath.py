@@ -4,27 +4,27 @@ The worker keeps its pending ops as plain tuples in a Python list: per op it
 does ``pending.append((opcode, result_id, input_ids, params, scalars))`` and
 per client free ``frees.append(id)``; once per batch it hands both lists to C
 with ``Batcher.flush_ops(pending, frees)`` (validation, params interning,
-renumbering into the canonical form) and records the canonical form with
-``PatternTable.record(canon, metas)``.  This script times that path per op
-(the cost of a whole batch divided by its op count) for
+renumbering into the canonical form), records the canonical form with
+``PatternTable.record(canon, metas)`` and feeds the batch's signature to the
+cycle detector, ``PatternTable.observe_segment(signature)``.  This script
+times that path per op (the cost of a whole batch divided by its op count) for
 
   (a) C:      the worker's list appends + gt.worker._batcher.Batcher.flush_ops
-              + gt.worker._hotpath.PatternTable.record
-  (b) Python: the same list appends + the same algorithm written here (dict
+              + gt.worker._hotpath.PatternTable.record + observe_segment
+  (b) Python: the same list appends + the same algorithms written here (dict
               interning of params, dict-based id renumbering, the same
               canonical word list, FNV-1a 64 + fmix64 over the words and metas,
-              a dict-based pattern table with counts and states)
-  (c) C, old per-op API, for reference: the same list appends + a Python dict
-      lookup per op to intern params + Batcher.append per op + Batcher.free
-      per free + flush + record
+              a dict-based pattern table, the same cycle detector)
 
 on a realistic batch: 50 ops with 2 inputs each, 10 external inputs (weights
 held by the worker), 16 intermediate results freed by the client, params like
 the client's (mostly ``()``, else a dim, a shape or ``(dim, keepdim)``, built
-afresh per op as the client does), fresh tensor ids in every iteration.  All
-three are checked to produce the same canonical bytes, ids and signatures
+afresh per op as the client does), fresh tensor ids in every iteration, and a
+loop of three such batches (a training step: forward, backward, update).  Both
+are checked to produce the same canonical bytes, ids, signatures and periods
 before timing.  The pure-Python interning uses a plain dict keyed by params
-(not type-strict like the C one), which only makes Python look faster.
+(not exact like the C one: it merges 1, True and 1.0), which only makes Python
+look faster.
 
 Usage: python benchmarks/bench_hotpath.py [--iters N] [--repeat R]
 """
@@ -37,11 +37,12 @@ import time
 from array import array
 
 from gt.worker._batcher import Batcher
-from gt.worker._hotpath import PatternTable, signature
+from gt.worker._hotpath import MAX_PERIOD, PatternTable
 
 N_OPS = 50
 N_EXT = 10
 N_OPCODES = 16
+STEP = 3                             # batches per training step (the loop's period)
 THRESHOLD = 10
 PARAM_CODES_LIMIT = 1 << 16
 METAS = tuple(range(N_EXT))          # one interned (dtype, shape) code per external
@@ -70,8 +71,9 @@ def make_params(j):
     return (0, 1)                    # transpose dims
 
 
-def make_batch(base):
-    """One batch with fresh result ids base..base+N_OPS-1: (ops, frees).
+def make_batch(base, kind):
+    """One batch with fresh result ids base..base+N_OPS-1: (ops, frees); kind
+    (0..STEP-1) picks one of the step's batch patterns.
 
     ops are the worker's tuples (opcode, result_id, input_ids, params, scalars)."""
     ext = list(range(1, N_EXT + 1))
@@ -81,7 +83,7 @@ def make_batch(base):
         a = ext[j % N_EXT] if j < N_EXT else res[j - 1]
         b = ext[(7 * j + 3) % N_EXT] if j % 3 == 0 or j < 2 else res[j - 2]
         scalars = (0.5,) if j % 7 == 3 else ()
-        ops.append((j % N_OPCODES, res[j], (a, b), make_params(j), scalars))
+        ops.append(((j + kind) % N_OPCODES, res[j], (a, b), make_params(j), scalars))
         if j >= 3 and j % 3 == 0 and len(frees) < 16:
             frees.append(res[j - 3])
     return ops, frees
@@ -117,6 +119,7 @@ class PyBatcher:
                 self.next_code += 1
             words.append(opcode)
             words.append(code)
+            words.append(len(scalars))
             words.append(len(inputs))
             for i in inputs:
                 r = index.get(i)
@@ -158,14 +161,15 @@ def py_signature(canon, metas):
 
 
 class PyPatternTable:
-    """Dict-based pattern table: signature -> entries confirmed by content."""
+    """Dict-based pattern table (signature -> entries confirmed by content) and
+    the cycle detector of csrc/_hotpath.c, as observe_segment."""
 
     def __init__(self, threshold):
         self.threshold = threshold
         self.by_sig = {}
         self.next_id = 0
-        self.total_batches = 0
-        self.hot_batches = 0
+        self.keys = []
+        self.runs = [0] * (MAX_PERIOD + 1)
 
     def record(self, canon, metas):
         sig = py_signature(canon, metas)
@@ -178,12 +182,19 @@ class PyPatternTable:
             self.next_id += 1
             chain.append(e)
         e[1] += 1
-        if e[1] == self.threshold + 1 and e[2] == COLD:
+        if e[1] > self.threshold and e[2] == COLD:
             e[2] = HOT
-        self.total_batches += 1
-        if e[2] in (HOT, COMPILED):
-            self.hot_batches += 1
-        return e[0], e[1], e[2]
+        return e[0], e[1], e[2], sig
+
+    def observe_segment(self, key):
+        keys, runs, period = self.keys, self.runs, 0
+        for p in range(1, MAX_PERIOD + 1):
+            runs[p] = min(runs[p] + 1, p) if p <= len(keys) and keys[-p] == key else 0
+            if not period and runs[p] == p:
+                period = p
+        keys.append(key)
+        del keys[:-MAX_PERIOD]
+        return period
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -192,7 +203,7 @@ class PyPatternTable:
 
 def run_lists(stream, batcher, table):
     """(a) and (b): the path as the worker uses it, with the C or the Python core."""
-    flush_ops, record, metas = batcher.flush_ops, table.record, METAS
+    flush_ops, record, observe, metas = batcher.flush_ops, table.record, table.observe_segment, METAS
     t0 = time.perf_counter_ns()
     for ops, frees in stream:
         pending, freed = [], []
@@ -201,40 +212,18 @@ def run_lists(stream, batcher, table):
             pa((opcode, rid, ins, params, scalars))
         for f in frees:
             fa(f)
-        record(flush_ops(pending, freed)[0], metas)
+        observe(record(flush_ops(pending, freed)[0], metas)[3])
     return time.perf_counter_ns() - t0, table
 
 
 def run_c(stream):
-    """(a) the new path, as the worker uses it."""
-    return run_lists(stream, Batcher(10**6, N_OPCODES), PatternTable(THRESHOLD))
+    """(a) the path as the worker uses it."""
+    return run_lists(stream, Batcher(N_OPCODES), PatternTable(THRESHOLD))
 
 
 def run_py(stream):
-    """(b) the same algorithm in pure Python."""
+    """(b) the same algorithms in pure Python."""
     return run_lists(stream, PyBatcher(), PyPatternTable(THRESHOLD))
-
-
-def run_c_per_op(stream):
-    """(c) the old per-op API: Python dict interning + one append() call per op."""
-    b = Batcher(10**6, N_OPCODES)
-    t = PatternTable(THRESHOLD)
-    append, free, flush, record, metas = b.append, b.free, b.flush, t.record, METAS
-    codes = {}
-    t0 = time.perf_counter_ns()
-    for ops, frees in stream:
-        pending = []
-        pa = pending.append
-        for opcode, rid, ins, params, scalars in ops:
-            pa((opcode, rid, ins, params, scalars))
-            code = codes.get(params)
-            if code is None:
-                code = codes[params] = len(codes)
-            append(opcode, code, rid, ins)
-        for f in frees:
-            free(f)
-        record(flush()[0], metas)
-    return time.perf_counter_ns() - t0, t
 
 
 def run_loop_only(stream):
@@ -258,12 +247,11 @@ def timer_overhead():
     return -samples[len(samples) // 2]
 
 
-def _batch_only(stream, make):
+def batch_only(stream, batcher, table):
     """Time only the once-per-batch step (inside the same loop, so its inputs are
     as warm as in the worker)."""
-    flush_ops, record = make()
+    flush_ops, record, observe, metas = batcher.flush_ops, table.record, table.observe_segment, METAS
     clock = time.perf_counter_ns
-    metas = METAS
     total = 0
     for ops, frees in stream:
         pending, freed = [], []
@@ -273,25 +261,9 @@ def _batch_only(stream, make):
         for f in frees:
             fa(f)
         t0 = clock()
-        record(flush_ops(pending, freed)[0], metas)
+        observe(record(flush_ops(pending, freed)[0], metas)[3])
         total += clock() - t0
     return total - len(stream) * timer_overhead.value, None
-
-
-def run_c_batch_only(stream):
-    """flush_ops + record (C) per batch."""
-    def make():
-        b, t = Batcher(10**6, N_OPCODES), PatternTable(THRESHOLD)
-        return b.flush_ops, t.record
-    return _batch_only(stream, make)
-
-
-def run_py_batch_only(stream):
-    """flush_ops + record (pure Python) per batch."""
-    def make():
-        b, t = PyBatcher(), PyPatternTable(THRESHOLD)
-        return b.flush_ops, t.record
-    return _batch_only(stream, make)
 
 
 def best(fn, stream, repeat):
@@ -306,23 +278,17 @@ def best(fn, stream, repeat):
 
 
 def check_equivalence(stream):
-    cb, pb = Batcher(10**6, N_OPCODES), PyBatcher()
-    ob, codes = Batcher(10**6, N_OPCODES), {}
-    for ops, frees in stream[:5]:
+    cb, pb = Batcher(N_OPCODES), PyBatcher()
+    ct, pt = PatternTable(THRESHOLD), PyPatternTable(THRESHOLD)
+    for ops, frees in stream[:50]:
         c_out, p_out = cb.flush_ops(list(ops), list(frees)), pb.flush_ops(list(ops), list(frees))
-        for opcode, rid, ins, params, scalars in ops:
-            ob.append(opcode, codes.setdefault(params, len(codes)), rid, ins)
-        for f in frees:
-            ob.free(f)
-        o_out = ob.flush()
-        assert c_out == p_out == o_out, "C flush_ops, Python and C append disagree"
-        assert signature(c_out[0], METAS) == py_signature(p_out[0], METAS), "signatures disagree"
-    assert cb.param_code_count == len(pb.param_codes) == 5
-    results = [fn(stream[:50])[1] for fn in (run_c, run_py, run_c_per_op)]
-    for t in results:
-        s = (t.stats()["total_batches"], t.stats()["hot_batches_executed"]) if isinstance(t, PatternTable) \
-            else (t.total_batches, t.hot_batches)
-        assert s == (50, 40), s
+        assert c_out == p_out, "C and Python flush_ops disagree"
+        c_rec, p_rec = ct.record(c_out[0], METAS), pt.record(p_out[0], METAS)
+        assert c_rec[1:] == p_rec[1:], "C and Python record disagree"   # ids are numbered differently
+        assert ct.observe_segment(c_rec[3]) == pt.observe_segment(p_rec[3]), "cycle detectors disagree"
+    assert cb.interned == len(pb.param_codes) == 5
+    assert pt.observe_segment(p_rec[3] ^ 1) == 0 and pt.observe_segment(p_rec[3] ^ 2) == 0
+    assert [pt.observe_segment(k) for k in (1, 2, 3, 1, 2, 3)][-1] == 3 == STEP
 
 
 def main():
@@ -331,51 +297,39 @@ def main():
     ap.add_argument("--repeat", type=int, default=7, help="timed runs; the best is reported (default 7)")
     args = ap.parse_args()
 
-    stream = [make_batch(10**6 * (i + 1)) for i in range(args.iters)]
-    py_stream = stream[: max(50, args.iters // 10)]
+    stream = [make_batch(10**6 * (i + 1), i % STEP) for i in range(args.iters)]
+    py_stream = stream[: max(60, args.iters // 10)]
     ops_per_run = N_OPS * args.iters
     py_ops_per_run = N_OPS * len(py_stream)
-    n_frees = len(stream[0][1])
     check_equivalence(stream)
     timer_overhead.value = timer_overhead()
 
     c_ns = best(run_c, stream, args.repeat) / ops_per_run
     py_ns = best(run_py, py_stream, args.repeat) / py_ops_per_run
-    old_ns = best(run_c_per_op, stream, args.repeat) / ops_per_run
     loop_ns = best(run_loop_only, stream, args.repeat) / ops_per_run
-    c_batch_ns = best(run_c_batch_only, stream, args.repeat) / ops_per_run
-    py_batch_ns = best(run_py_batch_only, py_stream, args.repeat) / py_ops_per_run
-    speedup = py_ns / c_ns
+    c_batch_ns = best(lambda s: batch_only(s, Batcher(N_OPCODES), PatternTable(THRESHOLD)),
+                      stream, args.repeat) / ops_per_run
+    py_batch_ns = best(lambda s: batch_only(s, PyBatcher(), PyPatternTable(THRESHOLD)),
+                       py_stream, args.repeat) / py_ops_per_run
 
-    print("GT hot path: %d ops/batch, 2 inputs/op, %d externals, %d frees/batch, threshold %d"
-          % (N_OPS, N_EXT, n_frees, THRESHOLD))
+    print("GT hot path: %d ops/batch, 2 inputs/op, %d externals, %d frees/batch, a step of %d batches, "
+          "threshold %d" % (N_OPS, N_EXT, len(stream[0][1]), STEP, THRESHOLD))
     print("Python %s on %s; best of %d runs of %d batches (Python: %d), gc disabled while timing"
           % (platform.python_version(), platform.processor() or platform.machine(), args.repeat, args.iters,
              len(py_stream)))
     print()
-    print("%-62s %8s %10s" % ("path (per op: pending.append; per batch: flush_ops + record)", "ns/op", "us/batch"))
-    print("%-62s %8.1f %10.2f" % ("(a) C  (Batcher.flush_ops + PatternTable.record)", c_ns, c_ns * N_OPS / 1e3))
-    print("%-62s %8.1f %10.2f" % ("(b) pure Python, same algorithm", py_ns, py_ns * N_OPS / 1e3))
-    print("%-62s %8.1f %10.2f" % ("(c) C, old per-op API (dict intern + append/free per op)", old_ns,
-                                   old_ns * N_OPS / 1e3))
-    print("%-62s %7.1fx" % ("speedup (b)/(a)", speedup))
-    print("%-62s %7.1fx" % ("speedup (c)/(a): new API over the old per-op calls", old_ns / c_ns))
+    print("%-66s %8s %10s" % ("per op: pending.append; per batch: flush_ops + record + observe", "ns/op",
+                              "us/batch"))
+    print("%-66s %8.1f %10.2f" % ("(a) C", c_ns, c_ns * N_OPS / 1e3))
+    print("%-66s %8.1f %10.2f" % ("(b) pure Python, same algorithms", py_ns, py_ns * N_OPS / 1e3))
+    print("%-66s %7.1fx" % ("speedup (b)/(a)", py_ns / c_ns))
     print()
     print("per op, split into the worker's Python part and the once-per-batch part:")
-    print("  %-60s %8.1f ns" % ("worker's Python: build pending tuple + list.append (a, b)", loop_ns))
-    print("  %-60s %8.1f ns" % ("C only: flush_ops + record, amortised over the batch", c_batch_ns))
-    print("  %-60s %8.1f ns" % ("Python only: flush_ops + record, amortised", py_batch_ns))
-    print("  %-60s %7.1fx" % ("speedup of the batch step, Python only / C only", py_batch_ns / c_batch_ns))
-    print()
-    print("goal: C at least 50x faster than Python: %s (%.1fx overall; %.1fx for the batch step alone)"
-          % ("MET" if speedup >= 50 else "NOT MET", speedup, py_batch_ns / c_batch_ns))
-    print("goal: C under 100 ns/op:               %s (%.1f ns/op)" % ("MET" if c_ns < 100 else "NOT MET", c_ns))
-    if speedup < 50:
-        print("note: overall, 50x would need (a) <= %.1f ns/op, but the worker's own per-op Python work that (a)"
-              % (py_ns / 50))
-        print("      and (b) share (building the pending tuple, list.append) already costs %.1f ns/op; the C part"
-              % loop_ns)
-        print("      is %.1f ns/op (%.0f%% of (a))." % (c_batch_ns, 100 * c_batch_ns / c_ns))
+    print("  %-64s %8.1f ns" % ("worker's Python: build pending tuple + list.append (a, b)", loop_ns))
+    print("  %-64s %8.1f ns  (%.2f us/batch)" % ("C only: flush_ops + record + observe_segment", c_batch_ns,
+                                                 c_batch_ns * N_OPS / 1e3))
+    print("  %-64s %8.1f ns  (%.2f us/batch)" % ("Python only: the same", py_batch_ns, py_batch_ns * N_OPS / 1e3))
+    print("  %-64s %7.1fx" % ("speedup of the batch step, Python only / C only", py_batch_ns / c_batch_ns))
 
 
 if __name__ == "__main__":

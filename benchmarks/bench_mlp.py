@@ -1,16 +1,30 @@
-"""Milliseconds per training step of two MLPs, four ways, side by side in one run.
+"""Milliseconds per training step of two MLPs in two loop styles, four ways, side by side in one run.
 
-    python benchmarks/bench_mlp.py [--steps N] [--device cpu|cuda] [--plot FILE.png]
+    python benchmarks/bench_mlp.py [--steps N] [--rounds R] [--threads T] [--device cpu|cuda]
+                                   [--models tiny,medium] [--loops manual,optimizer] [--overhead]
 
-Modes: plain PyTorch eager, plain ``torch.compile`` of the whole training step,
-GT eager (batch size 1: every op runs as it arrives) and GT auto-compile (hot
-batches compiled, batches cut at the client's boundaries).  Prints steady-state
-ms/step and ratios, the break-even step count of auto-compile against GT eager
-and PyTorch eager, and writes a PNG of GT auto-compile's per-step time over the run.
+Models: tiny (100x4 -> 8 -> 1) and medium (512x128 -> 256 -> 256 -> 1), ReLU MLPs.
+Loops: ``manual`` (``((model(X) - y) ** 2).mean()``, then ``p -= lr * p.grad;
+p.grad.zero_()`` under no_grad) and ``optimizer`` (nn.MSELoss, optim.SGD,
+zero_grad/backward/step).  Modes: PyTorch eager, ``torch.compile`` of the whole
+step, GT eager (batch size 1: every op runs as it arrives) and GT auto-compile
+(GT_AUTO_COMPILE=1's worker: the step's cycle of batches runs as one compiled graph).
+
+Prints steady-state ms/step and ratios, compiled calls per step, and the
+break-even step count of GT auto-compile (its compile time included) against GT
+eager and PyTorch eager.  ``--overhead`` also measures the fixed cost of one
+compiled call (Inductor's generated code called directly, as the engine does,
+against ``compile_fx``'s wrapped callable and against ``cpp_wrapper``) and the
+worker's bookkeeping per batch, in microseconds.
+
+On a machine shared with other jobs use ``--threads 1`` (the default): with
+more intra-op threads than idle cores, OpenMP's spinning threads make every
+mode's time the load's, not the code's.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 import numpy as np
@@ -19,32 +33,47 @@ import torch
 import gt
 from gt import config as gt_config
 from gt.client import runtime
+from gt.worker import engine as engine_mod
 from gt.worker.worker import Worker
 
 MODELS = {
     # name: (batch, in_features, hidden sizes)
-    "tiny": (256, 8, (32,)),
+    "tiny": (100, 4, (8,)),
     "medium": (512, 128, (256, 256)),
 }
+LR = 0.01
 
 
-def build(lib, nn, name, device=None):
+def build(lib, nn, name, loop, device=None):
+    """A step function for ``lib`` (torch or gt) training model ``name`` in loop style ``loop``."""
     batch, n_in, hidden = MODELS[name]
     lib.manual_seed(0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, n_in)).astype(np.float32)
-    y = (x[:, :1] > 0).astype(np.float32)
+    y = rng.standard_normal((batch, 1)).astype(np.float32)
     layers, prev = [], n_in
     for h in hidden:
         layers += [nn.Linear(prev, h), nn.ReLU()]
         prev = h
-    layers += [nn.Linear(prev, 1), nn.Sigmoid()]
-    model = nn.Sequential(*layers)
+    model = nn.Sequential(*layers, nn.Linear(prev, 1))
     X, Y = lib.from_numpy(x), lib.from_numpy(y)
     if device is not None:
         model, X, Y = model.to(device), X.to(device), Y.to(device)
+    params = list(model.parameters())
+
+    if loop == "manual":
+        def step():
+            loss = ((model(X) - Y) ** 2).mean()
+            loss.backward()
+            with lib.no_grad():
+                for p in params:
+                    p -= LR * p.grad
+                    p.grad.zero_()
+            return loss
+        return step
+
     loss_fn = nn.MSELoss()
-    opt = lib.optim.SGD(model.parameters(), lr=0.1)
+    opt = lib.optim.SGD(params, lr=LR)
 
     def step():
         opt.zero_grad()
@@ -52,29 +81,7 @@ def build(lib, nn, name, device=None):
         loss.backward()
         opt.step()
         return loss
-
     return step
-
-
-def time_steps(step, n, sync):
-    """Per-step seconds for n steps (each step synchronised when sync is given)."""
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        step()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def window_ms(step, n, final):
-    """ms/step over one window of n steps, synchronised at the window's end."""
-    t0 = time.perf_counter()
-    for _ in range(n):
-        loss = step()
-    final(loss)
-    return (time.perf_counter() - t0) / n * 1e3
 
 
 def use_gt_worker(device, auto_compile, batch_size, threshold=10):
@@ -85,114 +92,192 @@ def use_gt_worker(device, auto_compile, batch_size, threshold=10):
     return w
 
 
-def bench_model(name, device, steps, warm, threshold, rounds):
+def window_ms(step, n):
+    """ms/step over one window of n steps, synchronised at the window's end (item() waits)."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        loss = step()
+    loss.item()
+    return (time.perf_counter() - t0) / n * 1e3
+
+
+def bench(name, loop, device, steps, warm, threshold, rounds):
     """Build the four modes, warm them up, then time them in interleaved windows.
 
     Windows alternate between modes (round robin) and each mode keeps its best
     window, so a drift in machine speed during the run hits all modes alike.
     """
-    cuda = device.startswith("cuda")
-    torch_final = lambda loss: loss.item()  # noqa: E731 - item() synchronises
     modes = {}
-
-    step = build(torch, torch.nn, name, device)
+    step = build(torch, torch.nn, name, loop, device)
     for _ in range(warm):
         step()
     modes["torch eager"] = (None, step)
 
-    cstep = torch.compile(build(torch, torch.nn, name, device))
+    cstep = torch.compile(build(torch, torch.nn, name, loop, device))
     t0 = time.perf_counter()
     for _ in range(warm):
         cstep()
+    cstep().item()
     torch_compile_s = time.perf_counter() - t0
     modes["torch.compile"] = (None, cstep)
 
     eager_worker = use_gt_worker(device, auto_compile=False, batch_size=1)
-    step = build(gt, gt.nn, name)
+    step = build(gt, gt.nn, name, loop)
     for _ in range(warm):
         step()
     modes["GT eager"] = (eager_worker, step)
 
+    # GT auto-compile from its first step: per-step times (each read back) until the
+    # cycle's graph has run a few times, for the break-even count.
     auto_worker = use_gt_worker(device, auto_compile=True, batch_size=1024, threshold=threshold)
-    step = build(gt, gt.nn, name)
-    gsync = (lambda: (gt.flush(), torch.cuda.synchronize())) if cuda else None
-    trace = time_steps(step, threshold + 1 + warm, gsync)
+    step = build(gt, gt.nn, name, loop)
+    trace = []
+    for _ in range(threshold + 3 + warm):
+        t0 = time.perf_counter()
+        step().item()
+        trace.append(time.perf_counter() - t0)
     modes["GT auto-compile"] = (auto_worker, step)
 
     best = {mode: float("inf") for mode in modes}
+    hits0 = auto_worker.engine.cache_hits
     for _ in range(rounds):
         for mode, (worker, step) in modes.items():
             if worker is not None:
                 runtime.connect(worker)
-            best[mode] = min(best[mode], window_ms(step, steps, torch_final))
+            best[mode] = min(best[mode], window_ms(step, steps))
+    calls_per_step = (auto_worker.engine.cache_hits - hits0) / (rounds * steps)
     stats = auto_worker.get_stats()
-    return best, trace, stats, torch_compile_s
+    return best, trace, stats, torch_compile_s, calls_per_step
 
 
-def break_even(trace, auto_ms, eager_ms):
-    """First step count at which auto-compile's total time (compiles included) is below eager's."""
-    if auto_ms >= eager_ms:
+def break_even(trace, auto_ms, ref_ms):
+    """Steps after which auto-compile's total time (its compiles included) stays below ``ref_ms`` per step."""
+    if auto_ms >= ref_ms:
         return None
-    n0 = len(trace)
-    excess = sum(trace) * 1e3 - eager_ms * n0
+    cumulative = np.cumsum(np.array(trace) * 1e3)
+    behind = np.nonzero(cumulative > ref_ms * np.arange(1, len(trace) + 1))[0]
+    if len(behind) == 0:
+        return 1
+    excess = cumulative[-1] - ref_ms * len(trace)
     if excess <= 0:
-        return next(i + 1 for i in range(n0) if sum(trace[:i + 1]) * 1e3 <= eager_ms * (i + 1))
-    return n0 + int(np.ceil(excess / (eager_ms - auto_ms)))
+        return int(behind[-1]) + 2
+    return len(trace) + int(np.ceil(excess / (ref_ms - auto_ms)))
+
+
+def _per_call_us(fn, make_args, n=3000):
+    fn(make_args())
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn(make_args())
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def overhead(device, steps):
+    """Fixed cost of one compiled call, three ways, and the worker's bookkeeping per batch (µs)."""
+    from torch._inductor import config as inductor_config
+    from torch._inductor.compile_fx import compile_fx
+
+    captured = {}
+    real_compile = engine_mod._compile_graph
+
+    def capture(gm, inputs):
+        fn = real_compile(gm, inputs)
+        captured.update(gm=gm, inputs=[t.clone() for t in inputs], fn=fn)
+        return fn
+
+    engine_mod._compile_graph = capture
+    try:
+        worker = use_gt_worker(device, auto_compile=True, batch_size=1024, threshold=2)
+        step = build(gt, gt.nn, "tiny", "optimizer")
+        for _ in range(8):
+            step()
+        step().item()
+    finally:
+        engine_mod._compile_graph = real_compile
+    gm, inputs = captured["gm"], captured["inputs"]
+    with torch.no_grad():
+        wrapped = compile_fx(gm, inputs)
+        with inductor_config.patch(cpp_wrapper=True):
+            cpp = real_compile(gm, inputs)
+    direct = captured["fn"]
+    rows = [
+        ("direct (engine)", _per_call_us(direct, lambda: list(inputs))),
+        ("compile_fx wrapper", _per_call_us(lambda a: wrapped(*a), lambda: inputs)),
+        ("direct, cpp_wrapper", _per_call_us(cpp, lambda: list(inputs))),
+    ]
+    n_out = len(direct(list(inputs)))
+    print(f"\ncompiled call of the tiny optimizer step ({len(inputs)} inputs, {n_out} outputs), "
+          "us per call:")
+    for label, us in rows:
+        print(f"  {label:22} {us:8.1f}")
+
+    # Bookkeeping: a steady step's time in the worker's batch path, minus the compiled call.
+    timed = {"batch": 0.0, "call": 0.0}
+    run_pending, fn_key = worker._run_pending, next(iter(worker.engine._cache))
+    fn = worker.engine._cache[fn_key]
+
+    def timed_call(args):
+        t0 = time.perf_counter()
+        out = fn(args)
+        timed["call"] += time.perf_counter() - t0
+        return out
+
+    def timed_run():
+        t0 = time.perf_counter()
+        run_pending()
+        timed["batch"] += time.perf_counter() - t0
+
+    worker.engine._cache[fn_key] = timed_call
+    worker._run_pending = timed_run
+    for _ in range(steps):
+        step()
+    step().item()
+    worker.engine._cache[fn_key] = fn
+    del worker._run_pending
+    n = steps + 1
+    print(f"worker per batch (tiny optimizer step, one batch a step): {timed['batch'] / n * 1e6:.1f} us "
+          f"in the batch path, of which {timed['call'] / n * 1e6:.1f} us the compiled call: "
+          f"bookkeeping {(timed['batch'] - timed['call']) / n * 1e6:.1f} us")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200, help="steps per timing window")
-    ap.add_argument("--warm", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing windows per mode")
+    ap.add_argument("--warm", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing windows per mode")
     ap.add_argument("--threshold", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--models", default="tiny,medium")
-    ap.add_argument("--plot", default="benchmarks/bench_mlp.png")
+    ap.add_argument("--loops", default="manual,optimizer")
+    ap.add_argument("--overhead", action="store_true", help="also measure per-call and per-batch costs")
     args = ap.parse_args()
-    import logging
     logging.getLogger("gt").setLevel(logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    print(f"torch {torch.__version__}, device {args.device}")
-    traces = {}
-    header = (f"{'model':8} {'mode':16} {'ms/step':>9} {'vs torch eager':>15} {'vs torch.compile':>17}")
+    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} thread(s)")
+    header = (f"{'model':7} {'loop':9} {'mode':16} {'ms/step':>9} {'vs torch eager':>15} "
+              f"{'vs torch.compile':>17}")
     rows = []
     for name in args.models.split(","):
-        res, trace, stats, tc_s = bench_model(name, args.device, args.steps, args.warm, args.threshold,
-                                              args.rounds)
-        traces[name] = trace
-        for mode, ms in res.items():
-            rows.append(f"{name:8} {mode:16} {ms:9.4f} {ms / res['torch eager']:15.2f}x "
-                        f"{ms / res['torch.compile']:16.2f}x")
-        comp = stats["compilation"]
-        hp = stats["hotpath"]
-        be_gt = break_even(trace, res["GT auto-compile"], res["GT eager"])
-        be_torch = break_even(trace, res["GT auto-compile"], res["torch eager"])
-        rows.append(f"{'':8} auto-compile: {hp['hot_paths']} hot patterns, cache_misses {comp['cache_misses']}, "
-                    f"compile {comp['compile_seconds']:.1f} s (torch.compile warm-up {tc_s:.1f} s); "
-                    f"break-even vs GT eager: {be_gt if be_gt else 'never'} steps, "
-                    f"vs torch eager: {be_torch if be_torch else 'never'} steps")
+        for loop in args.loops.split(","):
+            res, trace, stats, tc_s, calls = bench(name, loop, args.device, args.steps, args.warm,
+                                                   args.threshold, args.rounds)
+            for mode, ms in res.items():
+                rows.append(f"{name:7} {loop:9} {mode:16} {ms:9.4f} {ms / res['torch eager']:14.2f}x "
+                            f"{ms / res['torch.compile']:16.2f}x")
+            comp, hp = stats["compilation"], stats["hotpath"]
+            be_gt = break_even(trace, res["GT auto-compile"], res["GT eager"])
+            be_torch = break_even(trace, res["GT auto-compile"], res["torch eager"])
+            rows.append(f"{'':17} auto-compile: {calls:.2f} compiled calls/step, {comp['cache_misses']} "
+                        f"compile(s) {comp['compile_seconds']:.1f} s (torch.compile warm-up {tc_s:.1f} s), "
+                        f"reverted {hp['reverted']}; break-even vs GT eager: {be_gt or 'never'} steps, "
+                        f"vs torch eager: {be_torch or 'never'} steps")
     print(header)
     print("\n".join(rows))
-    if args.plot:
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("(matplotlib not installed: no plot)")
-            return
-        fig, axes = plt.subplots(1, len(traces), figsize=(6 * len(traces), 4), squeeze=False)
-        for ax, (name, trace) in zip(axes[0], traces.items()):
-            ax.semilogy(np.arange(1, len(trace) + 1), np.array(trace) * 1e3, marker=".")
-            ax.axvline(args.threshold + 0.5, color="grey", ls="--", label="threshold: compiles")
-            ax.set_title(f"GT auto-compile, {name} MLP")
-            ax.set_xlabel("training step")
-            ax.set_ylabel("ms per step (log)")
-            ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=100)
-        print(f"plot written to {args.plot}")
+    if args.overhead:
+        overhead(args.device, args.steps)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
                                 randn, tensor, zeros, zeros_like)
 from gt import debug  # noqa: E402
+from gt import signal  # noqa: E402  (reads GT_CONFIG)
+from gt.signal import ShardConfig, SignalConfig, register_config  # noqa: E402
 
 float32 = float = _torch.float32
 float64 = double = _torch.float64
@@ -94,4 +96,4 @@ __all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "one
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "matmul", "sum",
            "mean", "max", "reshape", "transpose", "float32", "float64", "int64", "int32", "bool", "flush",
-           "connect", "gpu_workers"]
+           "signal", "SignalConfig", "ShardConfig", "register_config", "connect", "gpu_workers"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import torch
+
 
 class ConfigError(ValueError):
     """A GT_* environment variable holds a value GT cannot use."""
@@ -16,7 +18,7 @@ def _flag(name: str, default: str = "0") -> bool:
     raise ConfigError(f"{name}={raw!r}: expected 0 or 1")
 
 
-def _positive_int(name: str, default: int) -> int:
+def _positive_int(name: str, default: int | None) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -35,18 +37,37 @@ class Config:
 
     auto_compile: bool
     hot_threshold: int
-    batch_size: int
+    batch_size: int | None   # None: not given (the worker picks by the compile settings)
     compile: bool
     device: str | None
 
 
+def _device(name: str) -> str | None:
+    """A device string torch accepts and this machine has: cpu, cuda, cuda:N."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        device = torch.device(raw)
+    except RuntimeError:
+        raise ConfigError(f"{name}={raw!r}: not a device (expected cpu, cuda or cuda:N)") from None
+    if device.type == "cpu":
+        return raw
+    if device.type != "cuda":
+        raise ConfigError(f"{name}={raw!r}: GT's worker runs on cpu or cuda")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{name}={raw!r}: CUDA is not available on this machine")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"{name}={raw!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return raw
+
+
 def from_env() -> Config:
     """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE."""
-    device = os.environ.get("GT_DEVICE", "").strip() or None
     return Config(
         auto_compile=_flag("GT_AUTO_COMPILE"),
         hot_threshold=_positive_int("GT_HOTPATH_THRESHOLD", 10),
-        batch_size=_positive_int("GT_WORKER_BATCH_SIZE", 1),
+        batch_size=_positive_int("GT_WORKER_BATCH_SIZE", None),
         compile=_flag("GT_COMPILE"),
-        device=device,
+        device=_device("GT_DEVICE"),
     )

@@ -4,15 +4,22 @@ Each compile costs seconds on a CPU, so these tests compile few, small graphs.
 """
 from __future__ import annotations
 
+import gc
 import logging
+import time
+import weakref
 
 import numpy as np
+import pytest
 import torch
 
 import gt
+from gt import config as gt_config
 from gt.client import runtime
 from gt.worker import engine as engine_mod
+from gt.worker import worker as worker_mod
 from gt.worker.engine import Batch
+from gt.worker.hotpath_detector import HotPathDetector
 from gt.worker.ops import OP_NAMES
 
 
@@ -60,7 +67,7 @@ def test_compiled_matches_eager_for_every_op(use_worker):
     canon, ext_ids, live_ids, freed_ids = w._batcher.flush_ops(ops, w._pending_frees)
     w.pending_operations, w._pending_frees = [], []
     tensors = w.tensors
-    metas = tuple((t.dtype, tuple(t.shape)) for t in (tensors[i] for i in ext_ids))
+    metas = tuple(engine_mod.meta_of(tensors[i]) for i in ext_ids)
     eager = w.engine.execute_batch(ops, tensors, Batch(canon, ext_ids, live_ids, metas=metas), compile=False)
     batch = Batch(canon, ext_ids, live_ids, metas=metas)
     compiled = w.engine.execute_batch(ops, tensors, batch, compile=True)
@@ -77,43 +84,334 @@ def test_compiled_matches_eager_for_every_op(use_worker):
             assert torch.equal(c, e)
 
 
-def _train(steps, lrs=None):
+def _graph_compile(gm, inputs):
+    """Stands in for Inductor where a test is about the worker, not the kernels: runs the fx graph."""
+    return lambda args: gm(*args)
+
+
+@pytest.fixture
+def logged(caplog):
+    """caplog that sees GT's messages (GT's logger does not propagate to the root)."""
+    gt_logger = logging.getLogger("gt")
+    gt_logger.addHandler(caplog.handler)
+    yield caplog
+    gt_logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def no_revert(monkeypatch):
+    """Counting tests must not depend on this machine's timings: no pattern is reverted."""
+    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 10 ** 9)
+
+
+def _stats():
+    return gt.debug.get_worker_stats()["test_worker"]
+
+
+def _loop(style, steps, lrs=None, read_inside=False):
+    """Train a small MLP ``steps`` steps in one of the issue's two loop styles.
+
+    ``manual``: ``((pred - y) ** 2).mean()``, ``p -= lr * p.grad; p.grad.zero_()`` under no_grad;
+    ``optimizer``: nn.MSELoss, optim.SGD with momentum, zero_grad/backward/step.
+    Once a step the loss is read and the stats are read through gt.debug (sync points,
+    as a printed loss is): after the update, or with ``read_inside`` between backward
+    and update.  Returns the losses read, the final parameters and the stats of every step.
+    """
     gt.manual_seed(0)
     rng = np.random.default_rng(0)
     X = gt.from_numpy(rng.standard_normal((16, 4)).astype(np.float32))
     Y = gt.from_numpy(rng.standard_normal((16, 1)).astype(np.float32))
     model = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 1))
     opt = gt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    losses = []
+    losses, stats = [], []
+
+    def read(loss):
+        losses.append(loss.item())
+        stats.append(_stats())
+
     for i in range(steps):
-        if lrs is not None:
-            opt.lr = lrs[i]
-        opt.zero_grad()
-        loss = gt.nn.MSELoss()(model(X), Y)
-        loss.backward()
-        opt.step()
-        losses.append(loss)
-    return [l.item() for l in losses], [p.detach().numpy() for p in model.parameters()]
+        lr = 0.05 if lrs is None else lrs[i]
+        if style == "manual":
+            loss = ((model(X) - Y) ** 2).mean()
+            loss.backward()
+            if read_inside:
+                read(loss)
+            with gt.no_grad():
+                for p in model.parameters():
+                    p -= lr * p.grad
+                    p.grad.zero_()
+        else:
+            opt.lr = lr
+            opt.zero_grad()
+            loss = gt.nn.MSELoss()(model(X), Y)
+            loss.backward()
+            if read_inside:
+                read(loss)
+            opt.step()
+        if not read_inside:
+            read(loss)
+    return losses, [p.detach().numpy() for p in model.parameters()], stats
 
 
-def test_steady_loop_compiles_each_pattern_once_and_matches_eager(use_worker):
-    lrs = [0.05 * 0.97 ** i for i in range(30)]      # a schedule: scalars are graph inputs
+def _assert_one_graph_per_step(stats, first, last):
+    """From step ``first`` to ``last`` every step is exactly one compiled call, and every op runs compiled."""
+    a, b = stats[first], stats[last]
+    steps = last - first
+    assert b["compilation"]["cache_hits"] - a["compilation"]["cache_hits"] == steps
+    assert b["compilation"]["cache_misses"] == a["compilation"]["cache_misses"]
+    assert b["batches"] - a["batches"] == steps
+    assert b["hotpath"]["hot_batches_executed"] - a["hotpath"]["hot_batches_executed"] == steps
+    ops = b["operations"]["total"] - a["operations"]["total"]
+    assert ops > 0 and b["operations"]["compiled"] - a["operations"]["compiled"] == ops
+
+
+@pytest.mark.parametrize("style", ["manual", "optimizer"])
+def test_steady_loop_runs_one_compiled_graph_per_step_and_matches_eager(use_worker, no_revert, style):
+    lrs = [0.05 * 0.97 ** i for i in range(12)]      # a schedule: scalars are graph inputs
     use_worker(batch_size=1)
-    ref_losses, ref_params = _train(30, lrs)
-    w = use_worker(batch_size=1024, auto_compile=True, threshold=3)
-    losses, params = _train(30, lrs)
-    stats = w.get_stats()
-    hp, comp = stats["hotpath"], stats["compilation"]
-    assert hp["hot_paths"] >= 3                      # forward, backward, step
-    assert comp["cache_misses"] == hp["hot_paths"]   # one compile per hot pattern, none after
-    assert comp["compile_failures"] == 0
-    assert stats["operations"]["compiled"] > stats["operations"]["eager"]
-    np.testing.assert_allclose(losses, ref_losses, rtol=1e-4, atol=1e-6)
+    ref_losses, ref_params, _ = _loop(style, 12, lrs)
+    use_worker(batch_size=1024, auto_compile=True, threshold=3)
+    losses, params, stats = _loop(style, 12, lrs)
+    # Steps 1-4 see the forward, backward and update batches 4 times (step 0's differ:
+    # no gradients yet), so step 4 finds the cycle hot; step 5 holds it and runs it
+    # merged, eagerly (first sight); step 6 compiles it; from step 7 on every step is a hit.
+    _assert_one_graph_per_step(stats, 6, 11)
+    last = stats[-1]
+    assert last["compilation"]["cache_misses"] == 1 and last["compilation"]["cache_size"] == 1
+    assert last["compilation"]["cache_hits"] == 5
+    assert last["compilation"]["compile_failures"] == 0
+    assert last["hotpath"]["cycle_period"] == 3
+    assert last["hotpath"]["hot_paths"] == 4          # forward, backward, update and the merged step
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5, atol=1e-6)
     for p, r in zip(params, ref_params):
-        np.testing.assert_allclose(p, r, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
 
 
-def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, caplog):
+@pytest.mark.parametrize("style", ["manual", "optimizer"])
+def test_read_inside_a_held_cycle_matches_eager_and_realigns(use_worker, no_revert, monkeypatch, style):
+    monkeypatch.setattr(engine_mod, "_compile_graph", _graph_compile)
+    use_worker(batch_size=1)
+    ref_losses, ref_params, _ = _loop(style, 14, read_inside=True)
+    use_worker(batch_size=1024, auto_compile=True, threshold=3)
+    losses, params, stats = _loop(style, 14, read_inside=True)
+    # The read between backward and update cuts the step; the held cycle aligns on
+    # it (update, forward, backward), so the steady state is one graph per step.
+    _assert_one_graph_per_step(stats, 9, 13)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)   # momentum's add(alpha=) rounds once eagerly
+    for p, r in zip(params, ref_params):
+        np.testing.assert_allclose(p, r, rtol=1e-6, atol=1e-7)
+
+
+def test_compiled_function_is_called_and_its_outputs_are_the_ones_used(use_worker, monkeypatch):
+    calls = []
+
+    def marked_compile(gm, inputs):
+        def run(args):
+            calls.append(len(args))
+            return tuple(o + 1000.0 for o in gm(*args))   # a mark eager execution cannot produce
+        return run
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", marked_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    results = []
+    for _ in range(5):
+        with gt.no_grad():
+            results.append((x * 2.0 + 1.0).numpy())
+    expected = np.array([3.0, 5.0, 7.0], dtype=np.float32)
+    for r in results[:2]:                     # occurrences 1-2: below the threshold, eager
+        np.testing.assert_array_equal(r, expected)
+    for r in results[2:]:                     # occurrences 3-5: the compiled function's outputs
+        np.testing.assert_array_equal(r, expected + 1000.0)
+    assert calls == [3, 3, 3]                 # x and the two scalars, once per compiled run
+    stats = w.get_stats()
+    assert stats["operations"]["compiled"] == 6 and stats["operations"]["eager"] == 4
+    assert stats["hotpath"]["hot_batches_executed"] == 3
+
+
+def test_eviction_drops_the_compiled_graph(use_worker, monkeypatch):
+    monkeypatch.setattr(engine_mod, "_compile_graph", _graph_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=1)
+    w.hotpath_detector = HotPathDetector(hot_threshold=1, capacity=1)
+    x = gt.tensor([1.0, 2.0])
+    for _ in range(2):
+        with gt.no_grad():
+            (x * 2.0 + 1.0).numpy()           # second sight: compiled
+    assert w.engine.get_compilation_stats()["cache_size"] == 1
+    graph = weakref.ref(next(iter(w.engine._cache.values())))
+    with gt.no_grad():
+        (x - 3.0).exp().numpy()               # a new pattern evicts the only entry
+    gc.collect()
+    assert w.engine.get_compilation_stats()["cache_size"] == 0
+    assert graph() is None
+    assert w.get_stats()["hotpath"]["evictions"] == 1
+
+
+def test_a_pattern_that_runs_slower_compiled_goes_back_to_eager(use_worker, monkeypatch, logged):
+    compiles = []
+
+    def slow_compile(gm, inputs):
+        compiles.append(gm)
+
+        def run(args):
+            time.sleep(0.02)                  # far slower than the three eager ops
+            return gm(*args)
+        return run
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    steps = 2 + worker_mod.REVERT_SAMPLES + 5
+    for _ in range(steps):
+        with gt.no_grad():
+            y = (x * 2.0 + 1.0).exp()
+    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
+    stats = w.get_stats()
+    assert len(compiles) == 1                  # compiled once, never again
+    assert stats["hotpath"]["reverted"] == 1
+    assert stats["hotpath"]["hot_batches_executed"] == worker_mod.REVERT_SAMPLES
+    assert stats["operations"]["compiled"] == 3 * worker_mod.REVERT_SAMPLES
+    assert stats["operations"]["eager"] == 3 * (steps - worker_mod.REVERT_SAMPLES)
+    assert stats["compilation"]["cache_size"] == 0
+    assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
+    assert logged.text.count("runs no faster compiled") == 1
+    assert "Batch(3 ops)" in logged.text
+
+
+def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worker, monkeypatch, logged):
+    compiled_ops = []
+
+    def slow_compile(gm, inputs):
+        compiled_ops.append(sum(1 for node in gm.graph.nodes if node.op == "call_function"))
+
+        def run(args):
+            time.sleep(0.02)
+            return gm(*args)
+        return run
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
+    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(16):                       # two segments a step: a cycle of period 2
+        with gt.no_grad():
+            y = x * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+    # Steps 0-2 run the segments eagerly (the cycle is hot after step 2), step 3 merged
+    # and eager, step 4 compiles the merged step (4 ops plus 3 scalar casts), steps 4-6
+    # run it and the third slow run reverts it; step 7 finds the cycle failed and runs
+    # its segments again, which compile on their own and are reverted in turn.
+    assert compiled_ops[0] == 4 + 3
+    assert sorted(compiled_ops[1:]) == [2 + 1, 2 + 2]
+    stats = w.get_stats()
+    assert stats["hotpath"]["reverted"] == 3 and stats["hotpath"]["cycle_period"] == 0
+    assert logged.text.count("runs no faster compiled") == 3
+    assert stats["compilation"]["cache_size"] == 0
+
+
+def test_negative_zero_inf_and_nan_scalars_compiled_equal_eager(use_worker):
+    w = use_worker(batch_size=1024, compile=True)   # GT_COMPILE=1: every batch of 2+ ops compiles
+    values = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    x = gt.from_numpy(values)
+    tx = torch.from_numpy(values)
+    for s in (0.0, -0.0, float("inf"), -float("inf"), float("nan"), -0.0):
+        with gt.no_grad():
+            got = (1.0 / (x * s)).numpy()
+        want = (1.0 / (tx * s)).numpy()
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    comp = w.get_stats()["compilation"]
+    assert comp["cache_misses"] == 1 and comp["cache_hits"] == 5   # one graph; the scalars are inputs
+    assert w.get_stats()["operations"]["compiled"] == 12
+
+
+def test_intermediates_freed_inside_a_held_cycle_are_not_outputs_of_its_graph(use_worker, no_revert,
+                                                                             monkeypatch):
+    graphs = []
+
+    def spy_compile(gm, inputs):
+        graphs.append((len(inputs), len(list(gm.graph.nodes)[-1].args[0])))
+        return _graph_compile(gm, inputs)
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", spy_compile)
+    use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(8):                        # two segments a step, merged from step 3 on
+        with gt.no_grad():
+            y = x * 2.0 + 1.0                 # x * 2.0 is freed at once; the old y and z when rebound
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    # One graph: inputs x and the three scalars; outputs only what the client still holds (y, z).
+    assert graphs == [(1 + 3, 2)]
+    np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+
+
+def test_without_reads_the_cycle_starts_where_its_graph_has_fewest_outputs(use_worker, no_revert, monkeypatch):
+    outputs = []
+
+    def spy_compile(gm, inputs):
+        outputs.append(sorted(node.target.__name__ for node in list(gm.graph.nodes)[-1].args[0]))
+        return _graph_compile(gm, inputs)
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", spy_compile)
+    use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    gt.manual_seed(0)
+    X, Y = gt.randn(16, 4), gt.randn(16, 1)
+    model = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 1))
+    for _ in range(9):                        # no read inside the loop
+        loss = ((model(X) - Y) ** 2).mean()
+        loss.backward()
+        with gt.no_grad():
+            for p in model.parameters():
+                p -= 0.05 * p.grad
+                p.grad.zero_()
+    loss.item()
+    # Forward, backward, update: the gradients die inside the cycle (zeroed at its end),
+    # so none of the backward's results is an output; a cycle starting at the update
+    # would hand all of them over to the next cycle.
+    assert len(outputs) == 1
+    assert outputs[0].count("sub") == 4 and outputs[0].count("_full") == 4   # new params, zeroed grads
+    backward_ops = {"_linear_weight_grad", "sum", "tanh_backward.default", "mse_loss_backward", "add", "mul"}
+    assert not backward_ops & set(outputs[0])
+
+
+def test_inputs_with_other_strides_get_their_own_graph(use_worker):
+    w = use_worker(batch_size=1024, compile=True)   # GT_COMPILE=1: every batch of 2+ ops compiles
+    values = np.arange(16, dtype=np.float32).reshape(4, 4)
+    m = gt.from_numpy(values)
+    mt = m.t()
+    mt.numpy()                                       # the transposed view is now a stored input
+    for src, ref in ((m, values), (mt, values.T), (m, values)):
+        with gt.no_grad():
+            got = (src * 2.0 + 1.0).numpy()
+        np.testing.assert_array_equal(got, ref * 2 + 1)
+    comp = w.get_stats()["compilation"]
+    assert comp["cache_misses"] == 2 and comp["cache_hits"] == 1   # same shape, two stride layouts
+
+
+def test_merged_cycles_that_stop_repeating_fall_back_to_single_batches(use_worker, no_revert, monkeypatch):
+    monkeypatch.setattr(engine_mod, "_compile_graph", _graph_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(6):                        # two segments a step: a cycle of period 2
+        with gt.no_grad():
+            y = x * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    assert w._period == 2
+    for i in range(4):                        # every step now has a new shape: nothing repeats
+        v = gt.tensor([1.0] * (i + 4))
+        with gt.no_grad():
+            y = v * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    assert w._period == 0
+    np.testing.assert_allclose(z.numpy(), np.exp(np.full(7, 2.0)), rtol=1e-6)
+
+
+def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logged):
     calls = []
 
     def broken_compile(gm, inputs):
@@ -121,20 +419,36 @@ def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, caplo
         raise RuntimeError("inductor is unhappy")
 
     monkeypatch.setattr(engine_mod, "_compile_graph", broken_compile)
-    gt_logger = logging.getLogger("gt")
-    gt_logger.addHandler(caplog.handler)
-    try:
-        w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
-        x = gt.tensor([1.0, 2.0, 3.0])
-        for _ in range(8):
-            with gt.no_grad():
-                y = (x * 2.0 + 1.0).exp()
-        np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
-    finally:
-        gt_logger.removeHandler(caplog.handler)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(8):
+        with gt.no_grad():
+            y = (x * 2.0 + 1.0).exp()
+    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
     assert len(calls) == 1                          # never retried
     stats = w.get_stats()
     assert stats["compilation"]["compile_failures"] == 1
     assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
-    assert caplog.text.count("inductor is unhappy") == 1
-    assert stats["operations"]["compiled"] == 0
+    assert logged.text.count("inductor is unhappy") == 1
+    assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_replay():
+    cfg = gt_config.Config(auto_compile=False, hot_threshold=10, batch_size=1024, compile=True, device="cuda")
+    w = worker_mod.Worker("cuda_worker", batch_size=1024, config=cfg)
+    previous = runtime.get_worker()
+    runtime.connect(w)
+    try:
+        x = gt.tensor([1.0, 2.0, 3.0])
+        outs = []
+        for s in (2.0, 3.0, 4.0):
+            with gt.no_grad():
+                outs.append(x * s + 1.0)
+        runner = next(iter(w.engine._cache.values()))
+        assert isinstance(runner, engine_mod._CudaGraphRunner)
+        for s, out in zip((2.0, 3.0, 4.0), outs):   # earlier replays' outputs were not overwritten
+            np.testing.assert_allclose(out.numpy(), np.array([1.0, 2.0, 3.0]) * s + 1.0)
+        assert w.get_stats()["compilation"]["cache_hits"] == 2
+    finally:
+        runtime.connect(previous)

@@ -81,3 +81,48 @@ def test_record_batch_works_with_operations_alone():
     assert [det.record_batch(_batch(10 * i)) for i in range(1, 5)] == [False, False, True, True]
     det.record_batch_completion(_batch(50))
     assert det.get_stats()["unique_patterns"] == 1
+
+
+def _fill(value, result_id=10):
+    """full((2, 3), value): the fill value is a static param."""
+    return [Operation("compute", "full", result_id, (), ((2, 3), value))]
+
+
+def test_params_are_keyed_by_exact_value():
+    det = HotPathDetector(hot_threshold=5)
+    sigs = []
+    for value in [-0.0, 0.0, 1, True, 1.0]:
+        det.record_batch(_fill(value), tensors=TENSORS)
+        sigs.append(det.last_signature)
+    assert len(set(sigs)) == 5
+    det.record_batch(_fill(-0.0, result_id=99), tensors=TENSORS)
+    assert det.last_signature == sigs[0]
+    assert det.get_stats()["unique_patterns"] == 5
+
+
+def test_a_loop_of_three_batches_is_a_cycle_of_period_three():
+    det = HotPathDetector(hot_threshold=2)
+    shapes = [(1, 2), (1, 3), (3, 3)]        # three patterns: the inputs' shapes differ
+    periods = []
+    for step in range(4):
+        for k, (a, b) in enumerate(shapes):
+            det.record_batch(_batch(100 + 1000 * step + 10 * k, a, b), tensors=TENSORS)
+            periods.append(det.observe_segment(det.last_signature))
+    assert periods == [0] * 5 + [3] * 7
+    det.reset_cycle()
+    assert det.observe_segment(det.last_signature) == 0
+
+
+def test_run_times_and_evictions_show_in_stats():
+    det = HotPathDetector(hot_threshold=10, capacity=1)
+    ops = _batch(100)
+    det.record_batch(ops, tensors=TENSORS)
+    det.record_batch_completion(ops)
+    top = det.get_stats()["top_patterns"][0]
+    assert top["eager_ms_mean"] > 0 and top["compiled_ms_mean"] is None and top["state"] == "cold"
+    first = det.table.entries()[0][0]
+    det.record_batch(_batch(200, 3, 3), tensors=TENSORS)
+    assert det.take_evicted() == (first,)
+    stats = det.get_stats()
+    assert (stats["evictions"], stats["capacity"], stats["unique_patterns"]) == (1, 1, 1)
+    assert first not in det._times

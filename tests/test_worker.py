@@ -78,7 +78,7 @@ def test_boundaries_align_batches_with_a_loop_whose_op_count_is_not_a_multiple(u
     assert hp["unique_patterns"] == 4
     assert hp["total_batches"] == 4 * 30
     assert hp["hot_paths"] == 4
-    assert hp["hot_batches_executed"] == 4 * (30 - 10)
+    assert hp["hot_batches_executed"] == 0        # hot, but none ran as a hot path: compiling is off
     sizes = sorted(p["ops"] for p in hp["top_patterns"])
     assert sizes == [7, 10, 10, 10]
     expected = x.numpy()
@@ -128,6 +128,71 @@ def test_bad_environment_value_stops_import():
     assert "GT_WORKER_BATCH_SIZE='ten'" in proc.stderr
 
 
+@pytest.mark.parametrize("value,needle", [
+    ("mps", "GT's worker runs on cpu or cuda"),
+    ("tpu", "not a device"),
+    ("banana", "not a device"),
+    ("cuda:7", "CUDA"),
+])
+def test_bad_device_names_the_variable_and_value(monkeypatch, value, needle):
+    if value == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 CUDA devices")
+    monkeypatch.setenv("GT_DEVICE", value)
+    with pytest.raises(gt_config.ConfigError) as info:
+        gt_config.from_env()
+    assert f"GT_DEVICE={value!r}" in str(info.value) and needle in str(info.value)
+
+
+def test_bad_device_stops_import():
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
+    env["GT_DEVICE"] = "tpu"
+    proc = subprocess.run([sys.executable, "-c", "import gt"], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "GT_DEVICE='tpu'" in proc.stderr
+
+
+def _env_worker(monkeypatch, **env):
+    for var in ("GT_AUTO_COMPILE", "GT_COMPILE", "GT_WORKER_BATCH_SIZE", "GT_HOTPATH_THRESHOLD", "GT_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    return Worker("env_worker", device="cpu")
+
+
+def test_gt_compile_without_a_batch_size_batches_at_boundaries_and_compiles(monkeypatch, use_worker):
+    from gt.worker import engine as engine_mod
+    from gt.worker.worker import AUTO_COMPILE_BATCH_SIZE
+    compiled = []
+    monkeypatch.setattr(engine_mod, "_compile_graph",
+                        lambda gm, inputs: compiled.append(gm) or (lambda args: gm(*args)))
+    w = _env_worker(monkeypatch, GT_COMPILE="1")
+    assert w.batch_size == AUTO_COMPILE_BATCH_SIZE
+    runtime.connect(w)
+    x = gt.tensor([1.0, 2.0])
+    for _ in range(3):
+        with gt.no_grad():
+            y = x * 2.0 + 1.0            # one batch per no_grad block (its exit is a boundary)
+    np.testing.assert_allclose(y.numpy(), [3.0, 5.0])
+    stats = w.get_stats()
+    assert len(compiled) == 1
+    assert stats["operations"]["compiled"] == 6 and stats["compilation"]["cache_hits"] == 2
+
+
+def test_auto_compile_with_batch_size_one_warns_once(monkeypatch, caplog):
+    gt_logger = logging.getLogger("gt")
+    gt_logger.addHandler(caplog.handler)
+    try:
+        w = _env_worker(monkeypatch, GT_AUTO_COMPILE="1", GT_WORKER_BATCH_SIZE="1")
+    finally:
+        gt_logger.removeHandler(caplog.handler)
+    assert w.batch_size == 1
+    assert caplog.text.count("single-op batches never compile") == 1
+    caplog.clear()
+    _env_worker(monkeypatch, GT_AUTO_COMPILE="1")
+    assert "single-op batches never compile" not in caplog.text
+
+
 def test_seed_messages_are_logged(caplog, use_worker):
     gt_logger = logging.getLogger("gt")   # GT's logger prints on its own handler, not the root's
     gt_logger.addHandler(caplog.handler)
@@ -154,6 +219,8 @@ def test_stats_keys_and_counts(use_worker):
     assert "hotpath" not in stats["test_worker"]
     resp = w.handle(WorkerGetStats())
     assert isinstance(resp, WorkerResponse) and resp.success and resp.data["operations"]["total"] == 3
+    resp = w._handle_get_stats(WorkerGetStats())      # the seed's endpoint
+    assert isinstance(resp, WorkerResponse) and resp.success and resp.data["batches"] == 1
 
 
 def test_immediate_mode_counts_every_op_as_eager(use_worker):

@@ -106,10 +106,12 @@ def _remote_free(tensor_id: int) -> None:
         conn.free(tensor_id)
 
 
-def _remote_mark_boundary() -> None:
+def _remote_mark_boundary(compile_region: bool | None = None) -> None:
     conn = getattr(_local, "conn", None)
+    if compile_region is not None:  # a region's state lives on the worker: it needs a connection
+        conn = _thread_connection()
     if conn is not None:
-        conn.mark_boundary()
+        conn.mark_boundary(compile_region)
 
 
 class _ThreadRouted:
@@ -303,8 +305,11 @@ class RemoteWorker:
     def free(self, tensor_id: int) -> None:
         self._items.append((1, tensor_id))
 
-    def mark_boundary(self) -> None:
-        if self._items:
+    def mark_boundary(self, compile_region: bool | None = None) -> None:
+        if compile_region is not None:
+            self._items.append((2, compile_region))
+            self._send()
+        elif self._items:
             self._items.append((2,))
             self._send()
 
@@ -350,8 +355,6 @@ class RemoteWorker:
         self._items.append((4, req, tensor_id))
         self._send()
         answer = self._wait(req)
-        if type(answer) is wire.Failure:
-            raise RuntimeError(answer.message)
         return wire.tensor_from(answer.dtype, answer.shape, answer.data)
 
     def _flush_batch(self) -> None:
@@ -395,9 +398,14 @@ class RemoteWorker:
                 kind = type(msg)
                 if kind is wire.Forward and len(frames) == 2:
                     answer = wire.decode_answer(frames[1])
+                    failed = type(answer) is wire.Failure
                     if answer.req == self._window_req:
                         self._window_req = 0  # the send window's acknowledgement
+                        if failed:  # only a worker that lost this session refuses an acknowledgement
+                            self._fail(answer.message)
                     if answer.req == req:
+                        if failed:
+                            raise RuntimeError(answer.message)
                         return answer
                 elif kind is wire.StatsResult and msg.req == req:
                     return msg

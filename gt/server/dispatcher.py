@@ -367,6 +367,8 @@ class Dispatcher:
                 lines.append(f"{prefix} op=free id={item.id}")
             elif kind is wire.Fetch:
                 lines.append(f"{prefix} op=fetch id={item.id}")
+            elif kind is wire.Boundary and item.region is not None:
+                lines.append(f"{prefix} op=boundary region={'open' if item.region else 'close'}")
             else:
                 lines.append(f"{prefix} op={kind.__name__.lower()}")
         self._log_file.write("\n".join(lines) + "\n")

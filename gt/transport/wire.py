@@ -187,7 +187,8 @@ class Free(_Msg, tag=1):
 
 
 class Boundary(_Msg, tag=2):
-    pass
+    """``Worker.mark_boundary(region)``: True opens a compile region, False closes one."""
+    region: Union[bool, None] = None
 
 
 class Put(_Msg, tag=3):

@@ -7,10 +7,18 @@ results as outputs, dead intermediates left inside), compiled once with
 Inductor, cached by pattern and reused.  The batch signature already pins every
 input's dtype and shape, so the compiled function is called directly, without
 a second layer of Dynamo guards.
+
+The graph is traced to ATen (functionalised, with Inductor's decompositions)
+and handed to ``compile_fx_inner``; the engine then calls Inductor's generated
+``call(args)`` itself.  That skips the AOT-autograd and Dynamo wrappers that
+``compile_fx`` puts around it, which cost about as much per call as a small
+fused kernel (see benchmarks/bench_mlp.py --overhead).  On CUDA the compiled
+function is captured once into a CUDA graph and replayed (``_CudaGraphRunner``).
 """
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections import OrderedDict
 from operator import itemgetter
@@ -26,6 +34,7 @@ log = logging.getLogger(__name__)
 _FAILED = object()
 _MANUAL_CACHE_LIMIT = 256
 _SCALAR_CACHE_LIMIT = 4096
+_float_bits = struct.Struct("<d").pack
 
 
 class OperationError(RuntimeError):
@@ -95,15 +104,61 @@ def _on_device(fn: Callable, device: torch.device) -> Callable:
     return on_device
 
 
-def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
-    """Compile an fx graph with Inductor; the result takes the inputs positionally."""
-    try:
-        from torch._inductor.compile_fx import compile_fx
-    except ImportError:  # pragma: no cover - very old or trimmed torch builds
-        compiled = torch.compile(gm, dynamic=False)
-        compiled(*example_inputs)
-        return compiled
-    return compile_fx(gm, example_inputs)
+def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[list], Any]:
+    """Compile an fx graph with Inductor; the result takes the inputs as one list.
+
+    The list is consumed (Inductor's generated code clears it to free inputs
+    early): pass a fresh list on every call.
+    """
+    from torch._inductor import config as inductor_config
+    from torch._inductor.compile_fx import compile_fx_inner
+    from torch._inductor.decomposition import select_decomp_table
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    functional = torch.func.functionalize(gm, remove="mutations_and_views")
+    aten_graph = make_fx(functional, decomposition_table=select_decomp_table())(*example_inputs)
+    # A pattern's key pins every input's dtype, shape and strides (meta_of), so the
+    # generated code's per-call size/stride asserts (a fifth of a small graph's call)
+    # can go; inputs of other strides are another pattern with its own graph.
+    with inductor_config.patch(size_asserts=False):
+        compiled = compile_fx_inner(aten_graph, example_inputs)
+    fn = compiled.current_callable
+    if example_inputs and example_inputs[0].is_cuda:
+        return _CudaGraphRunner(fn, example_inputs)
+    return fn
+
+
+class _CudaGraphRunner:
+    """A compiled function captured once into a CUDA graph and replayed.
+
+    The graph reads private copies of its inputs (refreshed with one
+    ``_foreach_copy_`` per call) and writes outputs into the graph's own memory,
+    which the next replay overwrites; so every replay's outputs are copied out
+    into fresh tensors that belong to the caller (parameters and optimizer state
+    outlive the step).  GT's tensors are values (every op makes a new id), so a
+    copy is indistinguishable from the graph's own output.
+    """
+
+    def __init__(self, fn: Callable[[list], Any], example_inputs: list) -> None:
+        # Same strides as the inputs the graph was compiled for (Inductor checks them).
+        self.static_inputs = [torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device).copy_(t)
+                              for t in example_inputs]
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):   # Triton's lazy initialisation and autotuning happen outside capture
+                fn(list(self.static_inputs))
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_outputs = list(fn(list(self.static_inputs)))
+
+    def __call__(self, inputs: list) -> list:
+        torch._foreach_copy_(self.static_inputs, inputs)
+        self.graph.replay()
+        outs = [torch.empty_like(t) for t in self.static_outputs]
+        torch._foreach_copy_(outs, self.static_outputs)
+        return outs
 
 
 class Engine:
@@ -144,12 +199,14 @@ class Engine:
 
     # -- compiled ------------------------------------------------------------
     def _scalar_tensor(self, value: float) -> torch.Tensor:
-        t = self._scalars.get(value)
+        # Keyed by the float's bits: 0.0 == -0.0 in Python, and nan != nan.
+        key = _float_bits(value)
+        t = self._scalars.get(key)
         if t is None:
             if len(self._scalars) >= _SCALAR_CACHE_LIMIT:
                 self._scalars.clear()
             t = torch.tensor(value, dtype=torch.float64, device=self.device)
-            self._scalars[value] = t
+            self._scalars[key] = t
         return t
 
     def _build_graph(self, operations: list, batch: Batch) -> torch.fx.GraphModule:
@@ -167,10 +224,11 @@ class Engine:
         return torch.fx.GraphModule(torch.nn.Module(), graph)
 
     def _inputs(self, operations: list, tensors: dict, batch: Batch) -> list:
-        inputs = [tensors[i] for i in batch.ext_ids]
+        inputs = list(map(tensors.__getitem__, batch.ext_ids))
+        scalar_tensor = self._scalar_tensor
         for op in operations:
-            for s in op[4]:
-                inputs.append(self._scalar_tensor(s))
+            if op[4]:
+                inputs.extend(map(scalar_tensor, op[4]))
         return inputs
 
     def _run_compiled(self, operations: list, tensors: dict, batch: Batch) -> dict | None:
@@ -200,7 +258,7 @@ class Engine:
         else:
             self.cache_hits += 1
         try:
-            outs = fn(*inputs)   # inputs never require grad: no autograd state to switch off
+            outs = fn(inputs)   # inputs never require grad: no autograd state to switch off
         except Exception as exc:  # noqa: BLE001
             self._mark_failed(batch, exc)
             return None
@@ -214,7 +272,7 @@ class Engine:
         batch.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
     def forget(self, key: Any) -> None:
-        """Drop a pattern's compiled graph (its pattern was evicted)."""
+        """Drop a pattern's compiled graph (its pattern was evicted, or reverted to eager)."""
         self._cache.pop(key, None)
 
     # -- public ----------------------------------------------------------------
@@ -251,15 +309,16 @@ class Engine:
 
 
 def meta_of(t: torch.Tensor) -> tuple:
-    return (t.dtype, tuple(t.shape))
+    """What a compiled graph is specialised on: dtype, shape and strides (see _compile_graph)."""
+    return (t.dtype, tuple(t.shape), t.stride())
 
 
 def _canonical_batch(operations: list, tensors: dict) -> Batch:
     """Canonicalise a list of Operations that did not come through a worker's batcher."""
     from gt.worker import _batcher
-    canon, ext_ids, live_ids, _ = _batcher.canonicalize(
-        [(op[0], 0, op[1], op[2]) for op in operations], _ops.NUM_OPCODES)
+    canon, ext_ids, live_ids, _ = _batcher.Batcher(_ops.NUM_OPCODES).flush_ops(list(operations), [])
     # Inputs the table does not hold (a detector used on its own) count as "unknown".
     metas = tuple(meta_of(tensors[i]) if i in tensors else None for i in ext_ids)
+    # A fresh batcher numbers params from 0: the key carries the params themselves.
     params = tuple((op[3], tuple(type(s) for s in op[4])) for op in operations)
     return Batch(canon, ext_ids, live_ids, metas=metas, key=(canon, metas, params))

@@ -1,49 +1,66 @@
-"""Hot-path detection: which batch patterns repeat often enough to compile.
+"""Hot-path detection: which batch patterns repeat often enough to compile, and
+the cycle that a training loop's batches form.
 
-A thin wrapper over the C pattern table in ``gt.worker._hotpath``: the
-signature of a batch covers its opcodes, static parameters, data-flow wiring
-(tensor ids renumbered in first-use order), which results stay live, and each
-external input's dtype and shape.  The first ``hot_threshold`` occurrences of a
-pattern run eagerly; from occurrence ``hot_threshold + 1`` on it runs compiled.
+A thin wrapper over the C pattern table in ``gt.worker._hotpath``: a pattern is
+a batch's canonical form (opcodes, exact params, data-flow wiring with tensor
+ids renumbered in first-use order, which results stay live) plus each external
+input's dtype and shape.  The first ``hot_threshold`` occurrences of a pattern
+run eagerly; from occurrence ``hot_threshold + 1`` on it runs compiled.  Stats
+and run times are kept here: they are per batch, not per op.
 """
 from __future__ import annotations
 
 import logging
 import time
 
-from gt.worker import _hotpath
-from gt.worker.engine import Batch, Operation, _canonical_batch
+from gt.worker import _batcher, _hotpath
+from gt.worker import ops as _ops
+from gt.worker.engine import Batch, Operation, meta_of
 
 log = logging.getLogger(__name__)
 
-COLD, HOT, COMPILED, FAILED = 0, 1, 2, 3
+COLD, HOT, COMPILED, FAILED = _hotpath.COLD, _hotpath.HOT, _hotpath.COMPILED, _hotpath.FAILED
 _STATE_NAMES = ("cold", "hot", "compiled", "failed")
 _META_CODES_LIMIT = 1 << 16
 
 
 class HotPathDetector:
-    """Counts batch patterns and says which ones should run compiled."""
+    """Counts batch patterns, says which ones should run compiled, finds cycles."""
 
     def __init__(self, hot_threshold: int = 10, enable_auto_compile: bool = True,
                  capacity: int = 1024) -> None:
         if not isinstance(hot_threshold, int) or hot_threshold < 1:
             raise ValueError(f"hot_threshold must be a positive integer, got {hot_threshold!r}")
         self.hot_threshold = hot_threshold
+        self.capacity = capacity
         self.enable_auto_compile = enable_auto_compile
         self.table = _hotpath.PatternTable(hot_threshold, capacity)
+        self.last_signature = 0   # of the batch last recorded: the key for observe_segment
+        self.total_batches = 0
+        self.hot_batches_executed = 0
         self._meta_codes: dict = {}
         self._next_meta_code = 0
+        self._times: dict[int, list] = {}   # entry id -> [eager runs, s, compiled runs, s]
         self._current: tuple | None = None
+        self._batcher: _batcher.Batcher | None = None   # for batches given as operations only
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
         code = self._meta_codes.get(meta)
         if code is None:
             if len(self._meta_codes) >= _META_CODES_LIMIT:
-                self._meta_codes.clear()   # bounded; codes are never reused (see Worker.submit)
+                self._meta_codes.clear()   # bounded; codes are never reused
             code = self._meta_codes[meta] = self._next_meta_code
             self._next_meta_code += 1
         return code
+
+    def _canonical(self, operations: list, tensors: dict) -> Batch:
+        if self._batcher is None:
+            self._batcher = _batcher.Batcher(_ops.NUM_OPCODES)
+        canon, ext_ids, live_ids, _ = self._batcher.flush_ops(list(operations), [])
+        # Inputs the table does not hold (a detector used on its own) count as "unknown".
+        metas = tuple(meta_of(tensors[i]) if i in tensors else None for i in ext_ids)
+        return Batch(canon, ext_ids, live_ids, metas=metas)
 
     def record_batch(self, operations: list, batch: Batch | None = None,
                      tensors: dict | None = None) -> bool:
@@ -53,20 +70,35 @@ class HotPathDetector:
         operations are canonicalised here (their inputs' shapes read from ``tensors``).
         """
         if batch is None:
-            batch = _canonical_batch(operations, tensors if tensors is not None else {})
-        codes = tuple(self.meta_code(m) for m in batch.metas)
-        entry_id, count, state = self.table.record(batch.canon, codes)
+            batch = self._canonical(operations, tensors if tensors is not None else {})
+        codes = tuple(map(self.meta_code, batch.metas))
+        entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
         batch.key = entry_id
+        self.total_batches += 1
+        hot = state == HOT or state == COMPILED
+        self.hot_batches_executed += hot
         if count == self.hot_threshold + 1 and state == HOT:
-            sig = self.table.entry(entry_id)["signature"]
             log.info("[HotPath] Worker detected hot batch after %d repetitions: Batch(%06x:%dops)",
-                     self.hot_threshold, sig >> 40, len(operations))
+                     self.hot_threshold, self.last_signature >> 40, len(operations))
         self._current = (entry_id, state, batch, time.perf_counter())
-        return self.enable_auto_compile and state in (HOT, COMPILED)
+        return self.enable_auto_compile and hot
+
+    def observe_segment(self, key: int) -> int:
+        """Feed the key of the next executed batch (its ``last_signature``); return the
+        period P (1..16) when the last 2P keys are two equal runs of length P (the
+        smallest such P), else 0."""
+        return self.table.observe_segment(key)
+
+    def reset_cycle(self) -> None:
+        """Forget the sequence of keys seen by observe_segment."""
+        self.table.reset_cycle()
 
     def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
-        return self.table.take_evicted()
+        evicted = self.table.take_evicted()
+        for entry_id in evicted:
+            self._times.pop(entry_id, None)
+        return evicted
 
     def record_batch_completion(self, operations: list) -> None:
         """Note that the batch last recorded has run: its time, and whether compiling worked."""
@@ -74,8 +106,12 @@ class HotPathDetector:
             return
         entry_id, state, batch, t0 = self._current
         self._current = None
-        run_seconds = time.perf_counter() - t0 - batch.compile_seconds
-        self.table.add_time(entry_id, run_seconds, batch.compiled)
+        times = self._times.get(entry_id)
+        if times is None:
+            times = self._times[entry_id] = [0, 0.0, 0, 0.0]
+        k = 2 if batch.compiled else 0
+        times[k] += 1
+        times[k + 1] += time.perf_counter() - t0 - batch.compile_seconds
         try:
             if batch.failed and state != FAILED:
                 self.table.set_state(entry_id, FAILED)
@@ -87,21 +123,29 @@ class HotPathDetector:
             pass
 
     def get_stats(self, top: int = 5) -> dict:
-        """The seed's stats keys plus the most frequent patterns."""
-        stats = self.table.stats()
+        """The seed's stats keys plus table size, evictions and the most frequent patterns."""
+        entries = self.table.entries()   # (entry_id, signature, n_ops, count, state)
         patterns = []
-        for e in self.table.top(top):
+        for entry_id, sig, n_ops, count, state in sorted(entries, key=lambda e: (-e[3], e[0]))[:top]:
+            eager_runs, eager_s, compiled_runs, compiled_s = self._times.get(entry_id, (0, 0.0, 0, 0.0))
             patterns.append({
-                "signature": f"{e['signature']:016x}",
-                "ops": e["n_ops"],
-                "count": e["count"],
-                "state": _STATE_NAMES[e["state"]],
-                "eager_ms_mean": 1e3 * e["eager_seconds"] / e["eager_runs"] if e["eager_runs"] else None,
-                "compiled_ms_mean": (1e3 * e["compiled_seconds"] / e["compiled_runs"]
-                                     if e["compiled_runs"] else None),
+                "signature": f"{sig:016x}",
+                "ops": n_ops,
+                "count": count,
+                "state": _STATE_NAMES[state],
+                "eager_ms_mean": 1e3 * eager_s / eager_runs if eager_runs else None,
+                "compiled_ms_mean": 1e3 * compiled_s / compiled_runs if compiled_runs else None,
             })
-        stats["top_patterns"] = patterns
-        return stats
+        return {
+            "total_batches": self.total_batches,
+            "hot_batches_executed": self.hot_batches_executed,
+            "unique_patterns": len(entries),
+            "hot_paths": sum(1 for e in entries if e[4] in (HOT, COMPILED)),
+            "hot_threshold": self.hot_threshold,
+            "evictions": self.table.evictions,
+            "capacity": self.capacity,
+            "top_patterns": patterns,
+        }
 
 
 __all__ = ["HotPathDetector", "Operation"]

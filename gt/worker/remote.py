@@ -124,8 +124,13 @@ class WorkerProcess:
             return None
         kind = type(msg)
         if kind is wire.Deliver:
+            if len(frames) != 2:
+                log.warning("GT worker %s: dropped a Deliver without a body", self.name)
+                return None
             session = self.sessions.get(msg.session)
-            if session is not None and len(frames) == 2:
+            if session is None:
+                self._answer_orphan(msg.session, frames[1].buffer)
+            else:
                 self._apply(msg.session, session, frames[1].buffer)
         elif kind is wire.SessionOpen:
             self.sessions[msg.session] = _Session(Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size,
@@ -173,7 +178,7 @@ class WorkerProcess:
                 elif kind is Free:
                     w.free(item.id)
                 elif kind is wire.Boundary:
-                    w.mark_boundary()
+                    w.mark_boundary(item.region)
                 elif kind is wire.Put:
                     w.put(item.id, wire.tensor_from(item.dtype, item.shape, item.data))
                 elif kind is wire.Fetch:
@@ -184,6 +189,17 @@ class WorkerProcess:
                 self._reject(session, str(exc))
             except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
                 self._reject(session, f"{type(exc).__name__}: {exc}")
+
+    def _answer_orphan(self, sid: int, body) -> None:
+        """A stream for a session this worker does not hold: its waits get an error, never silence."""
+        try:
+            items = wire.decode_items(body)
+        except wire.WireError:
+            return
+        for item in items:
+            if type(item) is wire.Fetch or type(item) is wire.Sync:
+                self._reply(sid, wire.Failure(item.req, f"GT worker {self.name} holds no session {sid} "
+                                                        "(it restarted?): this client's tensors are gone"))
 
     def _reject(self, session: _Session, reason: str) -> None:
         log.warning("GT worker %s: refused part of a client's message: %s", self.name, reason)

@@ -1,17 +1,39 @@
 """The worker: owns the tensor table, batches instructions and runs them.
 
 With a batch size of 1 every instruction runs as it arrives.  With a larger
-batch size, instructions accumulate in the C batcher (``gt.worker._batcher``)
-and run together when the batch is full, at a sync point (a data read, a tensor
-created from data, stats), at a boundary the client marks (end of forward,
-``backward()``, ``optimizer.step()``, leaving ``no_grad``), or at an explicit
-flush.  Boundaries keep the batches of a steady loop aligned with the loop
-whatever its op count, so the same batches repeat every iteration.
+batch size, instructions accumulate and run together when the batch is full,
+at a sync point (a data read, a tensor created from data, stats), at a boundary
+the client marks (end of forward, ``backward()``, ``optimizer.step()``, leaving
+``no_grad``), or at an explicit flush.  Boundaries keep the batches of a steady
+loop aligned with the loop whatever its op count, so the same batches repeat
+every iteration.
+
+One graph per step.  With auto-compile on, the worker feeds the pattern key of
+every batch it cuts (a *segment*) to the detector's cycle finder.  Once the
+segment sequence repeats with period P (forward, backward, update: P = 3) and
+those segments are hot, the worker stops running segments one by one: it holds
+them until P segments have passed and runs the whole cycle as one batch, which
+the pattern table sees as one pattern and the engine compiles into one graph
+on its second sight.  A sync point ends a held cycle early (what is held runs,
+as its own pattern) and restarts the count, so the phase locks onto the loop's
+reads; a loop without reads gets the phase whose graph has the fewest outputs.
+If merged batches stop repeating, or the merged cycle does not pay, the worker
+goes back to running segments and looks for a cycle again.
+
+Compile regions (``gt.signal`` scopes configured ``compile: true``) cut batches
+at their edges (``mark_boundary(compile_region=...)``), batch even when the batch
+size is 1, and their batches compile on first sight.
+
+Revert what does not pay: the worker keeps each pattern's fastest eager and
+fastest compiled run (the fastest, not the mean: on a busy machine a mean is
+the load's, not the code's); after ``REVERT_SAMPLES`` compiled runs, a pattern
+whose best compiled run is not faster than its best eager run (for a merged
+cycle: the sum of its segments' best eager runs) goes back to eager for good.
 """
 from __future__ import annotations
 
 import logging
-import os
+from time import perf_counter
 
 import torch
 
@@ -19,14 +41,24 @@ from gt import config as _config
 from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 from gt.worker import _batcher
 from gt.worker import ops as _ops
-from gt.worker.engine import Batch, Engine, Operation
-from gt.worker.hotpath_detector import HotPathDetector
+from gt.worker.engine import Batch, Engine, meta_of
+from gt.worker.hotpath_detector import COLD, COMPILED, FAILED, HOT, HotPathDetector
 
 log = logging.getLogger(__name__)
 
-# With auto-compile on and no batch size given, batches are cut at the client's
+# With compiling on and no batch size given, batches are cut at the client's
 # boundaries (or at this many ops): single-op batches would have nothing to fuse.
+# A compile region is one batch of up to this many ops whatever the batch size.
 AUTO_COMPILE_BATCH_SIZE = 1024
+# A held cycle runs early once it holds this many ops.
+MAX_CYCLE_OPS = 4096
+# The longest cycle the detector finds (segments).
+MAX_PERIOD = 16
+# Compiled runs of a pattern before its compiled and eager times are compared.
+REVERT_SAMPLES = 10
+# Merged batches seen for the first time, per segment of the period, before the
+# worker decides the cycle is gone and goes back to single segments.
+_FRESH_MERGES_PER_SEGMENT = 2
 
 
 def default_device() -> str:
@@ -43,8 +75,8 @@ class Worker:
         cfg = config if config is not None else _config.from_env()
         if batch_size is None:
             batch_size = cfg.batch_size
-            if cfg.auto_compile and "GT_WORKER_BATCH_SIZE" not in os.environ:
-                batch_size = AUTO_COMPILE_BATCH_SIZE
+        if batch_size is None:
+            batch_size = AUTO_COMPILE_BATCH_SIZE if cfg.auto_compile or cfg.compile else 1
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.worker_id = worker_id
@@ -57,25 +89,50 @@ class Worker:
             self.hotpath_detector = HotPathDetector(hot_threshold=cfg.hot_threshold,
                                                     enable_auto_compile=True)
             log.info("Worker %s: Hot path detection enabled (threshold=%d)", worker_id, cfg.hot_threshold)
-        self.pending_operations: list[Operation] = []
-        self._batcher = None
+            if batch_size == 1:
+                log.warning("Worker %s: GT_AUTO_COMPILE=1 with batch size 1: single-op batches never "
+                            "compile (leave GT_WORKER_BATCH_SIZE unset to batch at boundaries)", worker_id)
         if batch_size > 1:
-            self._batcher = _batcher.Batcher(batch_size, _ops.NUM_OPCODES)
             log.info("Worker %s: Message batching enabled (batch_size=%d)", worker_id, batch_size)
+        self._batcher = _batcher.Batcher(_ops.NUM_OPCODES)
+        self.pending_operations: list = []
         self._pending_frees: list[int] = []
         self._funcs = self.engine.funcs
         self._error: Exception | None = None
         self._flushing = False
         self._late_frees: list[int] = []
         self._immediate_ops = 0
+        # Segmentation: ops run as they arrive (_immediate), or a segment is cut when
+        # the pending list reaches _seg_limit = _seg_start + _cut ops, or at a boundary.
+        self._immediate = batch_size == 1
+        self._cut = batch_size
+        self._seg_start = 0
+        self._seg_limit = batch_size
+        self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
+        # Cycles (see the module docstring).
+        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids) of the last segments
+        # Frees between segments (nothing pending: applied at once), for _cycle_start's replay.
+        self._gap_frees: list[int] | None = [] if cfg.auto_compile and batch_size > 1 else None
+        self._period = 0               # 0: run segments one by one; P: hold P segments
+        self._held = 0                 # segments held in the current cycle
+        self._after_sync: int | None = None   # key of the first segment after the last sync point
+        self._synced = False
+        self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
+        self._cycle_eager_s = 0.0      # those segments' best eager run times, summed
+        self._fresh_merges = 0
+        self._merged_seen: dict = {}   # pattern key -> times seen as a merged batch
+        self._bad_cycles: set[tuple] = set()
+        # Revert: per pattern key [best eager s, best compiled s, compiled runs left until the check].
+        self._times: dict = {}
+        self._reverted: set = set()    # signatures: a reverted pattern stays eager after eviction too
         self.stats = {"operations": {"total": 0, "batched": 0, "compiled": 0, "eager": 0},
-                      "batches": 0}
+                      "batches": 0, "hot_batches": 0, "merged_batches": 0, "reverted": 0}
 
     # -- instruction intake (called by the client for every op) -------------
     def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (),
                scalars: tuple = ()) -> None:
         """Accept one instruction; runs now, or when its batch flushes."""
-        if self._batcher is None:
+        if self._immediate:
             self._immediate_ops += 1
             t = self.tensors
             try:
@@ -88,8 +145,8 @@ class Worker:
         # cost here is one tuple and one list append.
         pending = self.pending_operations
         pending.append((opcode, result_id, input_ids, params, scalars))
-        if len(pending) >= self.batch_size:
-            self._flush_batch()
+        if len(pending) >= self._seg_limit:
+            self._end_segment()
 
     def free(self, tensor_id: int) -> None:
         """The client dropped a handle; release the tensor once nothing pending needs it."""
@@ -100,6 +157,8 @@ class Worker:
             self._pending_frees.append(tensor_id)
         else:
             self.tensors.pop(tensor_id, None)
+            if self._gap_frees is not None:
+                self._gap_frees.append(tensor_id)
 
     def put(self, tensor_id: int, value: torch.Tensor) -> None:
         """Store a tensor created from data (a sync point for the batch)."""
@@ -115,19 +174,49 @@ class Worker:
         except KeyError:
             raise RuntimeError(f"GT worker has no tensor {tensor_id}: it was freed or never computed") from None
 
-    def mark_boundary(self) -> None:
-        """The client reached a natural boundary (end of forward, backward, step): cut the batch."""
-        if self.pending_operations:
-            self._flush_batch()
+    def mark_boundary(self, compile_region: bool | None = None) -> None:
+        """The client reached a natural boundary (end of forward, backward, step): cut the batch.
+
+        ``compile_region`` True: a compile region (a ``gt.signal`` scope configured
+        ``compile: true``) opens here; False: the innermost open region closes
+        here.  Batches made inside a region compile on first sight.
+        """
+        if len(self.pending_operations) > self._seg_start:
+            self._end_segment()
+        if compile_region is not None:
+            self._regions += 1 if compile_region else -1
+            if self._regions < 0:
+                self._regions = 0
+                raise RuntimeError("GT worker: a compile region was closed that was never opened")
+            in_region = self._regions > 0
+            self._immediate = self.batch_size == 1 and not in_region
+            self._cut = max(self.batch_size, AUTO_COMPILE_BATCH_SIZE) if in_region else self.batch_size
+            self._seg_limit = self._seg_start + self._cut
 
     # -- batch execution ------------------------------------------------------
+    def _end_segment(self) -> None:
+        """A segment ends (boundary or size cut): run it, or hold it as part of a cycle."""
+        if self._period:
+            self._held += 1
+            if self._held < self._period and len(self.pending_operations) < MAX_CYCLE_OPS:
+                self._seg_start = len(self.pending_operations)
+                self._seg_limit = self._seg_start + self._cut
+                return
+        self._run_pending()
+
     def _flush_batch(self) -> None:
-        """Execute all pending operations as a batch."""
+        """Execute all pending operations as a batch (a sync point ends a held cycle early)."""
+        self._run_pending()
+        self._synced = True
+
+    def _run_pending(self) -> None:
         if self._flushing or not (self.pending_operations or self._pending_frees):
             return
         self._flushing = True
         operations, self.pending_operations = self.pending_operations, []
         frees, self._pending_frees = self._pending_frees, []
+        held, self._held = self._held, 0
+        self._seg_start, self._seg_limit = 0, self._cut
         try:
             try:
                 canon, ext_ids, live_ids, freed_ids = self._batcher.flush_ops(operations, frees)
@@ -137,7 +226,7 @@ class Worker:
             else:
                 if operations:
                     try:
-                        self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids))
+                        self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids), held)
                     except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
                         self.tensors.update(getattr(exc, "partial", {}))
                         self._note_error(getattr(exc, "op_name", "batch"), exc)
@@ -150,29 +239,179 @@ class Worker:
                 for i in late:
                     self.free(i)
 
-    def _execute(self, operations: list, batch: Batch) -> None:
+    def _execute(self, operations: list, batch: Batch, held: int) -> None:
         tensors = self.tensors
         detector = self.hotpath_detector
         n = len(operations)
-        compile_it = False
-        if detector is not None or (self.engine.enable_compilation and n >= 2):
-            batch.metas = tuple((t.dtype, tuple(t.shape)) for t in map(tensors.__getitem__, batch.ext_ids))
-            if detector is not None:
-                compile_it = detector.record_batch(operations, batch) and n >= 2
+        force_compile = self._regions > 0
+        merged = self._period > 0     # a held cycle (or what a sync point found held)
+        compile_it = promoted = False
+        if detector is not None or force_compile or (self.engine.enable_compilation and n >= 2):
+            batch.metas = tuple(map(meta_of, map(tensors.__getitem__, batch.ext_ids)))
+            if detector is None:
+                compile_it = n >= 2
+            else:
+                hot = detector.record_batch(operations, batch)
                 for key in detector.take_evicted():
                     self.engine.forget(key)
-            else:
-                compile_it = True
+                    self._times.pop(key, None)
+                    self._merged_seen.pop(key, None)
+                key = batch.key
+                eligible = n >= 2 and detector.last_signature not in self._reverted
+                if merged:
+                    self.stats["merged_batches"] += 1
+                    compile_it = self._merged_compiles(key, hot, held) and eligible
+                    promoted = compile_it and not hot
+                else:
+                    if eligible and force_compile and not hot:
+                        hot = promoted = self._promote(key)
+                    compile_it = self._observe_segment(batch, hot, force_compile) and eligible
+        t0 = perf_counter()
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
         finally:
             if detector is not None:
                 detector.record_batch_completion(operations)
+        seconds = perf_counter() - t0 - batch.compile_seconds
         ops_stats = self.stats["operations"]
         ops_stats["batched"] += n
-        ops_stats["compiled" if batch.compiled else "eager"] += n
         self.stats["batches"] += 1
+        if batch.compiled:
+            ops_stats["compiled"] += n
+            self.stats["hot_batches"] += 1
+        else:
+            ops_stats["eager"] += n
+        if detector is not None:
+            if promoted and batch.compiled:
+                detector.table.set_state(batch.key, COMPILED)
+            self._note_time(batch, detector.last_signature, seconds, n)
 
+    # -- cycles ---------------------------------------------------------------
+    def _promote(self, key: int) -> bool:
+        """A cold pattern compiles before its threshold (a compile region's batch, a merged cycle)."""
+        table = self.hotpath_detector.table
+        if table.state(key) != COLD:
+            return False
+        table.set_state(key, HOT)
+        return True
+
+    def _merged_compiles(self, key: int, hot: bool, held: int) -> bool:
+        """Should a merged batch run compiled?  On its second sight as a merged batch.
+
+        The first sight shows nothing repeats yet (and a merged batch that is one
+        hot segment, as at a loop's end, must not compile as if it did).  Merged
+        batches that keep being new mean the cycle is gone; a full cycle that
+        failed to compile or was reverted is given up for good.
+        """
+        seen = self._merged_seen[key] = self._merged_seen.get(key, 0) + 1
+        if seen == 1:
+            self._fresh_merges += 1
+            if self._fresh_merges >= _FRESH_MERGES_PER_SEGMENT * self._period:
+                log.info("[HotPath] Worker %s: merged cycles stopped repeating; back to single batches",
+                         self.worker_id)
+                self._leave_cycle()
+            return False
+        self._fresh_merges = 0
+        if hot:
+            return True
+        full = held == self._period
+        if self.hotpath_detector.table.state(key) == FAILED:
+            if full:
+                self._bad_cycles.add(self._cycle)
+                self._leave_cycle()
+            return False
+        if full:
+            # A merged cycle ran eagerly once: its segments' best times are the better reference.
+            self._times.setdefault(key, [None, None, REVERT_SAMPLES])[0] = self._cycle_eager_s
+        return self._promote(key)
+
+    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
+        """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
+        key = batch.key
+        period = self.hotpath_detector.observe_segment(self.hotpath_detector.last_signature)
+        if self._synced:
+            self._synced, self._after_sync = False, key
+        recent = self._recent
+        freed = batch.freed_ids
+        if self._gap_frees:
+            freed = (*self._gap_frees, *freed)
+            self._gap_frees.clear()
+        recent.append((key, hot, batch.live_ids, freed))
+        if len(recent) > 2 * MAX_PERIOD:
+            del recent[0]
+        # Merging needs batching outside compile regions too (held ops must not be overtaken).
+        if period < 2 or force_compile or self.batch_size == 1:
+            return hot
+        cycle = tuple(seg[0] for seg in recent[-period:])
+        if cycle in self._bad_cycles:
+            return hot
+        if all(seg[1] for seg in recent[-period:]):
+            times = self._times
+            eager_s = sum(times[k][0] or 0.0 for k in cycle if k in times)
+            self._period, self._cycle, self._cycle_eager_s = period, cycle, eager_s
+            self._fresh_merges = 0
+            # The next segment is cycle[0]; held cycles start at cycle[start], so the
+            # first one may be short.
+            start = self._cycle_start(period)
+            if start:
+                self._held = period - start
+            log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
+                     self.worker_id, period)
+        # A segment of a cycle waits for the merged cycle instead of compiling on its own.
+        return False
+
+    def _cycle_start(self, period: int) -> int:
+        """Where held cycles start, as an index into the cycle's segments.
+
+        Where the loop reads (a sync point), cycles start after the read, so a loop
+        that reads every N steps keeps one merged pattern.  Otherwise at the
+        rotation whose merged graph has the fewest outputs: the results still alive
+        at its end, found by replaying the last two rounds' results and frees.
+        """
+        cycle = self._cycle
+        if self._after_sync in cycle:
+            return cycle.index(self._after_sync)
+        rounds = self._recent[-2 * period:]
+        best, best_start = None, 0
+        for start in range(period):
+            alive: set = set()
+            for _, _, live_ids, freed_ids in rounds[start:start + period]:
+                alive.difference_update(freed_ids)
+                alive.update(live_ids)
+            if best is None or len(alive) < best:
+                best, best_start = len(alive), start
+        return best_start
+
+    def _leave_cycle(self) -> None:
+        self._period, self._cycle = 0, ()
+        self.hotpath_detector.reset_cycle()
+        self._recent.clear()
+
+    # -- revert what does not pay ----------------------------------------------
+    def _note_time(self, batch: Batch, signature: int, seconds: float, n_ops: int) -> None:
+        """Keep a pattern's best eager and compiled times; revert it when compiling does not pay."""
+        key = batch.key
+        times = self._times.get(key)
+        if times is None:
+            times = self._times[key] = [None, None, REVERT_SAMPLES]
+        if not batch.compiled:
+            if times[0] is None or seconds < times[0]:
+                times[0] = seconds
+            return
+        if times[1] is None or seconds < times[1]:
+            times[1] = seconds
+        times[2] -= 1
+        if times[2] or times[0] is None or times[1] < times[0]:
+            return
+        self._reverted.add(signature)
+        self.engine.forget(key)
+        self.hotpath_detector.table.set_state(key, FAILED)
+        self.stats["reverted"] += 1
+        log.warning("[HotPath] Worker %s: Batch(%d ops) runs no faster compiled (best %.1f us) than eager "
+                    "(best %.1f us); it runs eagerly from now on", self.worker_id, n_ops,
+                    times[1] * 1e6, times[0] * 1e6)
+
+    # -- errors -------------------------------------------------------------------
     def _note_error(self, op_name: str, exc: Exception) -> None:
         if self._error is None:
             self._error = RuntimeError(f"GT worker: operation '{op_name}' failed: {exc}")
@@ -199,14 +438,24 @@ class Worker:
             "compilation": self.engine.get_compilation_stats(),
         }
         if self.hotpath_detector is not None:
-            stats["hotpath"] = self.hotpath_detector.get_stats()
+            hotpath = self.hotpath_detector.get_stats()
+            # Batches that ran as hot paths (compiled), not batches recorded in a hot state.
+            hotpath["hot_batches_executed"] = self.stats["hot_batches"]
+            hotpath["cycle_period"] = self._period
+            hotpath["merged_batches"] = self.stats["merged_batches"]
+            hotpath["reverted"] = self.stats["reverted"]
+            stats["hotpath"] = hotpath
         return stats
+
+    def _handle_get_stats(self, cmd: WorkerGetStats) -> WorkerResponse:
+        """Handle a stats request (the seed's endpoint)."""
+        return WorkerResponse(success=True, data=self.get_stats())
 
     def handle(self, cmd) -> WorkerResponse:
         """Answer a control command (the seed's message interface)."""
         try:
             if isinstance(cmd, WorkerGetStats):
-                return WorkerResponse(success=True, data=self.get_stats())
+                return self._handle_get_stats(cmd)
             if isinstance(cmd, WorkerFlush):
                 self._flush_batch()
                 self._raise_pending_error()
@@ -214,4 +463,3 @@ class Worker:
         except Exception as exc:  # noqa: BLE001
             return WorkerResponse(success=False, error=str(exc))
         return WorkerResponse(success=False, error=f"unknown command {type(cmd).__name__}")
-

@@ -1,0 +1,198 @@
+"""Named scopes (the prototype's "signals") and their configuration.
+
+    with gt.signal.context("forward"):      # or gt.signal.enter("forward") ... gt.signal.exit("forward")
+        out = model(x)
+
+A scope changes nothing unless it is configured, from the YAML file named by
+``GT_CONFIG``::
+
+    forward:
+      compile: true
+    layer1:
+      shard: {axis: 0, workers: [0, 1]}
+      backward: layer1_bwd
+
+or from Python with ``gt.register_config("forward", gt.SignalConfig(compile=True))``.
+A ``compile: true`` scope cuts the worker's batches at its entry and exit, and
+the batches made inside it compile on first sight (no hot-path threshold),
+cached like any hot pattern.  ``shard`` and ``backward`` settings are checked
+and kept; with one worker they are not applied (logged once per scope).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from gt.client import runtime
+from gt.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """How a scope's tensors would be split over workers: along ``axis``, over ``workers`` (ids)."""
+
+    axis: int = 0
+    workers: tuple = ()
+
+    def __post_init__(self) -> None:
+        if type(self.axis) is not int:
+            raise TypeError(f"ShardConfig.axis must be an int, got {type(self.axis).__name__}")
+        workers = self.workers
+        if not isinstance(workers, (list, tuple)) or not workers:
+            raise ValueError(f"ShardConfig.workers must be a non-empty list of worker ids, got {workers!r}")
+        for w in workers:
+            if type(w) is not int or w < 0:
+                raise ValueError(f"ShardConfig.workers holds {w!r}: worker ids are non-negative ints")
+        if len(set(workers)) != len(workers):
+            raise ValueError(f"ShardConfig.workers lists a worker twice: {list(workers)}")
+        object.__setattr__(self, "workers", tuple(workers))
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    """A scope's settings: ``compile`` its region, ``shard`` its tensors, use ``backward_signal`` for gradients."""
+
+    compile: bool = False
+    shard: ShardConfig | None = None
+    backward_signal: str | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.compile) is not bool:
+            raise TypeError(f"SignalConfig.compile must be True or False, got {self.compile!r}")
+        if self.shard is not None and not isinstance(self.shard, ShardConfig):
+            raise TypeError(f"SignalConfig.shard must be a ShardConfig, got {type(self.shard).__name__}")
+        if self.backward_signal is not None and not isinstance(self.backward_signal, str):
+            raise TypeError(f"SignalConfig.backward_signal must be a scope name, got {self.backward_signal!r}")
+
+
+_configs: dict[str, SignalConfig] = {}
+_stack: list[tuple[str, bool]] = []     # (name, compiles) of the open scopes, innermost last
+_not_applied_logged: set[str] = set()
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a signal name must be a non-empty str, got {name!r}")
+    return name
+
+
+def register_config(name: str, config: SignalConfig) -> None:
+    """Configure scope ``name`` (replacing any earlier configuration)."""
+    _check_name(name)
+    if not isinstance(config, SignalConfig):
+        raise TypeError(f"register_config: config must be a SignalConfig, got {type(config).__name__}")
+    _configs[name] = config
+
+
+def get_config(name: str) -> SignalConfig | None:
+    """The configuration of scope ``name``, or None."""
+    return _configs.get(name)
+
+
+def _from_mapping(name: str, raw: Any, where: str) -> SignalConfig:
+    if raw is None:
+        return SignalConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: scope {name!r} must map to settings, got {raw!r}")
+    unknown = set(raw) - {"compile", "shard", "backward", "backward_signal"}
+    if unknown:
+        raise ConfigError(f"{where}: scope {name!r} has unknown settings {sorted(unknown)} "
+                          "(known: compile, shard, backward)")
+    shard = raw.get("shard")
+    try:
+        if shard is not None:
+            if not isinstance(shard, dict) or set(shard) - {"axis", "workers"}:
+                raise ValueError(f"shard must be {{axis: int, workers: [ids]}}, got {shard!r}")
+            shard = ShardConfig(**shard)
+        return SignalConfig(compile=raw.get("compile", False), shard=shard,
+                            backward_signal=raw.get("backward", raw.get("backward_signal")))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: scope {name!r}: {exc}") from None
+
+
+def load_config(path: str) -> None:
+    """Register every scope of a YAML file (``name: {compile: true, shard: {...}, backward: name}``)."""
+    import yaml
+
+    where = f"GT_CONFIG={path!r}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of scope names to settings")
+    configs = {_check_name(str(name)): _from_mapping(name, settings, where) for name, settings in raw.items()}
+    _configs.update(configs)
+
+
+def enter(name: str, backward: str | None = None) -> None:
+    """Open scope ``name`` (``exit(name)`` closes it)."""
+    config = _configs.get(_check_name(name))
+    compiles = config is not None and config.compile
+    if config is not None and (config.shard is not None or config.backward_signal or backward) \
+            and name not in _not_applied_logged:
+        _not_applied_logged.add(name)
+        log.info("[signal] scope %r: shard/backward settings are not applied with one worker", name)
+    _stack.append((name, compiles))
+    if compiles:
+        runtime.mark_boundary(True)
+
+
+def exit(name: str) -> None:  # noqa: A001 - the prototype's name
+    """Close scope ``name``, the innermost open scope."""
+    if not _stack:
+        raise RuntimeError(f"gt.signal.exit({name!r}): no scope is open")
+    top, compiles = _stack[-1]
+    if top != name:
+        raise RuntimeError(f"gt.signal.exit({name!r}): the innermost open scope is {top!r}")
+    _stack.pop()
+    if compiles:
+        runtime.mark_boundary(False)
+
+
+@contextmanager
+def context(name: str, backward: str | None = None) -> Iterator[None]:
+    """``with gt.signal.context(name):`` runs its body inside scope ``name``."""
+    enter(name, backward)
+    try:
+        yield
+    finally:
+        exit(name)
+
+
+def tensor(t: Any, name: str, backward_name: str | None = None) -> Any:
+    """Tag tensor ``t`` with scope ``name`` (a copy-shard in the prototype): returns ``t``.
+
+    With one worker there is nothing to shard, so the tensor is returned as it is.
+    """
+    from gt.client.tensor import Tensor
+
+    if not isinstance(t, Tensor):
+        raise TypeError(f"gt.signal.tensor: expected a gt Tensor, got {type(t).__name__}")
+    config = _configs.get(_check_name(name))
+    if config is not None and config.shard is not None and name not in _not_applied_logged:
+        _not_applied_logged.add(name)
+        log.info("[signal] scope %r: shard settings are not applied with one worker", name)
+    return t
+
+
+def _load_env_config() -> None:
+    path = os.environ.get("GT_CONFIG", "").strip()
+    if path:
+        load_config(path)
+
+
+_load_env_config()
+
+__all__ = ["ShardConfig", "SignalConfig", "context", "enter", "exit", "get_config", "load_config",
+           "register_config", "tensor"]

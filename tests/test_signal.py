@@ -1,0 +1,166 @@
+"""Compile scopes (gt.signal): configuration, batching at scope edges, compile on first sight."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gt
+from gt import signal as gt_signal
+from gt.config import ConfigError
+from gt.worker import engine as engine_mod
+
+
+@pytest.fixture
+def scopes(monkeypatch):
+    """Scope configuration starts empty and is restored after the test."""
+    monkeypatch.setattr(gt_signal, "_configs", {})
+    monkeypatch.setattr(gt_signal, "_not_applied_logged", set())
+    yield gt_signal
+    assert gt_signal._stack == [], "a test left a scope open"
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """Record every compile; the 'compiled' function runs the graph (no Inductor in these tests)."""
+    seen = []
+
+    def fake_compile(gm, inputs):
+        seen.append(len(inputs))
+        return lambda args: gm(*args)
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", fake_compile)
+    return seen
+
+
+def _body(x):
+    return ((x + 1.0) * 2.0).exp().sum()
+
+
+def test_compile_scope_compiles_on_first_sight_and_reuses_the_graph(scopes, compiles, use_worker):
+    w = use_worker(batch_size=1)                 # no GT_* switches: ops outside scopes run one by one
+    gt.register_config("fwd", gt.SignalConfig(compile=True))
+    x = gt.tensor([0.5, -1.0, 2.0])
+    outs = []
+    for _ in range(3):
+        with gt.signal.context("fwd"):
+            y = _body(x)
+        outs.append(y.item())
+        z = x * 3.0                              # outside the scope: eager, at once
+    np.testing.assert_allclose(outs, [np.exp((np.array([0.5, -1.0, 2.0]) + 1) * 2).sum()] * 3, rtol=1e-6)
+    np.testing.assert_allclose(z.numpy(), [1.5, -3.0, 6.0])
+    assert compiles == [3]                       # x and two scalars; compiled once
+    stats = w.get_stats()
+    assert stats["compilation"]["cache_hits"] == 2
+    assert stats["operations"]["compiled"] == 3 * 4 and stats["operations"]["eager"] == 3
+
+
+def test_unconfigured_scope_changes_nothing(scopes, compiles, use_worker):
+    w = use_worker(batch_size=1024)
+    x = gt.tensor([1.0, 2.0])
+    with gt.signal.context("plain"):
+        y = x + 1.0
+        z = y * 2.0
+    assert len(w.pending_operations) == 2        # no cut at the scope's edges
+    np.testing.assert_allclose(z.numpy(), [4.0, 6.0])
+    assert compiles == [] and w.get_stats()["batches"] == 1
+
+
+def test_enter_and_exit_cut_batches_at_the_scope_edges(scopes, compiles, use_worker):
+    w = use_worker(batch_size=1024)
+    gt.register_config("mid", gt.SignalConfig(compile=True))
+    x = gt.tensor([1.0, 2.0])
+    a = x + 1.0
+    gt.signal.enter("mid")
+    b = a * 2.0
+    c = b - 1.0
+    gt.signal.exit("mid")
+    d = c / 2.0
+    np.testing.assert_allclose(d.numpy(), [1.5, 2.5])
+    assert w.get_stats()["batches"] == 3         # before, inside, after
+    assert compiles == [3]                       # only the scope's batch: a and its two scalars
+
+
+def test_exit_must_name_the_innermost_scope(scopes):
+    gt.signal.enter("outer")
+    with pytest.raises(RuntimeError, match="innermost open scope is 'outer'"):
+        gt.signal.exit("inner")
+    gt.signal.exit("outer")
+    with pytest.raises(RuntimeError, match="no scope is open"):
+        gt.signal.exit("outer")
+
+
+def test_signal_tensor_returns_the_tensor_and_checks_its_arguments(scopes):
+    x = gt.tensor([1.0])
+    assert gt.signal.tensor(x, "layer1") is x
+    with pytest.raises(TypeError, match="expected a gt Tensor"):
+        gt.signal.tensor([1.0], "layer1")
+    with pytest.raises(TypeError, match="non-empty str"):
+        gt.signal.tensor(x, "")
+
+
+def test_shard_settings_are_validated_and_logged_once_as_not_applied(scopes, caplog):
+    with pytest.raises(ValueError, match="non-empty list"):
+        gt.ShardConfig(axis=0, workers=[])
+    with pytest.raises(ValueError, match="lists a worker twice"):
+        gt.ShardConfig(axis=0, workers=[0, 0])
+    with pytest.raises(TypeError, match="axis must be an int"):
+        gt.ShardConfig(axis="0", workers=[0])
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        gt.SignalConfig(compile="yes")
+    with pytest.raises(TypeError, match="must be a SignalConfig"):
+        gt.register_config("dp", {"compile": True})
+    gt.register_config("dp", gt.SignalConfig(shard=gt.ShardConfig(axis=0, workers=[0, 1]),
+                                              backward_signal="dp_bwd"))
+    assert gt_signal.get_config("dp").shard.workers == (0, 1)
+    gt_logger = logging.getLogger("gt")
+    gt_logger.addHandler(caplog.handler)
+    try:
+        for _ in range(3):
+            with gt.signal.context("dp"):
+                pass
+    finally:
+        gt_logger.removeHandler(caplog.handler)
+    assert caplog.text.count("'dp': shard/backward settings are not applied with one worker") == 1
+
+
+def test_yaml_config_is_loaded_and_checked(scopes, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("fwd:\n  compile: true\nlayer1:\n  shard: {axis: 0, workers: [0, 1]}\n  backward: layer1_bwd\n")
+    gt_signal.load_config(str(good))
+    assert gt_signal.get_config("fwd") == gt.SignalConfig(compile=True)
+    assert gt_signal.get_config("layer1").backward_signal == "layer1_bwd"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fwd:\n  compile: true\n  fuse: 3\n")
+    with pytest.raises(ConfigError, match=r"GT_CONFIG=.*bad.yaml.*'fwd' has unknown settings \['fuse'\]"):
+        gt_signal.load_config(str(bad))
+    with pytest.raises(ConfigError, match="cannot read it"):
+        gt_signal.load_config(str(tmp_path / "missing.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("fwd: [compile\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        gt_signal.load_config(str(broken))
+
+
+def test_bad_gt_config_stops_import(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fwd:\n  shard: {axis: 0, workers: []}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
+    env["GT_CONFIG"] = str(bad)
+    proc = subprocess.run([sys.executable, "-c", "import gt"], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "GT_CONFIG=" in proc.stderr and "non-empty list" in proc.stderr
+
+
+def test_compile_demo_runs():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
+    env["PYTHONPATH"] = root                     # this checkout's gt, whatever is installed
+    proc = subprocess.run([sys.executable, os.path.join(root, "examples", "compile_demo.py")], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "compiled graphs: 3, compiled runs reused: 39" in proc.stdout
