@@ -5,8 +5,8 @@
 Starts two local GT servers with one worker each (eager: batch size 1; and
 auto-compile), then times, in interleaved windows (each mode keeps its best):
 
-- ms per training step of the tiny and medium MLPs (benchmarks/bench_mlp.py's
-  models), embedded vs over localhost, eager and auto-compile;
+- ms per training step of the tiny and medium MLPs (benchmarks/bench_mlp.py's models, optimizer loop),
+  embedded vs over localhost, eager and auto-compile;
 - the round trip of one sync point (``item()`` of a scalar);
 - the throughput of a stream of small ops (ops/s), synchronised at its end.
 
@@ -61,7 +61,7 @@ def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int) -
     modes = {}
     for name, target in targets.items():
         runtime.connect(target)
-        step = build(gt, gt.nn, model)
+        step = build(gt, gt.nn, model, "optimizer")
         for _ in range(warm):
             step()
         step().item()
