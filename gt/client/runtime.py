@@ -10,8 +10,8 @@ Remote mode (``connect_server(address)``, ``GT_SERVER=host:port`` or
 thread gets its own connection (its own tensor namespace and hot-path stream on
 the worker), opened on its first op: a ZeroMQ socket belongs to one thread.  A
 tensor belongs to the thread that made it; a free that another thread's
-garbage collection triggers is dropped, and the tensor is released when its
-own connection closes.
+garbage collection triggers does not reach that thread's connection, and the
+tensor is released when its own connection closes.
 """
 from __future__ import annotations
 
