@@ -26,63 +26,46 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.runtime import connect_server as connect, gpu_workers  # noqa: E402  (remote mode)
-from gt.client.nn import relu, sigmoid, tanh  # noqa: E402
-from gt.client.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
                                 randn, tensor, zeros, zeros_like)
+from gt.client.functional import (PUBLIC, add, allclose, bmm, clamp, clamp_max, clamp_min, div,  # noqa: E402
+                                  einsum, is_tensor, matmul, maximum, minimum, mm, mul, numel, outer, pow, sub,
+                                  where)
+from gt.client.reductions import (all, any, argmax, argmin, cumsum, log_softmax, max, mean, min, norm,  # noqa: E402
+                                  softmax, std, sum, var)
+from gt.client.functional import __dict__ as _functional  # noqa: E402
+from gt.client.indexing import argsort, gather, index_select, masked_fill, scatter, sort, topk  # noqa: E402
+from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten, narrow, permute,  # noqa: E402
+                                repeat, reshape, select, split, squeeze, stack, swapaxes, t, transpose, tril,
+                                triu, unbind, unflatten, unsqueeze)
 from gt import debug  # noqa: E402
 from gt import signal  # noqa: E402  (reads GT_CONFIG)
 from gt.signal import ShardConfig, SignalConfig, register_config  # noqa: E402
 
+globals().update({name: _functional[name] for name in PUBLIC})  # gt.exp, gt.eq, gt.mm ... from the op table
+clip = clamp
+
 float32 = float = _torch.float32
 float64 = double = _torch.float64
 float16 = half = _torch.float16
+bfloat16 = _torch.bfloat16
 int64 = long = _torch.int64
 int32 = int = _torch.int32
+int16 = short = _torch.int16
+int8 = _torch.int8
+uint8 = _torch.uint8
 bool = _torch.bool
 dtype = _torch.dtype
 Size = _torch.Size
+device = _torch.device
 
 
-def exp(x: Tensor) -> Tensor:
-    return x.exp()
-
-
-def log(x: Tensor) -> Tensor:
-    return x.log()
-
-
-def sqrt(x: Tensor) -> Tensor:
-    return x.sqrt()
-
-
-def abs(x: Tensor) -> Tensor:
-    return x.abs()
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    return a @ b
-
-
-def sum(x: Tensor, dim=None, keepdim=False, **kw) -> Tensor:
-    return x.sum(dim, keepdim, **kw)
-
-
-def mean(x: Tensor, dim=None, keepdim=False, **kw) -> Tensor:
-    return x.mean(dim, keepdim, **kw)
-
-
-def max(x: Tensor, dim=None, keepdim=False, **kw):
-    return x.max(dim, keepdim, **kw)
-
-
-def reshape(x: Tensor, shape) -> Tensor:
-    return x.reshape(shape)
-
-
-def transpose(x: Tensor, d0: int, d1: int) -> Tensor:
-    return x.transpose(d0, d1)
+def __getattr__(name: str):
+    if hasattr(_torch, name):
+        raise AttributeError(f"module 'gt' has no attribute '{name}': GT does not support torch.{name} yet")
+    raise AttributeError(f"module 'gt' has no attribute '{name}'")
 
 
 def flush() -> None:
@@ -94,6 +77,6 @@ _runtime.get_worker()  # the embedded worker starts with the package
 
 __all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "ones_like", "rand", "randn",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "nn", "optim", "debug", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "matmul", "sum",
-           "mean", "max", "reshape", "transpose", "float32", "float64", "int64", "int32", "bool", "flush",
-           "signal", "SignalConfig", "ShardConfig", "register_config", "connect", "gpu_workers"]
+           "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
+           "int16", "int8", "uint8", "bool", "device", "signal", "SignalConfig", "ShardConfig",
+           "register_config", "connect", "gpu_workers", *PUBLIC]

@@ -418,3 +418,19 @@ def test_backward_frees_saved_activations_on_the_worker(rng):
     x.grad = None
     # only x, the loss itself and nothing the graph saved remain
     assert len(worker.tensors) == before + 1
+
+
+def test_in_place_writes_on_a_tensor_used_earlier_keep_its_old_value_and_history(rng):
+    """Nodes made before an in-place write read the value (and grad_fn) the tensor had then."""
+    a = rng.standard_normal((5, 2))
+    grads = []
+    for lib in (torch, gt):
+        x = lib.tensor(a, requires_grad=True)
+        h = x * 1.0
+        y, z = h * 3, h.exp()
+        h[lib.tensor([3, 1, 3])] = h[lib.tensor([3, 1, 3])] * 2.0
+        h.add_(1.0)
+        h[h > 1.5] = 0.0
+        (h.sum() + y.sum() + z.sum() + h.pow(2).sum()).backward()
+        grads.append(np.asarray(x.grad.tolist()))
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)

@@ -135,3 +135,41 @@ def test_training_loop_with_a_batching_worker_is_bounded(batched_worker, rng):
     _assert_bounded(counts, 100)
     assert losses[-1] < 0.1 * losses[0], f"the model did not train: {losses}"
     del model, opt, x, y
+
+
+def test_indexing_and_in_place_writes_keep_the_worker_tensor_count_bounded(rng):
+    """Index-tensor and mask reads (a sync each), writes and their gradients free what they make."""
+    x = gt.from_numpy(rng.standard_normal((8, 5)).astype(np.float32), requires_grad=True)
+    idx = gt.tensor([3, 1, 3])
+    counts = {}
+    for step in range(1, 301):
+        h = x * 1.0
+        h[idx] = h[idx] * 2.0
+        h[h > 1.0] = 0.5
+        loss = h[:, gt.tensor([0, 4])].sum() + h[h < 0].sum() + h.softmax(1).max(1).values.sum()
+        loss.backward()
+        x.grad = None
+        if step in (10, 150, 300):
+            counts[step] = _count()
+        del h, loss
+    _assert_bounded(counts, 10)
+
+
+def test_an_accumulator_updated_in_place_under_grad_keeps_memory_bounded(rng):
+    """``total += loss.detach()`` each step under grad mode: the in-place history of ``total``
+    (kept for nodes made before a rebinding) holds no old values once nothing else does."""
+    from gt.client import autograd
+    w = gt.from_numpy(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    total = gt.zeros(())
+    counts, history = {}, {}
+    for step in range(1, 301):
+        loss = (w * w).sum()
+        total += loss.detach()
+        loss.backward()
+        w.grad = None
+        if step in (10, 150, 300):
+            counts[step] = _count()
+            history[step] = sum(len(past) for _, past in autograd.rebound.values())
+        del loss
+    _assert_bounded(counts, 10)
+    assert history[300] <= history[10] + SLACK, history

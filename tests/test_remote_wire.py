@@ -9,7 +9,7 @@ import torch
 
 from gt.config import ConfigError
 from gt.transport import settings, wire
-from gt.worker.ops import NUM_OPCODES
+from gt.ops import NUM_OPCODES
 
 DECODERS = (wire.decode_header, wire.decode_items, wire.decode_answer)
 
@@ -67,7 +67,8 @@ def test_items_are_checked_field_by_field(item, problem):
 
 def test_tensor_bytes_must_match_shape_and_dtype():
     for t in (torch.randn(3, 4), torch.arange(6, dtype=torch.int32).reshape(2, 3), torch.tensor(True),
-              torch.zeros(0, 5), torch.randn(2, 2, dtype=torch.float64).t()):
+              torch.zeros(0, 5), torch.randn(2, 2, dtype=torch.float64).t(), torch.ones(1).expand(3),
+              torch.tensor([2.5], dtype=torch.float64).as_strided((1,), (0,)), torch.ones(1).expand(0)):
         name, shape, data = wire.tensor_payload(t)
         item = wire.decode_items(wire.encode([(3, 1, name, shape, data)]))[0]
         back = wire.tensor_from(item.dtype, item.shape, item.data)

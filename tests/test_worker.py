@@ -95,7 +95,7 @@ def test_worker_error_surfaces_at_the_next_sync_point_naming_the_op(use_worker):
     def broken(*args):
         raise ValueError("kernel exploded")
 
-    from gt.worker.ops import OPCODE
+    from gt.ops import OPCODE
     funcs[OPCODE["exp"]] = broken
     w._funcs = w.engine.funcs = tuple(funcs)
     y = x.exp()                      # no error yet: nothing waits for the worker

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+import weakref
 from heapq import heappop, heappush
 
 from gt.client import runtime
+from gt.client.tensor import Tensor
+from gt.ops import NUM_OPCODES
+
+# The gradient rule of every table op, by opcode (None: not differentiable);
+# gt.client.gradients fills it from the table's formulas.
+RULES: list = [None] * NUM_OPCODES
 
 
 _next_seq = itertools.count().__next__
@@ -64,6 +71,13 @@ class enable_grad(_GradContext):
     _value = True
 
 
+class inference_mode(_GradContext):
+    """``with gt.inference_mode():``: no gradient recording (GT has no separate inference tensors)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self._value = not mode
+
+
 class set_grad_enabled(_GradContext):
     def __init__(self, mode: bool) -> None:
         self._value = bool(mode)
@@ -92,6 +106,41 @@ class Node:
         self.seq = _next_seq()
 
 
+# Handles rebound by an in-place op while gradients are recorded, by id(handle):
+# (weakref to the handle, [(seq, weakref to a handle on the value it held before)]).
+# A node made before a rebinding (a smaller seq) reads its input through the older
+# handle: its value and its grad_fn as they were then.  Keyed by id, not by the
+# handle (Tensor.__eq__ is elementwise); an entry goes when its handle does.  Empty
+# unless in-place ops ran under grad mode, so backward pays nothing otherwise.
+rebound: dict = {}
+
+
+def note_rebinding(handle: Tensor, old: Tensor) -> None:
+    """``handle`` now holds a new value; ``old`` is a handle on the value it held until now."""
+    key = id(handle)
+    entry = rebound.get(key)
+    if entry is None:
+        entry = rebound[key] = (weakref.ref(handle, lambda _, key=key: rebound.pop(key, None)), [])
+    past = entry[1]
+    past[:] = [p for p in past if p[1]() is not None]
+    past.append((_next_seq(), weakref.ref(old)))
+
+
+def _as_of(t: Tensor, seq: int) -> Tensor:
+    """The handle on what ``t`` held when the node numbered ``seq`` was made."""
+    entry = rebound.get(id(t))
+    if entry is None or entry[0]() is not t:
+        return t
+    for rebound_at, ref in entry[1]:
+        if rebound_at > seq:
+            old = ref()
+            if old is None:
+                raise RuntimeError("one of the variables needed for gradient computation has been modified "
+                                   "by an inplace operation, and its old value was already released")
+            return old
+    return t
+
+
 def _released(node, g):
     raise RuntimeError("Trying to backward through the graph a second time (or directly access saved tensors "
                        "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -99,28 +148,22 @@ def _released(node, g):
                        "the graph a second time.")
 
 
-def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
-    """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``.
+def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``.
 
     Unless ``retain_graph``, each node lets go of its saved tensors once used, as
     torch frees saved values: the worker can release activations during backward.
     """
-    from gt.client.creation import ones_like
-    from gt.client.tensor import Tensor
-
-    if not tensor.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    if gradient is None:
-        if tensor.numel() != 1:
-            raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        gradient = ones_like(tensor)
-    elif not isinstance(gradient, Tensor):
+    if not isinstance(gradient, Tensor):
         raise TypeError(f"backward: gradient must be a gt Tensor, got {type(gradient).__name__}")
     elif gradient.shape != tensor.shape:
         raise RuntimeError(f"backward: gradient has shape {gradient.shape}, expected {tensor.shape}")
     runtime.mark_boundary()
     prev = grad_mode.enabled
     grad_mode.enabled = False
+    # Old values of rebound handles stay alive for this whole pass: releasing a node
+    # may drop the last other reference to one that an earlier node still reads.
+    pinned = [ref() for _, past in rebound.values() for _, ref in past]  # noqa: F841
     try:
         root = tensor._grad_fn
         if root is None:
@@ -131,12 +174,16 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
         while queue:
             node = heappop(queue)[1]
             g = grads.pop(node)
+            if rebound:
+                node.inputs = tuple(_as_of(t, node.seq) if t is not None else t for t in node.inputs)
             inputs, input_grads = node.inputs, node.rule(node, g)
             if not retain_graph:
                 node.rule, node.inputs, node.saved = _released, (), None
             for inp, gi in zip(inputs, input_grads):
                 if gi is None or inp is None or not inp.requires_grad:
                     continue
+                if gi.dtype is not inp.dtype:  # as torch's engine: a gradient has its input's dtype
+                    gi = gi.to(inp.dtype)
                 fn = inp._grad_fn
                 if fn is None:
                     _accumulate(inp, gi)

@@ -6,8 +6,10 @@ import math
 import numpy as np
 import torch
 
-from gt.client.shapes import size_args
-from gt.client.tensor import _OP, SUPPORTED_DTYPES, Tensor, _emit, _put, _scalar
+from gt.client.emit import emit as _emit, number as _scalar, put as _put
+from gt.client.shapes import SUPPORTED_DTYPES, size_args
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE as _OP
 
 
 def _check_dtype(dtype):

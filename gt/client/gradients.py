@@ -1,22 +1,30 @@
-"""Gradient rules: for each differentiable op, ``rule(node, grad) -> grads per input``.
+"""Gradient rules, built from the op table's formulas.
 
-Each rule emits its gradient computation as ordinary instructions (through
-Tensor ops or ``_emit``), so backward passes batch and compile like forward ones.
-Where torch has a dedicated backward kernel (relu, sigmoid, tanh, mse_loss) the
-rule uses it, so GT's gradients match torch's bit for bit in eager mode.
+Each table entry's ``grad`` formulas become one rule ``rule(node, g) -> grads per
+input``, stored in ``autograd.RULES`` by opcode.  Formulas are evaluated with GT
+tensor operations, so a backward pass emits ordinary instructions that batch
+and compile like forward ones; torch's own backward kernels (relu, sigmoid,
+softmax, mse_loss ...) are table entries called by name.  The helpers below are
+the formulas' vocabulary beyond tensor methods.
 """
 from __future__ import annotations
 
 import math
+import re
 
+from gt.client import emit
+from gt.client.autograd import RULES
+from gt.client.functional import einsum, where
+from gt.client.indexing import read_key
 from gt.client.shapes import matmul_shape, reduce_shape
-from gt.client.tensor import _OP, Tensor, _emit
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE, OPS
 
-
+_SUM_TO, _SUM_DIM, _EXPAND = OPCODE["sum_to"], OPCODE["sum_dim"], OPCODE["expand"]
 _sum_to_plans: dict = {}
 
 
-def _sum_to(g: Tensor, shape: tuple) -> Tensor:
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
     """Sum a gradient down to ``shape`` (undo a broadcast)."""
     if g.shape == shape:
         return g
@@ -30,41 +38,31 @@ def _sum_to(g: Tensor, shape: tuple) -> Tensor:
             _sum_to_plans[key] = plan
     dims, keep = plan
     if keep:  # some kept size-1 dims are reduced too: sum with keepdim, then view as shape
-        return _emit(_OP["sum_to"], (g._id,), shape, g.dtype, (dims, shape))
-    return _emit(_OP["sum_dim"], (g._id,), shape, g.dtype, (dims, False))
+        return emit.emit(_SUM_TO, (g._id,), shape, g.dtype, (dims, shape))
+    return emit.emit(_SUM_DIM, (g._id,), shape, g.dtype, (dims, False))
 
 
-def _g_add(node, g):
-    a, b = node.inputs
-    return _sum_to(g, a.shape), _sum_to(g, b.shape)
+def expand_back(g: Tensor, x: Tensor, dims: tuple, keepdim: bool) -> Tensor:
+    """Spread a reduction's gradient back over ``x``'s shape (``dims`` empty: all of them)."""
+    if isinstance(dims, int):
+        dims = (dims,)
+    if dims and not keepdim:
+        g = g.reshape(reduce_shape(x.shape, dims, True))
+    return emit.emit(_EXPAND, (g._id,), x.shape, g.dtype, (x.shape,))
 
 
-def _g_sub(node, g):
-    a, b = node.inputs
-    return _sum_to(g, a.shape), _sum_to(-g, b.shape)
+def numel_of(x: Tensor, dims: tuple) -> int:
+    return math.prod(x.shape[d] for d in dims)
 
 
-def _g_mul(node, g):
-    a, b = node.inputs
-    return (_sum_to(g * b, a.shape) if a.requires_grad else None,
-            _sum_to(g * a, b.shape) if b.requires_grad else None)
+def inverse_permutation(dims: tuple) -> tuple:
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return tuple(inverse)
 
 
-def _g_div(node, g):
-    a, b = node.inputs
-    return (_sum_to(g / b, a.shape) if a.requires_grad else None,
-            _sum_to(-g * a / (b * b), b.shape) if b.requires_grad else None)
-
-
-def _g_pow(node, g):
-    a, b = node.inputs
-    ga = _sum_to(g * b * a ** (b - 1), a.shape) if a.requires_grad else None
-    gb = _sum_to(g * (a ** b) * a.log(), b.shape) if b.requires_grad else None
-    return ga, gb
-
-
-def _g_matmul(node, g):
-    a, b = node.inputs
+def matmul_grads(g: Tensor, a: Tensor, b: Tensor) -> tuple:
     if a.ndim == 1 and b.ndim == 1:
         return (g * b if a.requires_grad else None), (g * a if b.requires_grad else None)
     a2 = a if a.ndim > 1 else a.unsqueeze(0)
@@ -72,145 +70,117 @@ def _g_matmul(node, g):
     g2 = g.reshape(matmul_shape(a2.shape, b2.shape))
     ga = gb = None
     if a.requires_grad:
-        ga = _sum_to(g2 @ b2.transpose(-1, -2), a2.shape).reshape(a.shape)
+        ga = sum_to(g2 @ b2.transpose(-1, -2), a2.shape).reshape(a.shape)
     if b.requires_grad:
-        gb = _sum_to(a2.transpose(-1, -2) @ g2, b2.shape).reshape(b.shape)
+        gb = sum_to(a2.transpose(-1, -2) @ g2, b2.shape).reshape(b.shape)
     return ga, gb
 
 
-def _g_identity(node, g):
-    return (g,)
+def cat_grads(g: Tensor, inputs: tuple, dim: int) -> tuple:
+    out, start = [], 0
+    for t in inputs:
+        n = t.shape[dim] if t.ndim else 0
+        out.append(g.narrow(dim, start, n) if t.requires_grad and t.ndim else None)
+        start += n
+    return tuple(out)
 
 
-def _g_neg(node, g):
-    return (-g,)
+def stack_grads(g: Tensor, inputs: tuple, dim: int) -> tuple:
+    return tuple(g.select(dim, i) if t.requires_grad else None for i, t in enumerate(inputs))
 
 
-def _g_mul_s(node, g):
-    return (g * node.saved,)
+def index_grads(g: Tensor, inputs: tuple, layout: tuple) -> tuple:
+    x, idx = inputs[0], inputs[1:]
+    gx = emit.apply(OPCODE["index_backward"], (g,) + idx, (layout, x.shape), shape=x.shape, dtype=g.dtype)
+    return (gx,) + (None,) * len(idx)
 
 
-def _g_div_s(node, g):
-    return (g / node.saved,)
+def setitem_grads(g: Tensor, inputs: tuple, key: tuple) -> tuple:
+    """x[key] = v: x's gradient is g with the written region zeroed; v's is g[key]."""
+    x, rest = inputs[0], inputs[1:]
+    has_value = len(rest) > key.count("T")
+    idx = rest[:-1] if has_value else rest
+    gx = emit.apply(OPCODE["setitem_scalar"], (g,) + idx, (0.0, key), shape=x.shape, dtype=g.dtype) \
+        if x.requires_grad else None
+    grads = [gx] + [None] * len(idx)
+    if has_value:
+        v = rest[-1]
+        grads.append(sum_to(read_key(g, key, idx), v.shape) if v.requires_grad else None)
+    return tuple(grads)
 
 
-def _g_rdiv_s(node, g):
-    (x,) = node.inputs
-    return (-g * node.saved / (x * x),)
+def einsum_grads(g: Tensor, inputs: tuple, equation: str) -> tuple:
+    """Each operand's gradient is an einsum of ``g`` with the other operands."""
+    lhs, out_subs = equation.split("->")
+    subs = lhs.split(",")
+    grads = []
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            grads.append(None)
+            continue
+        if len(set(subs[i])) != len(subs[i]) or "." in subs[i]:
+            raise NotImplementedError(f"gt: the gradient of einsum {equation!r} (repeated or '...' "
+                                      f"subscripts in operand {i}) is not supported")
+        others = [s for j, s in enumerate(subs) if j != i]
+        present = set(out_subs).union(*others)
+        kept = "".join(c for c in subs[i] if c in present)
+        gi = einsum(",".join([out_subs] + others) + "->" + kept, g, *(inputs[j] for j in range(len(inputs))
+                                                                      if j != i))
+        if kept != subs[i]:  # letters only this operand has: their gradient is broadcast along them
+            shape = tuple(t.shape[subs[i].index(c)] if c in kept else 1 for c in subs[i])
+            gi = gi.reshape(shape).expand(t.shape) if shape != gi.shape else gi.expand(t.shape)
+        grads.append(gi)
+    return tuple(grads)
 
 
-def _g_pow_s(node, g):
-    (x,) = node.inputs
-    s = node.saved
-    if s == 0:
-        return (g * 0.0,)
-    return (g * s * x ** (s - 1),)
+def _emitter(opcode: int):
+    """A formula's call of a table op by name: tensors first, then params."""
+    def call(*args):
+        tensors = tuple(a for a in args if isinstance(a, Tensor))
+        return emit.apply(opcode, tensors, tuple(a for a in args if not isinstance(a, Tensor)))
+    return call
 
 
-def _g_rpow_s(node, g):
-    return (g * node.saved[1] * math.log(node.saved[0]),)
+_NAMESPACE = {e.name: _emitter(i) for i, e in enumerate(OPS)}
+_NAMESPACE.update(sum_to=sum_to, expand_back=expand_back, numel_of=numel_of, inverse_permutation=inverse_permutation,
+                  matmul_grads=matmul_grads, cat_grads=cat_grads, stack_grads=stack_grads, index_grads=index_grads,
+                  setitem_grads=setitem_grads, einsum_grads=einsum_grads, where=where, log=math.log)
+_USES_OUT = re.compile(r"\bout\b")
 
 
-def _g_exp(node, g):
-    return (g * node.saved,)
+class Rule:
+    """One entry's gradient: ``rule(node, g)``; node.saved is (non-tensor args, saved result)."""
+
+    __slots__ = ("fns", "all_at_once", "uses_out", "node")
+
+    def __init__(self, entry) -> None:
+        self.node = entry.node or entry.name
+        self.uses_out = any(_USES_OUT.search(f) for f in entry.grad)
+        if entry.grad[0].startswith("*"):
+            self.all_at_once = True
+            self.fns = eval(f"lambda g, out, inputs, {', '.join(entry.args)}: {entry.grad[0][1:]}",  # noqa: S307
+                            _NAMESPACE)
+        else:
+            self.all_at_once = False
+            args = ", ".join(entry.args)
+            self.fns = tuple(eval(f"lambda g, out, {args}: {f}", _NAMESPACE) if f else None  # noqa: S307
+                             for f in entry.grad)
+
+    def __call__(self, node, g) -> tuple:
+        extra, out = node.saved
+        inputs = node.inputs
+        if self.all_at_once:
+            return self.fns(g, out, inputs, *extra)
+        grads = []
+        for fn, t in zip(self.fns, inputs):
+            if fn is None or not t.requires_grad:
+                grads.append(None)
+                continue
+            gi = fn(g, out, *inputs, *extra)
+            grads.append(gi if gi.shape == t.shape else sum_to(gi, t.shape))
+        return grads
 
 
-def _g_log(node, g):
-    return (g / node.inputs[0],)
-
-
-def _g_sqrt(node, g):
-    return (g / (node.saved * 2.0),)
-
-
-def _g_abs(node, g):
-    return (g * node.inputs[0].sign(),)
-
-
-def _g_relu(node, g):
-    # torch's relu backward: threshold_backward(grad, x, 0); x > 0 exactly where relu(x) > 0.
-    return (_emit(_OP["threshold_backward"], (g._id, node.inputs[0]._id), g.shape, g.dtype, (0,)),)
-
-
-def _g_sigmoid(node, g):
-    return (_emit(_OP["sigmoid_backward"], (g._id, node.saved._id), g.shape, g.dtype),)
-
-
-def _g_tanh(node, g):
-    return (_emit(_OP["tanh_backward"], (g._id, node.saved._id), g.shape, g.dtype),)
-
-
-def _g_linear(node, g):
-    x, w, b = node.inputs
-    gx = gw = gb = None
-    if x.requires_grad:
-        gx = g @ w
-    if w.requires_grad:
-        gw = _emit(_OP["linear_weight_grad"], (g._id, x._id), w.shape, g.dtype)
-    if b.requires_grad:
-        gb = _sum_to(g, b.shape)
-    return gx, gw, gb
-
-
-def _g_mse_loss(node, g):
-    x, target = node.inputs
-    gx = _emit(_OP["mse_loss_backward"], (g._id, x._id, target._id), x.shape, x.dtype, (node.saved,))
-    return gx, (-gx if target.requires_grad else None)
-
-
-def _g_add_scaled(node, g):
-    a, b = node.inputs
-    return _sum_to(g, a.shape), (_sum_to(g * node.saved, b.shape) if b.requires_grad else None)
-
-
-def _g_cast(node, g):
-    return (g.to(node.inputs[0].dtype),)
-
-
-def _g_expand_back(node, g):
-    (x,) = node.inputs
-    dims, keepdim, scale = node.saved
-    if not keepdim and dims:
-        g = g.reshape(reduce_shape(x.shape, dims, True))
-    g = _emit(_OP["expand"], (g._id,), x.shape, g.dtype, (x.shape,))
-    return (g if scale == 1 else g * (1.0 / scale),)
-
-
-def _g_max_all(node, g):
-    (x,) = node.inputs
-    return (_emit(_OP["max_backward_all"], (g._id, x._id, node.saved._id), x.shape, g.dtype),)
-
-
-def _g_max_dim(node, g):
-    (x,) = node.inputs
-    idx, dim, keepdim = node.saved
-    return (_emit(_OP["max_backward_dim"], (g._id, idx._id), x.shape, g.dtype, (x.shape, dim, keepdim)),)
-
-
-def _g_reshape(node, g):
-    return (g.reshape(node.inputs[0].shape),)
-
-
-def _g_transpose(node, g):
-    d0, d1 = node.saved
-    return (g.transpose(d0, d1),)
-
-
-def _g_permute(node, g):
-    inverse = [0] * len(node.saved)
-    for i, d in enumerate(node.saved):
-        inverse[d] = i
-    return (g.permute(*inverse),)
-
-
-def _g_expand(node, g):
-    return (_sum_to(g, node.inputs[0].shape),)
-
-
-def _g_getitem(node, g):
-    x = node.inputs[0]
-    return (_emit(_OP["getitem_backward"], (g._id,), x.shape, g.dtype, (x.shape, node.saved)),)
-
-
-def _g_neg_rule(node, g):
-    return (-g,)
+for _code, _entry in enumerate(OPS):
+    if _entry.grad:
+        RULES[_code] = Rule(_entry)

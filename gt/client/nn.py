@@ -7,14 +7,17 @@ from typing import Iterator
 
 import torch
 
-from gt.client.tensor import Tensor, _put, linear, mse_loss
+from gt.client.emit import put as _put
+from gt.client.functional import linear, mse_loss
+from gt.client.tensor import Tensor
 
 
 class Parameter(Tensor):
     """A tensor that a Module registers as a learnable parameter."""
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
-        from gt.client.tensor import _OP, _emit
+        from gt.client.emit import emit as _emit
+        from gt.ops import OPCODE as _OP
         if data is None:
             data = _put(torch.empty(0))
         if not isinstance(data, Tensor):

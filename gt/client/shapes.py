@@ -11,9 +11,34 @@ import math
 import torch
 
 FLOATING = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                    torch.int16, torch.int8, torch.uint8, torch.bool)
+_DTYPE_NAMES = {"float32": torch.float32, "float": torch.float32, "float64": torch.float64,
+                "double": torch.float64, "float16": torch.float16, "half": torch.float16,
+                "bfloat16": torch.bfloat16, "int64": torch.int64, "long": torch.int64, "int32": torch.int32,
+                "int": torch.int32, "int16": torch.int16, "short": torch.int16, "int8": torch.int8,
+                "uint8": torch.uint8, "bool": torch.bool}
+
+
+def as_dtype(dtype) -> torch.dtype | None:
+    """A supported torch.dtype from a dtype, its name (``'float32'``, ``'torch.long'``) or None."""
+    if dtype is None or type(dtype) is torch.dtype and dtype in SUPPORTED_DTYPES:
+        return dtype
+    if isinstance(dtype, str):
+        found = _DTYPE_NAMES.get(dtype[6:] if dtype.startswith("torch.") else dtype)
+        if found is None:
+            raise TypeError(f"unknown dtype name {dtype!r} (known: {', '.join(sorted(_DTYPE_NAMES))})")
+        return found
+    if isinstance(dtype, torch.dtype):
+        raise TypeError(f"GT does not support dtype {dtype} (supported: "
+                        + ", ".join(dtype_name(d) for d in SUPPORTED_DTYPES) + ")")
+    raise TypeError(f"dtype must be a torch.dtype or its name, got {type(dtype).__name__}")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 _broadcast_cache: dict = {}
-_promote_cache: dict = {}
 
 
 def fmt(shape: tuple) -> str:
@@ -43,37 +68,6 @@ def broadcast(a: tuple, b: tuple) -> tuple:
     if len(_broadcast_cache) < 4096:
         _broadcast_cache[key] = out
     return out
-
-
-def promote(a: torch.dtype, b: torch.dtype, a_0d: bool = False, b_0d: bool = False) -> torch.dtype:
-    """Result dtype of ``a <op> b`` for two tensors, with torch's rule that a 0-d tensor
-    only raises the result's category (bool < int < float), not its width, against a
-    tensor with dimensions (float32 tensor + float64 0-d tensor is float32)."""
-    if a_0d == b_0d:
-        key = (a, b)
-        out = _promote_cache.get(key)
-        if out is None:
-            out = _promote_cache[key] = torch.promote_types(a, b)
-        return out
-    key = (a, b, a_0d)
-    out = _promote_cache.get(key)
-    if out is None:
-        out = _promote_cache[key] = torch.result_type(torch.empty(() if a_0d else (1,), dtype=a),
-                                                      torch.empty(() if b_0d else (1,), dtype=b))
-    return out
-
-
-def promote_scalar(dtype: torch.dtype, scalar) -> torch.dtype:
-    """Result dtype of ``tensor <op> python_scalar`` (torch's wrapped-number rule)."""
-    if type(scalar) is float:
-        return dtype if dtype in FLOATING else torch.get_default_dtype()
-    if type(scalar) is int and dtype is torch.bool:
-        return torch.int64
-    return dtype
-
-
-def to_float(dtype: torch.dtype) -> torch.dtype:
-    return dtype if dtype in FLOATING else torch.get_default_dtype()
 
 
 def norm_dim(dim, ndim: int) -> int:
@@ -158,11 +152,8 @@ def size_args(size: tuple) -> tuple:
 
 
 def index_shape(shape: tuple, key) -> tuple:
-    """Result shape of basic indexing and the hashable key the worker rebuilds.
-
-    Supports ints, slices (positive steps), None and Ellipsis, as torch's basic
-    indexing does.
-    """
+    """Result shape of basic indexing (ints, slices with positive steps, None, ``...``) and
+    the hashable key the worker rebuilds; index tensors take ``gt.client.indexing``'s path."""
     if not isinstance(key, tuple):
         key = (key,)
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
@@ -183,13 +174,13 @@ def index_shape(shape: tuple, key) -> tuple:
             norm.append(None)
         elif isinstance(k, bool) or not isinstance(k, (int, slice)):
             if getattr(k, "shape", ()) != ():
-                raise TypeError(f"GT supports basic indexing only (ints, slices, None, ...); indexing with a "
-                                f"{type(k).__name__} of shape {tuple(k.shape)} (advanced indexing) is not supported")
+                raise TypeError(f"cannot index a gt Tensor with a {type(k).__name__} of shape {tuple(k.shape)}: "
+                                f"use a gt tensor, a list or a numpy array as the index")
             if hasattr(k, "__index__") and not isinstance(k, bool):
                 k = k.__index__()
             else:
-                raise TypeError(f"GT supports basic indexing only (ints, slices, None, ...); "
-                                f"got an index of type {type(k).__name__}")
+                raise TypeError(f"GT cannot index with an object of type {type(k).__name__} (ints, slices, None, "
+                                f"..., index tensors and boolean masks are supported)")
         if isinstance(k, int) and not isinstance(k, bool):
             n = shape[dim]
             if k < -n or k >= n:

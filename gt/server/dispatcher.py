@@ -31,7 +31,7 @@ import zmq
 
 from gt.transport import settings as _settings
 from gt.transport import wire
-from gt.worker.ops import OP_NAMES
+from gt.ops import OP_NAMES
 
 log = logging.getLogger(__name__)
 

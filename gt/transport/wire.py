@@ -26,7 +26,7 @@ import msgspec
 import torch
 from msgspec import Meta, Raw, Struct
 
-from gt.worker.ops import NUM_OPCODES
+from gt.ops import NUM_OPCODES
 
 PROTOCOL_VERSION = 1
 MAX_ID = 2 ** 62
@@ -309,7 +309,9 @@ def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
     name = DTYPE_NAMES.get(value.dtype)
     if name is None:
         raise TypeError(f"GT cannot send a tensor of dtype {value.dtype} (supported: {', '.join(DTYPES)})")
-    flat = value.detach().to("cpu").contiguous().reshape(-1)
+    flat = value.detach().to("cpu").reshape(-1)
+    if flat.stride(0) != 1:  # an expanded, size-1 or empty view: a packed copy of its own
+        flat = flat.clone(memory_format=torch.contiguous_format)
     return name, tuple(value.shape), memoryview(flat.view(torch.uint8).numpy()).cast("B")
 
 

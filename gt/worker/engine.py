@@ -1,7 +1,7 @@
 """The engine: runs a batch of operations eagerly, or as one compiled graph.
 
 Eager execution is a loop over the ops through the dispatch table of
-``gt.worker.ops``.  A hot batch is built once per pattern into a ``torch.fx``
+``gt.ops``.  A hot batch is built once per pattern into a ``torch.fx``
 graph (external inputs and float scalars as placeholders, the batch's live
 results as outputs, dead intermediates left inside), compiled once with
 Inductor, cached by pattern and reused.  The batch signature already pins every
@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 import torch.fx
 
-from gt.worker import ops as _ops
+from gt import ops as _ops
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class Engine:
         self.device = torch.device(device)
         self.enable_compilation = enable_compilation
         funcs = list(_ops.OP_FUNCS)
-        for name in ("full", "arange"):
+        for name in _ops.DEVICE_OPS:
             code = _ops.OPCODE[name]
             funcs[code] = _on_device(funcs[code], self.device)
         self.funcs = tuple(funcs)

@@ -14,7 +14,7 @@ import logging
 import time
 
 from gt.worker import _batcher, _hotpath
-from gt.worker import ops as _ops
+from gt import ops as _ops
 from gt.worker.engine import Batch, Operation, meta_of
 
 log = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ import torch
 from gt import config as _config
 from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 from gt.worker import _batcher
-from gt.worker import ops as _ops
+from gt import ops as _ops
 from gt.worker.engine import Batch, Engine, meta_of
 from gt.worker.hotpath_detector import COLD, COMPILED, FAILED, HOT, HotPathDetector
 

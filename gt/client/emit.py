@@ -1,0 +1,150 @@
+"""Instruction emission: build a handle, send its op, record its autograd node.
+
+Every op of the client ends here.  ``emit`` is the cheapest path (the caller
+already knows the result's shape and dtype); ``apply`` reads the op table:
+it infers the result on meta tensors (cached), emits, and links the entry's
+gradient rule when gradients are recorded.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gt.client import runtime as _rt
+from gt.client.autograd import RULES, Node, grad_mode
+from gt.client.shapes import SUPPORTED_DTYPES, dtype_name
+from gt.client.tensor import Tensor
+from gt.ops import OP_FUNCS, OPCODE
+
+_new_object = object.__new__
+_Size = torch.Size
+_new_id = _rt.new_id
+_CACHE_LIMIT = 8192
+
+
+def make(shape: tuple, dtype: torch.dtype) -> Tensor:
+    """The one way to build a handle (its value is produced by the op emitted next)."""
+    t = _new_object(Tensor)
+    t._id = _new_id()
+    t.shape = shape if type(shape) is _Size else _Size(shape)
+    t.dtype = dtype
+    t.requires_grad = False
+    t.grad = None
+    t._grad_fn = None
+    t._data_of = None
+    return t
+
+
+def emit(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, params: tuple = (),
+         scalars: tuple = ()) -> Tensor:
+    """Send one instruction (``inputs`` are tensor ids) and return its result's handle."""
+    out = make(shape, dtype)
+    _rt.submit(opcode, out._id, inputs, params, scalars)
+    return out
+
+
+def emit_number(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, s, params: tuple = ()) -> Tensor:
+    """Emit an op taking a Python number: a float is a graph input (a learning rate may
+    change every step without recompiling); an int or bool is a static param, part of
+    the batch signature, because it decides result dtypes."""
+    if type(s) is float:
+        return emit(opcode, inputs, shape, dtype, params, (s,))
+    return emit(opcode, inputs, shape, dtype, (s,) + params)
+
+
+def alias(src: Tensor) -> Tensor:
+    """A new handle on ``src``'s value (no autograd link): detach(), saved results, .data."""
+    return emit(_ALIAS, (src._id,), src.shape, src.dtype)
+
+
+def record(opcode: int, out: Tensor, inputs: tuple, extra: tuple = ()) -> Tensor:
+    """Link ``out`` with the table's gradient rule for ``opcode``; ``extra`` are the op's
+    non-tensor arguments in kernel order.  The result is saved only when a formula uses it."""
+    rule = RULES[opcode]
+    if rule is None:
+        return out
+    out.requires_grad = True
+    out._grad_fn = Node(rule, inputs, (extra, alias(out) if rule.uses_out else None), rule.node)
+    return out
+
+
+def put(value: torch.Tensor, requires_grad: bool = False) -> Tensor:
+    """A tensor created from data: the value goes to the worker now."""
+    if value.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"GT does not support dtype {value.dtype} (supported: "
+                        + ", ".join(dtype_name(d) for d in SUPPORTED_DTYPES) + ")")
+    out = make(tuple(value.shape), value.dtype)
+    _rt.get_worker().put(out._id, value)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def number(x):
+    """A Python number from ``x`` (Python or numpy scalar), or None when ``x`` is not one."""
+    t = type(x)
+    if t is float or t is int or t is bool:
+        return x
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return float(x)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, torch.Tensor):
+        raise TypeError("cannot combine a gt Tensor with a torch.Tensor: make it a gt tensor first "
+                        "(gt.tensor(t) or gt.from_numpy(t.numpy()))")
+    return None
+
+
+# -- inference from the table ----------------------------------------------------------
+_dtype_cache: dict = {}
+_meta_cache: dict = {}
+
+
+def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
+    """The result dtype torch gives ``op(*inputs[, s])``, raising torch's own error for a
+    dtype it refuses: the kernel runs on one-element tensors, once per dtype combination
+    it accepts (a refusal may depend on the number's value, as ``int ** -1``: not kept)."""
+    key = (opcode, s.__class__) + tuple((t.dtype, not t.shape) for t in inputs)
+    out = _dtype_cache.get(key)
+    if out is None:
+        probes = [torch.ones(() if not t.shape else (1,), dtype=t.dtype) for t in inputs]
+        out = OP_FUNCS[opcode](*probes, *(() if s is None else (s,))).dtype
+        if len(_dtype_cache) >= _CACHE_LIMIT:
+            _dtype_cache.clear()
+        _dtype_cache[key] = out
+    return out
+
+
+def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -> tuple:
+    """(shape, dtype) of an op's result: its kernel on meta tensors, cached per op, input
+    shapes and dtypes, params and scalar types.  torch's errors come out unchanged."""
+    key = (opcode, params, tuple(type(s) for s in scalars)) + tuple((t.shape, t.dtype) for t in inputs)
+    out = _meta_cache.get(key)
+    if out is None:
+        metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
+        res = OP_FUNCS[opcode](*metas, *scalars, *params)
+        out = (_Size(res.shape), res.dtype)
+        if len(_meta_cache) >= _CACHE_LIMIT:
+            _meta_cache.clear()
+        _meta_cache[key] = out
+    return out
+
+
+def apply(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = (), shape=None, dtype=None) -> Tensor:
+    """Emit table op ``opcode`` on gt tensors ``inputs``: infer (unless ``shape`` and
+    ``dtype`` are given), emit, and record its gradient when gradients are on."""
+    if shape is None:
+        shape, dtype = infer(opcode, inputs, params, scalars)
+    out = emit(opcode, tuple(t._id for t in inputs), shape, dtype, params, scalars)
+    if grad_mode.enabled:
+        for t in inputs:
+            if t.requires_grad:
+                return record(opcode, out, inputs, scalars + params)
+    return out
+
+
+_ALIAS = OPCODE["alias"]

@@ -1,0 +1,176 @@
+"""In-place operations, functional underneath: the handle takes the result's id.
+
+``x.add_(y)`` emits an ordinary ``add`` and rebinds ``x`` to its result, so the
+instruction stream stays in SSA form (every id is written once) and batches can
+be compiled without aliasing questions.  ``.data`` handles write through the
+same way.
+"""
+from __future__ import annotations
+
+import torch
+
+from gt.client import runtime as _rt
+from gt.client.autograd import grad_mode as _gm, note_rebinding
+from gt.client.emit import alias, emit, number, record
+from gt.client.functional import add_scaled
+from gt.client.shapes import as_dtype, broadcast, size_args
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE
+
+_new_object = object.__new__
+_FULL = OPCODE["full"]
+
+
+def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> Tensor:
+    """Rebind ``self`` to ``fn(self, *args, **kwargs)``, computed from its current value.
+
+    With gradients on, the op's autograd node must keep the old value, so ``fn`` gets
+    a fresh handle ``old`` on it (``x.add_(x)`` reads the old value through it too).
+    Under no_grad (an optimizer's update) no node is made: ``fn`` reads ``self`` itself
+    and the two handles trade ids, the result's handle freeing the old value.
+    """
+    if not _gm.enabled:
+        res = _checked(self, fn(self, *args, **kwargs) if kwargs else fn(self, *args))
+        self._id, res._id = res._id, self._id
+    else:
+        if self.requires_grad and self._grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        old = _new_object(Tensor)
+        old._id, old.shape, old.dtype = self._id, self.shape, self.dtype
+        old.requires_grad, old.grad, old._grad_fn, old._data_of = self.requires_grad, None, self._grad_fn, None
+        self._id = -1  # the id now belongs to `old`
+        try:
+            args = tuple(old if a is self else a for a in args)
+            res = _checked(old, fn(old, *args, **kwargs) if kwargs else fn(old, *args))
+        except BaseException:
+            self._id, old._id = old._id, -1
+            raise
+        self._id, res._id = res._id, -1
+        self.requires_grad, self._grad_fn = res.requires_grad, res._grad_fn
+        note_rebinding(self, old)
+    if self._data_of is not None:
+        _rebind_to(self._data_of, self)
+    return self
+
+
+def _checked(old: Tensor, res: Tensor) -> Tensor:
+    """``res`` fit to replace ``old`` in place: same shape, cast to ``old``'s dtype as torch allows."""
+    if res is NotImplemented:
+        raise TypeError("unsupported operand type for an in-place op")
+    if res.shape != old.shape:
+        raise RuntimeError(f"output with shape {list(old.shape)} doesn't match the broadcast shape "
+                           f"{list(res.shape)}")
+    if res.dtype is not old.dtype:
+        if not torch.can_cast(res.dtype, old.dtype):
+            raise RuntimeError(f"result type {_title(res.dtype)} can't be cast to the desired output type "
+                               f"{_title(old.dtype)}")
+        res = res.to(old.dtype)
+    return res
+
+
+def _add_(self: Tensor, other, *, alpha=1) -> Tensor:
+    """``self += alpha * other``; an optimizer's update, so kept to one call each way."""
+    if alpha == 1:
+        return inplace(self, Tensor.__add__, (other,))
+    return inplace(self, add_scaled, (other, alpha))
+
+
+def _sub_(self: Tensor, other, *, alpha=1) -> Tensor:
+    if alpha == 1:
+        return inplace(self, Tensor.__sub__, (other,))
+    return inplace(self, add_scaled, (other, -alpha))
+
+
+def _title(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "").capitalize()
+
+
+def inplace_method(fn, name: str):
+    """``Tensor.<name>`` running ``fn`` in place (``x.add_(x)`` reads the old value)."""
+    def method(self, *args, **kwargs):
+        return inplace(self, fn, args, kwargs)
+    method.__name__ = name
+    return method
+
+
+def _rebind_to(self: Tensor, src: Tensor) -> None:
+    """Make this handle hold (an alias of) ``src``'s value: ``.data`` write-through."""
+    a = alias(src)
+    old = self._id
+    self._id, a._id = a._id, -1
+    self.shape, self.dtype = src.shape, src.dtype
+    _rt.free(old)
+
+
+def _get_data(self: Tensor) -> Tensor:
+    d = alias(self)
+    d._data_of = self
+    return d
+
+
+def _set_data(self: Tensor, value: Tensor) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"data must be a gt Tensor, got {type(value).__name__}")
+    _rebind_to(self, value)
+
+
+def new_full(self: Tensor, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    shape = size_args((size,) if isinstance(size, int) else tuple(size))
+    dtype = as_dtype(dtype) or self.dtype
+    s = number(fill_value)
+    if s is None:
+        raise TypeError(f"new_full: fill_value must be a number, got {type(fill_value).__name__}")
+    out = emit(_FULL, (), shape, dtype, (shape, s, dtype))
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def new_zeros(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return new_full(self, size_args(size), 0, dtype=dtype, requires_grad=requires_grad)
+
+
+def new_ones(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return new_full(self, size_args(size), 1, dtype=dtype, requires_grad=requires_grad)
+
+
+def new_tensor(self: Tensor, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    from gt.client.creation import tensor
+    return tensor(data, dtype=as_dtype(dtype) or self.dtype, requires_grad=requires_grad)
+
+
+def _copy_of(old: Tensor, src) -> Tensor:
+    if not isinstance(src, Tensor):
+        from gt.client.creation import tensor
+        src = tensor(src)
+    broadcast(src.shape, old.shape)
+    if src.shape != old.shape:
+        src = src.expand(*old.shape)
+    src = src.to(old.dtype)
+    out = alias(src)
+    if src.requires_grad and _gm.enabled:
+        record(OPCODE["alias"], out, (src,))
+        out._grad_fn.name = "copy"
+    return out
+
+
+def _fill(old: Tensor, value) -> Tensor:
+    if isinstance(value, Tensor):
+        return _copy_of(old, value)
+    return new_full(old, old.shape, value)
+
+
+def bind(cls: type) -> None:
+    from gt.client import indexing as I
+    for name in ("mul", "div", "clamp", "clamp_min", "clamp_max", "pow", "exp", "log", "sqrt",
+                 "rsqrt", "abs", "neg", "sigmoid", "tanh", "relu", "sin", "cos", "floor", "ceil", "round",
+                 "reciprocal", "sign", "erf"):
+        setattr(cls, name + "_", inplace_method(getattr(cls, name), name + "_"))
+    cls.add_, cls.sub_ = _add_, _sub_
+    for name, fn in (("masked_fill_", I.masked_fill), ("scatter_", I.scatter), ("copy_", _copy_of),
+                     ("fill_", _fill), ("zero_", lambda old: new_full(old, old.shape, 0))):
+        setattr(cls, name, inplace_method(fn, name))
+    cls.__iadd__ = inplace_method(cls.__add__, "__iadd__")
+    cls.__isub__ = inplace_method(cls.__sub__, "__isub__")
+    cls.__imul__ = inplace_method(cls.__mul__, "__imul__")
+    cls.__itruediv__ = inplace_method(cls.__truediv__, "__itruediv__")
+    cls.data = property(_get_data, _set_data)
+    cls.new_full, cls.new_zeros, cls.new_ones, cls.new_tensor = new_full, new_zeros, new_ones, new_tensor

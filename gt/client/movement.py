@@ -1,0 +1,241 @@
+"""Shape and movement ops: views, transposes, joins and splits, repeats.
+
+Views are functional on the worker (a new id holding the viewed value), as
+every GT op is; split/chunk/unbind are basic-index reads, so their gradients
+come from the indexing rule.
+"""
+from __future__ import annotations
+
+import math
+
+from gt.client.autograd import grad_mode as _gm
+from gt.client.emit import apply, emit, record
+from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
+from gt.client.tensor import Tensor
+from gt.ops import OPCODE
+
+_RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND = (OPCODE[n] for n in ("reshape", "transpose", "permute", "expand"))
+_reshape_cache: dict = {}
+
+
+def _sizes(args: tuple) -> tuple:
+    """``f(2, 3)`` or ``f((2, 3))``."""
+    return tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else args
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    shape = _sizes(shape)
+    key = (x.shape, shape)
+    new = _reshape_cache.get(key)
+    if new is None:
+        new = reshape_shape(x.shape, shape)
+        if len(_reshape_cache) < 4096:
+            _reshape_cache[key] = new
+    if new == x.shape:
+        return x
+    out = emit(_RESHAPE, (x._id,), new, x.dtype, (new,))
+    if x.requires_grad and _gm.enabled:
+        record(_RESHAPE, out, (x,), (new,))
+    return out
+
+
+def view_as(x: Tensor, other: Tensor) -> Tensor:
+    return reshape(x, other.shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = norm_dim(start_dim, x.ndim), norm_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    return reshape(x, x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:])
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    d = norm_dim(dim, x.ndim)
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = norm_dim(dim, x.ndim + 1)
+    return _renamed(reshape(x, x.shape[:d] + (1,) + x.shape[d:]), x, "unsqueeze")
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return _renamed(reshape(x, tuple(n for n in x.shape if n != 1)), x, "squeeze")
+    dims = {norm_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)} if x.ndim else set()
+    shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
+    return _renamed(reshape(x, shape), x, "squeeze1")
+
+
+def transpose(x: Tensor, dim0: int | None = None, dim1: int | None = None) -> Tensor:
+    """Swap two dims; with no dims, the last two (the GT prototype's ``transpose()``)."""
+    if dim0 is None and dim1 is None:
+        if x.ndim < 2:
+            raise RuntimeError(f"transpose() without dims needs at least 2 dims, got {x.ndim}")
+        dim0, dim1 = -2, -1
+    elif dim0 is None or dim1 is None:
+        raise TypeError("transpose() takes two dims (or none, for the last two)")
+    n = x.ndim
+    a, b = norm_dim(dim0, n), norm_dim(dim1, n)
+    if a == b:
+        return x
+    shape = list(x.shape)
+    shape[a], shape[b] = shape[b], shape[a]
+    out = emit(_TRANSPOSE, (x._id,), tuple(shape), x.dtype, (a, b))
+    if x.requires_grad and _gm.enabled:
+        record(_TRANSPOSE, out, (x,), (a, b))
+    return out
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def _T(x: Tensor) -> Tensor:
+    if x.ndim == 2:
+        return _renamed(transpose(x, 0, 1), x, "permute")
+    return permute(x, *reversed(range(x.ndim)))
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    dims = _sizes(dims)
+    if len(dims) != x.ndim:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+                           f"length of the desired ordering of dimensions i.e. input.dim() = {x.ndim} is not "
+                           f"equal to len(dims) = {len(dims)}")
+    dims = tuple(norm_dim(d, x.ndim) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    if dims == tuple(range(x.ndim)):
+        return x
+    out = emit(_PERMUTE, (x._id,), tuple(x.shape[d] for d in dims), x.dtype, (dims,))
+    if x.requires_grad and _gm.enabled:
+        record(_PERMUTE, out, (x,), (dims,))
+    return out
+
+
+def expand(x: Tensor, *shape) -> Tensor:
+    shape = _sizes(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal "
+                           f"to the number of dimensions in the tensor ({x.ndim})")
+    target = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape))
+    if broadcast(x.shape, target) != target:
+        raise RuntimeError(f"expand: shape {fmt(x.shape)} cannot be expanded to {fmt(target)}")
+    if target == x.shape:
+        return x
+    out = emit(_EXPAND, (x._id,), target, x.dtype, (target,))
+    if x.requires_grad and _gm.enabled:
+        record(_EXPAND, out, (x,), (target,))
+    return out
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    return expand(x, other.shape)
+
+
+def repeat(x: Tensor, *sizes) -> Tensor:
+    return apply(OPCODE["repeat"], (x,), (_sizes(sizes),))
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    return apply(OPCODE["tril"], (x,), (diagonal,))
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    return apply(OPCODE["triu"], (x,), (diagonal,))
+
+
+def _joined(name: str, tensors, dim: int) -> Tensor:
+    tensors = tuple(tensors)
+    if not tensors:
+        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
+    for t_ in tensors:
+        if not isinstance(t_, Tensor):
+            raise TypeError(f"{name}(): expected a sequence of gt Tensors, got {type(t_).__name__}")
+    return apply(OPCODE[name], tensors, (dim,))
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    return _joined("cat", tensors, dim)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    return _joined("stack", tensors, dim)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = norm_dim(dim, x.ndim)
+    return x[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    d = norm_dim(dim, x.ndim)
+    return x[(slice(None),) * d + (index,)]
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    d = norm_dim(dim, x.ndim)
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0 and n:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [min(step, n - i) for i in range(0, n, step)] if step else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                               f"at dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    for size in sizes:
+        out.append(narrow(x, d, start, size))
+        start += size
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    if chunks <= 0:
+        raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+    n = x.shape[norm_dim(dim, x.ndim)]
+    return split(x, max(1, -(-n // chunks)), dim)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    d = norm_dim(dim, x.ndim)
+    return tuple(select(x, d, i) for i in range(x.shape[d]))
+
+
+def contiguous(x: Tensor, memory_format=None) -> Tensor:
+    return x
+
+
+def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
+    """Give ``out``'s new autograd node torch's name for the op that made it."""
+    if out is not src and out._grad_fn is not None:
+        out._grad_fn.name = name
+    return out
+
+
+def bind(cls: type) -> None:
+    methods = dict(reshape=reshape, view=reshape, view_as=view_as, flatten=flatten, unflatten=unflatten,
+                   unsqueeze=unsqueeze, squeeze=squeeze, transpose=transpose, swapaxes=transpose,
+                   swapdims=transpose, t=t, permute=permute, expand=expand, expand_as=expand_as,
+                   repeat=repeat, tril=tril, triu=triu, narrow=narrow, select=select, split=split, chunk=chunk,
+                   unbind=unbind, contiguous=contiguous)
+    for name, fn in methods.items():
+        setattr(cls, name, fn)
+    cls.T = property(_T)
+    cls.mT = property(lambda self: transpose(self, -2, -1))

@@ -1,0 +1,184 @@
+"""The core op entries: arithmetic, math, reductions, shapes, indexing, creation.
+
+One ``Op`` per worker instruction; see ``gt/ops/__init__.py`` for how to add one.
+"""
+from __future__ import annotations
+
+import torch
+
+from gt.ops import kernels as k
+from gt.ops.table import Op
+
+_AB = ("a", "b")
+_XS = ("x", "s")
+_RED = ("x", "dims", "keepdim")
+
+
+def _elementwise(name, kernel, grad="", node="", public=True):
+    return Op(name, kernel, "elementwise", ("x",), (grad,) if grad else (), node or name, public)
+
+
+def _compare(name, kernel):
+    """A non-differentiable broadcasting op and its twin with a Python number."""
+    return (Op(name, kernel, "broadcast", _AB, (), name, True),
+            Op(name + "_scalar", kernel, "scalar", _XS))
+
+
+ENTRIES = (
+    # -- broadcasting binary, tensor with tensor
+    Op("add", torch.add, "broadcast", _AB, ("g", "g"), "add"),
+    Op("sub", torch.sub, "broadcast", _AB, ("g", "-g"), "sub"),
+    Op("mul", torch.mul, "broadcast", _AB, ("g * b", "g * a"), "mul"),
+    Op("div", torch.div, "broadcast", _AB, ("g / b", "-g * a / (b * b)"), "div"),
+    Op("pow", torch.pow, "broadcast", _AB, ("g * b * a ** (b - 1)", "g * (a ** b) * a.log()"), "pow1"),
+    Op("maximum", torch.maximum, "broadcast", _AB,
+       ("where(a == b, g / 2, g).masked_fill(a < b, 0)", "where(a == b, g / 2, g).masked_fill(b < a, 0)"),
+       "maximum", True),
+    Op("minimum", torch.minimum, "broadcast", _AB,
+       ("where(a == b, g / 2, g).masked_fill(a > b, 0)", "where(a == b, g / 2, g).masked_fill(b > a, 0)"),
+       "minimum", True),
+    Op("remainder", torch.remainder, "broadcast", _AB, ("g", "-g * (a / b).floor()"), "remainder", True),
+    Op("remainder_scalar", torch.remainder, "scalar", _XS, ("g",), "remainder"),
+    *_compare("floor_divide", torch.floor_divide),
+    *_compare("eq", torch.eq), *_compare("ne", torch.ne), *_compare("lt", torch.lt),
+    *_compare("le", torch.le), *_compare("gt", torch.gt), *_compare("ge", torch.ge),
+    *_compare("bitwise_and", torch.bitwise_and), *_compare("bitwise_or", torch.bitwise_or),
+    *_compare("bitwise_xor", torch.bitwise_xor),
+    Op("add_scaled", k.add_scaled, "meta", ("a", "b", "s"), ("g", "g * s"), "add"),
+    # -- tensor with a Python number (a float is a graph input, an int a static param)
+    Op("add_scalar", torch.add, "scalar", _XS, ("g",), "add"),
+    Op("sub_scalar", torch.sub, "scalar", _XS, ("g",), "sub"),
+    Op("rsub_scalar", torch.rsub, "scalar", _XS, ("-g",), "rsub1"),
+    Op("mul_scalar", torch.mul, "scalar", _XS, ("g * s",), "mul"),
+    Op("div_scalar", torch.div, "scalar", _XS, ("g / s",), "div"),
+    Op("rdiv_scalar", k.rdiv, "scalar", _XS, ("-g * s / (x * x)",), "mul"),
+    Op("pow_scalar", torch.pow, "scalar", _XS, ("g * 0.0 if s == 0 else g * s * x ** (s - 1)",), "pow"),
+    Op("rpow_scalar", k.rpow, "scalar", _XS, ("g * out * log(s)",), "pow2"),
+    Op("clamp", k.clamp, "meta", ("x", "lo", "hi"), ("clamp_backward(g, x, lo, hi)",), "clamp"),
+    Op("clamp_tensor", k.clamp, "meta", ("x", "lo", "hi"),
+       ("where((x >= lo) & (x <= hi), g, 0)", "where(x < lo, g, 0)", "where(x > hi, g, 0)"), "clamp1"),
+    Op("where", k.where, "meta", ("c", "a", "b"), ("", "where(c, g, 0)", "where(c, 0, g)"), "where"),
+    Op("masked_fill", k.masked_fill, "meta", ("x", "mask", "value"), ("g.masked_fill(mask, 0)",),
+       "masked_fill"),
+    Op("masked_fill_tensor", k.masked_fill, "meta", ("x", "mask", "value"),
+       ("g.masked_fill(mask, 0)", "", "where(mask, g, 0).sum()"), "masked_fill1"),
+    # -- elementwise unary
+    _elementwise("neg", torch.neg, "-g"),
+    _elementwise("exp", torch.exp, "g * out"),
+    _elementwise("log", torch.log, "g / x"),
+    _elementwise("sqrt", torch.sqrt, "g / (out * 2.0)"),
+    _elementwise("rsqrt", torch.rsqrt, "g * out.pow(3) * -0.5"),
+    _elementwise("abs", torch.abs, "g * x.sign()"),
+    _elementwise("sign", torch.sign, "zeros_like(g)"),
+    _elementwise("round", torch.round, "zeros_like(g)"),
+    _elementwise("floor", torch.floor, "zeros_like(g)"),
+    _elementwise("ceil", torch.ceil, "zeros_like(g)"),
+    _elementwise("relu", torch.relu, "threshold_backward(g, x, 0)"),
+    _elementwise("sigmoid", torch.sigmoid, "sigmoid_backward(g, out)"),
+    _elementwise("tanh", torch.tanh, "tanh_backward(g, out)"),
+    _elementwise("sin", torch.sin, "g * x.cos()"),
+    _elementwise("cos", torch.cos, "g * -x.sin()"),
+    _elementwise("erf", torch.erf, "(x * x).neg().exp() * 1.1283791670955126 * g"),
+    _elementwise("reciprocal", torch.reciprocal, "-g * (out * out)"),
+    _elementwise("bitwise_not", torch.bitwise_not),
+    _elementwise("logical_not", torch.logical_not),
+    _elementwise("isnan", torch.isnan),
+    _elementwise("isfinite", torch.isfinite),
+    Op("cast", k.cast, "meta", ("x", "dtype"), ("g.to(x.dtype)",), "to_copy"),
+    Op("alias", k.alias, "meta", ("x",), ("g",), "alias"),
+    # -- reductions
+    Op("sum_all", torch.sum, "reduction", ("x",), ("expand_back(g, x, (), False)",), "sum"),
+    Op("sum_dim", torch.sum, "reduction", _RED, ("expand_back(g, x, dims, keepdim)",), "sum1"),
+    Op("mean_all", torch.mean, "reduction", ("x",), ("expand_back(g, x, (), False) * (1.0 / x.numel())",),
+       "mean"),
+    Op("mean_dim", torch.mean, "reduction", _RED,
+       ("expand_back(g, x, dims, keepdim) * (1.0 / numel_of(x, dims))",), "mean1"),
+    Op("max_all", torch.max, "reduction", ("x",), ("extremum_backward_all(g, x, out)",), "max1"),
+    Op("min_all", torch.min, "reduction", ("x",), ("extremum_backward_all(g, x, out)",), "min1"),
+    Op("amax_dim", torch.amax, "reduction", _RED,
+       ("scatter_into(g, argmax_dim(x, dims, keepdim), x.shape, dims, keepdim)",), "max"),
+    Op("amin_dim", torch.amin, "reduction", _RED,
+       ("scatter_into(g, argmin_dim(x, dims, keepdim), x.shape, dims, keepdim)",), "min"),
+    Op("argmax_dim", torch.argmax, "reduction", ("x", "dim", "keepdim")),
+    Op("argmin_dim", torch.argmin, "reduction", ("x", "dim", "keepdim")),
+    Op("all_dims", k.all_dims, "meta", _RED), Op("any_dims", k.any_dims, "meta", _RED),
+    Op("var", k.var, "meta", ("x", "dims", "correction", "keepdim"),
+       ("var_backward(g, x, dims, correction, keepdim)",), "var"),
+    Op("std", k.std, "meta", ("x", "dims", "correction", "keepdim"),
+       ("std_backward(g, x, out, dims, correction, keepdim)",), "std"),
+    Op("norm", k.norm, "meta", ("x", "p", "dims", "keepdim"), ("norm_backward(g, x, out, p, dims, keepdim)",),
+       "linalg_vector_norm"),
+    Op("cumsum", k.cumsum, "meta", ("x", "dim"), ("cumsum_backward(g, dim)",), "cumsum"),
+    Op("softmax", k.softmax, "meta", ("x", "dim"), ("softmax_backward(g, out, dim)",), "softmax"),
+    Op("log_softmax", k.log_softmax, "meta", ("x", "dim"), ("log_softmax_backward(g, out, dim)",),
+       "log_softmax"),
+    # -- matmul family
+    Op("matmul", torch.matmul, "matmul", (), ("*matmul_grads(g, *inputs)",), "mm"),
+    Op("mm", torch.mm, "meta", _AB, ("g.mm(b.t())", "a.t().mm(g)"), "mm", True),
+    Op("bmm", torch.bmm, "meta", _AB, ("g.bmm(b.transpose(1, 2))", "a.transpose(1, 2).bmm(g)"), "bmm", True),
+    Op("outer", torch.outer, "meta", _AB, ("g @ b", "a @ g"), "outer", True),
+    Op("einsum", k.einsum, "meta", ("equation",), ("*einsum_grads(g, inputs, equation)",), "einsum"),
+    # -- shapes
+    Op("reshape", torch.reshape, "view", ("x", "shape"), ("g.reshape(x.shape)",), "view"),
+    Op("transpose", torch.transpose, "view", ("x", "d0", "d1"), ("g.transpose(d0, d1)",), "transpose"),
+    Op("permute", torch.permute, "view", ("x", "dims"), ("g.permute(inverse_permutation(dims))",), "permute"),
+    Op("expand", k.expand, "view", ("x", "shape"), ("sum_to(g, x.shape)",), "expand"),
+    Op("repeat", k.repeat, "meta", ("x", "sizes"), ("repeat_backward(g, x.shape, sizes)",), "repeat"),
+    Op("tril", k.tril, "meta", ("x", "k"), ("g.tril(k)",), "tril"),
+    Op("triu", k.triu, "meta", ("x", "k"), ("g.triu(k)",), "triu"),
+    Op("cat", k.cat, "meta", ("dim",), ("*cat_grads(g, inputs, dim)",), "cat"),
+    Op("stack", k.stack, "meta", ("dim",), ("*stack_grads(g, inputs, dim)",), "stack"),
+    # -- indexing
+    Op("getitem", k.getitem, "indexing", ("x", "key"), ("getitem_backward(g, x.shape, key)",), "select"),
+    Op("index", k.index, "meta", ("layout",), ("*index_grads(g, inputs, layout)",), "index"),
+    Op("setitem", k.setitem, "meta", ("key",), ("*setitem_grads(g, inputs, key)",), "index_put"),
+    Op("setitem_scalar", k.setitem_scalar, "meta", ("value", "key"),
+       ("*setitem_grads(g, inputs, key)",), "index_put"),
+    Op("index_select", k.index_select, "meta", ("x", "idx", "dim"),
+       ("index_select_backward(g, idx, x.shape, dim)",), "index_select"),
+    Op("gather", k.gather, "meta", ("x", "idx", "dim"), ("gather_backward(g, idx, x.shape, dim)",), "gather"),
+    Op("scatter", k.scatter, "meta", ("x", "idx", "src", "dim"),
+       ("g.scatter(dim, idx, 0)", "", "g.gather(dim, idx)"), "scatter"),
+    Op("scatter_value", k.scatter_value, "meta", ("x", "idx", "value", "dim"), ("g.scatter(dim, idx, 0)",),
+       "scatter1"),
+    Op("topk_values", k.topk_values, "meta", ("x", "k", "dim", "largest", "sorted"),
+       ("scatter_into(g, topk_indices(x, k, dim, largest, sorted), x.shape, dim, True)",), "topk"),
+    Op("topk_indices", k.topk_indices, "meta", ("x", "k", "dim", "largest", "sorted")),
+    Op("sort_values", k.sort_values, "meta", ("x", "dim", "descending", "stable"),
+       ("scatter_into(g, sort_indices(x, dim, descending, stable), x.shape, dim, True)",), "sort"),
+    Op("sort_indices", k.sort_indices, "meta", ("x", "dim", "descending", "stable")),
+    # -- fused layers, as torch runs them
+    Op("linear", torch.nn.functional.linear, "loss", ("x", "w", "bias"),
+       ("g @ w", "linear_weight_grad(g, x)", "sum_to(g, bias.shape)"), "addmm"),
+    Op("mse_loss", k.mse_loss, "loss", ("x", "target", "reduction"),
+       ("mse_loss_backward(g, x, target, reduction)", "-mse_loss_backward(g, x, target, reduction)"),
+       "mse_loss"),
+    # -- gradient helpers (torch's own backward kernels where it has them)
+    Op("linear_weight_grad", k.linear_weight_grad, "gradient", ("g", "x")),
+    Op("mse_loss_backward", k.mse_loss_backward, "gradient", ("g", "x", "target", "reduction")),
+    Op("threshold_backward", torch.ops.aten.threshold_backward.default, "gradient", ("g", "x", "threshold")),
+    Op("sigmoid_backward", torch.ops.aten.sigmoid_backward.default, "gradient", ("g", "out")),
+    Op("tanh_backward", torch.ops.aten.tanh_backward.default, "gradient", ("g", "out")),
+    Op("softmax_backward", k.softmax_backward, "gradient", ("g", "out", "dim")),
+    Op("log_softmax_backward", k.log_softmax_backward, "gradient", ("g", "out", "dim")),
+    Op("sum_to", k.sum_to, "gradient", ("g", "dims", "shape")),
+    Op("getitem_backward", k.getitem_backward, "gradient", ("g", "shape", "key")),
+    Op("index_backward", k.index_backward, "gradient", ("g", "shape")),
+    Op("scatter_into", k.scatter_into, "gradient", ("g", "idx", "shape", "dim", "keepdim")),
+    Op("extremum_backward_all", k.extremum_backward_all, "gradient", ("g", "x", "m")),
+    Op("clamp_backward", k.clamp_backward, "gradient", ("g", "x", "lo", "hi")),
+    Op("var_backward", k.var_backward, "gradient", ("g", "x", "dims", "correction", "keepdim")),
+    Op("std_backward", k.std_backward, "gradient", ("g", "x", "out", "dims", "correction", "keepdim")),
+    Op("norm_backward", k.norm_backward, "gradient", ("g", "x", "out", "p", "dims", "keepdim")),
+    Op("cumsum_backward", k.cumsum_backward, "gradient", ("g", "dim")),
+    Op("repeat_backward", k.repeat_backward, "gradient", ("g", "shape", "sizes")),
+    Op("index_select_backward", k.index_select_backward, "gradient", ("g", "idx", "shape", "dim")),
+    Op("gather_backward", k.gather_backward, "gradient", ("g", "idx", "shape", "dim")),
+    Op("zeros_like", k.zeros_like, "gradient", ("x",)),
+    # -- creation
+    Op("full", k.full, "creation", ("shape", "value", "dtype")),
+    Op("arange", k.arange, "creation", ("start", "end", "step", "dtype")),
+)
+
+# Creation kernels take the worker's device as a keyword (the engine binds it).
+DEVICE_OPS = ("full", "arange")
