@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -27,16 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     try:
-        cfg = _settings.from_env()
+        cfg = _settings.with_flags(_settings.from_env(), heartbeat_interval=args.heartbeat_interval,
+                                   heartbeat_timeout=args.heartbeat_timeout,
+                                   max_message_bytes=args.max_message_bytes, instruction_log=args.instruction_log)
     except ConfigError as exc:
         ap.error(str(exc))
-    overrides = {k: v for k, v in (("heartbeat_interval", args.heartbeat_interval),
-                                   ("heartbeat_timeout", args.heartbeat_timeout),
-                                   ("max_message_bytes", args.max_message_bytes),
-                                   ("instruction_log", args.instruction_log)) if v is not None}
-    cfg = dataclasses.replace(cfg, **overrides)
-    if cfg.heartbeat_timeout <= cfg.heartbeat_interval or cfg.heartbeat_interval <= 0:
-        ap.error("the heartbeat timeout must exceed the (positive) heartbeat interval")
     if not 0 <= args.port < 65536:
         ap.error(f"port {args.port} is not in 0..65535")
     dispatcher = Dispatcher(args.host, args.port, cfg, exit_with_parent=args.exit_with_parent)

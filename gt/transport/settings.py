@@ -5,6 +5,7 @@ command-line flags of ``python -m gt.server`` / ``python -m gt.worker`` override
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -80,16 +81,28 @@ def from_env() -> RemoteSettings:
             parse_address(server)
         except ValueError as exc:
             raise ConfigError(f"GT_SERVER: {exc}") from None
-    interval = _positive_float("GT_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
-    timeout = _positive_float("GT_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT)
-    if timeout <= interval:
-        raise ConfigError(f"GT_HEARTBEAT_TIMEOUT={timeout} must exceed GT_HEARTBEAT_INTERVAL={interval}")
-    return RemoteSettings(
+    return _checked(RemoteSettings(
         server=server,
         token=os.environ.get("GT_TOKEN", ""),
-        heartbeat_interval=interval,
-        heartbeat_timeout=timeout,
+        heartbeat_interval=_positive_float("GT_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
+        heartbeat_timeout=_positive_float("GT_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
         connect_timeout=_positive_float("GT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         max_message_bytes=_positive_int("GT_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
         instruction_log=os.environ.get("GT_INSTRUCTION_LOG", "").strip() or None,
-    )
+    ))
+
+
+def with_flags(cfg: RemoteSettings, **flags) -> RemoteSettings:
+    """``cfg`` with the command-line flags that were given (not None), checked as the variables are."""
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+    for name in ("heartbeat_interval", "heartbeat_timeout", "max_message_bytes"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
+    return _checked(cfg)
+
+
+def _checked(cfg: RemoteSettings) -> RemoteSettings:
+    if cfg.heartbeat_timeout <= cfg.heartbeat_interval:
+        raise ConfigError(f"the heartbeat timeout ({cfg.heartbeat_timeout} s, GT_HEARTBEAT_TIMEOUT) must exceed "
+                          f"the heartbeat interval ({cfg.heartbeat_interval} s, GT_HEARTBEAT_INTERVAL)")
+    return cfg

@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(config, **{k: v for k, v in (
         ("auto_compile", args.auto_compile), ("hot_threshold", args.hotpath_threshold), ("compile", args.compile),
         ("batch_size", args.batch_size)) if v is not None})
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in (
-        ("heartbeat_interval", args.heartbeat_interval), ("heartbeat_timeout", args.heartbeat_timeout))
-        if v is not None})
-    if not 0 < cfg.heartbeat_interval < cfg.heartbeat_timeout:
-        ap.error("the heartbeat timeout must exceed the (positive) heartbeat interval")
+    try:
+        cfg = _settings.with_flags(cfg, heartbeat_interval=args.heartbeat_interval,
+                                   heartbeat_timeout=args.heartbeat_timeout)
+    except _config.ConfigError as exc:
+        ap.error(str(exc))
     worker = WorkerProcess(_settings.tcp_endpoint(host, port), device=args.device, name=args.name, cfg=cfg,
                            config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent)
     try:
