@@ -343,7 +343,7 @@ def test_hostile_frames_change_nothing(server, connect, tmp_path):
     assert not marker.exists()
 
 
-def test_wrong_token_is_refused_and_dispatcher_death_surfaces(tmp_path, connect):
+def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_path, connect):
     srv = start_cluster(tmp_path, 0, env=_env(GT_TOKEN="s3cret"))
     try:
         bad = srv.add_worker("cpu", {"GT_TOKEN": "wrong"}, output=open(tmp_path / "bad_worker.log", "ab"))
@@ -363,7 +363,15 @@ def test_wrong_token_is_refused_and_dispatcher_death_surfaces(tmp_path, connect)
         with pytest.raises(RuntimeError, match=f"GT server at {srv.address} is unreachable"):
             (a * 2).sum().item()
         assert time.monotonic() - t0 < LOST_WITHIN
-        assert conn._dead
+        with pytest.raises(RuntimeError, match="unreachable"):  # and it stays that way
+            a.numpy()
+        # a server restarted on the port gets the surviving worker back, and connecting again works
+        port = int(srv.address.rsplit(":", 1)[1])
+        srv.server = launch.start_server(env=_env(GT_TOKEN="s3cret"), port=port,
+                                         output=open(tmp_path / "server2.log", "ab")).server
+        connect(srv.address, token="s3cret")
+        b = gt.from_numpy(np.arange(3, dtype=np.float32))
+        assert (b * b).sum().item() == 5.0
     finally:
         srv.stop()
 

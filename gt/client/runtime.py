@@ -132,6 +132,8 @@ def connect_server(address: str, token: str | None = None) -> "RemoteWorker":
     _settings.parse_address(address)
     if token is None:
         token = _settings.from_env().token
+    if _remote == (address, token) and _thread_connection()._dead is not None:
+        disconnect()  # connecting again after a fault: start afresh (the old tensors are gone)
     if _remote != (address, token):
         if _remote is None:
             held = get_worker().get_stats()["tensors"]

@@ -46,12 +46,12 @@ class LocalServer:
 
 
 def start_server(host: str = "127.0.0.1", env: dict | None = None, args: Sequence[str] = (),
-                 output: IO | None = None, timeout: float = 60.0) -> LocalServer:
-    """Start ``python -m gt.server`` on a free port; returns once it listens."""
+                 output: IO | None = None, timeout: float = 60.0, port: int = 0) -> LocalServer:
+    """Start ``python -m gt.server`` on ``port`` (0: a free one); returns once it listens."""
     tmp = tempfile.mkdtemp(prefix="gt-server-")
     port_file = os.path.join(tmp, "port")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "gt.server", "--host", host, "-p", "0", "--port-file",
+        proc = subprocess.Popen([sys.executable, "-m", "gt.server", "--host", host, "-p", str(port), "--port-file",
                                  port_file, "--exit-with-parent", str(os.getpid()), *args],
                                 env=env, stdout=output, stderr=subprocess.STDOUT if output else None)
         deadline = time.monotonic() + timeout
