@@ -71,6 +71,7 @@ class WorkerProcess:
         self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
         self.registered = False
         self._hello_sent = 0.0
+        self._heard = time.monotonic()
 
     # -- main loop -------------------------------------------------------------------------
     def serve(self) -> int:
@@ -80,6 +81,7 @@ class WorkerProcess:
                 if not self.registered and time.monotonic() - self._hello_sent > self.cfg.heartbeat_timeout:
                     self._hello()
                 if self.sock.poll(self.cfg.heartbeat_interval * 1e3):
+                    self._heard = time.monotonic()
                     try:
                         status = self._handle(self.sock.recv_multipart(copy=False))
                     except Exception:  # noqa: BLE001 - one message must never stop the worker
@@ -87,7 +89,9 @@ class WorkerProcess:
                         status = None
                     if status is not None:
                         return status
-                if self.heartbeat.forgotten or self.heartbeat.silent_for() > self.cfg.heartbeat_timeout:
+                # any message is a sign of life too (a returning dispatcher may answer before its pongs do)
+                silent = min(self.heartbeat.silent_for(), time.monotonic() - self._heard)
+                if self.heartbeat.forgotten or silent > self.cfg.heartbeat_timeout:
                     self._lost_dispatcher()
                 if self._exit_with_parent is not None and os.getppid() != self._exit_with_parent:
                     log.info("GT worker %s: parent process exited; stopping", self.name)
