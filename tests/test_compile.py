@@ -32,6 +32,7 @@ def _every_op_program():
     t = gt.from_numpy(rng.standard_normal((4, 5)).astype(np.float32))
     pos = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.5, requires_grad=True)
     idx, idx2, half = gt.tensor([0, 2]), gt.tensor([[0, 1]] * 4), gt.tensor(0.5)
+    labels, running_mean, running_var = gt.tensor([0, 2, 1, 4]), gt.zeros(5), gt.ones(5)
     gt.flush()
     yield  # data is on the worker; what follows is one batch
     h = gt.nn.functional.linear(x, w, b)
@@ -62,7 +63,18 @@ def _every_op_program():
     e = e + gt.outer(b, b).sum() + gt.einsum("ij,kj->ik", x, w).sum() + x.repeat(2, 1).sum() + s.sum()
     e = e + gt.cat([x, pos]).sum() + gt.stack([x, pos]).sum() + x[idx].sum() + x.index_select(0, idx).sum()
     e = e + x.gather(1, idx2).sum() + x.topk(2).values.sum() + x.sort(1).values.sum()
-    total = z + loss + e
+    F = gt.nn.functional
+    p = pos.sigmoid() * 0.5 + 0.25
+    n = F.gelu(h).sum() + F.silu(h).sum() + F.leaky_relu(h, 0.1).sum() + F.softplus(h).sum()
+    n = n + F.nll_loss(h.log_softmax(1), labels) + F.l1_loss(h, t) + F.smooth_l1_loss(h, t)
+    n = n + F.cross_entropy(h, labels) + F.huber_loss(h, t) + F.elu(h).sum() + F.relu6(h).sum()
+    n = n + F.mish(h).sum() + F.logsigmoid(h).sum()
+    n = n + F.binary_cross_entropy(p, x.sigmoid()) + F.binary_cross_entropy_with_logits(x, p, pos_weight=b[:3])
+    n = n + F.layer_norm(h, (5,), b, b).sum() + F.batch_norm(h, running_mean, running_var, b, b, True).sum()
+    n = n + F.embedding(labels, w).sum() + F.one_hot(labels, 5).sum() + F.pad(x, (1, 1)).sum()
+    n = n + F.conv1d(x[:, None], w[:2, None], b[:2], padding=1).sum() + F.max_pool2d(x[None], 2, 1).sum()
+    n = n + F.avg_pool2d(x[None], 2, 1).sum() + F.adaptive_avg_pool2d(x[None], (2, 2)).sum()
+    total = z + loss + e + n
     total.backward()
     gx = x.grad.detach()
     gx.add_(pos, alpha=0.5)

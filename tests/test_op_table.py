@@ -169,7 +169,32 @@ SAMPLES = {
                                      lib.nn.functional.mse_loss(x, y),
                                      lib.nn.functional.mse_loss(x, y, reduction="sum")),
     "add_scaled": lambda lib, x, y: (lib.add(x, y, alpha=2.5), lib.sub(x, y, alpha=0.5)),
+    "nn_activations": lambda lib, x, y: (lib.nn.functional.gelu(x), lib.nn.functional.gelu(x, approximate="tanh"),
+                                         lib.nn.functional.silu(x), lib.nn.functional.leaky_relu(x, 0.2),
+                                         lib.nn.functional.softplus(x, 2.0, 1.0), lib.nn.functional.elu(x),
+                                         lib.nn.functional.relu6(x * 4), lib.nn.functional.mish(x),
+                                         lib.nn.functional.logsigmoid(x)),
+    "nn_losses": lambda lib, x, y: _nn_losses(lib.nn.functional, lib.tensor([1, 0, 3]), x, y),
+    "nn_layers": lambda lib, x, y: _nn_layers(lib, x, y),
 }
+
+
+def _nn_losses(F, labels, x, y):
+    p = y.sigmoid()
+    return (F.nll_loss(x.log_softmax(1), labels), F.cross_entropy(x, labels, label_smoothing=0.1),
+            F.cross_entropy(x, labels), F.l1_loss(x, y), F.smooth_l1_loss(x, y, beta=0.5), F.huber_loss(x, y, delta=0.5),
+            F.binary_cross_entropy(x.sigmoid(), p),
+            F.binary_cross_entropy_with_logits(x, p, pos_weight=y[0].detach().exp()))
+
+
+def _nn_layers(lib, x, y):
+    F = lib.nn.functional
+    idx = lib.tensor([[0, 2], [1, 1]])
+    running_mean, running_var = lib.zeros(4, dtype=x.dtype), lib.ones(4, dtype=x.dtype)
+    return (F.layer_norm(x, (4,), y[0], y[1]), F.batch_norm(x, running_mean, running_var, y[0], y[1], True),
+            running_mean, running_var, F.embedding(idx, x), F.one_hot(idx, 4), F.pad(x, (1, 2)),
+            F.pad(x[None], (2, 1), mode="reflect"), F.conv1d(x[:, None], y[:2, None, :2], y[2, :2]),
+            F.max_pool2d(x[None, None], 2, 1), F.avg_pool2d(x[None, None], 2, 1), F.adaptive_avg_pool2d(x[None], 2))
 
 
 def _writes(lib, x, y):

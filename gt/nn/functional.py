@@ -1,4 +1,8 @@
-"""``gt.nn.functional``."""
-from gt.client.functional import linear, mse_loss, relu, sigmoid, tanh
+"""``gt.nn.functional``: torch.nn.functional's surface."""
+import torch
 
-__all__ = ["linear", "mse_loss", "relu", "sigmoid", "tanh"]
+from gt.client.nn.functional import *  # noqa: F401,F403
+from gt.client.nn.functional import __all__  # noqa: F401
+from gt.nn import missing_from
+
+__getattr__ = missing_from(torch.nn.functional, "gt.nn.functional")

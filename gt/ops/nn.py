@@ -1,8 +1,125 @@
-"""Op entries of gt.nn's fused layers and losses (softmax-based losses, layer_norm, ...).
+"""Op entries of gt.nn's activations, losses and layers: torch's fused kernel and its backward kernel each.
 
 Kept apart from ``gt.ops.core`` so nn's ops are added here without touching the
-core list; ``gt.ops`` appends these after the core entries.
+core list; ``gt.ops`` appends these after the core entries.  Ops with optional
+tensor inputs (a loss's ``weight``) take them after the required ones and use a
+``*`` formula over ``inputs``, so one entry serves every combination.  A
+backward kernel with several results (convolution_backward, native_layer_norm_backward)
+is one instruction per needed gradient, selected by a ``which`` param (see nn_kernels).
+Reductions travel as torch's enum (0 none, 1 mean, 2 sum).
 """
 from __future__ import annotations
 
-ENTRIES: tuple = ()
+import torch
+
+from gt.ops import nn_kernels as k
+from gt.ops.table import Op
+
+aten = torch.ops.aten
+
+
+def _loss_grads(backward: str, target_backward: str, params: str) -> str:
+    """A ``*`` formula: input and target gradients of a loss whose further inputs (weights) get none."""
+    return (f"*({backward}(g, *inputs, {params}) if inputs[0].requires_grad else None, "
+            f"{target_backward}(g, *inputs, {params}) if inputs[1].requires_grad else None, "
+            f"None, None)[:len(inputs)]")
+
+
+def _affine_grads(backward: str, params: str, n_differentiable: str) -> str:
+    """A ``*`` formula: gradient ``i`` of each of the first ``n_differentiable`` inputs through ``backward``."""
+    return (f"*tuple({backward}(g, *inputs, {params}, i) if i < {n_differentiable} and t.requires_grad "
+            f"else None for i, t in enumerate(inputs))")
+
+
+ENTRIES: tuple = (
+    # -- activations
+    Op("gelu", k.gelu, "meta", ("x", "approximate"), ("gelu_backward(g, x, approximate)",), "gelu"),
+    Op("silu", aten.silu, "meta", ("x",), ("silu_backward(g, x)",), "silu"),
+    Op("leaky_relu", aten.leaky_relu, "meta", ("x", "negative_slope"),
+       ("leaky_relu_backward(g, x, negative_slope)",), "leaky_relu"),
+    Op("softplus", aten.softplus, "meta", ("x", "beta", "threshold"),
+       ("softplus_backward(g, x, beta, threshold)",), "softplus"),
+    Op("elu", k.elu, "meta", ("x", "alpha"), ("elu_backward(g, x, alpha)",), "elu"),
+    Op("hardtanh", aten.hardtanh, "meta", ("x", "min_val", "max_val"),
+       ("hardtanh_backward(g, x, min_val, max_val)",), "hardtanh"),
+    Op("mish", aten.mish, "meta", ("x",), ("mish_backward(g, x)",), "mish"),
+    Op("log_sigmoid", k.log_sigmoid, "meta", ("x",), ("log_sigmoid_backward(g, x)",), "log_sigmoid_forward"),
+    # -- losses
+    Op("nll_loss", k.nll_loss, "meta", ("reduction", "ignore_index"),
+       ("*(nll_loss_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
+    Op("cross_entropy", k.cross_entropy, "meta", ("reduction", "ignore_index"),
+       ("*(cross_entropy_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
+    Op("l1_loss", k.l1_loss, "meta", ("x", "target", "reduction"),
+       ("l1_loss_backward(g, x, target, reduction)", "-l1_loss_backward(g, x, target, reduction)"), "l1_loss"),
+    Op("huber_loss", k.huber_loss, "meta", ("x", "target", "reduction", "delta"),
+       ("huber_loss_backward(g, x, target, reduction, delta)", "huber_loss_backward(g, target, x, reduction, delta)"),
+       "huber_loss"),
+    Op("smooth_l1_loss", k.smooth_l1_loss, "meta", ("x", "target", "reduction", "beta"),
+       ("smooth_l1_loss_backward(g, x, target, reduction, beta)",
+        "smooth_l1_loss_backward(g, target, x, reduction, beta)"), "smooth_l1_loss"),
+    Op("binary_cross_entropy", k.binary_cross_entropy, "meta", ("reduction",),
+       (_loss_grads("binary_cross_entropy_backward", "binary_cross_entropy_target_backward", "reduction"),),
+       "binary_cross_entropy"),
+    Op("binary_cross_entropy_with_logits", k.binary_cross_entropy_with_logits, "meta", ("reduction", "layout"),
+       (_loss_grads("binary_cross_entropy_with_logits_backward",
+                    "binary_cross_entropy_with_logits_target_backward", "reduction, layout"),),
+       "binary_cross_entropy_with_logits"),
+    # -- normalisation, embedding, padding, encoding
+    Op("layer_norm", k.layer_norm, "meta", ("normalized_shape", "eps"),
+       (_affine_grads("layer_norm_backward", "normalized_shape, eps", "3"),), "native_layer_norm"),
+    Op("batch_norm", k.batch_norm, "meta", ("affine", "training", "momentum", "eps", "which"),
+       (_affine_grads("batch_norm_backward", "affine, training, momentum, eps", "(3 if affine else 1)"),),
+       "native_batch_norm"),
+    Op("conv", k.conv, "meta", ("stride", "padding", "dilation", "groups"),
+       (_affine_grads("conv_backward", "stride, padding, dilation, groups", "3"),), "convolution"),
+    Op("max_pool2d", k.max_pool2d, "meta", ("x", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+       ("max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode)",),
+       "max_pool2d_with_indices"),
+    Op("avg_pool2d", aten.avg_pool2d, "meta",
+       ("x", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+       ("avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)",),
+       "avg_pool2d"),
+    Op("adaptive_avg_pool2d", k.adaptive_avg_pool2d, "meta", ("x", "output_size"),
+       ("adaptive_avg_pool2d_backward(g, x, output_size)",), "adaptive_avg_pool2d"),
+    Op("embedding", k.embedding, "meta", ("weight", "indices", "padding_idx", "scale_grad_by_freq"),
+       ("embedding_dense_backward(g, indices, weight.shape[0], padding_idx, scale_grad_by_freq)", ""),
+       "embedding"),
+    Op("pad", k.pad, "meta", ("x", "pad", "mode", "value"), ("pad_backward(g, x, pad, mode)",), "constant_pad_nd"),
+    Op("one_hot", k.one_hot, "meta", ("x", "num_classes")),
+    # -- torch's backward kernels, called by the formulas above
+    Op("gelu_backward", k.gelu_backward, "gradient", ("g", "x", "approximate")),
+    Op("silu_backward", aten.silu_backward, "gradient", ("g", "x")),
+    Op("leaky_relu_backward", k.leaky_relu_backward, "gradient", ("g", "x", "negative_slope")),
+    Op("softplus_backward", aten.softplus_backward, "gradient", ("g", "x", "beta", "threshold")),
+    Op("elu_backward", k.elu_backward, "gradient", ("g", "x", "alpha")),
+    Op("hardtanh_backward", aten.hardtanh_backward, "gradient", ("g", "x", "min_val", "max_val")),
+    Op("mish_backward", aten.mish_backward, "gradient", ("g", "x")),
+    Op("log_sigmoid_backward", k.log_sigmoid_backward, "gradient", ("g", "x")),
+    Op("huber_loss_backward", k.huber_loss_backward, "gradient", ("g", "x", "target", "reduction", "delta")),
+    Op("nll_loss_backward", k.nll_loss_backward, "gradient", ("g", "x", "target", "reduction", "ignore_index")),
+    Op("cross_entropy_backward", k.cross_entropy_backward, "gradient",
+       ("g", "x", "target", "reduction", "ignore_index")),
+    Op("l1_loss_backward", k.l1_loss_backward, "gradient", ("g", "x", "target", "reduction")),
+    Op("smooth_l1_loss_backward", k.smooth_l1_loss_backward, "gradient", ("g", "x", "target", "reduction", "beta")),
+    Op("binary_cross_entropy_backward", k.binary_cross_entropy_backward, "gradient",
+       ("g", "x", "target", "reduction")),
+    Op("binary_cross_entropy_target_backward", k.binary_cross_entropy_target_backward, "gradient",
+       ("g", "x", "target", "reduction")),
+    Op("binary_cross_entropy_with_logits_backward", k.binary_cross_entropy_with_logits_backward, "gradient",
+       ("g", "x", "target", "reduction", "layout")),
+    Op("binary_cross_entropy_with_logits_target_backward", k.binary_cross_entropy_with_logits_target_backward,
+       "gradient", ("g", "x", "target", "reduction", "layout")),
+    Op("layer_norm_backward", k.layer_norm_backward, "gradient", ("g", "x", "normalized_shape", "eps", "which")),
+    Op("batch_norm_backward", k.batch_norm_backward, "gradient",
+       ("g", "x", "affine", "training", "momentum", "eps", "which")),
+    Op("conv_backward", k.conv_backward, "gradient",
+       ("g", "x", "weight", "stride", "padding", "dilation", "groups", "which")),
+    Op("max_pool2d_backward", k.max_pool2d_backward, "gradient",
+       ("g", "x", "kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    Op("avg_pool2d_backward", k.avg_pool2d_backward, "gradient",
+       ("g", "x", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
+    Op("adaptive_avg_pool2d_backward", k.adaptive_avg_pool2d_backward, "gradient", ("g", "x", "output_size")),
+    Op("embedding_dense_backward", aten.embedding_dense_backward, "gradient",
+       ("g", "indices", "num_weights", "padding_idx", "scale_grad_by_freq")),
+    Op("pad_backward", k.pad_backward, "gradient", ("g", "x", "pad", "mode")),
+)

@@ -1,0 +1,54 @@
+"""``Linear`` and ``Identity``, as torch.nn.modules.linear defines them."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from gt.client.nn import functional as F
+from gt.client.nn import init
+from gt.client.nn.module import Module
+from gt.client.tensor import Tensor
+
+
+class Identity(Module):
+    """Returns its input; accepts and ignores any constructor arguments, as torch's does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input
+
+
+class Linear(Module):
+    """``y = x @ W.T + b`` with torch.nn.Linear's shapes and initialisation."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        # Same draws, in the same order, as torch.nn.Linear's constructor (see reset_parameters).
+        self.weight = init.new_parameter((out_features, in_features), dtype, torch.nn.init.kaiming_uniform_,
+                                         a=math.sqrt(5))
+        if bias:
+            bound = self._bias_bound()
+            self.bias = init.new_parameter((out_features,), dtype, torch.nn.init.uniform_, a=-bound, b=bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def _bias_bound(self) -> float:
+        return 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = self._bias_bound()
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

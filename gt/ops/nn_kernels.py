@@ -1,0 +1,293 @@
+"""The worker's kernels for gt.nn's fused layers and losses.
+
+Each runs the ATen kernel torch's own eager forward or backward ends in, so
+values and gradients equal torch's bit for bit.  An op whose torch kernel has
+several results (native_layer_norm: out, mean, rstd) is one instruction per
+needed result: a backward kernel recomputes the forward statistics it needs
+rather than receiving them, because an instruction has one result.
+Optional tensor inputs (a loss's ``weight``) come after the required ones;
+a kernel tells them apart by how many tensors it got.
+"""
+from __future__ import annotations
+
+import torch
+
+aten = torch.ops.aten
+
+
+def _split(rest: tuple, n_params: int) -> tuple:
+    """(optional tensor inputs, params) of ``rest``, which ends in ``n_params`` params."""
+    return rest[:len(rest) - n_params], rest[len(rest) - n_params:]
+
+
+def _optional(tensors: tuple, n: int) -> tuple:
+    return tuple(tensors) + (None,) * (n - len(tensors))
+
+
+# -- activations ------------------------------------------------------------------------------
+def gelu(x, approximate):
+    return aten.gelu(x, approximate=approximate)
+
+
+def gelu_backward(g, x, approximate):
+    return aten.gelu_backward(g, x, approximate=approximate)
+
+
+def leaky_relu_backward(g, x, negative_slope):
+    return aten.leaky_relu_backward(g, x, negative_slope, False)
+
+
+def elu(x, alpha):
+    return aten.elu(x, alpha)
+
+
+def elu_backward(g, x, alpha):
+    return aten.elu_backward(g, alpha, 1, 1, False, x)
+
+
+def log_sigmoid(x):
+    return aten.log_sigmoid_forward(x)[0]
+
+
+def log_sigmoid_backward(g, x):
+    # the forward's second result (a buffer of exp(-|x|) terms) is recomputed
+    return aten.log_sigmoid_backward(g, x, aten.log_sigmoid_forward(x)[1])
+
+
+# -- losses ---------------------------------------------------------------------------------------
+def nll_loss(x, target, *rest):
+    """torch's ``nll_loss_nd``: rest = ([weight,] reduction, ignore_index)."""
+    tensors, (reduction, ignore_index) = _split(rest, 2)
+    return torch._C._nn.nll_loss_nd(x, target, *_optional(tensors, 1), reduction, ignore_index)
+
+
+def nll_loss_backward(g, x, target, *rest):
+    """The gradient of ``nll_loss_nd`` w.r.t. ``x``, through the kernel torch's autograd uses for that rank."""
+    tensors, (reduction, ignore_index) = _split(rest, 2)
+    (weight,) = _optional(tensors, 1)
+    if x.dim() <= 2:
+        total = aten.nll_loss_forward(x, target, weight, reduction, ignore_index)[1]
+        return aten.nll_loss_backward(g, x, target, weight, reduction, ignore_index, total)
+    # ranks 3 and above run as nll_loss2d on an (N, C, 1, -1) view
+    n, c = x.shape[:2]
+    x4 = x.reshape(n, c, 1, -1) if x.numel() > 0 else x.reshape(n, c, 0, 0)
+    t3 = target.reshape(n, 1, -1) if target.numel() > 0 else target.reshape(n, 0, 0)
+    if reduction == 0:
+        g = g.reshape(t3.shape)
+    total = aten.nll_loss2d_forward(x4, t3, weight, reduction, ignore_index)[1]
+    return aten.nll_loss2d_backward(g, x4, t3, weight, reduction, ignore_index, total).reshape(x.shape)
+
+
+def cross_entropy(x, target, *rest):
+    """torch's cross_entropy_loss for class-index targets: rest = ([weight,] reduction, ignore_index)."""
+    tensors, (reduction, ignore_index) = _split(rest, 2)
+    return torch._C._nn.cross_entropy_loss(x, target, *_optional(tensors, 1), reduction, ignore_index, 0.0)
+
+
+def cross_entropy_backward(g, x, target, *rest):
+    """torch's autograd chain for cross_entropy: nll_loss's backward, then log_softmax's, with the
+    log-probabilities recomputed (bit for bit what the forward computed)."""
+    dim = 0 if x.dim() == 1 else 1
+    lsm = aten._log_softmax(x, dim, False)
+    return aten._log_softmax_backward_data(nll_loss_backward(g, lsm, target, *rest), lsm, dim, x.dtype)
+
+
+def l1_loss(x, target, reduction):
+    return torch._C._nn.l1_loss(x, target, reduction)
+
+
+def l1_loss_backward(g, x, target, reduction):
+    # torch's l1_loss is (x - target).abs() then the reduction: its gradient is g spread
+    # over the elements (divided by their count for "mean"), times sgn(x - target).
+    if reduction == 1:
+        g = g.expand(x.shape) / x.numel()
+    return g * (x - target).sgn()
+
+
+def huber_loss(x, target, reduction, delta):
+    return aten.huber_loss(x, target, reduction, delta)
+
+
+def huber_loss_backward(g, x, target, reduction, delta):
+    return aten.huber_loss_backward(g, x, target, reduction, delta)
+
+
+def smooth_l1_loss(x, target, reduction, beta):
+    return aten.smooth_l1_loss(x, target, reduction, beta)
+
+
+def smooth_l1_loss_backward(g, x, target, reduction, beta):
+    return aten.smooth_l1_loss_backward(g, x, target, reduction, beta)
+
+
+def binary_cross_entropy(x, target, *rest):
+    tensors, (reduction,) = _split(rest, 1)
+    return aten.binary_cross_entropy(x, target, *_optional(tensors, 1), reduction)
+
+
+def binary_cross_entropy_backward(g, x, target, *rest):
+    tensors, (reduction,) = _split(rest, 1)
+    return aten.binary_cross_entropy_backward(g, x, target, *_optional(tensors, 1), reduction)
+
+
+def binary_cross_entropy_target_backward(g, x, target, *rest):
+    """torch's binary_cross_entropy_target_backward: -logit(x) * g [* weight] [/ numel]."""
+    tensors, (reduction,) = _split(rest, 1)
+    out = aten.logit(x).neg() * g
+    if tensors:
+        out = out * tensors[0]
+    return out / target.numel() if reduction == 1 else out
+
+
+def _bce_logits_args(rest: tuple) -> tuple:
+    """(weight, pos_weight, reduction) from rest = (*present tensors, reduction, layout)."""
+    tensors, (reduction, layout) = _split(rest, 2)
+    it = iter(tensors)
+    return tuple(next(it) if present else None for present in layout) + (reduction,)
+
+
+def binary_cross_entropy_with_logits(x, target, *rest):
+    """rest = ([weight,] [pos_weight,] reduction, layout); layout says which of the two are present."""
+    weight, pos_weight, reduction = _bce_logits_args(rest)
+    return aten.binary_cross_entropy_with_logits(x, target, weight, pos_weight, reduction)
+
+
+def binary_cross_entropy_with_logits_backward(g, x, target, *rest):
+    """The gradient w.r.t. the logits, as torch's autograd formula computes it."""
+    weight, pos_weight, reduction = _bce_logits_args(rest)
+    if pos_weight is not None:
+        t = pos_weight.mul(target)
+        out = t.add(1).sub(target).mul(x.sigmoid()).sub(t)
+    else:
+        out = x.sigmoid().sub(target)
+    out = out.mul(g)
+    if weight is not None:
+        out = out.mul(weight)
+    return out.div(x.numel()) if reduction == 1 else out
+
+
+def binary_cross_entropy_with_logits_target_backward(g, x, target, *rest):
+    weight, pos_weight, reduction = _bce_logits_args(rest)
+    if pos_weight is not None:
+        out = torch.nn.functional.logsigmoid(-x).sub(torch.nn.functional.logsigmoid(x).mul(pos_weight))
+    else:
+        out = -x
+    out = out.mul(g)
+    if weight is not None:
+        out = out.mul(weight)
+    return out.div(target.numel()) if reduction == 1 else out
+
+
+# -- normalisation and embedding -------------------------------------------------------------
+def layer_norm(x, *rest):
+    """rest = ([weight, [bias,]] normalized_shape, eps)."""
+    tensors, (shape, eps) = _split(rest, 2)
+    return aten.native_layer_norm(x, shape, *_optional(tensors, 2), eps)[0]
+
+
+def layer_norm_backward(g, x, *rest):
+    """Gradient ``which`` (0: input, 1: weight, 2: bias) of layer_norm; mean and rstd are recomputed."""
+    tensors, (shape, eps, which) = _split(rest, 3)
+    weight, bias = _optional(tensors, 2)
+    _, mean, rstd = aten.native_layer_norm(x, shape, weight, bias, eps)
+    mask = [which == 0, which == 1, which == 2]
+    return aten.native_layer_norm_backward(g, x, shape, mean, rstd, weight, bias, mask)[which]
+
+
+def _batch_norm_args(rest: tuple) -> tuple:
+    """rest = ([weight, bias,] [running_mean, running_var,] affine, training, momentum, eps, which)."""
+    tensors, (affine, training, momentum, eps, which) = _split(rest, 5)
+    weight, bias = tensors[:2] if affine else (None, None)
+    running = tensors[2:] if affine else tensors
+    mean, var = running if running else (None, None)
+    return weight, bias, mean, var, training, momentum, eps, which
+
+
+def batch_norm(x, *rest):
+    """Result ``which`` of torch's batch norm: 0 the output, 1 and 2 the updated running mean and var.
+
+    Training with running stats uses the functional form of torch's kernel, which returns the updated
+    stats instead of writing them: instructions never change their inputs, and traced graphs keep them."""
+    weight, bias, mean, var, training, momentum, eps, which = _batch_norm_args(rest)
+    if training and mean is not None:
+        return aten._native_batch_norm_legit_functional(x, weight, bias, mean, var, True, momentum,
+                                                        eps)[(0, 3, 4)[which]]
+    return aten.native_batch_norm(x, weight, bias, mean, var, training, momentum, eps)[0]
+
+
+def batch_norm_backward(g, x, *rest):
+    """Gradient ``which`` (0: input, 1: weight, 2: bias); the batch statistics are recomputed."""
+    weight, bias, mean, var, training, _, eps, which = _batch_norm_args(rest)
+    save_mean = save_invstd = None
+    if training:
+        _, save_mean, save_invstd = aten.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
+    mask = [which == 0, which == 1, which == 2]
+    return aten.native_batch_norm_backward(g, x, weight, mean, var, save_mean, save_invstd, training, eps,
+                                           mask)[which]
+
+
+def conv(x, weight, *rest):
+    """torch's convolution: rest = ([bias,] stride, padding, dilation, groups)."""
+    tensors, (stride, padding, dilation, groups) = _split(rest, 4)
+    return aten.convolution(x, weight, *_optional(tensors, 1), stride, padding, dilation, False,
+                            (0,) * len(stride), groups)
+
+
+def conv_backward(g, x, weight, *rest):
+    """Gradient ``which`` (0: input, 1: weight, 2: bias) of a convolution, from torch's convolution_backward."""
+    tensors, (stride, padding, dilation, groups, which) = _split(rest, 5)
+    bias_sizes = [weight.shape[0]] if tensors else None
+    mask = [which == 0, which == 1, which == 2]
+    return aten.convolution_backward(g, x, weight, bias_sizes, stride, padding, dilation, False,
+                                     (0,) * len(stride), groups, mask)[which]
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    return aten.max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)[0]
+
+
+def max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """torch's max-pool backward kernel; the argmax indices are recomputed from ``x``."""
+    indices = aten.max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)[1]
+    return aten.max_pool2d_with_indices_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode, indices)
+
+
+def avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    return aten.avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                    divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return torch._C._nn.adaptive_avg_pool2d(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(g, x, output_size):
+    # torch computes a (1, 1) output as a mean over the last two dims: its gradient is the mean's
+    if tuple(output_size) == (1, 1):
+        return g.expand(x.shape) / (x.shape[-1] * x.shape[-2])
+    return aten._adaptive_avg_pool2d_backward(g, x)
+
+
+def embedding(weight, indices, padding_idx, scale_grad_by_freq):
+    return aten.embedding(weight, indices, padding_idx, scale_grad_by_freq)
+
+
+def one_hot(x, num_classes):
+    """torch's one_hot checks the classes with .item() calls, which graph tracing cannot follow; the same
+    checks as asserts inside the graph, then torch's own scatter."""
+    torch._assert_async((x >= 0).all(), "Class values must be non-negative.")
+    torch._assert_async((x < num_classes).all(), "Class values must be smaller than num_classes.")
+    return torch.zeros(x.shape + (num_classes,), dtype=torch.int64, device=x.device).scatter_(-1, x.unsqueeze(-1), 1)
+
+
+def pad(x, pad, mode, value):
+    return torch.nn.functional.pad(x, pad, mode, value)
+
+
+_PAD_BACKWARD = {"reflect": "reflection_pad{}d_backward", "replicate": "replication_pad{}d_backward"}
+
+
+def pad_backward(g, x, pad, mode):
+    if mode == "constant":  # the same pad with the signs flipped: a crop
+        return aten.constant_pad_nd(g, tuple(-p for p in pad), 0.0)
+    return getattr(aten, _PAD_BACKWARD[mode].format(len(pad) // 2))(g, x, pad)
