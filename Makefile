@@ -21,6 +21,8 @@ bench: setup
 	@$(PYTHON) -c "import matplotlib" 2>/dev/null || $(PIP) install -q matplotlib
 	$(PYTHON) benchmarks/bench_hotpath.py
 	$(PYTHON) benchmarks/bench_mlp.py
+	$(PYTHON) benchmarks/bench_client.py
+	$(PYTHON) benchmarks/bench_remote.py
 
 clean:
 	rm -rf build *.egg-info gt/worker/*.so
