@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import gt
 
@@ -173,3 +174,29 @@ def test_an_accumulator_updated_in_place_under_grad_keeps_memory_bounded(rng):
         del loss
     _assert_bounded(counts, 10)
     assert history[300] <= history[10] + SLACK, history
+
+
+def test_deepcopy_of_a_model_with_buffers_is_an_independent_copy():
+    import copy
+
+    gt.manual_seed(0)
+    model = gt.nn.Sequential(gt.nn.Linear(3, 4), gt.nn.BatchNorm1d(4))
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    twin = copy.deepcopy(model)
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    out = model(gt.from_numpy(x))
+    out.sum().backward()
+    with gt.no_grad():
+        for p in model.parameters():
+            p -= 0.5 * p.grad
+    # the copy kept the original's first values (parameters and running stats), not the update
+    twin_out = twin(gt.from_numpy(x))
+    np.testing.assert_allclose(twin_out.detach().numpy(), ref(torch.from_numpy(x)).detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(twin[1].running_mean.numpy(), ref[1].running_mean.numpy(), rtol=1e-6)
+    assert all(p.requires_grad and p.grad is None for p in twin.parameters())
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(out)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        import pickle
+        pickle.dumps(gt.ones(2))

@@ -140,6 +140,23 @@ class Tensor:
 
     __str__ = __repr__
 
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        # As torch: only graph leaves copy.  A new handle on the same worker value is a
+        # copy, because worker values are never written in place (SSA).
+        if self._grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment.")
+        out = self.detach()
+        out.requires_grad = self.requires_grad
+        memo[id(self)] = out
+        if self.grad is not None:
+            out.grad = self.grad.__deepcopy__(memo)
+        return out
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("a gt Tensor is a handle to a worker value and cannot be pickled: use gt.save(), "
+                        "or copy.deepcopy() for a copy")
+
 
 def name_what_torch_has(cls: type) -> None:
     """Give every public torch.Tensor attribute that ``cls`` lacks a property raising an
