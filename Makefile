@@ -8,6 +8,7 @@ PIP = $(PYTHON) -m pip
 setup:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
 	@$(PYTHON) -c "import numpy, pytest, yaml" 2>/dev/null || $(PIP) install -q numpy pytest pyyaml
+	@$(PYTHON) -c "import zmq, msgspec" 2>/dev/null || $(PIP) install -q pyzmq msgspec
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 
 run: setup
@@ -20,6 +21,8 @@ bench: setup
 	@$(PYTHON) -c "import matplotlib" 2>/dev/null || $(PIP) install -q matplotlib
 	$(PYTHON) benchmarks/bench_hotpath.py
 	$(PYTHON) benchmarks/bench_mlp.py
+	$(PYTHON) benchmarks/bench_client.py
+	$(PYTHON) benchmarks/bench_remote.py
 
 clean:
 	rm -rf build *.egg-info gt/worker/*.so

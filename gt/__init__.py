@@ -25,6 +25,7 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
+from gt.client.runtime import connect_server as connect, gpu_workers  # noqa: E402  (remote mode)
 from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.creation import (arange, from_numpy, full, manual_seed, ones, ones_like, rand,  # noqa: E402
@@ -78,4 +79,4 @@ __all__ = ["Tensor", "arange", "from_numpy", "full", "manual_seed", "ones", "one
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
            "int16", "int8", "uint8", "bool", "device", "signal", "SignalConfig", "ShardConfig",
-           "register_config", *PUBLIC]
+           "register_config", "connect", "gpu_workers", *PUBLIC]

@@ -15,6 +15,8 @@ def get_worker():
 def get_worker_stats() -> dict:
     """``{worker_id: stats}`` for every worker (a sync point: pending work runs first)."""
     worker = runtime.get_worker()
+    if isinstance(worker, runtime.RemoteWorker):  # remote mode: every worker of the server
+        return worker.get_all_stats()
     response = worker.handle(WorkerGetStats())
     if not response.success:
         raise RuntimeError(f"worker {worker.worker_id} could not report stats: {response.error}")

@@ -3,10 +3,34 @@
 The embedded worker (the default) lives in this process and its methods are
 called directly: no threads, no sockets.  The client allocates tensor ids
 itself, so no operation waits for the worker; only reading data does.
+
+Remote mode (``connect_server(address)``, ``GT_SERVER=host:port`` or
+``gpu_workers(n)``) sends the same calls to a worker behind a GT server through
+``RemoteWorker``, which has the embedded worker's client-facing methods.  Each
+thread gets its own connection (its own tensor namespace and hot-path stream on
+the worker), opened on its first op: a ZeroMQ socket belongs to one thread.  A
+tensor belongs to the thread that made it; a free that another thread's
+garbage collection triggers does not reach that thread's connection, and the
+tensor is released when its own connection closes.
 """
 from __future__ import annotations
 
+import atexit
 import itertools
+import logging
+import os
+import threading
+import time
+
+import torch
+import zmq
+
+from gt.transport import settings as _settings
+from gt.transport import wire
+from gt.transport.heartbeat import HeartbeatLink
+from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
+
+log = logging.getLogger(__name__)
 
 worker = None
 _next_id = itertools.count(1).__next__
@@ -17,21 +41,30 @@ def _not_connected(*args) -> None:
 
 
 # The per-op entry points are the worker's bound methods themselves (set by
-# connect), so an op or a free costs one Python call into the worker.
+# connect), so an op or a free costs one Python call into the worker.  In remote
+# mode they are _remote_submit & co., which pick the calling thread's connection.
 submit = free = mark_boundary = _not_connected
 
 
+def _route(target) -> None:
+    global submit, free, mark_boundary
+    submit, free, mark_boundary = target.submit, target.free, target.mark_boundary
+
+
 def connect(new_worker) -> None:
-    """Route this client's instructions to ``new_worker``."""
-    global worker, submit, free, mark_boundary
+    """Route every thread's instructions to ``new_worker``: an in-process ``Worker`` (or a
+    ``RemoteWorker`` used from one thread).  Connections that ``connect_server`` opened stay
+    open until ``disconnect()``."""
+    global worker, _remote
+    _remote = None
     worker = new_worker
-    submit = new_worker.submit
-    free = new_worker.free
-    mark_boundary = new_worker.mark_boundary
+    _route(new_worker)
 
 
 def get_worker():
-    """The worker this client talks to, started on first use."""
+    """The worker this thread talks to: its remote connection, or the embedded worker (started on first use)."""
+    if _remote is not None:
+        return _thread_connection()
     if worker is None:
         from gt.worker.worker import Worker
         connect(Worker("worker_0"))
@@ -40,3 +73,365 @@ def get_worker():
 
 def new_id() -> int:
     return _next_id()
+
+
+# -- remote mode -------------------------------------------------------------------------------
+_remote: tuple[str, str] | None = None  # (address, token) while this process uses a server
+_local = threading.local()
+_connections: list["RemoteWorker"] = []
+_lock = threading.Lock()
+_servers: list = []  # LocalServers started by gpu_workers
+
+
+def _thread_connection() -> "RemoteWorker":
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = RemoteWorker(*_remote)
+        with _lock:
+            _connections.append(conn)
+    return conn
+
+
+def _remote_submit(opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = ()) -> None:
+    try:
+        conn = _local.conn
+    except AttributeError:
+        conn = _thread_connection()
+    conn.submit(opcode, result_id, input_ids, params, scalars)
+
+
+def _remote_free(tensor_id: int) -> None:
+    conn = getattr(_local, "conn", None)
+    if conn is not None:  # a thread without a connection holds none of this process's tensors
+        conn.free(tensor_id)
+
+
+def _remote_mark_boundary(compile_region: bool | None = None) -> None:
+    conn = getattr(_local, "conn", None)
+    if compile_region is not None:  # a region's state lives on the worker: it needs a connection
+        conn = _thread_connection()
+    if conn is not None:
+        conn.mark_boundary(compile_region)
+
+
+class _ThreadRouted:
+    submit = staticmethod(_remote_submit)
+    free = staticmethod(_remote_free)
+    mark_boundary = staticmethod(_remote_mark_boundary)
+
+
+def connect_server(address: str, token: str | None = None) -> "RemoteWorker":
+    """Run this process's tensors on the GT server at ``address`` (``"host:port"``).
+
+    Call it before the first tensor is made.  ``token`` defaults to ``GT_TOKEN``.
+    Each thread gets its own connection; the calling thread's opens now, so a
+    server that is down or refuses this client raises here (ConnectionError),
+    not at the first op.
+    """
+    global _remote
+    _settings.parse_address(address)
+    if token is None:
+        token = _settings.from_env().token
+    if _remote == (address, token) and _thread_connection()._dead is not None:
+        disconnect()  # connecting again after a fault: start afresh (the old tensors are gone)
+    if _remote != (address, token):
+        if _remote is None:
+            held = get_worker().get_stats()["tensors"]
+            if held:
+                raise RuntimeError(f"gt.connect({address!r}) must come before the first tensor is made: "
+                                   f"{held} tensor(s) already live on the worker in use")
+        disconnect()
+        _remote = (address, token)
+        _route(_ThreadRouted)
+    conn = _thread_connection()
+    try:
+        conn.open()
+    except BaseException:
+        disconnect()
+        raise
+    return conn
+
+
+def disconnect() -> None:
+    """Close every connection ``connect_server`` opened (their workers free their tensors at
+    once) and go back to the worker in use before."""
+    global _remote, _local
+    with _lock:
+        conns = _connections[:]
+        _connections.clear()
+    for conn in conns:
+        conn.close()
+    _local = threading.local()
+    if _remote is not None:
+        _remote = None
+        if worker is not None:
+            _route(worker)
+
+
+def gpu_workers(n: int) -> str:
+    """Start a GT server with ``n`` workers on this machine (one per visible GPU, else CPU
+    workers) and use it; they are stopped when this process exits.  Returns the address."""
+    from gt.transport import launch
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"gpu_workers(n) needs a positive number of workers, got {n!r}")
+    devices = launch.local_devices(n)
+    server = launch.start_server()
+    _servers.append(server)
+    for device, env in devices:
+        server.add_worker(device, env)
+    conn = connect_server(server.address)
+    deadline = time.monotonic() + conn.cfg.connect_timeout * 4  # n workers import torch concurrently
+    while len(conn.get_all_stats()) < n:
+        dead = [p.returncode for p in server.workers if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            raise RuntimeError(f"gpu_workers({n}): only {len(conn.get_all_stats())} worker(s) came up"
+                               + (f"; {len(dead)} exited with status {dead}" if dead else ""))
+        time.sleep(0.1)
+    return server.address
+
+
+@atexit.register
+def _at_exit() -> None:
+    disconnect()
+    while _servers:
+        _servers.pop().stop()
+
+
+class RemoteWorker:
+    """One connection to a GT server: the client-facing methods of the embedded ``Worker``.
+
+    Instructions are buffered and sent as one message at each batch boundary (or
+    every ``MAX_ITEMS``); only ``fetch``, stats and ``_flush_batch`` wait for an
+    answer.  Every ``WINDOW`` messages a ``Sync`` asks the worker to acknowledge,
+    and the next window waits for that acknowledgement: a client can run at most
+    two windows ahead of its worker, so queues stay bounded without a round trip
+    per message.
+    """
+
+    WINDOW = 32
+    MAX_ITEMS = 4096
+
+    def __init__(self, address: str, token: str) -> None:
+        self.address = address
+        self.cfg = _settings.from_env()
+        self._token = token
+        self.worker_id: str | None = None
+        self._device: torch.device | None = None
+        self._sock = None
+        self._heartbeat: HeartbeatLink | None = None
+        self._items: list = []
+        self._req = 0
+        self._sent = 0
+        self._window_req = 0
+        self._dead: str | None = None  # why this connection can no longer work
+        self._max_bytes = self.cfg.max_message_bytes
+        self.closed = False
+
+    # -- connection ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect and wait for the server to assign a worker (ConnectionError when it cannot)."""
+        if self._sock is not None:
+            return
+        if self.closed:
+            raise RuntimeError(f"this GT connection to {self.address} is closed")
+        host, port = _settings.parse_address(self.address)
+        endpoint = _settings.tcp_endpoint(host, port)
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.DEALER)
+        link = os.urandom(16)
+        sock.routing_id = link
+        sock.linger = 1000  # lets the goodbye leave at exit
+        sock.sndhwm = sock.rcvhwm = 0  # bounded by the send window instead
+        sock.connect(endpoint)
+        heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval)
+        try:
+            sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
+            welcome = self._await_welcome(sock, heartbeat)
+        except BaseException:
+            heartbeat.close()
+            sock.close(0)
+            raise
+        self._sock, self._heartbeat = sock, heartbeat
+        self.worker_id = welcome.worker
+        self._device = torch.device(welcome.device)
+        self._max_bytes = welcome.max_message_bytes
+        log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
+
+    def _await_welcome(self, sock, heartbeat: HeartbeatLink) -> wire.Welcome:
+        limit = self.cfg.connect_timeout
+        deadline = time.monotonic() + limit
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if heartbeat.registered:
+                    raise ConnectionError(f"the GT server at {self.address} has no worker: none joined within "
+                                          f"{limit:.0f} s (start one with python -m gt.worker)")
+                raise ConnectionError(f"no answer from a GT server at {self.address} within {limit:.0f} s: is "
+                                      "`python -m gt.server` running there?  (Without GT_TOKEN it admits only "
+                                      "this machine.)")
+            if sock.poll(min(remaining, 0.1) * 1e3):
+                msg = wire.decode_header(sock.recv_multipart()[0])
+                if type(msg) is wire.Welcome:
+                    return msg
+                if type(msg) is wire.Refused:
+                    raise ConnectionRefusedError(f"the GT server at {self.address} refused this client: "
+                                                 f"{msg.reason}")
+
+    def close(self) -> None:
+        """Say goodbye (the worker frees this connection's tensors now) and close."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._sock is None:
+            return
+        if self._dead is None:
+            try:
+                self._sock.send(wire.encode(wire.Bye()), zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+        self._heartbeat.close()
+        self._sock.close()
+
+    @property
+    def device(self) -> torch.device:
+        self.open()
+        return self._device
+
+    # -- instruction intake ---------------------------------------------------------------
+    def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = ()) -> None:
+        items = self._items
+        items.append((0, opcode, result_id, input_ids, params, scalars))
+        if len(items) >= self.MAX_ITEMS:
+            self._send()
+
+    def free(self, tensor_id: int) -> None:
+        self._items.append((1, tensor_id))
+
+    def mark_boundary(self, compile_region: bool | None = None) -> None:
+        if compile_region is not None:
+            self._items.append((2, compile_region))
+            self._send()
+        elif self._items:
+            self._items.append((2,))
+            self._send()
+
+    def put(self, tensor_id: int, value: torch.Tensor) -> None:
+        """Send a tensor created from data (no answer needed; ordered with the ops)."""
+        dtype, shape, data = wire.tensor_payload(value)
+        self.open()
+        if data.nbytes > self._max_bytes:
+            raise ValueError(f"a tensor of {data.nbytes} bytes exceeds the GT server's message limit "
+                             f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
+        self._items.append((3, tensor_id, dtype, shape, data))
+        self._send()
+
+    def _send(self, sync: bool = False) -> int:
+        """Send what is buffered (with a ``Sync`` when asked); returns the sync's request number."""
+        self.open()
+        items, self._items = self._items, []  # swapped first: a finalizer may free() during encoding
+        if self._dead is not None or not (items or sync):
+            return 0
+        req = 0
+        self._sent += 1
+        if self._sent >= self.WINDOW:
+            self._sent = 0
+            if self._window_req:
+                self._wait(self._window_req)
+            req = self._window_req = self._next_req()
+            items.append((5, req))
+        if sync and not req:
+            req = self._next_req()
+            items.append((5, req))
+        self._sock.send_multipart((_STREAM, wire.encode(items)), copy=False)
+        return req
+
+    def _next_req(self) -> int:
+        self._req += 1
+        return self._req
+
+    # -- sync points -------------------------------------------------------------------------
+    def fetch(self, tensor_id: int) -> torch.Tensor:
+        """A tensor's value (a sync point): everything sent before runs first."""
+        self.open()
+        req = self._next_req()
+        self._items.append((4, req, tensor_id))
+        self._send()
+        answer = self._wait(req)
+        return wire.tensor_from(answer.dtype, answer.shape, answer.data)
+
+    def _flush_batch(self) -> None:
+        """Run everything pending on the worker and wait until it has."""
+        self._items.append((2,))
+        self._wait(self._send(sync=True))
+
+    def get_all_stats(self) -> dict:
+        """``{worker name: stats}`` for every worker of the server (a sync point)."""
+        self._send()
+        req = self._next_req()
+        self._sock.send(wire.encode(wire.StatsRequest(req)))
+        return dict(self._wait(req).stats)
+
+    def get_stats(self) -> dict:
+        """This connection's worker's statistics, this connection's session in the embedded form."""
+        return self.get_all_stats()[self.worker_id]
+
+    def handle(self, cmd) -> WorkerResponse:
+        """The seed's control commands, as the embedded worker answers them."""
+        try:
+            if isinstance(cmd, WorkerGetStats):
+                return WorkerResponse(success=True, data=self.get_stats())
+            if isinstance(cmd, WorkerFlush):
+                self._flush_batch()
+                return WorkerResponse(success=True)
+        except RuntimeError as exc:
+            return WorkerResponse(success=False, error=str(exc))
+        return WorkerResponse(success=False, error=f"unknown command {type(cmd).__name__}")
+
+    def _wait(self, req: int):
+        """The answer to request ``req``; RuntimeError when the worker or the server is gone."""
+        if self._dead is not None:
+            raise RuntimeError(self._dead)
+        sock, heartbeat = self._sock, self._heartbeat
+        slice_ms = self.cfg.heartbeat_interval * 1e3
+        while True:
+            if sock.poll(slice_ms):
+                frames = sock.recv_multipart()
+                msg = wire.decode_header(frames[0])
+                kind = type(msg)
+                if kind is wire.Forward and len(frames) == 2:
+                    answer = wire.decode_answer(frames[1])
+                    failed = type(answer) is wire.Failure
+                    if answer.req == self._window_req:
+                        self._window_req = 0  # the send window's acknowledgement
+                        if failed:  # only a worker that lost this session refuses an acknowledgement
+                            self._fail(answer.message)
+                    if answer.req == req:
+                        if failed:
+                            raise RuntimeError(answer.message)
+                        return answer
+                elif kind is wire.StatsResult and msg.req == req:
+                    return msg
+                elif kind is wire.WorkerLost:
+                    self._fail(f"GT worker {msg.worker} was lost ({msg.reason}): the tensors this client held "
+                               "there are gone")
+                elif kind is wire.Error:
+                    raise RuntimeError(f"the GT server at {self.address} refused a message of this client: "
+                                       f"{msg.reason}")
+            if heartbeat.forgotten:
+                self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
+                           "tensors this client held are gone")
+            if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
+                self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
+                           f"{heartbeat.silent_for():.1f} s")
+
+    def _fail(self, message: str) -> None:
+        self._dead = message
+        raise RuntimeError(message)
+
+
+_STREAM = wire.encode(wire.Stream())
+
+_env = _settings.from_env()
+if _env.server is not None:  # GT_SERVER: remote from the start; each thread connects on its first op
+    _remote = (_env.server, _env.token)
+    _route(_ThreadRouted)

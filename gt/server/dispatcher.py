@@ -1,0 +1,374 @@
+"""The dispatcher: one ROUTER socket that admits clients and workers and routes between them.
+
+Clients and workers both connect to the one port the user names (one socket
+also means one address to open, tunnel or firewall).  Each peer's first
+message says what it is (``ClientHello`` / ``WorkerHello``); the dispatcher
+checks the token and protocol version, then:
+
+- assigns each client a session on the least loaded worker (fewest sessions)
+  and forwards the client's instruction streams there, and the worker's answers
+  back, without decoding either body;
+- tracks liveness from heartbeats: a silent worker is dropped and every client
+  on it is told (``WorkerLost``), which its next sync point raises; a silent or
+  departed client's session is closed on its worker, which frees its tensors;
+- gathers every worker's statistics for ``gt.debug.get_worker_stats()``.
+
+Access: with a token (``GT_TOKEN`` / ``--token``) a peer must present it; without
+one, a ZAP handler admits only loopback addresses, so nothing from another host
+even completes the ZeroMQ handshake.  A malformed message is logged (rate
+limited) and dropped; a registered client also gets an ``Error`` back.
+"""
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import zmq
+
+from gt.transport import settings as _settings
+from gt.transport import wire
+from gt.ops import OP_NAMES
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = ("127.0.0.1", "::1")
+_FORWARD = wire.encode(wire.Forward())
+
+
+@dataclass
+class _Peer:
+    rid: bytes
+    pid: int
+    last_seen: float
+
+
+@dataclass
+class _WorkerPeer(_Peer):
+    name: str = ""
+    device: str = ""
+    sessions: set = field(default_factory=set)
+
+
+@dataclass
+class _ClientPeer(_Peer):
+    session: int = 0
+    worker: _WorkerPeer | None = None
+    deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
+    lost: wire.WorkerLost | None = None
+
+
+@dataclass
+class _Gather:
+    client: _ClientPeer
+    req: int
+    waiting: set
+    stats: dict
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host == "localhost"
+
+
+class Dispatcher:
+    """Routes clients to workers on ``tcp://host:port`` (port 0: any free port, see ``self.port``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, cfg: _settings.RemoteSettings | None = None,
+                 exit_with_parent: int | None = None) -> None:
+        self.cfg = cfg if cfg is not None else _settings.from_env()
+        self._token = self.cfg.token.encode()
+        self._exit_with_parent = exit_with_parent
+        self.ctx = zmq.Context()
+        self._auth = None
+        if not self._token:
+            # No token: only this machine may talk to us.  The ZAP handler checks the
+            # peer's address during the handshake, before any of its messages arrive.
+            from zmq.auth.thread import ThreadAuthenticator
+            self._auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("gt.server.auth"))
+            self._auth.start()
+            self._auth.allow(*LOOPBACK)
+        if not is_loopback(host):
+            log.warning("GT server: listening on %s, reachable from other machines; %s", host,
+                        "peers must present GT_TOKEN (sent in clear: use a private network or a tunnel)"
+                        if self._token else "without GT_TOKEN only loopback peers are admitted")
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.zap_domain = b"gt"
+        self.sock.linger = 0
+        self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
+        # Flow is bounded by the clients' send windows, never by dropping here.
+        self.sock.sndhwm = self.sock.rcvhwm = 0
+        endpoint = _settings.tcp_endpoint(host, port)
+        if port == 0:
+            self.port = self.sock.bind_to_random_port(endpoint.rsplit(":", 1)[0])
+        else:
+            self.sock.bind(endpoint)
+            self.port = port
+        self.host = host
+        self._peers: dict[bytes, _Peer] = {}
+        self._workers: list[_WorkerPeer] = []
+        self._sessions: dict[int, _ClientPeer] = {}
+        self._waiting: list[_ClientPeer] = []
+        self._gathers: dict[int, _Gather] = {}
+        self._next_session = itertools.count(1).__next__
+        self._next_gather = itertools.count(1).__next__
+        self._log_file = open(self.cfg.instruction_log, "a", buffering=1) if self.cfg.instruction_log else None
+        self._dropped = 0
+        self._last_drop_log = 0.0
+        self._running = True
+
+    # -- main loop ------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Serve until ``stop()`` (or SIGINT / the parent's exit with ``exit_with_parent``)."""
+        log.info("GT server listening on %s:%d (%s)", self.host, self.port,
+                 "token required" if self._token else "loopback peers only")
+        tick = self.cfg.heartbeat_interval
+        next_check = time.monotonic() + tick
+        try:
+            while self._running:
+                if self.sock.poll(tick * 1e3):
+                    for _ in range(1000):  # bounded, so liveness checks still run under load
+                        try:
+                            frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        try:
+                            self._handle(frames)
+                        except Exception:  # noqa: BLE001 - one message must never stop the server
+                            log.exception("GT server: failed on a message; dropped it")
+                now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + tick
+                    self._reap(now)
+                    if self._exit_with_parent is not None and os.getppid() != self._exit_with_parent:
+                        log.info("GT server: parent process %d exited; stopping", self._exit_with_parent)
+                        break
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self._running = False
+
+    def close(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        self.sock.close(0)
+        self.ctx.term()
+
+    # -- messages --------------------------------------------------------------------------
+    def _drop(self, rid: bytes, why: str) -> None:
+        """Log (at most once a second, with a count) and forget a message."""
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:
+            log.warning("GT server: dropped %d message(s); latest from peer %s: %s", self._dropped, rid.hex()[:12],
+                        why)
+            self._dropped = 0
+            self._last_drop_log = now
+
+    def _send(self, rid: bytes, *frames) -> None:
+        try:
+            self.sock.send_multipart((rid, *frames), zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:  # the peer vanished: its heartbeat silence handles it
+            log.debug("GT server: could not send to %s: %s", rid.hex()[:12], exc)
+
+    def _handle(self, frames: list) -> None:
+        rid = frames[0].bytes
+        if not 2 <= len(frames) <= 3:
+            self._drop(rid, f"{len(frames) - 1} frames (expected 1 or 2)")
+            return
+        try:
+            msg = wire.decode_header(frames[1].buffer)
+        except wire.WireError as exc:
+            self._drop(rid, str(exc))
+            peer = self._peers.get(rid)
+            if isinstance(peer, _ClientPeer):
+                self._send(rid, wire.encode(wire.Error(str(exc))))
+            return
+        kind = type(msg)
+        body = frames[2] if len(frames) == 3 else None
+        now = time.monotonic()
+        if kind is wire.Ping:
+            target = self._peers.get(msg.link)
+            if target is not None:
+                target.last_seen = now
+            self._send(rid, wire.encode(wire.Pong(target is not None)))
+            return
+        peer = self._peers.get(rid)
+        if kind is wire.ClientHello or kind is wire.WorkerHello:
+            self._hello(rid, msg, peer, now)
+            return
+        if peer is None:
+            self._drop(rid, f"{kind.__name__} from a peer that has not said hello")
+            return
+        peer.last_seen = now
+        if isinstance(peer, _ClientPeer):
+            self._from_client(peer, msg, body)
+        else:
+            self._from_worker(peer, msg, body)
+
+    def _hello(self, rid: bytes, msg, peer: _Peer | None, now: float) -> None:
+        if msg.version != wire.PROTOCOL_VERSION:
+            self._send(rid, wire.encode(wire.Refused(
+                f"protocol version {msg.version} != the server's {wire.PROTOCOL_VERSION}: same GT on both sides")))
+            return
+        if self._token and not hmac.compare_digest(msg.token.encode(), self._token):
+            log.warning("GT server: refused a %s (pid %d): wrong token", "worker" if type(msg) is wire.WorkerHello
+                        else "client", msg.pid)
+            self._send(rid, wire.encode(wire.Refused("wrong token: set GT_TOKEN to the server's token")))
+            return
+        if peer is not None:  # the same connection says hello again: start it over
+            self._forget(peer, "it registered again")
+        if type(msg) is wire.ClientHello:
+            client = _ClientPeer(rid, msg.pid, now, session=self._next_session())
+            self._peers[rid] = client
+            self._sessions[client.session] = client
+            if self._workers:
+                self._assign(client)
+            else:
+                log.info("GT server: client %d (pid %d) waits for a worker", client.session, msg.pid)
+                self._waiting.append(client)
+            return
+        name = msg.name
+        taken = {w.name for w in self._workers}
+        for i in itertools.count(2):
+            if name not in taken:
+                break
+            name = f"{msg.name}#{i}"
+        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device)
+        self._peers[rid] = worker
+        self._workers.append(worker)
+        log.info("GT server: worker %s (%s, pid %d) joined", name, msg.device, msg.pid)
+        self._send(rid, wire.encode(wire.Welcome(name, msg.device, 0, self.cfg.max_message_bytes)))
+        waiting, self._waiting = self._waiting, []
+        for client in waiting:
+            self._assign(client)
+
+    def _assign(self, client: _ClientPeer) -> None:
+        worker = min(self._workers, key=lambda w: len(w.sessions))
+        client.worker = worker
+        client.deliver = wire.encode(wire.Deliver(client.session))
+        worker.sessions.add(client.session)
+        self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
+        self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
+                                                        self.cfg.max_message_bytes)))
+        log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
+
+    def _from_client(self, client: _ClientPeer, msg, body) -> None:
+        kind = type(msg)
+        if kind is wire.Stream:
+            if body is None:
+                self._drop(client.rid, "Stream without a body")
+            elif client.lost is not None:
+                self._send(client.rid, wire.encode(client.lost))
+            elif client.worker is None:
+                self._send(client.rid, wire.encode(wire.Error("instructions before the server assigned a worker")))
+            else:
+                if self._log_file is not None:
+                    self._log_stream(client, body.buffer)
+                self._send(client.worker.rid, client.deliver, body)
+        elif kind is wire.StatsRequest:
+            self._gather_stats(client, msg.req)
+        elif kind is wire.Bye:
+            self._forget(client, "it said goodbye")
+        else:
+            self._drop(client.rid, f"a client may not send {kind.__name__}")
+
+    def _from_worker(self, worker: _WorkerPeer, msg, body) -> None:
+        kind = type(msg)
+        if kind is wire.Reply:
+            client = self._sessions.get(msg.session)
+            if body is not None and client is not None and client.worker is worker:
+                self._send(client.rid, _FORWARD, body)
+        elif kind is wire.StatsAnswer:
+            gather = self._gathers.get(msg.req)
+            if gather is not None and worker.rid in gather.waiting:
+                gather.waiting.discard(worker.rid)
+                gather.stats[worker.name] = msg.stats
+                self._finish_gather(msg.req)
+        else:
+            self._drop(worker.rid, f"a worker may not send {kind.__name__}")
+
+    # -- stats ------------------------------------------------------------------------------
+    def _gather_stats(self, client: _ClientPeer, req: int) -> None:
+        key = self._next_gather()
+        self._gathers[key] = _Gather(client, req, {w.rid for w in self._workers}, {})
+        for w in self._workers:
+            self._send(w.rid, wire.encode(wire.StatsQuery(key, client.session if client.worker is w else 0)))
+        self._finish_gather(key)
+
+    def _finish_gather(self, key: int) -> None:
+        gather = self._gathers[key]
+        if not gather.waiting:
+            del self._gathers[key]
+            if gather.client.rid in self._peers:
+                self._send(gather.client.rid, wire.encode(wire.StatsResult(gather.req, gather.stats)))
+
+    # -- liveness ---------------------------------------------------------------------------
+    def _reap(self, now: float) -> None:
+        limit = self.cfg.heartbeat_timeout
+        for peer in [p for p in self._peers.values() if now - p.last_seen > limit]:
+            self._forget(peer, f"no heartbeat for {now - peer.last_seen:.1f} s")
+
+    def _forget(self, peer: _Peer, why: str) -> None:
+        self._peers.pop(peer.rid, None)
+        if isinstance(peer, _ClientPeer):
+            self._sessions.pop(peer.session, None)
+            if peer in self._waiting:
+                self._waiting.remove(peer)
+            if peer.worker is not None and peer.lost is None:
+                peer.worker.sessions.discard(peer.session)
+                self._send(peer.worker.rid, wire.encode(wire.SessionClose(peer.session)))
+            log.info("GT server: client %d (pid %d) left: %s", peer.session, peer.pid, why)
+            return
+        self._workers.remove(peer)
+        log.warning("GT server: worker %s (pid %d) lost: %s; %d client(s) affected", peer.name, peer.pid, why,
+                    len(peer.sessions))
+        lost = wire.WorkerLost(peer.name, why)
+        for session in peer.sessions:
+            client = self._sessions.get(session)
+            if client is not None:
+                client.lost = lost
+                self._send(client.rid, wire.encode(lost))
+        for key, gather in list(self._gathers.items()):
+            if peer.rid in gather.waiting:
+                gather.waiting.discard(peer.rid)
+                self._finish_gather(key)
+
+    # -- instruction log ---------------------------------------------------------------------
+    def _log_stream(self, client: _ClientPeer, body) -> None:
+        """One line per instruction: time, client, worker, op, ids and params (shapes of puts)."""
+        try:
+            items = wire.decode_items(body)
+        except wire.WireError as exc:
+            self._log_file.write(f"{time.time():.6f} client={client.session} worker={client.worker.name} "
+                                 f"malformed: {exc}\n")
+            return
+        prefix = f"{time.time():.6f} client={client.session} worker={client.worker.name}"
+        lines = []
+        for item in items:
+            kind = type(item)
+            if kind is wire.Op:
+                try:
+                    params = wire.decode_params(item.params)
+                except wire.WireError as exc:
+                    params = f"<{exc}>"
+                lines.append(f"{prefix} op={OP_NAMES[item.opcode]} out={item.result} "
+                             f"in={','.join(map(str, item.inputs))} params={params} scalars={item.scalars}")
+            elif kind is wire.Put:
+                lines.append(f"{prefix} op=put out={item.id} shape={tuple(item.shape)} dtype={item.dtype}")
+            elif kind is wire.Free:
+                lines.append(f"{prefix} op=free id={item.id}")
+            elif kind is wire.Fetch:
+                lines.append(f"{prefix} op=fetch id={item.id}")
+            elif kind is wire.Boundary and item.region is not None:
+                lines.append(f"{prefix} op=boundary region={'open' if item.region else 'close'}")
+            else:
+                lines.append(f"{prefix} op={kind.__name__.lower()}")
+        self._log_file.write("\n".join(lines) + "\n")

@@ -1,0 +1,332 @@
+"""The remote mode's wire format: every message GT sends over ZeroMQ, declared here.
+
+A message is a ZeroMQ multipart message: one *header* frame (a ``Header``
+union member) and, for the kinds that carry data, one *body* frame.  Both are
+MessagePack encoded by msgspec against the Structs below, so decoding checks
+every field's type and range in C before any GT code sees it: op codes below
+``NUM_OPCODES``, ids in ``[1, MAX_ID]``, dtype names from ``DTYPES``, shapes
+whose element count matches the data's byte length.  Nothing that arrives is
+unpickled or evaluated; a message that fails these checks raises ``WireError``.
+
+Headers are what the dispatcher reads; bodies (instruction streams from a
+client, replies from a worker) pass through it untouched, so routing costs one
+small decode per message whatever the payload.
+
+Op params (static arguments: dims, shapes, index keys, reduction names, dtypes)
+are nested tuples of None, bool, int, float, str and dtypes.  On the wire they
+are MessagePack arrays of those, a dtype being the extension type ``EXT_DTYPE``
+holding its name; ``decode_params`` turns them back into exactly the tuples the
+op functions take.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+import msgspec
+import torch
+from msgspec import Meta, Raw, Struct
+
+from gt.ops import NUM_OPCODES
+
+PROTOCOL_VERSION = 1
+MAX_ID = 2 ** 62
+MAX_DIMS = 64
+MAX_PARAM_DEPTH = 4
+MAX_PARAM_ITEMS = 256
+MAX_STRING = 256
+EXT_DTYPE = 1
+
+# The dtypes a tensor may have on the wire (a name outside this table is refused).
+DTYPES: dict[str, torch.dtype] = {
+    name: getattr(torch, name)
+    for name in ("float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool")
+}
+DTYPE_NAMES = {dt: name for name, dt in DTYPES.items()}
+
+
+class WireError(ValueError):
+    """A message that does not match the declared schema (or breaks a limit)."""
+
+
+TensorId = Annotated[int, Meta(ge=1, le=MAX_ID)]
+OpCode = Annotated[int, Meta(ge=0, lt=NUM_OPCODES)]
+Dim = Annotated[int, Meta(ge=0, le=2 ** 40)]
+Shape = Annotated[tuple[Dim, ...], Meta(max_length=MAX_DIMS)]
+DTypeName = Annotated[str, Meta(max_length=16)]
+Text = Annotated[str, Meta(max_length=4096)]
+Name = Annotated[str, Meta(max_length=MAX_STRING)]
+Count = Annotated[int, Meta(ge=0, le=2 ** 62)]
+
+
+class _Msg(Struct, array_like=True, frozen=True):
+    """Base: messages are encoded as arrays whose first element is the kind tag."""
+
+
+# -- headers (frame 0) ---------------------------------------------------------------
+class ClientHello(_Msg, tag=1):
+    """client -> dispatcher, first message of a connection."""
+    version: int
+    token: Text
+    pid: int
+
+
+class WorkerHello(_Msg, tag=2):
+    """worker -> dispatcher, first message (and again after a lost dispatcher)."""
+    version: int
+    token: Text
+    name: Name
+    device: Name
+    pid: int
+
+
+class Welcome(_Msg, tag=3):
+    """dispatcher -> client/worker: accepted.  ``worker``/``device``: the client's worker."""
+    worker: Name
+    device: Name
+    session: Count
+    max_message_bytes: Count
+
+
+class Refused(_Msg, tag=4):
+    """dispatcher -> peer: not accepted (wrong token, protocol version)."""
+    reason: Text
+
+
+class Ping(_Msg, tag=5):
+    """heartbeat socket -> dispatcher: the link (data socket's routing id) is alive."""
+    link: Annotated[bytes, Meta(max_length=64)]
+
+
+class Pong(_Msg, tag=6):
+    """dispatcher -> heartbeat socket.  ``known`` is False once the dispatcher has forgotten the link."""
+    known: bool
+
+
+class Stream(_Msg, tag=7):
+    """client -> dispatcher, body: an instruction list for the client's worker."""
+
+
+class Deliver(_Msg, tag=8):
+    """dispatcher -> worker, body: a client's instruction list."""
+    session: Count
+
+
+class Reply(_Msg, tag=9):
+    """worker -> dispatcher, body: an answer for a session's client."""
+    session: Count
+
+
+class Forward(_Msg, tag=10):
+    """dispatcher -> client, body: its worker's answer."""
+
+
+class Bye(_Msg, tag=11):
+    """client -> dispatcher: closing; free this client's tensors now."""
+
+
+class SessionOpen(_Msg, tag=12):
+    """dispatcher -> worker: a client was assigned to you."""
+    session: Count
+
+
+class SessionClose(_Msg, tag=13):
+    """dispatcher -> worker: the client left or died; drop its tensors."""
+    session: Count
+
+
+class StatsRequest(_Msg, tag=14):
+    """client -> dispatcher: every worker's statistics."""
+    req: Count
+
+
+class StatsQuery(_Msg, tag=15):
+    """dispatcher -> worker: your statistics (``session``'s own too when it is yours; 0: none)."""
+    req: Count
+    session: Count
+
+
+class StatsAnswer(_Msg, tag=16):
+    """worker -> dispatcher."""
+    req: Count
+    stats: dict[str, Any]
+
+
+class StatsResult(_Msg, tag=17):
+    """dispatcher -> client: ``{worker name: stats}``."""
+    req: Count
+    stats: dict[str, dict[str, Any]]
+
+
+class WorkerLost(_Msg, tag=18):
+    """dispatcher -> client: the worker holding this client's tensors is gone."""
+    worker: Name
+    reason: Text
+
+
+class Error(_Msg, tag=19):
+    """dispatcher -> client: a message of this client's was refused."""
+    reason: Text
+
+
+Header = Union[ClientHello, WorkerHello, Welcome, Refused, Ping, Pong, Stream, Deliver, Reply, Forward, Bye,
+               SessionOpen, SessionClose, StatsRequest, StatsQuery, StatsAnswer, StatsResult, WorkerLost, Error]
+
+
+# -- instruction stream (client -> worker body) --------------------------------------
+class Op(_Msg, tag=0):
+    """``Worker.submit(opcode, result, inputs, params, scalars)``."""
+    opcode: OpCode
+    result: TensorId
+    inputs: Annotated[tuple[TensorId, ...], Meta(max_length=64)]
+    params: Raw
+    scalars: Annotated[tuple[Union[bool, int, float], ...], Meta(max_length=64)]
+
+
+class Free(_Msg, tag=1):
+    id: TensorId
+
+
+class Boundary(_Msg, tag=2):
+    """``Worker.mark_boundary(region)``: True opens a compile region, False closes one."""
+    region: Union[bool, None] = None
+
+
+class Put(_Msg, tag=3):
+    id: TensorId
+    dtype: DTypeName
+    shape: Shape
+    data: bytearray
+
+
+class Fetch(_Msg, tag=4):
+    req: Count
+    id: TensorId
+
+
+class Sync(_Msg, tag=5):
+    """Flow control: the worker answers ``Ack(req)`` once it has applied everything before this."""
+    req: Count
+
+
+Item = Union[Op, Free, Boundary, Put, Fetch, Sync]
+
+
+# -- answers (worker -> client body) --------------------------------------------------
+class Value(_Msg, tag=0):
+    req: Count
+    dtype: DTypeName
+    shape: Shape
+    data: bytearray
+
+
+class Failure(_Msg, tag=1):
+    req: Count
+    message: Text
+
+
+class Ack(_Msg, tag=2):
+    req: Count
+
+
+Answer = Union[Value, Failure, Ack]
+
+
+# -- codecs ----------------------------------------------------------------------------
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, torch.dtype):
+        name = DTYPE_NAMES.get(obj)
+        if name is None:
+            raise TypeError(f"GT cannot send dtype {obj} (supported: {', '.join(DTYPES)})")
+        return msgspec.msgpack.Ext(EXT_DTYPE, name.encode())
+    if isinstance(obj, tuple):  # torch.Size and other tuple subclasses
+        return tuple(obj)
+    raise TypeError(f"GT cannot send a {type(obj).__name__} as an op parameter")
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == EXT_DTYPE:
+        dtype = DTYPES.get(bytes(data).decode("ascii", "replace"))
+        if dtype is not None:
+            return dtype
+    raise WireError(f"unknown extension value (code {code})")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+encode = _encoder.encode
+_header_decoder = msgspec.msgpack.Decoder(Header)
+_items_decoder = msgspec.msgpack.Decoder(Annotated[list[Item], Meta(max_length=1 << 20)])
+_answer_decoder = msgspec.msgpack.Decoder(Answer)
+_params_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+
+
+def _decoder(decoder: msgspec.msgpack.Decoder, what: str):
+    def decode(buf) -> Any:
+        try:
+            return decoder.decode(buf)
+        # Any failure on bytes from the network means a malformed message: besides its
+        # own errors msgspec raises UnicodeDecodeError (bad UTF-8), RecursionError, ...
+        except Exception as exc:  # noqa: BLE001
+            raise WireError(f"malformed {what}: {type(exc).__name__}: {exc}") from None
+    decode.__name__ = f"decode_{what}"
+    return decode
+
+
+decode_header = _decoder(_header_decoder, "header")
+decode_items = _decoder(_items_decoder, "instruction list")
+decode_answer = _decoder(_answer_decoder, "answer")
+_decode_any = _decoder(_params_decoder, "op params")
+
+
+def _check_param(value: Any, depth: int) -> Any:
+    """``value`` with lists turned into tuples, or WireError when it holds anything else."""
+    t = type(value)
+    if value is None or t is bool or t is int or t is float or isinstance(value, torch.dtype):
+        return value
+    if t is str:
+        if len(value) > MAX_STRING:
+            raise WireError(f"op param string of {len(value)} characters (limit {MAX_STRING})")
+        return value
+    if t is list:
+        if depth >= MAX_PARAM_DEPTH:
+            raise WireError(f"op params nested deeper than {MAX_PARAM_DEPTH}")
+        if len(value) > MAX_PARAM_ITEMS:
+            raise WireError(f"op param sequence of {len(value)} items (limit {MAX_PARAM_ITEMS})")
+        return tuple(_check_param(v, depth + 1) for v in value)
+    raise WireError(f"op params may not hold a {t.__name__}")
+
+
+def decode_params(raw: Raw) -> tuple:
+    """An op's params as the op functions take them (nested tuples; dtypes as torch.dtype)."""
+    value = _decode_any(raw)
+    if type(value) is not list:
+        raise WireError(f"op params must be an array, got {type(value).__name__}")
+    return _check_param(value, 0)
+
+
+# -- tensors -----------------------------------------------------------------------------
+def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
+    """(dtype name, shape, raw bytes) of a tensor, for a ``Put`` or a ``Value``."""
+    name = DTYPE_NAMES.get(value.dtype)
+    if name is None:
+        raise TypeError(f"GT cannot send a tensor of dtype {value.dtype} (supported: {', '.join(DTYPES)})")
+    flat = value.detach().to("cpu").reshape(-1)
+    if flat.stride(0) != 1:  # an expanded, size-1 or empty view: a packed copy of its own
+        flat = flat.clone(memory_format=torch.contiguous_format)
+    return name, tuple(value.shape), memoryview(flat.view(torch.uint8).numpy()).cast("B")
+
+
+def tensor_from(dtype_name: str, shape: tuple, data: bytearray) -> torch.Tensor:
+    """The tensor a ``Put`` or ``Value`` describes, after checking dtype and byte length."""
+    dtype = DTYPES.get(dtype_name)
+    if dtype is None:
+        raise WireError(f"unknown dtype {dtype_name!r} (supported: {', '.join(DTYPES)})")
+    numel = 1
+    for n in shape:
+        numel *= n
+    itemsize = dtype.itemsize
+    if numel * itemsize != len(data):
+        raise WireError(f"tensor of shape {tuple(shape)} and dtype {dtype_name} needs {numel * itemsize} bytes, "
+                        f"the message holds {len(data)}")
+    if numel == 0:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(data, dtype=dtype).reshape(shape)

@@ -1,0 +1,237 @@
+"""A worker process of GT's remote mode: executes the streams of the clients the dispatcher assigns.
+
+The process holds one ``Worker`` per client session: each client's tensors live
+in their own table, one client's frees or errors never reach another's, and
+each session's hot-path detector sees one client's pattern stream.  Messages
+arrive on one DEALER socket connected to the dispatcher and are applied in
+order; only a ``Fetch`` or ``Sync`` item (the client waits for those) and a
+stats query are answered.
+
+Every body is decoded against ``gt.transport.wire``'s schema before use; a body
+that fails is not applied, and its client gets the reason at its next sync point.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+import msgspec
+import torch
+import zmq
+
+from gt import config as _config
+from gt.transport import settings as _settings
+from gt.transport import wire
+from gt.transport.heartbeat import HeartbeatLink
+from gt.worker.worker import Worker, default_device
+
+log = logging.getLogger(__name__)
+
+_PARAMS_CACHE_LIMIT = 4096
+
+
+class _Session:
+    """One client's worker, and the reason its last message was refused (reported at its next sync)."""
+
+    __slots__ = ("worker", "rejected")
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.rejected: str | None = None
+
+
+class WorkerProcess:
+    """Connects to the dispatcher at ``endpoint`` and serves until the process is stopped."""
+
+    def __init__(self, endpoint: str, device: str | None = None, name: str | None = None,
+                 cfg: _settings.RemoteSettings | None = None, config: _config.Config | None = None,
+                 batch_size: int | None = None, exit_with_parent: int | None = None) -> None:
+        self.cfg = cfg if cfg is not None else _settings.from_env()
+        self.config = config if config is not None else _config.from_env()
+        self.batch_size = batch_size
+        self.device = str(torch.device(device or self.config.device or default_device()))
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{self.device}"
+        self.endpoint = endpoint
+        self._exit_with_parent = exit_with_parent
+        self.sessions: dict[int, _Session] = {}
+        self.max_message_bytes = self.cfg.max_message_bytes
+        self._params_cache: dict[bytes, tuple] = {}
+        # stats may hold objects MessagePack has no type for (a torch.device): sent as text
+        self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.link = os.urandom(16)
+        self.sock.routing_id = self.link
+        self.sock.linger = 0
+        self.sock.sndhwm = self.sock.rcvhwm = 0
+        self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
+        self.sock.connect(endpoint)
+        self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
+        self.registered = False
+        self._hello_sent = 0.0
+        self._heard = time.monotonic()
+
+    # -- main loop -------------------------------------------------------------------------
+    def serve(self) -> int:
+        """Serve until stopped; returns the exit status (2 when the dispatcher refused us)."""
+        try:
+            while True:
+                if not self.registered and time.monotonic() - self._hello_sent > self.cfg.heartbeat_timeout:
+                    self._hello()
+                if self.sock.poll(self.cfg.heartbeat_interval * 1e3):
+                    self._heard = time.monotonic()
+                    try:
+                        status = self._handle(self.sock.recv_multipart(copy=False))
+                    except Exception:  # noqa: BLE001 - one message must never stop the worker
+                        log.exception("GT worker %s: failed on a message; dropped it", self.name)
+                        status = None
+                    if status is not None:
+                        return status
+                # any message is a sign of life too (a returning dispatcher may answer before its pongs do)
+                silent = min(self.heartbeat.silent_for(), time.monotonic() - self._heard)
+                if self.heartbeat.forgotten or silent > self.cfg.heartbeat_timeout:
+                    self._lost_dispatcher()
+                if self._exit_with_parent is not None and os.getppid() != self._exit_with_parent:
+                    log.info("GT worker %s: parent process exited; stopping", self.name)
+                    return 0
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.heartbeat.close()
+        self.sock.close(0)
+        self.ctx.term()
+
+    def _hello(self) -> None:
+        self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, self.cfg.token, self.name[:200],
+                                                    self.device, os.getpid())))
+        self._hello_sent = time.monotonic()
+
+    def _lost_dispatcher(self) -> None:
+        if self.registered or self.sessions:
+            log.warning("GT worker %s: lost the dispatcher at %s (%s); dropping %d client session(s) and "
+                        "registering again when it returns", self.name, self.endpoint,
+                        "it forgot this worker" if self.heartbeat.forgotten else
+                        f"silent for {self.heartbeat.silent_for():.1f} s", len(self.sessions))
+        self.sessions.clear()
+        self.registered = False
+        self.heartbeat.forgotten = False
+        self.heartbeat.registered = False
+
+    def _handle(self, frames: list) -> int | None:
+        try:
+            msg = wire.decode_header(frames[0].buffer)
+        except wire.WireError as exc:
+            log.warning("GT worker %s: dropped a message from the dispatcher: %s", self.name, exc)
+            return None
+        kind = type(msg)
+        if kind is wire.Deliver:
+            if len(frames) != 2:
+                log.warning("GT worker %s: dropped a Deliver without a body", self.name)
+                return None
+            session = self.sessions.get(msg.session)
+            if session is None:
+                self._answer_orphan(msg.session, frames[1].buffer)
+            else:
+                self._apply(msg.session, session, frames[1].buffer)
+        elif kind is wire.SessionOpen:
+            self.sessions[msg.session] = _Session(Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size,
+                                                         device=self.device, config=self.config))
+        elif kind is wire.SessionClose:
+            self.sessions.pop(msg.session, None)
+        elif kind is wire.StatsQuery:
+            self._stats(msg)
+        elif kind is wire.Welcome:
+            self.registered = True
+            self.name = msg.worker
+            self.max_message_bytes = msg.max_message_bytes
+            log.info("GT worker %s (%s) registered with the dispatcher at %s", self.name, self.device, self.endpoint)
+        elif kind is wire.Refused:
+            log.error("GT worker: the dispatcher at %s refused this worker: %s", self.endpoint, msg.reason)
+            return 2
+        else:
+            log.warning("GT worker %s: ignored a %s from the dispatcher", self.name, kind.__name__)
+        return None
+
+    # -- a client's instructions ------------------------------------------------------------
+    def _params(self, raw) -> tuple:
+        key = bytes(raw)
+        params = self._params_cache.get(key)
+        if params is None:
+            params = wire.decode_params(raw)
+            if len(self._params_cache) >= _PARAMS_CACHE_LIMIT:
+                self._params_cache.clear()
+            self._params_cache[key] = params
+        return params
+
+    def _apply(self, sid: int, session: _Session, body) -> None:
+        try:
+            items = wire.decode_items(body)
+        except wire.WireError as exc:
+            self._reject(session, str(exc))
+            return
+        w = session.worker
+        Op, Free = wire.Op, wire.Free
+        for item in items:
+            kind = type(item)
+            try:
+                if kind is Op:
+                    w.submit(item.opcode, item.result, item.inputs, self._params(item.params), item.scalars)
+                elif kind is Free:
+                    w.free(item.id)
+                elif kind is wire.Boundary:
+                    w.mark_boundary(item.region)
+                elif kind is wire.Put:
+                    w.put(item.id, wire.tensor_from(item.dtype, item.shape, item.data))
+                elif kind is wire.Fetch:
+                    self._reply(sid, self._fetch(session, item))
+                else:
+                    self._reply(sid, wire.Ack(item.req))
+            except wire.WireError as exc:
+                self._reject(session, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
+                self._reject(session, f"{type(exc).__name__}: {exc}")
+
+    def _answer_orphan(self, sid: int, body) -> None:
+        """A stream for a session this worker does not hold: its waits get an error, never silence."""
+        try:
+            items = wire.decode_items(body)
+        except wire.WireError:
+            return
+        for item in items:
+            if type(item) is wire.Fetch or type(item) is wire.Sync:
+                self._reply(sid, wire.Failure(item.req, f"GT worker {self.name} holds no session {sid} "
+                                                        "(it restarted?): this client's tensors are gone"))
+
+    def _reject(self, session: _Session, reason: str) -> None:
+        log.warning("GT worker %s: refused part of a client's message: %s", self.name, reason)
+        if session.rejected is None:
+            session.rejected = f"GT worker {self.name} refused a message from this client: {reason}"
+
+    def _fetch(self, session: _Session, item: wire.Fetch):
+        if session.rejected is not None:
+            message, session.rejected = session.rejected, None
+            return wire.Failure(item.req, message)
+        try:
+            value = session.worker.fetch(item.id)
+        except RuntimeError as exc:
+            return wire.Failure(item.req, str(exc)[:4000])
+        dtype, shape, data = wire.tensor_payload(value)
+        if data.nbytes > self.max_message_bytes:
+            return wire.Failure(item.req, f"tensor {item.id} holds {data.nbytes} bytes, more than the server's "
+                                          f"message limit GT_MAX_MESSAGE_BYTES={self.max_message_bytes}")
+        return wire.Value(item.req, dtype, shape, data)
+
+    def _reply(self, sid: int, answer) -> None:
+        self.sock.send_multipart((wire.encode(wire.Reply(sid)), wire.encode(answer)), copy=False)
+
+    def _stats(self, msg: wire.StatsQuery) -> None:
+        stats: dict = {"device": self.device}
+        own = self.sessions.get(msg.session)
+        if own is not None:
+            stats.update(own.worker.get_stats())
+        stats["process"] = {"pid": os.getpid(), "clients": len(self.sessions),
+                            "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values())}
+        self.sock.send(self._stats_encoder.encode(wire.StatsAnswer(msg.req, stats)))

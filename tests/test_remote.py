@@ -1,0 +1,422 @@
+"""Remote mode end to end: a real dispatcher and real worker processes on free ports.
+
+One server with two CPU workers serves most tests (module fixture); tests that
+break a server (a wrong token, a killed dispatcher) start their own.  Heartbeats
+are fast here (0.25 s, lost after 3 s) so that fault tests take seconds; the
+defaults are checked against the issue's 15 s separately.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import zmq
+
+import gt
+from gt.client import runtime
+from gt.transport import launch, settings, wire
+
+FAST = {"GT_HEARTBEAT_INTERVAL": "0.25", "GT_HEARTBEAT_TIMEOUT": "3", "GT_CONNECT_TIMEOUT": "60"}
+LOST_WITHIN = 3 + 0.25 + 2.0  # timeout + one heartbeat + slack for a loaded CI machine
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("GT_SERVER", "GT_TOKEN")}
+    env.update(FAST, **extra)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def start_cluster(tmp_path, workers: int, env: dict | None = None, worker_env: dict | None = None,
+                  args=()) -> launch.LocalServer:
+    log = open(tmp_path / "server.log", "ab")
+    srv = launch.start_server(env=env or _env(), output=log, args=args)
+    for _ in range(workers):
+        srv.add_worker("cpu", worker_env, output=log)
+    return srv
+
+
+def worker_count(address: str) -> int:
+    """How many workers the server at ``address`` has (asked as a bare client)."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(settings.tcp_endpoint(*settings.parse_address(address)))
+    try:
+        sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, "", os.getpid())))
+        if not sock.poll(1000):
+            return 0  # no worker yet: the server keeps the client waiting
+        wire.decode_header(sock.recv())
+        sock.send(wire.encode(wire.StatsRequest(1)))
+        assert sock.poll(10_000)
+        return len(wire.decode_header(sock.recv()).stats)
+    finally:
+        sock.send(wire.encode(wire.Bye()))
+        sock.close()
+
+
+def run_client(script: str, address: str, **env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script], env=_env(GT_SERVER=address, **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"client failed ({proc.returncode}):\n{err}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gt_server")
+    srv = start_cluster(tmp, 2, env=_env(GT_INSTRUCTION_LOG=str(tmp / "instructions.log")))
+    srv.log_dir = tmp
+    try:
+        wait_for(lambda: worker_count(srv.address) == 2, 60, "two workers to join")
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def connect(server, use_worker, monkeypatch):
+    """``connect(address=server)`` makes this process a client of a server (left again after the test)."""
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    use_worker()  # a fresh embedded worker holds no tensors, as gt.connect requires
+
+    def _connect(address=None, token=None):
+        return runtime.connect_server(address or server.address, token)
+
+    yield _connect
+    runtime.disconnect()
+
+
+@pytest.fixture
+def cluster_stats(server, connect):
+    """Every worker's stats, once both of the module's workers have joined."""
+    conn = connect()
+    return lambda: conn.get_all_stats()
+
+
+def _mlp_losses(steps: int = 4) -> list[float]:
+    gt.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = gt.from_numpy(rng.standard_normal((16, 8)).astype(np.float32))
+    y = gt.from_numpy(rng.standard_normal((16, 1)).astype(np.float32))
+    model = gt.nn.Sequential(gt.nn.Linear(8, 16), gt.nn.ReLU(), gt.nn.Linear(16, 1))
+    opt = gt.optim.SGD(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = gt.nn.MSELoss()(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_mlp_losses_remote_equal_embedded(connect, use_worker):
+    embedded = _mlp_losses()
+    conn = connect()
+    remote = _mlp_losses()
+    assert isinstance(runtime.get_worker(), runtime.RemoteWorker) and conn.worker_id
+    assert remote == embedded
+    assert remote[-1] < remote[0]
+
+
+CLIENT_SCRIPT = """
+import json, os, sys, time, numpy as np, gt
+k = {k}
+a = gt.from_numpy(np.arange(12, dtype=np.float32).reshape(3, 4) * k)
+print("ready", flush=True)
+while not os.path.exists({go!r}):  # every client is connected before any computes
+    time.sleep(0.02)
+b = ((a + k) * a).sum(1)
+print(json.dumps({{"result": b.tolist(), "worker": gt.client.runtime.get_worker().worker_id}}))
+"""
+
+
+def _expected(k: int) -> list:
+    a = torch.arange(12, dtype=torch.float32).reshape(3, 4) * k
+    return ((a + k) * a).sum(1).tolist()
+
+
+def test_three_client_processes_get_their_own_answers(server, tmp_path):
+    go = tmp_path / "go"
+    procs = [run_client(CLIENT_SCRIPT.format(k=k, go=str(go)), server.address) for k in (1, 2, 3)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    go.touch()
+    results = [finish(p) for p in procs]
+    for k, res in zip((1, 2, 3), results):
+        assert res["result"] == _expected(k)
+    # the same tensor ids (each process counts from 1) met on a shared worker without mixing
+    assert len({r["worker"] for r in results}) == 2
+
+
+def test_threads_each_get_their_own_connection(connect):
+    connect()
+    results, errors, workers = {}, [], {}
+
+    def run(k):
+        try:
+            a = gt.from_numpy(np.arange(12, dtype=np.float32).reshape(3, 4) * k)
+            results[k] = ((a + k) * a).sum(1).tolist()
+            workers[k] = runtime.get_worker()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert {k: results[k] for k in (1, 2, 3)} == {k: _expected(k) for k in (1, 2, 3)}
+    conns = {id(w) for w in workers.values()} | {id(runtime.get_worker())}
+    assert len(conns) == 4
+    assert all(isinstance(w, runtime.RemoteWorker) for w in workers.values())
+
+
+def test_stats_over_the_server(server, connect):
+    conn = connect()
+    stats = wait_for(lambda: (s := gt.debug.get_worker_stats()) and len(s) == 2 and s, 60, "two workers")
+    assert conn.worker_id in stats
+    a = gt.from_numpy(np.ones((2, 3), dtype=np.float32))
+    b = (a * 3).exp()
+    c = b.sum()
+    assert c.item() == pytest.approx(6 * np.exp(3.0))
+    mine = gt.debug.get_worker_stats()[conn.worker_id]
+    assert mine["operations"]["total"] == 3
+    assert mine["tensors"] == 3
+    assert mine["device"] == "cpu"
+    assert mine["process"]["tensors"] >= 3
+    other = [s for name, s in gt.debug.get_worker_stats().items() if name != conn.worker_id]
+    assert len(other) == 1 and "operations" not in other[0]  # no session of ours there
+    assert other[0]["device"] == "cpu" and set(other[0]["process"]) == {"pid", "clients", "tensors"}
+
+
+def test_instruction_log_names_client_worker_and_ops(server, connect):
+    conn = connect()
+    a = gt.from_numpy(np.ones((2, 5), dtype=np.float32))
+    (a * 2.5).sum().item()
+    log = (server.log_dir / "instructions.log").read_text().splitlines()
+    mine = [line for line in log if f"worker={conn.worker_id}" in line]
+    assert any("op=put" in line and "shape=(2, 5)" in line and "dtype=float32" in line for line in mine)
+    assert any("op=mul_scalar" in line and "scalars=(2.5,)" in line for line in mine)
+    assert any("op=sum_all" in line for line in mine)
+
+
+KILL_ME = """
+import json, sys, time, numpy as np, gt
+keep = [gt.from_numpy(np.ones((4, 4), dtype=np.float32)) * i for i in range(5)]
+keep[-1].sum().item()
+print(json.dumps({"worker": gt.client.runtime.get_worker().worker_id}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_killed_client_tensors_are_freed(server, cluster_stats):
+    def held() -> int:
+        return sum(s["process"]["tensors"] for s in cluster_stats().values())
+
+    before = held()
+    proc = run_client(KILL_ME, server.address)
+    try:
+        json.loads(proc.stdout.readline())
+        assert held() == before + 6  # five kept tensors and the sum being read
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    t0 = time.monotonic()
+    wait_for(lambda: held() == before, LOST_WITHIN, "the killed client's tensors to be freed")
+    assert time.monotonic() - t0 < LOST_WITHIN
+
+
+def test_killed_worker_errors_its_clients_and_others_go_on(server, connect, tmp_path):
+    server.add_worker("cpu", output=open(tmp_path / "worker.log", "ab"))
+    conn = connect()
+    wait_for(lambda: len(conn.get_all_stats()) == 3, 60, "a third worker")
+    a = gt.from_numpy(np.ones(3, dtype=np.float32))
+    assert (a + 1).sum().item() == 6.0
+    pid = conn.get_stats()["process"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    b = a * 2  # queued for a dead worker: no hang, no error yet
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=f"GT worker {conn.worker_id} was lost"):
+        b.sum().item()
+    assert time.monotonic() - t0 < LOST_WITHIN
+    with pytest.raises(RuntimeError, match="was lost"):  # and every later sync says so too
+        a.numpy()
+    runtime.disconnect()
+    fresh = connect()
+    assert fresh.worker_id != conn.worker_id
+    c = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert (c * c).sum().item() == 14.0
+    assert conn.worker_id not in gt.debug.get_worker_stats()
+
+
+def test_hostile_frames_change_nothing(server, connect, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    payload = pickle.dumps(Exploit())
+    host, port = settings.parse_address(server.address)
+    endpoint = settings.tcp_endpoint(host, port)
+    ctx = zmq.Context.instance()
+    rng = np.random.default_rng(7)
+
+    stranger = ctx.socket(zmq.DEALER)
+    stranger.linger = 0
+    stranger.connect(endpoint)
+    for i in range(3000):
+        parts = [rng.bytes(int(rng.integers(0, 64))) for _ in range(int(rng.integers(1, 4)))]
+        stranger.send_multipart(parts)
+    stranger.send_multipart([payload])
+    stranger.send_multipart([wire.encode(wire.Stream()), payload])
+    stranger.send_multipart([wire.encode(wire.Deliver(1)), payload])
+
+    # a registered client whose bodies are hostile: the worker must refuse them, not run them
+    rogue = ctx.socket(zmq.DEALER)
+    rogue.linger = 0
+    rogue.connect(endpoint)
+    rogue.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, "", os.getpid())))
+    assert rogue.poll(30_000), "no welcome for a well-formed hello"
+    assert type(wire.decode_header(rogue.recv_multipart()[0])) is wire.Welcome
+    stream = wire.encode(wire.Stream())
+    bad_bodies = [payload, b"\xc1", wire.encode([(0, 10 ** 6, 1, (), (), ())]), wire.encode([(0, 0, 0, (), (), ())]),
+                  wire.encode([(0, 0, 5, (1, 2), {"__reduce__": payload}, ())]),
+                  wire.encode([(0, 0, 5, (1, 2), [[[[[[1]]]]]], ())]),
+                  wire.encode([(3, 1, "object", (1,), b"\x00" * 8)]), wire.encode([(3, 1, "float32", (4,), b"\x00")])]
+    for body in bad_bodies:
+        rogue.send_multipart([stream, body])
+    for _ in range(500):
+        rogue.send_multipart([stream, rng.bytes(int(rng.integers(1, 200)))])
+    rogue.send_multipart([wire.encode(wire.Forward()), payload])  # a kind clients may not send
+    rogue.send_multipart([stream, wire.encode([(4, 99, 1)])])
+    answer = None
+    deadline = time.monotonic() + 30
+    while answer is None and time.monotonic() < deadline:
+        if rogue.poll(1000):
+            frames = rogue.recv_multipart()
+            if type(wire.decode_header(frames[0])) is wire.Forward:
+                answer = wire.decode_answer(frames[1])
+    assert type(answer) is wire.Failure and answer.req == 99
+    assert "refused a message from this client" in answer.message
+
+    with socket.create_connection((host, port)) as raw:  # not even ZeroMQ
+        raw.sendall(payload + rng.bytes(4096))
+    rogue.send(wire.encode(wire.Bye()))
+    stranger.close()
+    rogue.close()
+
+    connect()  # the server still serves everyone else, right
+    a = gt.from_numpy(np.arange(6, dtype=np.float32))
+    assert (a * a).sum().item() == 55.0
+    assert not marker.exists()
+
+
+def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_path, connect):
+    srv = start_cluster(tmp_path, 0, env=_env(GT_TOKEN="s3cret"))
+    try:
+        bad = srv.add_worker("cpu", {"GT_TOKEN": "wrong"}, output=open(tmp_path / "bad_worker.log", "ab"))
+        srv.add_worker("cpu", {"GT_TOKEN": "s3cret"}, output=open(tmp_path / "worker.log", "ab"))
+        with pytest.raises(ConnectionRefusedError, match="wrong token"):
+            connect(srv.address, token="guess")
+        with pytest.raises(ConnectionRefusedError, match="wrong token"):
+            connect(srv.address, token="")
+        assert bad.wait(60) == 2
+        assert "refused this worker: wrong token" in (tmp_path / "bad_worker.log").read_text()
+        conn = connect(srv.address, token="s3cret")
+        a = gt.from_numpy(np.ones(2, dtype=np.float32))
+        assert (a + a).sum().item() == 4.0
+        srv.server.kill()
+        srv.server.wait()
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match=f"GT server at {srv.address} is unreachable"):
+            (a * 2).sum().item()
+        assert time.monotonic() - t0 < LOST_WITHIN
+        with pytest.raises(RuntimeError, match="unreachable"):  # and it stays that way
+            a.numpy()
+        # a server restarted on the port gets the surviving worker back, and connecting again works
+        port = int(srv.address.rsplit(":", 1)[1])
+        srv.server = launch.start_server(env=_env(GT_TOKEN="s3cret"), port=port,
+                                         output=open(tmp_path / "server2.log", "ab")).server
+        connect(srv.address, token="s3cret")
+        b = gt.from_numpy(np.arange(3, dtype=np.float32))
+        assert (b * b).sum().item() == 5.0
+    finally:
+        srv.stop()
+
+
+def test_gpu_workers_starts_and_stops_a_local_server():
+    script = """
+import json, gt
+address = gt.gpu_workers(1)
+a = gt.ones(3) * 4
+srv = gt.client.runtime._servers[0]
+print(json.dumps({"sum": a.sum().item(), "pids": [srv.server.pid] + [w.pid for w in srv.workers],
+                  "workers": len(gt.debug.get_worker_stats()), "address": address}))
+"""
+    res = finish(subprocess.Popen([sys.executable, "-c", script], env=_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True), timeout=120)
+    assert res["sum"] == 12.0 and res["workers"] == 1
+    for pid in res["pids"]:
+        wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie awaiting its reaper is gone too
+        return f.read().split(") ")[1][0] != "Z"
+
+
+def test_connect_errors_name_the_problem(connect, use_worker):
+    with pytest.raises(ValueError, match="bad GT server address"):
+        connect("localhost")
+    free_port = socket.socket()
+    free_port.bind(("127.0.0.1", 0))
+    port = free_port.getsockname()[1]
+    free_port.close()
+    os.environ["GT_CONNECT_TIMEOUT"] = "0.5"
+    try:
+        with pytest.raises(ConnectionError, match=f"no answer from a GT server at 127.0.0.1:{port}"):
+            connect(f"127.0.0.1:{port}")
+    finally:
+        os.environ["GT_CONNECT_TIMEOUT"] = FAST["GT_CONNECT_TIMEOUT"]
+    assert not isinstance(runtime.get_worker(), runtime.RemoteWorker)  # a failed connect stays embedded
+    use_worker()
+    keep = gt.ones(2)
+    with pytest.raises(RuntimeError, match="before the first tensor"):
+        connect()
+    del keep
