@@ -340,8 +340,10 @@ class Worker:
         if len(recent) > 2 * MAX_PERIOD:
             del recent[0]
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
-        if period < 2 or force_compile or self.batch_size == 1:
+        if period == 1 or force_compile or self.batch_size == 1:
             return hot
+        if period == 0:
+            return hot and not self._cycle_may_form()
         cycle = tuple(seg[0] for seg in recent[-period:])
         if cycle in self._bad_cycles:
             return hot
@@ -358,6 +360,21 @@ class Worker:
             log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
                      self.worker_id, period)
         # A segment of a cycle waits for the merged cycle instead of compiling on its own.
+        return False
+
+    def _cycle_may_form(self) -> bool:
+        """Is the last segment hot for the first time, back after 2..MAX_PERIOD segments?
+
+        Then it may belong to a cycle the finder has not confirmed yet: a period P
+        needs 2P equal keys, and a loop whose first step differs (no gradients yet)
+        turns its segments hot before that.  Such a segment waits for its next sight
+        instead of compiling a graph of its own that the merged cycle would replace.
+        """
+        recent = self._recent
+        key = recent[-1][0]
+        for seg in reversed(recent[-MAX_PERIOD - 1:-1]):
+            if seg[0] == key:
+                return not seg[1]
         return False
 
     def _cycle_start(self, period: int) -> int:
