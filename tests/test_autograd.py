@@ -434,3 +434,14 @@ def test_in_place_writes_on_a_tensor_used_earlier_keep_its_old_value_and_history
         (h.sum() + y.sum() + z.sum() + h.pow(2).sum()).backward()
         grads.append(np.asarray(x.grad.tolist()))
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_leaves_sharing_one_gradient_get_handles_of_their_own():
+    a = gt.ones(3, requires_grad=True)
+    b = gt.ones(3, requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    with gt.no_grad():
+        a.grad.mul_(3)
+    np.testing.assert_array_equal(a.grad.numpy(), [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])

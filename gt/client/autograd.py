@@ -166,8 +166,9 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
     pinned = [ref() for _, past in rebound.values() for _, ref in past]  # noqa: F841
     try:
         root = tensor._grad_fn
+        given: set = set()   # ids of the gradient handles leaves received in this pass
         if root is None:
-            _accumulate(tensor, gradient)
+            _accumulate(tensor, gradient, given)
             return
         grads = {root: gradient}
         queue = [(-root.seq, root)]
@@ -186,7 +187,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
                     gi = gi.to(inp.dtype)
                 fn = inp._grad_fn
                 if fn is None:
-                    _accumulate(inp, gi)
+                    _accumulate(inp, gi, given)
                 elif fn in grads:
                     grads[fn] = grads[fn] + gi
                 else:
@@ -197,7 +198,15 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
         runtime.mark_boundary()
 
 
-def _accumulate(leaf, g) -> None:
+def _accumulate(leaf, g, given: set) -> None:
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)
-    leaf.grad = g if leaf.grad is None else leaf.grad + g
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
+        return
+    # A rule may hand one gradient handle to several inputs (``a + b``): each leaf gets a
+    # handle of its own, so an in-place change of ``a.grad`` leaves ``b.grad`` alone, as in torch.
+    if id(g) in given:
+        g = g.detach()
+    given.add(id(g))
+    leaf.grad = g
