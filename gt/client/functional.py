@@ -48,6 +48,11 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
         if (a.requires_grad or b.requires_grad) and _gm.enabled:
             record(code_t, out, (a, b))
         return out
+    return _arith_number(a, b, code_s)
+
+
+def _arith_number(a: Tensor, b, code_s: int):
+    """``a <op> b`` for a Python/numpy number ``b`` (NotImplemented for anything else)."""
     s = number(b)
     if s is None:
         return NotImplemented
@@ -61,11 +66,29 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
     return out
 
 
+# Arithmetic whose result keeps its operands' floating dtype and, for equal shapes, their
+# shape: the common training-loop case skips the inference cache (a tuple key and its hash).
+_SAME_AS_OPERANDS = frozenset(("add", "sub", "mul", "div"))
+
+
 def _binary_method(name: str):
     code_t, code_s = _OP[name], _OP[name + "_scalar"]
 
-    def method(self, other):
-        return _arith(self, other, code_t, code_s)
+    if name not in _SAME_AS_OPERANDS:
+        def method(self, other):
+            return _arith(self, other, code_t, code_s)
+    else:
+        def method(self, other):
+            if isinstance(other, Tensor):
+                shape, dtype = self.shape, self.dtype
+                if dtype is other.dtype and dtype in FLOATING and shape == other.shape:
+                    out = make(shape, dtype)
+                    _rt.submit(code_t, out._id, (self._id, other._id), (), ())
+                    if (self.requires_grad or other.requires_grad) and _gm.enabled:
+                        record(code_t, out, (self, other))
+                    return out
+                return _arith(self, other, code_t, code_s)
+            return _arith_number(self, other, code_s)
     method.__name__ = name
     return method
 
