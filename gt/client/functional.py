@@ -53,14 +53,18 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
 
 def _arith_number(a: Tensor, b, code_s: int):
     """``a <op> b`` for a Python/numpy number ``b`` (NotImplemented for anything else)."""
-    s = number(b)
+    s = b if b.__class__ is float else number(b)   # a float (a learning rate) is the common case
     if s is None:
         return NotImplemented
     dtype = _scalar_dtypes.get((code_s, a.dtype, s.__class__))
     if dtype is None:
         dtype = elementwise_dtype(code_s, (a,), s)
         _scalar_dtypes[(code_s, a.dtype, s.__class__)] = dtype
-    out = emit_number(code_s, (a._id,), a.shape, dtype, s)
+    if s.__class__ is float:   # emit_number's float case, inlined: a graph input, not a param
+        out = make(a.shape, dtype)
+        _rt.submit(code_s, out._id, (a._id,), (), (s,))
+    else:
+        out = emit_number(code_s, (a._id,), a.shape, dtype, s)
     if a.requires_grad and _gm.enabled:
         record(code_s, out, (a,), (s,))
     return out
