@@ -56,6 +56,16 @@ def _backward(params, x, lib, use_bias=True):
     (out * out).sum().backward()
 
 
+def _step_both(g_params, g_opt, t_params, t_opt, rng, steps: int = 3) -> None:
+    """``steps`` training steps of ``_backward``'s loss on the same data, in GT and in torch."""
+    for _ in range(steps):
+        x = rng.standard_normal((5, 3)).astype(np.float32)
+        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
+            opt.zero_grad()
+            _backward(params, x, lib)
+            opt.step()
+
+
 # -- the update rules ----------------------------------------------------------------------------
 @pytest.mark.parametrize("name, kw", CONFIGS, ids=IDS)
 def test_steps_equal_torch_bit_for_bit(name, kw, rng):
@@ -116,12 +126,7 @@ def test_adam_counts_steps_per_parameter(rng):
 def test_steps_in_a_batched_worker_equal_torch(name, kw, rng, batched_worker):
     g_params, t_params = _params(rng)
     g_opt, t_opt = getattr(gt.optim, name)(g_params, **kw), getattr(torch.optim, name)(t_params, **kw)
-    for _ in range(3):
-        x = rng.standard_normal((5, 3)).astype(np.float32)
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
-            opt.zero_grad()
-            _backward(params, x, lib)
-            opt.step()
+    _step_both(g_params, g_opt, t_params, t_opt, rng)
     _assert_equal(g_params, t_params)
 
 
@@ -258,12 +263,7 @@ def _custom_optimizer(lib):
 def test_a_custom_optimizer_written_for_torch_runs_on_gt(rng):
     g_params, t_params = _params(rng)
     g_opt, t_opt = _custom_optimizer(gt)(g_params, lr=0.1), _custom_optimizer(torch)(t_params, lr=0.1)
-    for _ in range(3):
-        x = rng.standard_normal((5, 3)).astype(np.float32)
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
-            opt.zero_grad()
-            _backward(params, x, lib)
-            opt.step()
+    _step_both(g_params, g_opt, t_params, t_opt, rng)
     _assert_equal(g_params, t_params)
     assert g_opt.state_dict() == t_opt.state_dict()
     for lib, params in ((torch, t_params), (gt, g_params)):
@@ -328,12 +328,7 @@ def test_load_state_dict_from_torch_continues_torchs_run(name, kw, rng):
     g_opt = getattr(gt.optim, name)(g_params, lr=1.0)
     g_opt.load_state_dict(t_opt.state_dict())
     assert g_opt.param_groups[0]["lr"] == kw["lr"] and g_opt.param_groups[0]["params"] == g_params
-    for _ in range(2):
-        x = rng.standard_normal((5, 3)).astype(np.float32)
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
-            opt.zero_grad()
-            _backward(params, x, lib)
-            opt.step()
+    _step_both(g_params, g_opt, t_params, t_opt, rng, steps=2)
     _assert_equal(g_params, t_params)
 
 
