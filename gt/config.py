@@ -18,7 +18,8 @@ def _flag(name: str, default: str = "0") -> bool:
     raise ConfigError(f"{name}={raw!r}: expected 0 or 1")
 
 
-def _positive_int(name: str, default: int | None) -> int | None:
+def positive_int(name: str, default: int | None) -> int | None:
+    """The positive integer in environment variable ``name``, or ``default`` when it is unset or empty."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -66,8 +67,8 @@ def from_env() -> Config:
     """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE."""
     return Config(
         auto_compile=_flag("GT_AUTO_COMPILE"),
-        hot_threshold=_positive_int("GT_HOTPATH_THRESHOLD", 10),
-        batch_size=_positive_int("GT_WORKER_BATCH_SIZE", None),
+        hot_threshold=positive_int("GT_HOTPATH_THRESHOLD", 10),
+        batch_size=positive_int("GT_WORKER_BATCH_SIZE", None),
         compile=_flag("GT_COMPILE"),
         device=_device("GT_DEVICE"),
     )

@@ -9,7 +9,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from gt.config import ConfigError
+from gt.config import ConfigError, positive_int
 
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
 # A lost peer is noticed within interval + timeout = 11 s, inside the 15 s the
@@ -30,19 +30,6 @@ def _positive_float(name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r}: expected a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise ConfigError(f"{name}={raw!r}: must be a positive finite number")
-    return value
-
-
-def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected a positive integer") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r}: must be at least 1")
     return value
 
 
@@ -87,7 +74,7 @@ def from_env() -> RemoteSettings:
         heartbeat_interval=_positive_float("GT_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
         heartbeat_timeout=_positive_float("GT_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
         connect_timeout=_positive_float("GT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
-        max_message_bytes=_positive_int("GT_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
+        max_message_bytes=positive_int("GT_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
         instruction_log=os.environ.get("GT_INSTRUCTION_LOG", "").strip() or None,
     ))
 
