@@ -496,3 +496,16 @@ def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_rep
         assert w.get_stats()["compilation"]["cache_hits"] == 2
     finally:
         runtime.connect(previous)
+
+
+def test_batches_outside_a_worker_key_params_exactly():
+    """The engine's own canonical form (no worker batcher) keeps -0.0/0.0 and 1/True/1.0 apart."""
+    x = torch.ones(2)
+
+    def key(param):
+        ops = [engine_mod.Operation("compute", "add_scalar", 2, (1,), (param,))]
+        return engine_mod._canonical_batch(ops, {1: x}).key
+
+    keys = [key(v) for v in (0.0, -0.0, 1, True, 1.0)]
+    assert len(set(keys)) == 5
+    assert key(-0.0) == key(-0.0)

@@ -319,6 +319,16 @@ def _canonical_batch(operations: list, tensors: dict) -> Batch:
     canon, ext_ids, live_ids, _ = _batcher.Batcher(_ops.NUM_OPCODES).flush_ops(list(operations), [])
     # Inputs the table does not hold (a detector used on its own) count as "unknown".
     metas = tuple(meta_of(tensors[i]) if i in tensors else None for i in ext_ids)
-    # A fresh batcher numbers params from 0: the key carries the params themselves.
-    params = tuple((op[3], tuple(type(s) for s in op[4])) for op in operations)
+    # A fresh batcher numbers params from 0: the key carries the params themselves, exactly.
+    params = tuple((_exact(op[3]), tuple(type(s) for s in op[4])) for op in operations)
     return Batch(canon, ext_ids, live_ids, metas=metas, key=(canon, metas, params))
+
+
+def _exact(value):
+    """``value`` (nested tuples of params) as a key that tells apart what ``==`` merges, as the
+    C batcher's interning does: -0.0 from 0.0 (float bits), 1 from True from 1.0 (types)."""
+    if type(value) is tuple:
+        return tuple(map(_exact, value))
+    if type(value) is float:
+        return float, _float_bits(value)
+    return type(value), value
