@@ -117,7 +117,6 @@ class Worker:
         self._after_sync: int | None = None   # key of the first segment after the last sync point
         self._synced = False
         self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
-        self._cycle_eager_s = 0.0      # those segments' best eager run times, summed
         self._fresh_merges = 0
         self._merged_seen: dict = {}   # pattern key -> times seen as a merged batch
         self._bad_cycles: set[tuple] = set()
@@ -314,15 +313,14 @@ class Worker:
         self._fresh_merges = 0
         if hot:
             return True
-        full = held == self._period
         if self.hotpath_detector.table.state(key) == FAILED:
-            if full:
+            if held == self._period:
                 self._bad_cycles.add(self._cycle)
                 self._leave_cycle()
             return False
-        if full:
-            # A merged cycle ran eagerly once: its segments' best times are the better reference.
-            self._times.setdefault(key, [None, None, REVERT_SAMPLES])[0] = self._cycle_eager_s
+        # Its eager reference is its own first-sight run, not the sum of the cycle's
+        # segments' times: a merged batch held by an earlier loop's period is not that
+        # cycle, and such a sum once reverted a graph that paid.
         return self._promote(key)
 
     def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
@@ -348,9 +346,7 @@ class Worker:
         if cycle in self._bad_cycles:
             return hot
         if all(seg[1] for seg in recent[-period:]):
-            times = self._times
-            eager_s = sum(times[k][0] or 0.0 for k in cycle if k in times)
-            self._period, self._cycle, self._cycle_eager_s = period, cycle, eager_s
+            self._period, self._cycle = period, cycle
             self._fresh_merges = 0
             # The next segment is cycle[0]; held cycles start at cycle[start], so the
             # first one may be short.
