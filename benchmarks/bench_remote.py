@@ -114,8 +114,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
     env = dict(os.environ, GT_DEVICE=args.device)
-    if args.device == "cpu":  # as gt.gpu_workers does: leave two cores to the client and the dispatcher
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) - 2))
+    if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
+        env.update(launch.local_devices(1)[0][1])
     servers, conns = {}, []
     try:
         for mode, flags in (("eager", ("--auto-compile", "0", "--batch-size", "1")),

@@ -200,6 +200,36 @@ def test_threads_each_get_their_own_connection(connect):
     assert all(isinstance(w, runtime.RemoteWorker) for w in workers.values())
 
 
+def test_boundaries_coalesce_into_few_messages_and_syncs_send_everything(connect, monkeypatch):
+    conn = connect()
+    monkeypatch.setattr(conn, "COALESCE_SECONDS", 60.0)  # only the item count sends here
+    sent = []
+    real_send = conn._send
+    monkeypatch.setattr(conn, "_send", lambda sync=False: sent.append(len(conn._items)) or real_send(sync))
+    x = gt.from_numpy(np.arange(4, dtype=np.float32))  # a put goes out at once
+    ref = torch.arange(4, dtype=torch.float32)
+    assert len(sent) == 1
+    kept = []  # no frees: an op and a boundary item each
+    for _ in range(conn.COALESCE_ITEMS // 2 - 1):
+        kept.append(x)
+        x = x + 1.0
+        ref = ref + 1.0
+        runtime.mark_boundary()
+    assert len(sent) == 1 and len(conn._items) == conn.COALESCE_ITEMS - 2  # held: no message per boundary
+    kept.append(x)
+    x = x * 2.0
+    runtime.mark_boundary()
+    assert len(sent) == 2 and sent[-1] == conn.COALESCE_ITEMS and conn._items == []
+    x = x - 3.0
+    runtime.mark_boundary()
+    assert len(sent) == 2  # buffered again
+    assert x.tolist() == (ref * 2.0 - 3.0).tolist()  # the read sends what is buffered first
+    monkeypatch.setattr(conn, "COALESCE_SECONDS", 0.0)
+    (x + 1.0).sum()
+    runtime.mark_boundary()  # a boundary after a pause goes out at once
+    assert conn._items == []
+
+
 def test_stats_over_the_server(server, connect):
     conn = connect()
     stats = wait_for(lambda: (s := gt.debug.get_worker_stats()) and len(s) == 2 and s, 60, "two workers")

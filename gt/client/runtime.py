@@ -200,16 +200,23 @@ def _at_exit() -> None:
 class RemoteWorker:
     """One connection to a GT server: the client-facing methods of the embedded ``Worker``.
 
-    Instructions are buffered and sent as one message at each batch boundary (or
-    every ``MAX_ITEMS``); only ``fetch``, stats and ``_flush_batch`` wait for an
-    answer.  Every ``WINDOW`` messages a ``Sync`` asks the worker to acknowledge,
-    and the next window waits for that acknowledgement: a client can run at most
+    Instructions are buffered and sent as one message at a batch boundary once
+    ``COALESCE_ITEMS`` items are buffered or ``COALESCE_SECONDS`` have passed since
+    the last send (so a steady loop sends about once a step or every few steps,
+    and the first boundary after a pause goes out at once), at every sync point,
+    and every ``MAX_ITEMS``; only ``fetch``, stats and ``_flush_batch`` wait for an
+    answer.  Each message costs every process on its way a wake-up, which on a
+    small machine costs more than the instructions it carries.  Every ``WINDOW``
+    messages a ``Sync`` asks the worker to acknowledge, and the next window
+    waits for that acknowledgement: a client can run at most
     two windows ahead of its worker, so queues stay bounded without a round trip
     per message.
     """
 
     WINDOW = 32
     MAX_ITEMS = 4096
+    COALESCE_ITEMS = 256
+    COALESCE_SECONDS = 0.001
 
     def __init__(self, address: str, token: str) -> None:
         self.address = address
@@ -226,6 +233,7 @@ class RemoteWorker:
         self._dead: str | None = None  # why this connection can no longer work
         self._max_bytes = self.cfg.max_message_bytes
         self.closed = False
+        self._last_send = 0.0  # perf_counter() of the last message sent
 
     # -- connection ------------------------------------------------------------------------
     def open(self) -> None:
@@ -312,8 +320,10 @@ class RemoteWorker:
             self._items.append((2, compile_region))
             self._send()
         elif self._items:
-            self._items.append((2,))
-            self._send()
+            items = self._items
+            items.append((2,))
+            if len(items) >= self.COALESCE_ITEMS or _clock() - self._last_send >= self.COALESCE_SECONDS:
+                self._send()
 
     def put(self, tensor_id: int, value: torch.Tensor) -> None:
         """Send a tensor created from data (no answer needed; ordered with the ops)."""
@@ -343,6 +353,7 @@ class RemoteWorker:
             req = self._next_req()
             items.append((5, req))
         self._sock.send_multipart((_STREAM, wire.encode(items)), copy=False)
+        self._last_send = _clock()
         return req
 
     def _next_req(self) -> int:
@@ -430,6 +441,7 @@ class RemoteWorker:
 
 
 _STREAM = wire.encode(wire.Stream())
+_clock = time.perf_counter
 
 _env = _settings.from_env()
 if _env.server is not None:  # GT_SERVER: remote from the start; each thread connects on its first op

@@ -76,9 +76,12 @@ def local_devices(n: int) -> list[tuple[str, dict]]:
     import torch
     gpus = torch.cuda.device_count()
     if gpus == 0:
-        # n CPU workers share the cores (leaving two to the client and the dispatcher)
-        # instead of each starting one thread per core: oversubscribed OpenMP teams crawl.
-        threads = str(max(1, ((os.cpu_count() or 1) - 2) // n))
+        # n CPU workers share the cores instead of each starting one thread per core:
+        # oversubscribed OpenMP teams crawl.  Where cores are plenty, two are left to the
+        # client and the dispatcher; on a small machine those mostly wait, and leaving
+        # them a core would halve a lone worker's compute (measured on 2 cores).
+        cores = os.cpu_count() or 1
+        threads = str(max(1, (cores - (2 if cores > 4 else 0)) // n))
         return [("cpu", {"OMP_NUM_THREADS": threads})] * n
     if n > gpus:
         raise ValueError(f"gpu_workers({n}): only {gpus} GPU(s) visible (one worker per GPU)")
