@@ -115,7 +115,7 @@ def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[
     from torch._inductor.decomposition import select_decomp_table
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    functional = torch.func.functionalize(gm, remove="mutations_and_views")
+    functional = torch.func.functionalize(gm, remove="mutations")
     aten_graph = make_fx(functional, decomposition_table=select_decomp_table())(*example_inputs)
     # A pattern's key pins every input's dtype, shape and strides (meta_of), so the
     # generated code's per-call size/stride asserts (a fifth of a small graph's call)
