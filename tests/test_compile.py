@@ -15,6 +15,7 @@ import torch
 
 import gt
 from gt import config as gt_config
+from gt.ops import scalar_as
 from gt.client import runtime
 from gt.ops import OP_NAMES
 from gt.worker import engine as engine_mod
@@ -345,6 +346,46 @@ def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worke
     assert stats["hotpath"]["reverted"] == 3 and stats["hotpath"]["cycle_period"] == 0
     assert logged.text.count("runs no faster compiled") == 3
     assert stats["compilation"]["cache_size"] == 0
+
+
+def test_a_new_loop_held_by_an_old_cycle_is_judged_by_its_own_eager_time(use_worker, monkeypatch, logged):
+    """Eager runs cost 1 ms an op and compiled runs 0.5 ms: every merged cycle pays.
+
+    Loop A (4 ops a step) forms a cycle of two segments; loop B (12 ops, same period)
+    is then held by A's cycle and compiled as a merged batch.  B's graph (6 ms) must be
+    judged against B's own eager time (12 ms), never A's (4 ms: a revert).
+    """
+    def half_speed_compile(gm, inputs):
+        n = sum(1 for node in gm.graph.nodes if node.op == "call_function" and node.target is not scalar_as)
+        return lambda args: (time.sleep(0.0005 * n), gm(*args))[1]
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", half_speed_compile)
+    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=3)   # merged batches: not hot on 2nd sight
+    real_eager = w.engine._run_eager
+
+    def eager_1ms_per_op(operations, tensors, batch):
+        time.sleep(0.001 * len(operations))
+        return real_eager(operations, tensors, batch)
+
+    monkeypatch.setattr(w.engine, "_run_eager", eager_1ms_per_op)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    gt.flush()
+    for _ in range(12):                       # A: two segments of 2 ops
+        with gt.no_grad():
+            y = x * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+    for _ in range(14):                       # B: two segments of 6 ops
+        with gt.no_grad():
+            y = ((x * 3.0 + 1.0) * 0.5).sin().cos() * 2.0
+        with gt.no_grad():
+            z = ((((y - 1.0) * 2.0).exp() + 1.0).sin() * 0.5)
+    y_ref = np.cos(np.sin((np.array([1.0, 2.0, 3.0]) * 3 + 1) * 0.5)) * 2
+    np.testing.assert_allclose(z.numpy(), np.sin(np.exp((y_ref - 1) * 2) + 1) * 0.5, rtol=1e-5)
+    stats = w.get_stats()
+    assert stats["hotpath"]["reverted"] == 0, logged.text
+    assert "runs no faster compiled" not in logged.text
 
 
 def test_negative_zero_inf_and_nan_scalars_compiled_equal_eager(use_worker):

@@ -109,7 +109,7 @@ class Worker:
         self._seg_limit = batch_size
         self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
         # Cycles (see the module docstring).
-        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids) of the last segments
+        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids, ops) of the last segments
         # Frees between segments (nothing pending: applied at once), for _cycle_start's replay.
         self._gap_frees: list[int] | None = [] if cfg.auto_compile and batch_size > 1 else None
         self._period = 0               # 0: run segments one by one; P: hold P segments
@@ -117,6 +117,7 @@ class Worker:
         self._after_sync: int | None = None   # key of the first segment after the last sync point
         self._synced = False
         self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
+        self._cycle_eager: tuple | None = None  # (their best eager seconds summed, their ops), when all known
         self._fresh_merges = 0
         self._merged_seen: dict = {}   # pattern key -> times seen as a merged batch
         self._bad_cycles: set[tuple] = set()
@@ -259,12 +260,12 @@ class Worker:
                 eligible = n >= 2 and detector.last_signature not in self._reverted
                 if merged:
                     self.stats["merged_batches"] += 1
-                    compile_it = self._merged_compiles(key, hot, held) and eligible
+                    compile_it = self._merged_compiles(key, hot, held, n) and eligible
                     promoted = compile_it and not hot
                 else:
                     if eligible and force_compile and not hot:
                         hot = promoted = self._promote(key)
-                    compile_it = self._observe_segment(batch, hot, force_compile) and eligible
+                    compile_it = self._observe_segment(batch, hot, force_compile, n) and eligible
         t0 = perf_counter()
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
@@ -294,7 +295,7 @@ class Worker:
         table.set_state(key, HOT)
         return True
 
-    def _merged_compiles(self, key: int, hot: bool, held: int) -> bool:
+    def _merged_compiles(self, key: int, hot: bool, held: int, n_ops: int) -> bool:
         """Should a merged batch run compiled?  On its second sight as a merged batch.
 
         The first sight shows nothing repeats yet (and a merged batch that is one
@@ -313,17 +314,22 @@ class Worker:
         self._fresh_merges = 0
         if hot:
             return True
+        full = held == self._period
         if self.hotpath_detector.table.state(key) == FAILED:
-            if held == self._period:
+            if full:
                 self._bad_cycles.add(self._cycle)
                 self._leave_cycle()
             return False
-        # Its eager reference is its own first-sight run, not the sum of the cycle's
-        # segments' times: a merged batch held by an earlier loop's period is not that
-        # cycle, and such a sum once reverted a graph that paid.
+        reference = self._cycle_eager
+        if full and reference is not None and n_ops == reference[1]:
+            # It ran eagerly once; its segments' best times (many runs each) are the
+            # better reference.  Only if it is that cycle: a new loop whose batches an
+            # old loop's period holds is not, and the old cycle's sum once reverted
+            # its paying graph.
+            self._times.setdefault(key, [None, None, REVERT_SAMPLES])[0] = reference[0]
         return self._promote(key)
 
-    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
+    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool, n_ops: int) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
         key = batch.key
         period = self.hotpath_detector.observe_segment(self.hotpath_detector.last_signature)
@@ -334,7 +340,7 @@ class Worker:
         if self._gap_frees:
             freed = (*self._gap_frees, *freed)
             self._gap_frees.clear()
-        recent.append((key, hot, batch.live_ids, freed))
+        recent.append((key, hot, batch.live_ids, freed, n_ops))
         if len(recent) > 2 * MAX_PERIOD:
             del recent[0]
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
@@ -346,6 +352,9 @@ class Worker:
         if cycle in self._bad_cycles:
             return hot
         if all(seg[1] for seg in recent[-period:]):
+            segments = recent[-period:]
+            best = [self._times[k][0] if k in self._times else None for k in cycle]
+            self._cycle_eager = None if None in best else (sum(best), sum(seg[4] for seg in segments))
             self._period, self._cycle = period, cycle
             self._fresh_merges = 0
             # The next segment is cycle[0]; held cycles start at cycle[start], so the
@@ -388,7 +397,7 @@ class Worker:
         best, best_start = None, 0
         for start in range(period):
             alive: set = set()
-            for _, _, live_ids, freed_ids in rounds[start:start + period]:
+            for _, _, live_ids, freed_ids, _ in rounds[start:start + period]:
                 alive.difference_update(freed_ids)
                 alive.update(live_ids)
             if best is None or len(alive) < best:
