@@ -9,6 +9,8 @@ p.grad.zero_()`` under no_grad) and ``optimizer`` (nn.MSELoss, optim.SGD,
 zero_grad/backward/step).  Modes: PyTorch eager, ``torch.compile`` of the whole
 step, GT eager (batch size 1: every op runs as it arrives) and GT auto-compile
 (GT_AUTO_COMPILE=1's worker: the step's cycle of batches runs as one compiled graph).
+For reference, "one graph (hand)": the same step written as one functional graph
+(forward, gradients, SGD update) and compiled once, the limit auto-compile aims at.
 
 Prints steady-state ms/step and ratios, compiled calls per step, and the
 break-even step count of GT auto-compile (its compile time included) against GT
@@ -84,6 +86,49 @@ def build(lib, nn, name, loop, device=None):
     return step
 
 
+def build_one_graph(name, device=None):
+    """The limit the issue names: the whole step written by hand as one functional graph
+    (forward, gradients, SGD update) compiled once with ``torch.compile``; new parameters
+    are copied into the old ones, as an in-place update leaves them."""
+    batch, n_in, hidden = MODELS[name]
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((batch, n_in)).astype(np.float32))
+    Y = torch.from_numpy(rng.standard_normal((batch, 1)).astype(np.float32))
+    sizes = [n_in, *hidden, 1]
+    layers = [torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+    params = [t.detach() for layer in layers for t in (layer.weight, layer.bias)]
+    if device is not None:
+        X, Y, params = X.to(device), Y.to(device), [p.to(device) for p in params]
+
+    def functional_step(params, X, Y):
+        Ws, bs = params[0::2], params[1::2]
+        acts, pre, h = [X], [], X
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            a = torch.addmm(b, h, W.t())
+            pre.append(a)
+            h = a.relu()
+            acts.append(h)
+        d = torch.addmm(bs[-1], h, Ws[-1].t()) - Y
+        loss = (d * d).mean()
+        g = d * (2.0 / d.numel())
+        new = [None] * len(params)
+        for i in reversed(range(len(Ws))):
+            new[2 * i] = Ws[i] - LR * (g.t() @ acts[i])
+            new[2 * i + 1] = bs[i] - LR * g.sum(0)
+            if i:
+                g = (g @ Ws[i]) * (pre[i - 1] > 0)
+        return loss, new
+
+    compiled = torch.compile(functional_step, fullgraph=True)
+
+    def step():
+        loss, new = compiled(params, X, Y)
+        torch._foreach_copy_(params, new)
+        return loss
+    return step
+
+
 def use_gt_worker(device, auto_compile, batch_size, threshold=10):
     cfg = gt_config.Config(auto_compile=auto_compile, hot_threshold=threshold, batch_size=batch_size,
                            compile=False, device=device)
@@ -120,6 +165,11 @@ def bench(name, loop, device, steps, warm, threshold, rounds):
     cstep().item()
     torch_compile_s = time.perf_counter() - t0
     modes["torch.compile"] = (None, cstep)
+
+    hstep = build_one_graph(name, device)
+    for _ in range(warm):
+        hstep()
+    modes["one graph (hand)"] = (None, hstep)
 
     eager_worker = use_gt_worker(device, auto_compile=False, batch_size=1)
     step = build(gt, gt.nn, name, loop)
