@@ -104,7 +104,9 @@ def bench_stream(targets: dict, n: int, rounds: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=100, help="MLP steps per timing window")
+    ap.add_argument("--steps", type=int, default=200,
+                    help="MLP steps per timing window (each window ends with one read, as a loop that "
+                         "prints its loss every that many steps)")
     ap.add_argument("--warm", type=int, default=30, help="warm-up steps (auto-compile compiles here)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved windows per mode")
     ap.add_argument("--syncs", type=int, default=500, help="round trips per window")
