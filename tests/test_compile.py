@@ -539,6 +539,32 @@ def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_rep
         runtime.connect(previous)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_capture_failure_runs_the_graph_compiled_without_one(monkeypatch, logged):
+    def refuse(self, fn, example_inputs):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(engine_mod._CudaGraphRunner, "__init__", refuse)
+    cfg = gt_config.Config(auto_compile=False, hot_threshold=10, batch_size=1024, compile=True, device="cuda")
+    w = worker_mod.Worker("cuda_worker", batch_size=1024, config=cfg)
+    previous = runtime.get_worker()
+    runtime.connect(w)
+    try:
+        x = gt.tensor([1.0, 2.0, 3.0])
+        outs = []
+        for s in (2.0, 3.0):
+            with gt.no_grad():
+                outs.append(x * s + 1.0)
+        for s, out in zip((2.0, 3.0), outs):
+            np.testing.assert_allclose(out.numpy(), np.array([1.0, 2.0, 3.0]) * s + 1.0)
+        stats = w.get_stats()
+        assert stats["operations"]["compiled"] == 2 * 2 and stats["compilation"]["compile_failures"] == 0
+        assert not isinstance(next(iter(w.engine._cache.values())), engine_mod._CudaGraphRunner)
+        assert logged.text.count("could not be captured as a CUDA graph") == 1
+    finally:
+        runtime.connect(previous)
+
+
 def test_batches_outside_a_worker_key_params_exactly():
     """The engine's own canonical form (no worker batcher) keeps -0.0/0.0 and 1/True/1.0 apart."""
     x = torch.ones(2)

@@ -255,8 +255,9 @@ def test_instruction_log_names_client_worker_and_ops(server, connect):
     log = (server.log_dir / "instructions.log").read_text().splitlines()
     mine = [line for line in log if f"worker={conn.worker_id}" in line]
     assert any("op=put" in line and "shape=(2, 5)" in line and "dtype=float32" in line for line in mine)
-    assert any("op=mul_scalar" in line and "scalars=(2.5,)" in line for line in mine)
-    assert any("op=sum_all" in line for line in mine)
+    mul = [line for line in mine if "op=mul_scalar" in line and "scalars=(2.5,)" in line]
+    assert len(mul) == 1 and f"in={a._id}:(2, 5)" in mul[0] and "shape=(2, 5)" in mul[0]
+    assert any("op=sum_all" in line and "shape=()" in line and ":(2, 5)" in line for line in mine)
 
 
 KILL_ME = """

@@ -39,7 +39,7 @@ def emit(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, params: t
          scalars: tuple = ()) -> Tensor:
     """Send one instruction (``inputs`` are tensor ids) and return its result's handle."""
     out = make(shape, dtype)
-    _rt.submit(opcode, out._id, inputs, params, scalars)
+    _rt.submit(opcode, out._id, inputs, params, scalars, out.shape)
     return out
 
 

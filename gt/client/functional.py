@@ -44,7 +44,7 @@ def _arith(a: Tensor, b, code_t: int, code_s: int):
         key = (code_t, a.shape, b.shape, a.dtype, b.dtype)  # _pair, inlined: the most frequent op path
         shape, dtype = _binary_cache.get(key) or _pair_inferred(key, a, b)
         out = make(shape, dtype)
-        _rt.submit(code_t, out._id, (a._id, b._id), (), ())
+        _rt.submit(code_t, out._id, (a._id, b._id), (), (), out.shape)
         if (a.requires_grad or b.requires_grad) and _gm.enabled:
             record(code_t, out, (a, b))
         return out
@@ -62,7 +62,7 @@ def _arith_number(a: Tensor, b, code_s: int):
         _scalar_dtypes[(code_s, a.dtype, s.__class__)] = dtype
     if s.__class__ is float:   # emit_number's float case, inlined: a graph input, not a param
         out = make(a.shape, dtype)
-        _rt.submit(code_s, out._id, (a._id,), (), (s,))
+        _rt.submit(code_s, out._id, (a._id,), (), (s,), out.shape)
     else:
         out = emit_number(code_s, (a._id,), a.shape, dtype, s)
     if a.requires_grad and _gm.enabled:
@@ -87,7 +87,7 @@ def _binary_method(name: str):
                 shape, dtype = self.shape, self.dtype
                 if dtype is other.dtype and dtype in FLOATING and shape == other.shape:
                     out = make(shape, dtype)
-                    _rt.submit(code_t, out._id, (self._id, other._id), (), ())
+                    _rt.submit(code_t, out._id, (self._id, other._id), (), (), out.shape)
                     if (self.requires_grad or other.requires_grad) and _gm.enabled:
                         record(code_t, out, (self, other))
                     return out
@@ -130,7 +130,7 @@ def _unary(name: str) -> tuple:
         if dtype is None:
             dtype = dtypes[x.dtype] = elementwise_dtype(code, (x,))
         out = make(x.shape, dtype)
-        _rt.submit(code, out._id, (x._id,), (), ())
+        _rt.submit(code, out._id, (x._id,), (), (), out.shape)
         if x.requires_grad and _gm.enabled:
             record(code, out, (x,))
         return out
@@ -298,7 +298,7 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.dtype is torch.bool:
         raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
     out = make(shape, a.dtype)
-    _rt.submit(_MATMUL, out._id, (a._id, b._id), (), ())
+    _rt.submit(_MATMUL, out._id, (a._id, b._id), (), (), out.shape)
     if (a.requires_grad or b.requires_grad) and _gm.enabled:
         record(_MATMUL, out, (a, b))
         out._grad_fn.name = _matmul_name(a, b)

@@ -92,12 +92,13 @@ def _thread_connection() -> "RemoteWorker":
     return conn
 
 
-def _remote_submit(opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = ()) -> None:
+def _remote_submit(opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = (),
+                   shape: tuple | None = None) -> None:
     try:
         conn = _local.conn
     except AttributeError:
         conn = _thread_connection()
-    conn.submit(opcode, result_id, input_ids, params, scalars)
+    conn.submit(opcode, result_id, input_ids, params, scalars, shape)
 
 
 def _remote_free(tensor_id: int) -> None:
@@ -234,6 +235,7 @@ class RemoteWorker:
         self._max_bytes = self.cfg.max_message_bytes
         self.closed = False
         self._last_send = 0.0  # perf_counter() of the last message sent
+        self._log_shapes = False  # the server logs instructions: send result shapes
 
     # -- connection ------------------------------------------------------------------------
     def open(self) -> None:
@@ -263,6 +265,7 @@ class RemoteWorker:
         self.worker_id = welcome.worker
         self._device = torch.device(welcome.device)
         self._max_bytes = welcome.max_message_bytes
+        self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
 
     def _await_welcome(self, sock, heartbeat: HeartbeatLink) -> wire.Welcome:
@@ -306,9 +309,13 @@ class RemoteWorker:
         return self._device
 
     # -- instruction intake ---------------------------------------------------------------
-    def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = ()) -> None:
+    def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = (),
+               shape: tuple | None = None) -> None:
         items = self._items
-        items.append((0, opcode, result_id, input_ids, params, scalars))
+        if self._log_shapes and shape is not None:
+            items.append((0, opcode, result_id, input_ids, params, scalars, tuple(shape)))
+        else:
+            items.append((0, opcode, result_id, input_ids, params, scalars))
         if len(items) >= self.MAX_ITEMS:
             self._send()
 

@@ -59,6 +59,7 @@ class _ClientPeer(_Peer):
     worker: _WorkerPeer | None = None
     deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
     lost: wire.WorkerLost | None = None
+    shapes: dict = field(default_factory=dict)  # tensor id -> shape, kept for the instruction log
 
 
 @dataclass
@@ -257,7 +258,7 @@ class Dispatcher:
         worker.sessions.add(client.session)
         self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
-                                                        self.cfg.max_message_bytes)))
+                                                        self.cfg.max_message_bytes, self._log_file is not None)))
         log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
 
     def _from_client(self, client: _ClientPeer, msg, body) -> None:
@@ -343,7 +344,8 @@ class Dispatcher:
 
     # -- instruction log ---------------------------------------------------------------------
     def _log_stream(self, client: _ClientPeer, body) -> None:
-        """One line per instruction: time, client, worker, op, ids and params (shapes of puts)."""
+        """One line per instruction: time, client, worker, op, result and input ids with their
+        shapes (as the client sent them: ops carry their result's shape while logging), params."""
         try:
             items = wire.decode_items(body)
         except wire.WireError as exc:
@@ -351,6 +353,7 @@ class Dispatcher:
                                  f"malformed: {exc}\n")
             return
         prefix = f"{time.time():.6f} client={client.session} worker={client.worker.name}"
+        shapes = client.shapes
         lines = []
         for item in items:
             kind = type(item)
@@ -359,11 +362,17 @@ class Dispatcher:
                     params = wire.decode_params(item.params)
                 except wire.WireError as exc:
                     params = f"<{exc}>"
+                if item.shape is not None:
+                    shapes[item.result] = item.shape
+                inputs = ",".join(f"{i}:{shapes.get(i, '?')}" for i in item.inputs)
                 lines.append(f"{prefix} op={OP_NAMES[item.opcode]} out={item.result} "
-                             f"in={','.join(map(str, item.inputs))} params={params} scalars={item.scalars}")
+                             f"shape={item.shape if item.shape is not None else '?'} in={inputs} "
+                             f"params={params} scalars={item.scalars}")
             elif kind is wire.Put:
+                shapes[item.id] = item.shape
                 lines.append(f"{prefix} op=put out={item.id} shape={tuple(item.shape)} dtype={item.dtype}")
             elif kind is wire.Free:
+                shapes.pop(item.id, None)
                 lines.append(f"{prefix} op=free id={item.id}")
             elif kind is wire.Fetch:
                 lines.append(f"{prefix} op=fetch id={item.id}")

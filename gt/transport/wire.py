@@ -80,11 +80,13 @@ class WorkerHello(_Msg, tag=2):
 
 
 class Welcome(_Msg, tag=3):
-    """dispatcher -> client/worker: accepted.  ``worker``/``device``: the client's worker."""
+    """dispatcher -> client/worker: accepted.  ``worker``/``device``: the client's worker.
+    ``log_shapes``: the dispatcher keeps an instruction log, so ops carry their result's shape."""
     worker: Name
     device: Name
     session: Count
     max_message_bytes: Count
+    log_shapes: bool = False
 
 
 class Refused(_Msg, tag=4):
@@ -180,6 +182,7 @@ class Op(_Msg, tag=0):
     inputs: Annotated[tuple[TensorId, ...], Meta(max_length=64)]
     params: Raw
     scalars: Annotated[tuple[Union[bool, int, float], ...], Meta(max_length=64)]
+    shape: Union[Shape, None] = None  # the result's shape, sent only for the dispatcher's instruction log
 
 
 class Free(_Msg, tag=1):

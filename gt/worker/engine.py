@@ -124,7 +124,11 @@ def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[
         compiled = compile_fx_inner(aten_graph, example_inputs)
     fn = compiled.current_callable
     if example_inputs and example_inputs[0].is_cuda:
-        return _CudaGraphRunner(fn, example_inputs)
+        try:
+            return _CudaGraphRunner(fn, example_inputs)
+        except Exception as exc:  # noqa: BLE001 - the compiled code still runs, launched kernel by kernel
+            log.warning("[HotPath] a compiled graph (%d inputs) could not be captured as a CUDA graph (%s: %s); "
+                        "it runs compiled without one", len(example_inputs), type(exc).__name__, exc)
     return fn
 
 

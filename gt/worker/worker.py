@@ -129,8 +129,9 @@ class Worker:
 
     # -- instruction intake (called by the client for every op) -------------
     def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (),
-               scalars: tuple = ()) -> None:
-        """Accept one instruction; runs now, or when its batch flushes."""
+               scalars: tuple = (), shape: tuple | None = None) -> None:
+        """Accept one instruction; runs now, or when its batch flushes.  ``shape`` (the
+        result's, as the client inferred it) is for a remote instruction log only."""
         if self._immediate:
             self._immediate_ops += 1
             t = self.tensors
