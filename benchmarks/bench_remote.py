@@ -6,7 +6,8 @@ Starts two local GT servers with one worker each (eager: batch size 1; and
 auto-compile), then times, in interleaved windows (each mode keeps its best):
 
 - ms per training step of the tiny and medium MLPs (benchmarks/bench_mlp.py's models, optimizer loop),
-  embedded vs over localhost, eager and auto-compile;
+  embedded vs over localhost, eager and auto-compile; and of the tiny MLP reading its loss
+  every step (a sync point a step: the round trip is paid every step);
 - the round trip of one sync point (``item()`` of a scalar);
 - the throughput of a stream of small ops (ops/s), synchronised at its end.
 
@@ -56,7 +57,7 @@ def best_windows(modes: dict, run, rounds: int) -> dict:
     return best
 
 
-def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int) -> dict:
+def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, read_every_step: bool = False) -> dict:
     modes = {}
     for name, target in targets.items():
         runtime.connect(target)
@@ -69,6 +70,8 @@ def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int) -
     def run(step):
         for _ in range(steps):
             loss = step()
+            if read_every_step:
+                loss.item()
         loss.item()
 
     return {name: s / steps * 1e3 for name, s in best_windows(modes, run, rounds).items()}
@@ -139,6 +142,9 @@ def main() -> None:
         for model in args.models.split(","):
             for mode, t in targets.items():
                 row(f"{model} MLP step, {mode}", bench_steps(t, model, args.steps, args.warm, args.rounds), "ms/step")
+        for mode, t in targets.items():   # a loop that prints its loss every step: one round trip a step
+            row(f"tiny step + item() each, {mode}", bench_steps(t, "tiny", args.steps, args.warm, args.rounds, True),
+                "ms/step")
         for side, target in targets["auto-compile"].items():
             ops = target.get_stats()["operations"]
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
