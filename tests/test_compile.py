@@ -518,51 +518,49 @@ def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logge
     assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_replay():
-    cfg = gt_config.Config(auto_compile=False, hot_threshold=10, batch_size=1024, compile=True, device="cuda")
-    w = worker_mod.Worker("cuda_worker", batch_size=1024, config=cfg)
+@pytest.fixture
+def cuda_steps():
+    """``cuda_steps(scales)``: on a GT_COMPILE CUDA worker, ``x * s + 1.0`` once per scale, each
+    its own batch (compiled: the first compiles, the rest replay); returns (worker, results)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
     previous = runtime.get_worker()
-    runtime.connect(w)
-    try:
+
+    def run(scales):
+        cfg = gt_config.Config(auto_compile=False, hot_threshold=10, batch_size=1024, compile=True, device="cuda")
+        w = worker_mod.Worker("cuda_worker", batch_size=1024, config=cfg)
+        runtime.connect(w)
         x = gt.tensor([1.0, 2.0, 3.0])
         outs = []
-        for s in (2.0, 3.0, 4.0):
+        for s in scales:
             with gt.no_grad():
                 outs.append(x * s + 1.0)
-        runner = next(iter(w.engine._cache.values()))
-        assert isinstance(runner, engine_mod._CudaGraphRunner)
-        for s, out in zip((2.0, 3.0, 4.0), outs):   # earlier replays' outputs were not overwritten
-            np.testing.assert_allclose(out.numpy(), np.array([1.0, 2.0, 3.0]) * s + 1.0)
-        assert w.get_stats()["compilation"]["cache_hits"] == 2
-    finally:
-        runtime.connect(previous)
+        return w, outs
+
+    yield run
+    runtime.connect(previous)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_capture_failure_runs_the_graph_compiled_without_one(monkeypatch, logged):
+def test_cuda_step_replays_a_captured_graph_and_its_outputs_survive_the_next_replay(cuda_steps):
+    w, outs = cuda_steps((2.0, 3.0, 4.0))
+    assert isinstance(next(iter(w.engine._cache.values())), engine_mod._CudaGraphRunner)
+    for s, out in zip((2.0, 3.0, 4.0), outs):   # earlier replays' outputs were not overwritten
+        np.testing.assert_allclose(out.numpy(), np.array([1.0, 2.0, 3.0]) * s + 1.0)
+    assert w.get_stats()["compilation"]["cache_hits"] == 2
+
+
+def test_cuda_capture_failure_runs_the_graph_compiled_without_one(cuda_steps, monkeypatch, logged):
     def refuse(self, fn, example_inputs):
         raise RuntimeError("operation not permitted when stream is capturing")
 
     monkeypatch.setattr(engine_mod._CudaGraphRunner, "__init__", refuse)
-    cfg = gt_config.Config(auto_compile=False, hot_threshold=10, batch_size=1024, compile=True, device="cuda")
-    w = worker_mod.Worker("cuda_worker", batch_size=1024, config=cfg)
-    previous = runtime.get_worker()
-    runtime.connect(w)
-    try:
-        x = gt.tensor([1.0, 2.0, 3.0])
-        outs = []
-        for s in (2.0, 3.0):
-            with gt.no_grad():
-                outs.append(x * s + 1.0)
-        for s, out in zip((2.0, 3.0), outs):
-            np.testing.assert_allclose(out.numpy(), np.array([1.0, 2.0, 3.0]) * s + 1.0)
-        stats = w.get_stats()
-        assert stats["operations"]["compiled"] == 2 * 2 and stats["compilation"]["compile_failures"] == 0
-        assert not isinstance(next(iter(w.engine._cache.values())), engine_mod._CudaGraphRunner)
-        assert logged.text.count("could not be captured as a CUDA graph") == 1
-    finally:
-        runtime.connect(previous)
+    w, outs = cuda_steps((2.0, 3.0))
+    for s, out in zip((2.0, 3.0), outs):
+        np.testing.assert_allclose(out.numpy(), np.array([1.0, 2.0, 3.0]) * s + 1.0)
+    stats = w.get_stats()
+    assert stats["operations"]["compiled"] == 2 * 2 and stats["compilation"]["compile_failures"] == 0
+    assert not isinstance(next(iter(w.engine._cache.values())), engine_mod._CudaGraphRunner)
+    assert logged.text.count("could not be captured as a CUDA graph") == 1
 
 
 def test_batches_outside_a_worker_key_params_exactly():
