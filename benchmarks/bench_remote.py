@@ -133,11 +133,11 @@ def main() -> None:
                    "auto-compile": {"embedded": embedded(args.device, True), "remote": conns[1]}}
         print(f"torch {torch.__version__}, device {args.device}, {os.cpu_count()} CPUs; best of {args.rounds} "
               "interleaved windows")
-        print(f"{'measure':34} {'embedded':>12} {'remote':>12} {'remote/embedded':>16}")
+        print(f"{'measure':38} {'embedded':>12} {'remote':>12} {'remote/embedded':>16}")
 
         def row(label: str, res: dict, unit: str, fmt: str = "{:12.4f}") -> None:
             e, r = res["embedded"], res["remote"]
-            print(f"{label:34} {fmt.format(e)} {fmt.format(r)} {r / e:15.2f}x   {unit}")
+            print(f"{label:38} {fmt.format(e)} {fmt.format(r)} {r / e:15.2f}x   {unit}")
 
         for model in args.models.split(","):
             for mode, t in targets.items():

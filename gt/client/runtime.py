@@ -204,7 +204,7 @@ class RemoteWorker:
     Instructions are buffered and sent as one message at a batch boundary once
     ``COALESCE_ITEMS`` items are buffered or ``COALESCE_SECONDS`` have passed since
     the last send (so a steady loop sends about once a step or every few steps,
-    and the first boundary after a pause or a read goes out at once), at every sync point,
+    and the first boundary after a pause goes out at once), at every sync point,
     and every ``MAX_ITEMS``; only ``fetch``, stats and ``_flush_batch`` wait for an
     answer.  Each message costs every process on its way a wake-up, which on a
     small machine costs more than the instructions it carries.  Every ``WINDOW``
@@ -426,9 +426,6 @@ class RemoteWorker:
                     if answer.req == req:
                         if failed:
                             raise RuntimeError(answer.message)
-                        # The worker has run all it was sent and now idles: the next
-                        # boundary goes out at once instead of after COALESCE_SECONDS.
-                        self._last_send = 0.0
                         return answer
                 elif kind is wire.StatsResult and msg.req == req:
                     return msg
