@@ -100,8 +100,9 @@ class HotPathDetector:
             self._times.pop(entry_id, None)
         return evicted
 
-    def record_batch_completion(self, operations: list) -> None:
-        """Note that the batch last recorded has run: its time, and whether compiling worked."""
+    def record_batch_completion(self, operations: list, seconds: float | None = None) -> None:
+        """Note that the batch last recorded has run: its time (``seconds`` as its caller
+        measured it, compiling excluded; else since ``record_batch``), and whether compiling worked."""
         if self._current is None:
             return
         entry_id, state, batch, t0 = self._current
@@ -111,7 +112,7 @@ class HotPathDetector:
             times = self._times[entry_id] = [0, 0.0, 0, 0.0]
         k = 2 if batch.compiled else 0
         times[k] += 1
-        times[k + 1] += time.perf_counter() - t0 - batch.compile_seconds
+        times[k + 1] += seconds if seconds is not None else time.perf_counter() - t0 - batch.compile_seconds
         try:
             if batch.failed and state != FAILED:
                 self.table.set_state(entry_id, FAILED)

@@ -271,9 +271,9 @@ class Worker:
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
         finally:
+            seconds = perf_counter() - t0 - batch.compile_seconds
             if detector is not None:
-                detector.record_batch_completion(operations)
-        seconds = perf_counter() - t0 - batch.compile_seconds
+                detector.record_batch_completion(operations, seconds)
         ops_stats = self.stats["operations"]
         ops_stats["batched"] += n
         self.stats["batches"] += 1
