@@ -14,6 +14,7 @@ import weakref
 from heapq import heappop, heappush
 
 from gt.client import runtime
+from gt.client import views as _views
 from gt.client.tensor import Tensor
 from gt.ops import NUM_OPCODES
 
@@ -161,6 +162,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
     runtime.mark_boundary()
     prev = grad_mode.enabled
     grad_mode.enabled = False
+    _views._quiet += 1   # gradients are values of their own, never views of one another
     # Old values of rebound handles stay alive for this whole pass: releasing a node
     # may drop the last other reference to one that an earlier node still reads.
     pinned = [ref() for _, past in rebound.values() for _, ref in past]  # noqa: F841
@@ -195,6 +197,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
                     heappush(queue, (-fn.seq, fn))
     finally:
         grad_mode.enabled = prev
+        _views._quiet -= 1
         runtime.mark_boundary()
 
 

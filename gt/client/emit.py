@@ -32,6 +32,7 @@ def make(shape: tuple, dtype: torch.dtype) -> Tensor:
     t.grad = None
     t._grad_fn = None
     t._data_of = None
+    t._views = None
     return t
 
 

@@ -16,6 +16,7 @@ from gt.client.autograd import backward as _backward, grad_mode as _gm
 from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, make, number, record
 from gt.client.shapes import FLOATING, as_dtype, broadcast, matmul_shape
 from gt.client.tensor import Tensor
+from gt.client.views import IDENTITY, link
 from gt.ops import OPCODE, OPS
 
 _OP = OPCODE
@@ -398,7 +399,8 @@ def _is_device_name(s: str) -> bool:
 
 
 def detach(self: Tensor) -> Tensor:
-    return alias(self)
+    """A handle on ``self``'s value without autograd history, sharing it as torch's does."""
+    return link(alias(self), self, IDENTITY)
 
 
 def clone(self: Tensor) -> Tensor:

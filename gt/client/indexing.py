@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import apply, emit, emit_number, infer, number, record
+from gt.client.emit import alias, apply, emit, emit_number, infer, number, record
 from gt.client.inplace import inplace
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
 from gt.client.tensor import Tensor
+from gt.client.views import INDEX, link, quiet
 from gt.ops import OPCODE
 from gt.ops.kernels import rebuild_key
 
@@ -140,7 +141,7 @@ def getitem(x: Tensor, key) -> Tensor:
     if x.requires_grad and _gm.enabled:
         record(_GETITEM, out, (x,), (norm,))
         out._grad_fn.name = _index_name(key, norm, x.shape)
-    return out
+    return link(out, x, INDEX, key)
 
 
 def _advanced_read(x: Tensor, key: tuple) -> Tensor:
@@ -163,7 +164,8 @@ def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
     key = tuple(_as_index(k) for k in (key if type(key) is tuple else (key,)))
     plan = _plan(x, key)
-    read = getitem(x.detach(), key)  # the written region's shape (and torch's index errors)
+    with quiet():
+        read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
     if isinstance(value, Tensor):
         if value.shape != read.shape:
             try:

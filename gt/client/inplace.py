@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from gt.client import runtime as _rt
+from gt.client import views as _views
 from gt.client.autograd import grad_mode as _gm, note_rebinding
 from gt.client.emit import alias, emit, number, record
 from gt.client.functional import add_scaled
@@ -29,6 +30,8 @@ def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> T
     Under no_grad (an optimizer's update) no node is made: ``fn`` reads ``self`` itself
     and the two handles trade ids, the result's handle freeing the old value.
     """
+    if self._data_of is not None:
+        _views.check_writable(self)
     if not _gm.enabled:
         res = _checked(self, fn(self, *args, **kwargs) if kwargs else fn(self, *args))
         self._id, res._id = res._id, self._id
@@ -38,6 +41,7 @@ def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> T
         old = _new_object(Tensor)
         old._id, old.shape, old.dtype = self._id, self.shape, self.dtype
         old.requires_grad, old.grad, old._grad_fn, old._data_of = self.requires_grad, None, self._grad_fn, None
+        old._views = None
         self._id = -1  # the id now belongs to `old`
         try:
             args = tuple(old if a is self else a for a in args)
@@ -48,8 +52,8 @@ def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> T
         self._id, res._id = res._id, -1
         self.requires_grad, self._grad_fn = res.requires_grad, res._grad_fn
         note_rebinding(self, old)
-    if self._data_of is not None:
-        _rebind_to(self._data_of, self)
+    if self._data_of is not None or self._views is not None:
+        _views.after_inplace(self)   # a view writes back into its base; a base re-makes its views
     return self
 
 
@@ -103,9 +107,7 @@ def _rebind_to(self: Tensor, src: Tensor) -> None:
 
 
 def _get_data(self: Tensor) -> Tensor:
-    d = alias(self)
-    d._data_of = self
-    return d
+    return _views.link(alias(self), self, _views.IDENTITY)
 
 
 def _set_data(self: Tensor, value: Tensor) -> None:

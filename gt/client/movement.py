@@ -12,6 +12,7 @@ from gt.client.autograd import grad_mode as _gm
 from gt.client.emit import apply, emit, record
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
+from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, link
 from gt.ops import OPCODE
 
 _RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND = (OPCODE[n] for n in ("reshape", "transpose", "permute", "expand"))
@@ -36,7 +37,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
     out = emit(_RESHAPE, (x._id,), new, x.dtype, (new,))
     if x.requires_grad and _gm.enabled:
         record(_RESHAPE, out, (x,), (new,))
-    return out
+    return link(out, x, RESHAPE, new)
 
 
 def view_as(x: Tensor, other: Tensor) -> Tensor:
@@ -87,7 +88,7 @@ def transpose(x: Tensor, dim0: int | None = None, dim1: int | None = None) -> Te
     out = emit(_TRANSPOSE, (x._id,), tuple(shape), x.dtype, (a, b))
     if x.requires_grad and _gm.enabled:
         record(_TRANSPOSE, out, (x,), (a, b))
-    return out
+    return link(out, x, TRANSPOSE, (a, b))
 
 
 swapaxes = swapdims = transpose
@@ -119,7 +120,7 @@ def permute(x: Tensor, *dims) -> Tensor:
     out = emit(_PERMUTE, (x._id,), tuple(x.shape[d] for d in dims), x.dtype, (dims,))
     if x.requires_grad and _gm.enabled:
         record(_PERMUTE, out, (x,), (dims,))
-    return out
+    return link(out, x, PERMUTE, dims)
 
 
 def expand(x: Tensor, *shape) -> Tensor:
@@ -136,7 +137,7 @@ def expand(x: Tensor, *shape) -> Tensor:
     out = emit(_EXPAND, (x._id,), target, x.dtype, (target,))
     if x.requires_grad and _gm.enabled:
         record(_EXPAND, out, (x,), (target,))
-    return out
+    return link(out, x, EXPAND, target)
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -219,6 +220,11 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
 
 
 def contiguous(x: Tensor, memory_format=None) -> Tensor:
+    """``x`` itself, or a copy where torch's layout would not be contiguous (a transposed,
+    permuted or expanded view): writing to that copy leaves the base alone, as in torch."""
+    view = x._data_of
+    if view is not None and view[1] in (TRANSPOSE, PERMUTE, EXPAND):
+        return x.clone()
     return x
 
 

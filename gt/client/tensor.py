@@ -29,7 +29,9 @@ def __getattr__(name: str):
 class Tensor:
     """A handle to a tensor held by the worker."""
 
-    __slots__ = ("_id", "shape", "dtype", "requires_grad", "grad", "_grad_fn", "_data_of", "__weakref__")
+    # _data_of: (base, kind, args) when this handle is a view of ``base``; _views: weak
+    # references to this handle's views (gt.client.views).
+    __slots__ = ("_id", "shape", "dtype", "requires_grad", "grad", "_grad_fn", "_data_of", "_views", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators
     __array_priority__ = 1000
 
@@ -146,7 +148,8 @@ class Tensor:
         if self._grad_fn is not None:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                                "protocol at the moment.")
-        out = self.detach()
+        from gt.client.emit import alias
+        out = alias(self)   # a value of its own, not a view
         out.requires_grad = self.requires_grad
         memo[id(self)] = out
         if self.grad is not None:

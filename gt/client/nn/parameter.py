@@ -24,7 +24,7 @@ class Parameter(Tensor):
         p = object.__new__(cls)
         p._id, handle._id = handle._id, -1
         p.shape, p.dtype = handle.shape, handle.dtype
-        p.requires_grad, p.grad, p._grad_fn, p._data_of = False, None, None, None
+        p.requires_grad, p.grad, p._grad_fn, p._data_of, p._views = False, None, None, None, None
         return p.requires_grad_(requires_grad)
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:

@@ -9,6 +9,7 @@ a learning-rate schedule changes values, never the compiled graph.
 from __future__ import annotations
 
 from gt.client import runtime as _rt
+from gt.client import views as _views
 from gt.client.emit import emit as _emit
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE as _OP
@@ -78,3 +79,5 @@ def assign(target: Tensor, value: Tensor) -> None:
     old = target._id
     target._id, value._id = value._id, -1
     _rt.free(old)
+    if target._views is not None:   # a view of a parameter (its .data kept, a state_dict entry) follows it
+        _views.remake(target)

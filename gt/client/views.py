@@ -1,0 +1,156 @@
+"""Views: handles that share their base's value, as torch's views share its memory.
+
+Every GT value is its own (the worker sees each id written once), and an in-place
+op rebinds its handle to a new value (``gt.client.inplace``).  A view op (reshape
+and the ops made of it, transpose, permute, expand, basic indexing, ``detach``,
+``.data``) links its result to its base as ``(base, kind, args)``:
+
+- after an in-place op on a view, the view's new value is written back into its
+  base as an in-place op of the base (``base[key] = v``, ``base.copy_(v.t())``, ...),
+  which goes on up a chain of views;
+- after an in-place op on a base, its live views are made again from its new value.
+
+So ``v = x[1:3]; v.add_(1)`` changes ``x``, and ``x.mul_(2)`` changes ``v``, as in
+torch.  Views made while autograd's backward runs, and the temporaries of writing
+back and re-making, are not linked: a gradient reshaped for one leaf must not
+write into another leaf's.
+"""
+from __future__ import annotations
+
+import weakref
+
+IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX = range(6)
+
+_quiet = 0            # > 0: view ops do not link (backward, writing back, re-making)
+_remaking = 0         # > 0: the in-place op re-makes a view; it writes nothing back
+_writing: list = []   # views whose new value is being written back (not re-made from their base)
+
+_EXPANDED = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+             "location. Please clone() the tensor before performing the operation.")
+
+
+def link(view, base, kind: int, args=None):
+    """Make ``view`` (just made from ``base`` by a view op) share ``base``'s value."""
+    if _quiet or view is base:
+        return view
+    view._data_of = (base, kind, args)
+    views = base._views
+    if views is None:
+        base._views = [weakref.ref(view)]
+    else:
+        if not len(views) & 15:  # every 16: drop the views that are gone
+            views[:] = [r for r in views if r() is not None]
+        views.append(weakref.ref(view))
+    return view
+
+
+class quiet:
+    """``with views.quiet():`` view ops make values of their own (autograd's backward)."""
+
+    def __enter__(self):
+        global _quiet
+        _quiet += 1
+
+    def __exit__(self, *exc):
+        global _quiet
+        _quiet -= 1
+
+
+def check_writable(t) -> None:
+    """Refuse, before anything changes, the in-place writes into a view that torch refuses:
+    into an expanded view (its elements share memory), and, with gradients on, into a
+    view of a leaf that requires grad."""
+    from gt.client.autograd import grad_mode
+    link_ = t._data_of
+    if link_[1] == EXPAND:
+        raise RuntimeError(_EXPANDED)
+    if not grad_mode.enabled:
+        return
+    while link_ is not None and link_[1] != IDENTITY:   # detach() and .data cut the autograd chain
+        base = link_[0]
+        if base.requires_grad and base._grad_fn is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        link_ = base._data_of
+
+
+def after_inplace(t) -> None:
+    """``t`` took a new value in place: write it back into its base, re-make its views."""
+    global _quiet
+    link_ = t._data_of
+    if link_ is not None and not _remaking:
+        _writing.append(t)
+        _quiet += 1
+        try:
+            _write_back(t, *link_)
+        finally:
+            _quiet -= 1
+            _writing.pop()
+    if t._views is not None:
+        remake(t)
+
+
+def remake(base) -> None:
+    """Make ``base``'s live views again from its current value (each as an in-place op)."""
+    global _quiet, _remaking
+    from gt.client.inplace import inplace
+    alive = []
+    for ref in base._views:
+        v = ref()
+        if v is None:
+            continue
+        alive.append(ref)
+        if any(v is w for w in _writing):
+            continue
+        _, kind, args = v._data_of
+        _quiet += 1
+        _remaking += 1
+        try:
+            inplace(v, lambda _old, kind=kind, args=args: _replay(base, kind, args))
+        finally:
+            _quiet -= 1
+            _remaking -= 1
+    base._views = alive or None
+
+
+def _replay(base, kind: int, args):
+    from gt.client import indexing, movement
+    from gt.client.emit import alias
+    if kind == IDENTITY:
+        return alias(base)
+    if kind == RESHAPE:
+        return movement.reshape(base, args)
+    if kind == TRANSPOSE:
+        return movement.transpose(base, *args)
+    if kind == PERMUTE:
+        return movement.permute(base, args)
+    if kind == EXPAND:
+        return movement.expand(base, args)
+    return indexing.getitem(base, args)
+
+
+def _write_back(view, base, kind: int, args) -> None:
+    from gt.client import indexing
+    from gt.client.autograd import grad_mode
+    from gt.client.emit import alias
+    from gt.client.inplace import inplace
+    if kind == IDENTITY:
+        # .data and detach(): the base takes the value, its autograd history untouched.
+        prev, grad_mode.enabled = grad_mode.enabled, False
+        try:
+            inplace(base, lambda _old: alias(view))
+        finally:
+            grad_mode.enabled = prev
+    elif kind == INDEX:
+        indexing.setitem(base, args, view)
+    elif kind == RESHAPE:
+        base.copy_(view.reshape(base.shape))
+    elif kind == TRANSPOSE:
+        base.copy_(view.transpose(*args))
+    elif kind == PERMUTE:
+        inverse = [0] * len(args)
+        for i, d in enumerate(args):
+            inverse[d] = i
+        base.copy_(view.permute(inverse))
+    else:
+        raise RuntimeError(_EXPANDED)
