@@ -109,8 +109,34 @@ def _contiguous_copy(lib):
     return x, c
 
 
+def _reshape_views_or_copies_as_torch(lib):
+    x = _base(lib)
+    copied = x.t().reshape(-1)        # a transposed layout cannot be flattened in place: a copy
+    copied.add_(100.0)
+    cols = x[:, 1:3].reshape(-1)      # nor can a column slice
+    cols.mul_(0.0)
+    rows = x[1:3].reshape(-1)         # whole rows can: a view
+    rows.add_(1.0)
+    lifted = x.t().unsqueeze(0)       # adding a dim always views
+    lifted[0, 0].fill_(-5.0)
+    heads = _base(lib).reshape(1, 3, 2, 2)
+    merged = heads.transpose(1, 2).reshape(1, 2, 6)   # attention's head merge copies
+    merged += 1.0
+    return x, copied, cols, rows, lifted, heads, merged
+
+
+def _contiguous_views(lib):
+    x = _base(lib)
+    rows = x[1:].contiguous()         # already contiguous in torch: the view itself
+    rows.add_(1.0)
+    cols = x[:, 1:].contiguous()      # not: a copy
+    cols.add_(10.0)
+    return x, rows, cols
+
+
 @pytest.mark.parametrize("case", [_slice_written, _select_filled, _transposed, _reshaped, _chain, _split_and_unbind,
-                                  _written_into_view, _detach_and_data, _contiguous_copy],
+                                  _written_into_view, _detach_and_data, _contiguous_copy,
+                                  _reshape_views_or_copies_as_torch, _contiguous_views],
                          ids=lambda f: f.__name__.strip("_"))
 def test_views_share_their_base_as_in_torch(use_worker, case):
     use_worker(batch_size=1)
@@ -135,6 +161,17 @@ def test_views_share_their_base_in_batched_and_compiled_workers(use_worker):
             out += [v.sum(), w.sum(), x.sum()]
         return out
     _same(loop)
+
+
+def test_view_refuses_a_shape_the_layout_cannot_view_as_in_torch(use_worker):
+    use_worker(batch_size=1)
+    for lib in (torch, gt):
+        x = _base(lib)
+        with pytest.raises(RuntimeError, match="view size is not compatible with input tensor's size and stride"):
+            x.t().view(-1)
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            x[:, 1:3].view(6)
+        assert x[1:3].view(8).shape == (8,) and x.t().view(4, 1, 3).shape == (4, 1, 3)
 
 
 def test_in_place_on_an_expanded_view_is_refused_as_in_torch(use_worker):

@@ -12,7 +12,7 @@ from gt.client.autograd import grad_mode as _gm
 from gt.client.emit import apply, emit, record
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
-from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, link
+from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
 from gt.ops import OPCODE
 
 _RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND = (OPCODE[n] for n in ("reshape", "transpose", "permute", "expand"))
@@ -25,7 +25,17 @@ def _sizes(args: tuple) -> tuple:
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
-    shape = _sizes(shape)
+    """A view of ``x`` where torch's ``reshape`` gives one; a copy where it would have to copy
+    (a transposed or column-sliced view that the new shape cannot view)."""
+    return _reshaped(x, _sizes(shape), False)
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    """``reshape`` that refuses, as torch's ``view`` does, a shape the layout cannot view."""
+    return _reshaped(x, _sizes(shape), True)
+
+
+def _reshaped(x: Tensor, shape: tuple, strict: bool) -> Tensor:
     key = (x.shape, shape)
     new = _reshape_cache.get(key)
     if new is None:
@@ -34,14 +44,18 @@ def reshape(x: Tensor, *shape) -> Tensor:
             _reshape_cache[key] = new
     if new == x.shape:
         return x
+    as_view = x._data_of is None or viewable(x, new)
+    if not as_view and strict:
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
+                           "spans across two contiguous subspaces). Use .reshape(...) instead.")
     out = emit(_RESHAPE, (x._id,), new, x.dtype, (new,))
     if x.requires_grad and _gm.enabled:
         record(_RESHAPE, out, (x,), (new,))
-    return link(out, x, RESHAPE, new)
+    return link(out, x, RESHAPE, new) if as_view else out
 
 
 def view_as(x: Tensor, other: Tensor) -> Tensor:
-    return reshape(x, other.shape)
+    return view(x, other.shape)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -221,9 +235,8 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
 
 def contiguous(x: Tensor, memory_format=None) -> Tensor:
     """``x`` itself, or a copy where torch's layout would not be contiguous (a transposed,
-    permuted or expanded view): writing to that copy leaves the base alone, as in torch."""
-    view = x._data_of
-    if view is not None and view[1] in (TRANSPOSE, PERMUTE, EXPAND):
+    permuted, expanded or column-sliced view): writing to that copy leaves the base alone."""
+    if x._data_of is not None and not layout(x).is_contiguous():
         return x.clone()
     return x
 
@@ -236,7 +249,7 @@ def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
 
 
 def bind(cls: type) -> None:
-    methods = dict(reshape=reshape, view=reshape, view_as=view_as, flatten=flatten, unflatten=unflatten,
+    methods = dict(reshape=reshape, view=view, view_as=view_as, flatten=flatten, unflatten=unflatten,
                    unsqueeze=unsqueeze, squeeze=squeeze, transpose=transpose, swapaxes=transpose,
                    swapdims=transpose, t=t, permute=permute, expand=expand, expand_as=expand_as,
                    repeat=repeat, tril=tril, triu=triu, narrow=narrow, select=select, split=split, chunk=chunk,

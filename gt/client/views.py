@@ -11,13 +11,17 @@ and the ops made of it, transpose, permute, expand, basic indexing, ``detach``,
 - after an in-place op on a base, its live views are made again from its new value.
 
 So ``v = x[1:3]; v.add_(1)`` changes ``x``, and ``x.mul_(2)`` changes ``v``, as in
-torch.  Views made while autograd's backward runs, and the temporaries of writing
+torch.  Where torch's answer depends on memory layout (``reshape`` views or copies,
+``view`` refuses, ``contiguous`` copies), the layout a view would have in torch is
+found by replaying its chain of view ops on a meta tensor shaped as its root.  Views made while autograd's backward runs, and the temporaries of writing
 back and re-making, are not linked: a gradient reshaped for one leaf must not
 write into another leaf's.
 """
 from __future__ import annotations
 
 import weakref
+
+import torch
 
 IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX = range(6)
 
@@ -27,6 +31,53 @@ _writing: list = []   # views whose new value is being written back (not re-made
 
 _EXPANDED = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
              "location. Please clone() the tensor before performing the operation.")
+
+
+_layouts: dict = {}   # (root shape, chain of (kind, args)) -> meta tensor with torch's layout
+
+
+def _key_part(args):
+    if type(args) is slice:
+        return (slice, args.start, args.stop, args.step)
+    if type(args) is tuple:
+        return tuple(_key_part(a) for a in args)
+    return args
+
+
+def layout(t) -> torch.Tensor:
+    """A meta tensor with the strides ``t`` would have in torch (its root taken as contiguous)."""
+    chain = []
+    while t._data_of is not None:
+        t, kind, args = t._data_of
+        chain.append((kind, args))
+    key = (t.shape, _key_part(tuple(chain)))
+    m = _layouts.get(key)
+    if m is None:
+        m = torch.empty(t.shape, device="meta")
+        for kind, args in reversed(chain):
+            if kind == RESHAPE:
+                m = m.reshape(args)
+            elif kind == TRANSPOSE:
+                m = m.transpose(*args)
+            elif kind == PERMUTE:
+                m = m.permute(args)
+            elif kind == EXPAND:
+                m = m.expand(args)
+            elif kind == INDEX:
+                m = m[args]
+        if len(_layouts) >= 4096:
+            _layouts.clear()
+        _layouts[key] = m
+    return m
+
+
+def viewable(t, shape: tuple) -> bool:
+    """Would torch's ``t.view(shape)`` work (so ``reshape`` gives a view, not a copy)?"""
+    try:
+        layout(t).view(shape)
+    except RuntimeError:
+        return False
+    return True
 
 
 def link(view, base, kind: int, args=None):
