@@ -266,6 +266,18 @@ def test_gradients_accumulate_across_two_backward_calls(rng, pair, assert_matche
     assert_matches(g.grad, t.grad)
 
 
+def test_gradients_accumulate_in_place_into_the_grad_tensor(rng, pair, assert_matches):
+    g, t = pair(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    kept = []
+    for x in (g, t):
+        (x * 2).sum().backward()
+        x.grad.add_(1.0)
+        kept.append(x.grad)        # the same tensor object receives the next backward's sum
+        (x * x).sum().backward()
+    assert kept[0] is g.grad and kept[1] is t.grad
+    assert_matches(kept[0], kept[1])
+
+
 def test_grad_accumulates_then_resets_with_none(rng, pair, assert_matches):
     g, t = pair(rng.standard_normal(5).astype(np.float32), requires_grad=True)
     for x in (g, t):

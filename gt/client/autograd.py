@@ -205,7 +205,7 @@ def _accumulate(leaf, g, given: set) -> None:
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)
     if leaf.grad is not None:
-        leaf.grad = leaf.grad + g
+        leaf.grad.add_(g)   # in place, as torch's AccumulateGrad: a kept reference to .grad sees the sum
         return
     # A rule may hand one gradient handle to several inputs (``a + b``): each leaf gets a
     # handle of its own, so an in-place change of ``a.grad`` leaves ``b.grad`` alone, as in torch.
