@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+import threading
 
 import numpy as np
 import pytest
@@ -276,6 +277,32 @@ def test_gradients_accumulate_in_place_into_the_grad_tensor(rng, pair, assert_ma
         (x * x).sum().backward()
     assert kept[0] is g.grad and kept[1] is t.grad
     assert_matches(kept[0], kept[1])
+
+
+def test_no_grad_in_one_thread_leaves_another_threads_recording(rng):
+    """Grad mode is per thread, as in torch: a thread inside no_grad (an optimizer step)
+    must not stop another thread's forward from recording its graph."""
+    x = gt.from_numpy(rng.standard_normal(4).astype(np.float32)).requires_grad_(True)
+    inside, done, seen = threading.Event(), threading.Event(), {}
+
+    def optimizer_thread():
+        with gt.no_grad():
+            inside.set()
+            done.wait(30)
+            seen["own"] = gt.is_grad_enabled()
+
+    t = threading.Thread(target=optimizer_thread)
+    t.start()
+    try:
+        assert inside.wait(30)
+        y = (x * x).sum()
+        seen["requires_grad"] = y.requires_grad
+        y.backward()
+    finally:
+        done.set()
+        t.join(30)
+    assert seen == {"requires_grad": True, "own": False}
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.detach().numpy(), rtol=1e-6)
 
 
 def test_grad_accumulates_then_resets_with_none(rng, pair, assert_matches):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 import weakref
 from heapq import heappop, heappush
 
@@ -26,7 +27,9 @@ RULES: list = [None] * NUM_OPCODES
 _next_seq = itertools.count().__next__
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Whether ops record gradients, per thread as in torch: one thread's ``no_grad``
+    (an optimizer step) must not stop another thread's forward from recording."""
     enabled = True
 
 
@@ -162,7 +165,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
     runtime.mark_boundary()
     prev = grad_mode.enabled
     grad_mode.enabled = False
-    _views._quiet += 1   # gradients are values of their own, never views of one another
+    _views.state.quiet += 1   # gradients are values of their own, never views of one another
     # Old values of rebound handles stay alive for this whole pass: releasing a node
     # may drop the last other reference to one that an earlier node still reads.
     pinned = [ref() for _, past in rebound.values() for _, ref in past]  # noqa: F841
@@ -197,7 +200,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
                     heappush(queue, (-fn.seq, fn))
     finally:
         grad_mode.enabled = prev
-        _views._quiet -= 1
+        _views.state.quiet -= 1
         runtime.mark_boundary()
 
 

@@ -19,15 +19,21 @@ write into another leaf's.
 """
 from __future__ import annotations
 
+import threading
 import weakref
 
 import torch
 
 IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX = range(6)
 
-_quiet = 0            # > 0: view ops do not link (backward, writing back, re-making)
-_remaking = 0         # > 0: the in-place op re-makes a view; it writes nothing back
-_writing: list = []   # views whose new value is being written back (not re-made from their base)
+class _State(threading.local):
+    """Per thread, as the ops that set it run in one thread."""
+    quiet = 0       # > 0: view ops do not link (backward, writing back, re-making)
+    remaking = 0    # > 0: the in-place op re-makes a view; it writes nothing back
+    writing = None  # views whose new value is being written back (not re-made from their base)
+
+
+state = _State()
 
 _EXPANDED = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
              "location. Please clone() the tensor before performing the operation.")
@@ -82,7 +88,7 @@ def viewable(t, shape: tuple) -> bool:
 
 def link(view, base, kind: int, args=None):
     """Make ``view`` (just made from ``base`` by a view op) share ``base``'s value."""
-    if _quiet or view is base:
+    if state.quiet or view is base:
         return view
     view._data_of = (base, kind, args)
     views = base._views
@@ -99,12 +105,10 @@ class quiet:
     """``with views.quiet():`` view ops make values of their own (autograd's backward)."""
 
     def __enter__(self):
-        global _quiet
-        _quiet += 1
+        state.quiet += 1
 
     def __exit__(self, *exc):
-        global _quiet
-        _quiet -= 1
+        state.quiet -= 1
 
 
 def check_writable(t) -> None:
@@ -127,40 +131,41 @@ def check_writable(t) -> None:
 
 def after_inplace(t) -> None:
     """``t`` took a new value in place: write it back into its base, re-make its views."""
-    global _quiet
     link_ = t._data_of
-    if link_ is not None and not _remaking:
-        _writing.append(t)
-        _quiet += 1
+    if link_ is not None and not state.remaking:
+        if state.writing is None:
+            state.writing = []
+        state.writing.append(t)
+        state.quiet += 1
         try:
             _write_back(t, *link_)
         finally:
-            _quiet -= 1
-            _writing.pop()
+            state.quiet -= 1
+            state.writing.pop()
     if t._views is not None:
         remake(t)
 
 
 def remake(base) -> None:
     """Make ``base``'s live views again from its current value (each as an in-place op)."""
-    global _quiet, _remaking
     from gt.client.inplace import inplace
+    writing = state.writing or ()
     alive = []
     for ref in base._views:
         v = ref()
         if v is None:
             continue
         alive.append(ref)
-        if any(v is w for w in _writing):
+        if any(v is w for w in writing):
             continue
         _, kind, args = v._data_of
-        _quiet += 1
-        _remaking += 1
+        state.quiet += 1
+        state.remaking += 1
         try:
             inplace(v, lambda _old, kind=kind, args=args: _replay(base, kind, args))
         finally:
-            _quiet -= 1
-            _remaking -= 1
+            state.quiet -= 1
+            state.remaking -= 1
     base._views = alive or None
 
 
