@@ -7,7 +7,12 @@ Prints each worker's device and pid, which worker each client got, and whether e
 client's losses equal the embedded run's (on a 2-GPU H100 host: one worker per GPU,
 the two clients on different workers, losses equal).
 """
-import json, os, subprocess, sys
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 CLIENT = r"""
 import json, sys, numpy as np, gt
 gt.manual_seed(0)
@@ -22,6 +27,7 @@ for _ in range(30):
 w = gt.client.runtime.get_worker()
 print(json.dumps({"worker": getattr(w, "worker_id", "embedded"), "device": str(w.device), "losses": losses}))
 """
+
 if __name__ == "__main__":
     import gt
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2
@@ -32,7 +38,6 @@ if __name__ == "__main__":
     procs = [subprocess.Popen([sys.executable, "-c", CLIENT], env=dict(env, GT_SERVER=addr), stdout=subprocess.PIPE,
                               text=True) for _ in range(n)]
     outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
-    import shutil
     if shutil.which("nvidia-smi"):
         print(subprocess.run(["nvidia-smi", "--query-compute-apps=pid,gpu_uuid,used_memory", "--format=csv"],
                              capture_output=True, text=True).stdout)
@@ -40,4 +45,5 @@ if __name__ == "__main__":
                                     timeout=300).stdout.strip().splitlines()[-1])
     print("clients on:", [o["worker"] for o in outs], "embedded device:", emb["device"])
     print("distinct workers:", len({o["worker"] for o in outs}) == n)
-    print("losses equal embedded:", all(o["losses"] == emb["losses"] for o in outs), outs[0]["losses"][-1], emb["losses"][-1])
+    print("losses equal embedded:", all(o["losses"] == emb["losses"] for o in outs), outs[0]["losses"][-1],
+          emb["losses"][-1])

@@ -16,7 +16,7 @@ from gt.client import emit
 from gt.client.autograd import RULES
 from gt.client.functional import einsum, where
 from gt.client.indexing import read_key
-from gt.client.shapes import matmul_shape, reduce_shape
+from gt.client.shapes import inverse_permutation, matmul_shape, reduce_shape
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE, OPS
 
@@ -53,13 +53,6 @@ def expand_back(g: Tensor, x: Tensor, dims: tuple, keepdim: bool) -> Tensor:
 
 def numel_of(x: Tensor, dims: tuple) -> int:
     return math.prod(x.shape[d] for d in dims)
-
-
-def inverse_permutation(dims: tuple) -> tuple:
-    inverse = [0] * len(dims)
-    for i, d in enumerate(dims):
-        inverse[d] = i
-    return tuple(inverse)
 
 
 def matmul_grads(g: Tensor, a: Tensor, b: Tensor) -> tuple:

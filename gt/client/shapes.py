@@ -196,3 +196,11 @@ def index_shape(shape: tuple, key) -> tuple:
             dim += 1
     out.extend(shape[dim:])
     return tuple(out), tuple(norm)
+
+
+def inverse_permutation(dims: tuple) -> tuple:
+    """The permutation that undoes ``permute(dims)``."""
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return tuple(inverse)

@@ -13,9 +13,11 @@ and the ops made of it, transpose, permute, expand, basic indexing, ``detach``,
 So ``v = x[1:3]; v.add_(1)`` changes ``x``, and ``x.mul_(2)`` changes ``v``, as in
 torch.  Where torch's answer depends on memory layout (``reshape`` views or copies,
 ``view`` refuses, ``contiguous`` copies), the layout a view would have in torch is
-found by replaying its chain of view ops on a meta tensor shaped as its root.  Views made while autograd's backward runs, and the temporaries of writing
-back and re-making, are not linked: a gradient reshaped for one leaf must not
-write into another leaf's.
+found by replaying its chain of view ops on a meta tensor shaped as its root.
+
+Views made while autograd's backward runs, and the temporaries of writing back
+and re-making, are not linked: a gradient reshaped for one leaf must not write
+into another leaf's.
 """
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ import weakref
 
 import torch
 
+from gt.client.shapes import inverse_permutation
+
 IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX = range(6)
+
 
 class _State(threading.local):
     """Per thread, as the ops that set it run in one thread."""
@@ -136,11 +141,10 @@ def after_inplace(t) -> None:
         if state.writing is None:
             state.writing = []
         state.writing.append(t)
-        state.quiet += 1
         try:
-            _write_back(t, *link_)
+            with quiet():
+                _write_back(t, *link_)
         finally:
-            state.quiet -= 1
             state.writing.pop()
     if t._views is not None:
         remake(t)
@@ -159,12 +163,11 @@ def remake(base) -> None:
         if any(v is w for w in writing):
             continue
         _, kind, args = v._data_of
-        state.quiet += 1
         state.remaking += 1
         try:
-            inplace(v, lambda _old, kind=kind, args=args: _replay(base, kind, args))
+            with quiet():
+                inplace(v, lambda _old, kind=kind, args=args: _replay(base, kind, args))
         finally:
-            state.quiet -= 1
             state.remaking -= 1
     base._views = alive or None
 
@@ -204,9 +207,6 @@ def _write_back(view, base, kind: int, args) -> None:
     elif kind == TRANSPOSE:
         base.copy_(view.transpose(*args))
     elif kind == PERMUTE:
-        inverse = [0] * len(args)
-        for i, d in enumerate(args):
-            inverse[d] = i
-        base.copy_(view.permute(inverse))
+        base.copy_(view.permute(inverse_permutation(args)))
     else:
         raise RuntimeError(_EXPANDED)

@@ -349,11 +349,11 @@ class Worker:
             return hot
         if period == 0:
             return hot and not self._cycle_may_form()
-        cycle = tuple(seg[0] for seg in recent[-period:])
+        segments = recent[-period:]
+        cycle = tuple(seg[0] for seg in segments)
         if cycle in self._bad_cycles:
             return hot
-        if all(seg[1] for seg in recent[-period:]):
-            segments = recent[-period:]
+        if all(seg[1] for seg in segments):
             best = [self._times[k][0] if k in self._times else None for k in cycle]
             self._cycle_eager = None if None in best else (sum(best), sum(seg[4] for seg in segments))
             self._period, self._cycle = period, cycle
