@@ -1,8 +1,9 @@
 """Shared fixtures for GT's front-end tests.
 
-Every test computes its reference with PyTorch on the same inputs; the fixtures
-here make the inputs (a seeded numpy RNG), put one array into both frameworks,
-and compare a GT result with a torch result (shape, dtype and values).
+Every test computes its reference with PyTorch on the same inputs, on the
+worker's device (``devices.DEVICE``); the fixtures here make the inputs (a seeded
+numpy RNG), put one array into both frameworks, and compare a GT result with a
+torch result (shape, dtype and values).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import gt
 from gt import config as gt_config
 from gt.client import runtime
 from gt.worker.worker import Worker
+
+from devices import twin
 
 # float32 results are compared with a relative tolerance a little above the
 # type's epsilon (GT and torch may order a reduction differently).
@@ -67,8 +70,7 @@ def pair():
     """``pair(array, requires_grad=False) -> (gt_tensor, torch_tensor)`` holding the same values."""
     def make(a, requires_grad: bool = False):
         a = np.asarray(a)
-        return gt.from_numpy(a.copy(), requires_grad=requires_grad), \
-            torch.tensor(a.copy(), requires_grad=requires_grad)
+        return gt.from_numpy(a.copy(), requires_grad=requires_grad), twin(a, requires_grad)
     return make
 
 
@@ -88,10 +90,11 @@ def _clean_session():
     assert leftover is None, f"the test left an unreported worker error: {leftover}"
 
 
-def make_worker(batch_size=1, auto_compile=False, threshold=10, compile=False, worker_id="test_worker"):
-    """A CPU worker with explicit settings (not read from the GT_* environment)."""
+def make_worker(batch_size=1, auto_compile=False, threshold=10, compile=False, worker_id="test_worker",
+                device="cpu"):
+    """A worker with explicit settings (not read from the GT_* environment), on the CPU unless told."""
     cfg = gt_config.Config(auto_compile=auto_compile, hot_threshold=threshold, batch_size=batch_size,
-                           compile=compile, device="cpu")
+                           compile=compile, device=str(device))
     return Worker(worker_id, batch_size=batch_size, config=cfg)
 
 

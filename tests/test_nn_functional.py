@@ -8,6 +8,8 @@ import torch
 import gt
 import gt.nn.functional as F
 
+from devices import DEVICE, on_device, twin
+
 TF = torch.nn.functional
 FLOATS = [np.float32, np.float64]
 
@@ -15,13 +17,15 @@ FLOATS = [np.float32, np.float64]
 def _run(g_fn, t_fn, arrays, grads, rng, assert_matches, **tol):
     """Apply both functions to the same arrays; compare results, then gradients of a weighted sum."""
     g_in = [gt.from_numpy(a.copy(), requires_grad=i in grads) for i, a in enumerate(arrays)]
-    t_in = [torch.tensor(a.copy(), requires_grad=i in grads) for i, a in enumerate(arrays)]
+    t_in = [twin(a, i in grads) for i, a in enumerate(arrays)]
+    if isinstance(t_fn, torch.nn.Module):
+        on_device(t_fn)
     g_out, t_out = g_fn(*g_in), t_fn(*t_in)
     assert_matches(g_out, t_out, **tol)
     if grads:
         w = rng.standard_normal(tuple(t_out.shape)).astype(arrays[grads[0]].dtype)
         (g_out * gt.from_numpy(w)).sum().backward()
-        (t_out * torch.from_numpy(w)).sum().backward()
+        (t_out * twin(w)).sum().backward()
         for i in grads:
             assert_matches(g_in[i].grad, t_in[i].grad, **tol)
     return g_out, t_out
@@ -63,7 +67,7 @@ def test_activation_modules_equal_torch(name, args, rng, assert_matches):
 @pytest.mark.parametrize("name", ["relu", "silu", "leaky_relu", "elu", "hardtanh", "relu6", "mish"])
 def test_inplace_activations_rebind_their_input(name, rng, assert_matches):
     x = _normal(rng, (4, 3))
-    g_leaf, t_leaf = gt.from_numpy(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    g_leaf, t_leaf = gt.from_numpy(x, requires_grad=True), twin(x, True)
     g_mid, t_mid = g_leaf * 2, t_leaf * 2
     g_out, t_out = getattr(F, name)(g_mid, inplace=True), getattr(TF, name)(t_mid, inplace=True)
     assert g_out is g_mid and t_out is t_mid
@@ -78,7 +82,7 @@ def test_softmax_without_dim_warns_and_picks_torchs_dim(rng, assert_matches):
     with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
         g = F.softmax(gt.from_numpy(x))
     with pytest.warns(UserWarning):
-        t = TF.softmax(torch.from_numpy(x))
+        t = TF.softmax(twin(x))
     assert_matches(g, t)
 
 
@@ -122,9 +126,9 @@ def test_binary_cross_entropy_equals_torch(reduction, weighted, rng, assert_matc
          lambda a, b, *w: TF.binary_cross_entropy(a, b, *w, reduction=reduction), arrays, [0, 1], rng,
          assert_matches)
     module_args = [gt.from_numpy(arrays[2])] if weighted else []
-    t_module_args = [torch.from_numpy(arrays[2])] if weighted else []
+    t_module_args = [twin(arrays[2])] if weighted else []
     assert_matches(gt.nn.BCELoss(*module_args, reduction=reduction)(gt.from_numpy(p), gt.from_numpy(y)),
-                   torch.nn.BCELoss(*t_module_args, reduction=reduction)(torch.from_numpy(p), torch.from_numpy(y)))
+                   torch.nn.BCELoss(*t_module_args, reduction=reduction)(twin(p), twin(y)))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -140,7 +144,7 @@ def test_binary_cross_entropy_with_logits_equals_torch(reduction, weight, pos_we
         return fn
 
     _run(call(F.binary_cross_entropy_with_logits, gt.from_numpy),
-         call(TF.binary_cross_entropy_with_logits, torch.from_numpy), [x, y], [0, 1], rng, assert_matches)
+         call(TF.binary_cross_entropy_with_logits, twin), [x, y], [0, 1], rng, assert_matches)
 
 
 # -- classification losses -----------------------------------------------------------------------------------
@@ -167,7 +171,7 @@ def test_nll_loss_equals_torch(shape, target_shape, reduction, weighted, ignore_
         return lambda a: f(a, tensor(target), weight=tensor(weight) if weighted else None,
                            ignore_index=ignore_index, reduction=reduction)
 
-    _run(call(F.nll_loss, gt.from_numpy), call(TF.nll_loss, torch.from_numpy), [x], [0], rng, assert_matches)
+    _run(call(F.nll_loss, gt.from_numpy), call(TF.nll_loss, twin), [x], [0], rng, assert_matches)
 
 
 @pytest.mark.parametrize("shape, target_shape", NLL_SHAPES[1:3], ids=[str(s) for s, _ in NLL_SHAPES[1:3]])
@@ -182,12 +186,12 @@ def test_cross_entropy_with_class_targets_equals_torch(shape, target_shape, redu
     weight = rng.uniform(0.5, 2, (5,)).astype(np.float32)
     kwargs = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": label_smoothing}
     _run(lambda a: F.cross_entropy(a, gt.from_numpy(target), gt.from_numpy(weight) if weighted else None, **kwargs),
-         lambda a: TF.cross_entropy(a, torch.from_numpy(target), torch.from_numpy(weight) if weighted else None,
+         lambda a: TF.cross_entropy(a, twin(target), twin(weight) if weighted else None,
                                     **kwargs), [x], [0], rng, assert_matches, rtol=2e-5, atol=2e-6)
     g_mod = gt.nn.CrossEntropyLoss(gt.from_numpy(weight) if weighted else None, **kwargs)
-    t_mod = torch.nn.CrossEntropyLoss(torch.from_numpy(weight) if weighted else None, **kwargs)
+    t_mod = torch.nn.CrossEntropyLoss(twin(weight) if weighted else None, **kwargs)
     assert_matches(g_mod(gt.from_numpy(x), gt.from_numpy(target)),
-                   t_mod(torch.from_numpy(x), torch.from_numpy(target)), rtol=2e-5, atol=2e-6)
+                   t_mod(twin(x), twin(target)), rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("shape", [(4, 5), (2, 5, 3), (5,)])
@@ -197,18 +201,18 @@ def test_cross_entropy_with_class_targets_equals_torch(shape, target_shape, redu
 def test_cross_entropy_with_probability_targets_equals_torch(shape, reduction, weighted, label_smoothing, rng,
                                                              assert_matches):
     x = _normal(rng, shape)
-    probs = TF.softmax(torch.from_numpy(_normal(rng, shape)), dim=0 if len(shape) == 1 else 1).numpy()
+    probs = TF.softmax(twin(_normal(rng, shape)), dim=0 if len(shape) == 1 else 1).cpu().numpy()
     weight = rng.uniform(0.5, 2, (5,)).astype(np.float32)
     kwargs = {"reduction": reduction, "label_smoothing": label_smoothing}
     _run(lambda a, p: F.cross_entropy(a, p, gt.from_numpy(weight) if weighted else None, **kwargs),
-         lambda a, p: TF.cross_entropy(a, p, torch.from_numpy(weight) if weighted else None, **kwargs),
+         lambda a, p: TF.cross_entropy(a, p, twin(weight) if weighted else None, **kwargs),
          [x, probs], [0, 1], rng, assert_matches)
 
 
 def test_nll_loss_module_and_cross_entropy_on_log_softmax_agree(rng, assert_matches):
     x, target = _normal(rng, (6, 4)), _targets(rng, (6,), 4)
     g = gt.nn.NLLLoss()(gt.nn.LogSoftmax(dim=1)(gt.from_numpy(x)), gt.from_numpy(target))
-    t = torch.nn.NLLLoss()(torch.nn.LogSoftmax(dim=1)(torch.from_numpy(x)), torch.from_numpy(target))
+    t = torch.nn.NLLLoss()(torch.nn.LogSoftmax(dim=1)(twin(x)), twin(target))
     assert_matches(g, t)
     assert_matches(F.cross_entropy(gt.from_numpy(x), gt.from_numpy(target)), t)
 
@@ -236,7 +240,7 @@ def test_layer_norm_module_and_shape_error(rng, assert_matches):
     assert_matches(g.weight.grad, t.weight.grad)
     assert_matches(g.bias.grad, t.bias.grad)
     with pytest.raises(RuntimeError, match="normalized_shape"):
-        t(torch.ones(3, 5))
+        t(torch.ones(3, 5, device=DEVICE))
     with pytest.raises(RuntimeError, match="normalized_shape"):
         g(gt.ones(3, 5))
 
@@ -274,15 +278,15 @@ def test_batch_norm_trains_and_evaluates_as_torch(kwargs, name, shape, rng, asse
 @pytest.mark.parametrize("index_dtype", [np.int64, np.int32])
 def test_embedding_equals_torch(padding_idx, scale_grad_by_freq, index_dtype, rng, assert_matches):
     torch.manual_seed(5)
-    t = torch.nn.Embedding(6, 3, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
+    t = on_device(torch.nn.Embedding(6, 3, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq))
     gt.manual_seed(5)
     g = gt.nn.Embedding(6, 3, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
     idx = np.array([[0, 1, 1], [5, 1, 2]], dtype=index_dtype)
-    g_out, t_out = g(gt.from_numpy(idx)), t(torch.from_numpy(idx))
+    g_out, t_out = g(gt.from_numpy(idx)), t(twin(idx))
     assert_matches(g_out, t_out, rtol=0, atol=0)
     w = _normal(rng, (2, 3, 3))
     (g_out * gt.from_numpy(w)).sum().backward()
-    (t_out * torch.from_numpy(w)).sum().backward()
+    (t_out * twin(w)).sum().backward()
     assert_matches(g.weight.grad, t.weight.grad)
 
 
@@ -385,8 +389,8 @@ def test_normalize_equals_torch(p, dim, rng, assert_matches):
 
 def test_one_hot_equals_torch(assert_matches):
     idx = np.array([[0, 3], [2, 1]], dtype=np.int64)
-    assert_matches(F.one_hot(gt.from_numpy(idx)), TF.one_hot(torch.from_numpy(idx)))
-    assert_matches(F.one_hot(gt.from_numpy(idx), 6), TF.one_hot(torch.from_numpy(idx), 6))
+    assert_matches(F.one_hot(gt.from_numpy(idx)), TF.one_hot(twin(idx)))
+    assert_matches(F.one_hot(gt.from_numpy(idx), 6), TF.one_hot(twin(idx), 6))
     with pytest.raises(RuntimeError, match="LongTensor"):
         F.one_hot(gt.ones(2))
     for bad, message in (([-1, 0], "non-negative"), ([0, 3], "smaller than num_classes")):

@@ -17,6 +17,8 @@ import gt
 from gt.client import runtime
 from gt.ops import OP_NAMES, OPS, core
 
+from devices import DEVICE, twin
+
 EDGE = np.array([-0.0, 0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 3.0], dtype=np.float32)
 UNARY = [e.name for e in OPS if e.kind == "elementwise" and e.public]
 BINARY = [e.name for e in OPS if e.kind == "broadcast" and e.public]
@@ -38,7 +40,7 @@ def _same(g, t, rtol=1e-5, atol=1e-6):
     assert isinstance(g, gt.Tensor), type(g)
     assert tuple(g.shape) == tuple(t.shape), (g.shape, t.shape)
     assert g.dtype == t.dtype, (g.dtype, t.dtype)
-    got, want = g.detach().numpy(), t.detach().numpy()
+    got, want = g.detach().numpy(), t.detach().cpu().numpy()
     if t.dtype.is_floating_point:
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
         # -0.0 and 0.0 differ in sign: an op that keeps the sign must keep it
@@ -48,7 +50,7 @@ def _same(g, t, rtol=1e-5, atol=1e-6):
 
 
 def _both(a: np.ndarray, requires_grad: bool = False):
-    return (gt.from_numpy(a.copy(), requires_grad=requires_grad), torch.tensor(a.copy(), requires_grad=requires_grad))
+    return (gt.from_numpy(a.copy(), requires_grad=requires_grad), twin(a, requires_grad))
 
 
 def _outcome(fn):
@@ -59,8 +61,9 @@ def _outcome(fn):
 
 
 def _compare_call(gfn, tfn):
-    """Same result, or the same exception type torch raises."""
-    t, t_exc = _outcome(tfn)
+    """Same result, or the same exception type torch raises (torch's tensors made on the worker's device)."""
+    with DEVICE:
+        t, t_exc = _outcome(tfn)
     if t_exc is not None:
         with pytest.raises(type(t_exc)):
             gfn()
@@ -86,7 +89,7 @@ def test_elementwise_gradients_match_torch(name, shape, rng):
     g, t = _both(np.asarray(a, dtype=np.float64), requires_grad=True)
     w = rng.standard_normal(shape)
     (getattr(gt, name)(g) * gt.from_numpy(w)).sum().backward()
-    (getattr(torch, name)(t) * torch.tensor(w)).sum().backward()
+    (getattr(torch, name)(t) * twin(w)).sum().backward()
     _same(g.grad, t.grad, rtol=1e-10, atol=1e-12)
 
 
@@ -122,7 +125,7 @@ def test_binary_gradients_match_torch(name, sa, sb, rng):
     (ga, ta), (gb, tb) = _both(np.asarray(a), True), _both(np.asarray(b), True)
     w = rng.standard_normal(np.broadcast_shapes(sa, sb))
     (getattr(gt, name)(ga, gb) * gt.from_numpy(w)).sum().backward()
-    (getattr(torch, name)(ta, tb) * torch.tensor(w)).sum().backward()
+    (getattr(torch, name)(ta, tb) * twin(w)).sum().backward()
     _same(ga.grad, ta.grad, 1e-10, 1e-12)
     _same(gb.grad, tb.grad, 1e-10, 1e-12)
 
@@ -226,7 +229,9 @@ def _inplace(a, y):
 def test_sample_values_and_gradients_match_torch(name, dtype, rng):
     a, b = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
     (gx, tx), (gy, ty) = _both(a, True), _both(b, True)
-    g_out, t_out = SAMPLES[name](gt, gx, gy), SAMPLES[name](torch, tx, ty)
+    g_out = SAMPLES[name](gt, gx, gy)
+    with DEVICE:   # the samples' own tensors (indices, running stats) too
+        t_out = SAMPLES[name](torch, tx, ty)
     tol = (1e-10, 1e-12) if dtype == np.float64 else (2e-5, 1e-5)
     _same(g_out, t_out, *tol)
     g_loss = t_loss = 0
@@ -234,7 +239,7 @@ def test_sample_values_and_gradients_match_torch(name, dtype, rng):
         if isinstance(to, torch.Tensor) and to.requires_grad:
             w = rng.standard_normal(tuple(to.shape)).astype(dtype)
             g_loss = g_loss + (go * gt.from_numpy(w)).sum()
-            t_loss = t_loss + (to * torch.tensor(w)).sum()
+            t_loss = t_loss + (to * twin(w)).sum()
     if isinstance(t_loss, torch.Tensor):
         g_loss.backward()
         t_loss.backward()
@@ -404,6 +409,6 @@ def test_softmax_values_and_gradients_are_torchs_bits():
         g, t = _both(a, True)
         gy, ty = getattr(g, name)(1), getattr(t, name)(1)
         (gy * gt.from_numpy(w)).sum().backward()
-        (ty * torch.tensor(w)).sum().backward()
-        np.testing.assert_array_equal(gy.detach().numpy(), ty.detach().numpy())
-        np.testing.assert_array_equal(g.grad.numpy(), t.grad.numpy())
+        (ty * twin(w)).sum().backward()
+        np.testing.assert_array_equal(gy.detach().numpy(), ty.detach().cpu().numpy())
+        np.testing.assert_array_equal(g.grad.numpy(), t.grad.cpu().numpy())

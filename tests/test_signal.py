@@ -159,7 +159,8 @@ def test_bad_gt_config_stops_import(tmp_path):
 def test_compile_demo_runs():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
-    env["PYTHONPATH"] = root                     # this checkout's gt, whatever is installed
+    # this checkout's gt, whatever is installed (and what PYTHONPATH already reaches: zmq may live there)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, os.path.join(root, "examples", "compile_demo.py")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -216,11 +216,13 @@ def batch_norm(x, *rest):
 
 
 def batch_norm_backward(g, x, *rest):
-    """Gradient ``which`` (0: input, 1: weight, 2: bias); the batch statistics are recomputed."""
+    """Gradient ``which`` (0: input, 1: weight, 2: bias).  The forward's saved statistics are recomputed
+    and passed as torch's autograd passes them: CUDA's kernel needs them even in eval mode (where they
+    are placeholders and it reads the running stats).  Training recomputes them without running stats,
+    which the forward would update in place."""
     weight, bias, mean, var, training, _, eps, which = _batch_norm_args(rest)
-    save_mean = save_invstd = None
-    if training:
-        _, save_mean, save_invstd = aten.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
+    _, save_mean, save_invstd = aten.native_batch_norm(x, weight, bias, None if training else mean,
+                                                       None if training else var, training, 0.0, eps)
     mask = [which == 0, which == 1, which == 2]
     return aten.native_batch_norm_backward(g, x, weight, mean, var, save_mean, save_invstd, training, eps,
                                            mask)[which]

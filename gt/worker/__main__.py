@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from gt import config as _config
 from gt.transport import settings as _settings
-from gt.worker.remote import WorkerProcess
+from gt.worker.remote import RESTART, WorkerProcess
 
 
 def _flag(value: str) -> bool:
@@ -62,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     worker = WorkerProcess(_settings.tcp_endpoint(host, port), device=args.device, name=args.name, cfg=cfg,
                            config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent)
     try:
-        return worker.serve()
+        status = worker.serve()
     except KeyboardInterrupt:
         return 0
+    if status == RESTART:   # a lost CUDA context cannot be mended in this process: start afresh
+        os.execv(sys.executable, [sys.executable, "-m", "gt.worker", *(sys.argv[1:] if argv is None else argv)])
+    return status
 
 
 if __name__ == "__main__":

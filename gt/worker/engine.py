@@ -28,6 +28,7 @@ import torch
 import torch.fx
 
 from gt import ops as _ops
+from gt.worker import checks as _checks
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,9 @@ class Engine:
         for name in _ops.DEVICE_OPS:
             code = _ops.OPCODE[name]
             funcs[code] = _on_device(funcs[code], self.device)
-        self.funcs = tuple(funcs)
+        # Graphs trace the kernels themselves; eager runs check index ranges on CUDA first (gt.worker.checks).
+        self.graph_funcs = tuple(funcs)
+        self.funcs = _checks.wrap(self.graph_funcs, self.device)
         self._cache: OrderedDict = OrderedDict()
         self._scalars: dict = {}
         self.cache_hits = 0
@@ -222,7 +225,7 @@ class Engine:
             args = [nodes[i] for i in input_ids]
             args.extend(graph.call_function(_ops.scalar_as, (next(scalar_nodes), args[0])) for _ in scalars)
             args.extend(params)
-            nodes[result_id] = graph.call_function(self.funcs[opcode], tuple(args))
+            nodes[result_id] = graph.call_function(self.graph_funcs[opcode], tuple(args))
         graph.output(tuple(nodes[i] for i in batch.live_ids))
         graph.lint()
         return torch.fx.GraphModule(torch.nn.Module(), graph)

@@ -25,11 +25,13 @@ from gt import config as _config
 from gt.transport import settings as _settings
 from gt.transport import wire
 from gt.transport.heartbeat import HeartbeatLink
-from gt.worker.worker import Worker, default_device
+from gt.worker.worker import Worker, context_lost, default_device
 
 log = logging.getLogger(__name__)
 
 _PARAMS_CACHE_LIMIT = 4096
+# serve()'s status when the CUDA context is lost: ``python -m gt.worker`` starts itself afresh.
+RESTART = 3
 
 
 class _Session:
@@ -75,7 +77,8 @@ class WorkerProcess:
 
     # -- main loop -------------------------------------------------------------------------
     def serve(self) -> int:
-        """Serve until stopped; returns the exit status (2 when the dispatcher refused us)."""
+        """Serve until stopped; returns the exit status (2 when the dispatcher refused us, RESTART when
+        the CUDA context is lost)."""
         try:
             while True:
                 if not self.registered and time.monotonic() - self._hello_sent > self.cfg.heartbeat_timeout:
@@ -101,13 +104,22 @@ class WorkerProcess:
 
     def close(self) -> None:
         self.heartbeat.close()
-        self.sock.close(0)
+        self.sock.close()
         self.ctx.term()
 
     def _hello(self) -> None:
         self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, self.cfg.token, self.name[:200],
                                                     self.device, os.getpid())))
         self._hello_sent = time.monotonic()
+
+    def _restart(self) -> int:
+        """One client's kernel failed a device-side assert: the CUDA context of this process is gone, for
+        every client.  The failing client got the reason in its reply; the others learn from the
+        dispatcher that this worker was lost (their tensors with it) when it registers again, fresh."""
+        log.error("GT worker %s: the CUDA context is lost; dropping %d client session(s) and restarting",
+                  self.name, len(self.sessions))
+        self.sock.linger = 2000   # the failing client's reply still leaves
+        return RESTART
 
     def _lost_dispatcher(self) -> None:
         if self.registered or self.sessions:
@@ -136,6 +148,8 @@ class WorkerProcess:
                 self._answer_orphan(msg.session, frames[1].buffer)
             else:
                 self._apply(msg.session, session, frames[1].buffer)
+                if context_lost() is not None:
+                    return self._restart()
         elif kind is wire.SessionOpen:
             self.sessions[msg.session] = _Session(Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size,
                                                          device=self.device, config=self.config))

@@ -60,8 +60,27 @@ REVERT_SAMPLES = 10
 _FRESH_MERGES_PER_SEGMENT = 2
 
 
+# CUDA errors that leave the process's CUDA context unusable: every later CUDA call fails too.
+_STICKY_CUDA_ERRORS = ("device-side assert", "illegal memory access", "unspecified launch failure",
+                       "illegal instruction", "misaligned address")
+_context_lost: str | None = None
+
+
 def default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def context_lost() -> str | None:
+    """Why this process's CUDA context is lost (a kernel failed a device-side assert); None while whole."""
+    return _context_lost
+
+
+def _sticky(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if any(s in str(exc) for s in _STICKY_CUDA_ERRORS):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 class Worker:
@@ -164,6 +183,7 @@ class Worker:
         """Store a tensor created from data.  Not a sync point: the id is fresh, so no
         pending op reads or writes it, and a random tensor made inside a training step
         (a dropout mask) does not cut the step's batch."""
+        self._check_context()
         self.tensors[tensor_id] = value.to(self.device)
 
     def fetch(self, tensor_id: int) -> torch.Tensor:
@@ -436,14 +456,36 @@ class Worker:
 
     # -- errors -------------------------------------------------------------------
     def _note_error(self, op_name: str, exc: Exception) -> None:
-        if self._error is None:
+        if self.device.type == "cuda" and _sticky(exc):
+            self._lose_context(op_name, exc)
+        elif self._error is None:
             self._error = RuntimeError(f"GT worker: operation '{op_name}' failed: {exc}")
             self._error.__cause__ = exc
+
+    def _lose_context(self, op_name: str, exc: Exception) -> None:
+        """A kernel failed a device-side check: this process's CUDA context is gone for good."""
+        global _context_lost
+        if _context_lost is None:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _context_lost = (
+                f"GT worker: operation '{op_name}' failed on {self.device} and the CUDA context is lost ({first}). "
+                "A kernel failed a device-side check (most likely an index or class target out of range in a "
+                "compiled graph, where GT does not check indices on the host): every tensor of this process on "
+                "the GPU is gone and nothing more can run there. Restart the process (a remote worker restarts "
+                "itself).")
+            log.error("%s", _context_lost)
+        self._error = RuntimeError(_context_lost)
+        self._error.__cause__ = exc
+
+    def _check_context(self) -> None:
+        if _context_lost is not None and self.device.type == "cuda":
+            raise RuntimeError(_context_lost)
 
     def _raise_pending_error(self) -> None:
         if self._error is not None:
             err, self._error = self._error, None
             raise err
+        self._check_context()
 
     # -- control commands -------------------------------------------------------
     def get_stats(self) -> dict:
