@@ -23,6 +23,8 @@ from gt.worker import worker as worker_mod
 from gt.worker.engine import Batch
 from gt.worker.hotpath_detector import HotPathDetector
 
+from devices import DEVICE, ON_GPU
+
 
 def _every_op_program():
     """A program that makes the client emit every opcode once or more (forward and backward)."""
@@ -89,8 +91,9 @@ def _every_op_program():
     yield live
 
 
-def test_compiled_matches_eager_for_every_op(use_worker):
-    w = use_worker(batch_size=100000)
+@pytest.mark.parametrize("device", ["cpu"] + ([str(DEVICE)] if ON_GPU else []))
+def test_compiled_matches_eager_for_every_op(use_worker, device):
+    w = use_worker(batch_size=100000, device=device)
     w.mark_boundary = lambda: None          # keep the whole program in one batch
     runtime.connect(w)                      # the client binds the worker's methods at connect
     program = _every_op_program()
@@ -111,13 +114,15 @@ def test_compiled_matches_eager_for_every_op(use_worker):
     assert set(compiled) == set(eager) == set(live_ids)
     for t in live:
         assert t._id in compiled
+    made_by = {op[1]: OP_NAMES[op[0]] for op in ops}
     for i in live_ids:
         e, c = eager[i], compiled[i]
-        assert e.dtype == c.dtype and e.shape == c.shape, OP_NAMES
+        what = f"result {i} of {made_by.get(i)}"
+        assert e.dtype == c.dtype and e.shape == c.shape, what
         if e.dtype.is_floating_point:
-            torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5, msg=lambda m: f"{what}: {m}")
         else:
-            assert torch.equal(c, e)
+            assert torch.equal(c, e), what
 
 
 def _graph_compile(gm, inputs):

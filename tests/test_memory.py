@@ -7,6 +7,8 @@ import torch
 
 import gt
 
+from devices import DEVICE, on_device
+
 SLACK = 2  # a steady loop may hold a couple of extra tensors at a checkpoint, never a growing number
 
 
@@ -182,7 +184,7 @@ def test_deepcopy_of_a_model_with_buffers_is_an_independent_copy():
     gt.manual_seed(0)
     model = gt.nn.Sequential(gt.nn.Linear(3, 4), gt.nn.BatchNorm1d(4))
     torch.manual_seed(0)
-    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ref = on_device(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)))
     twin = copy.deepcopy(model)
     x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
     out = model(gt.from_numpy(x))
@@ -192,8 +194,9 @@ def test_deepcopy_of_a_model_with_buffers_is_an_independent_copy():
             p -= 0.5 * p.grad
     # the copy kept the original's first values (parameters and running stats), not the update
     twin_out = twin(gt.from_numpy(x))
-    np.testing.assert_allclose(twin_out.detach().numpy(), ref(torch.from_numpy(x)).detach().numpy(), rtol=1e-5)
-    np.testing.assert_allclose(twin[1].running_mean.numpy(), ref[1].running_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(twin_out.detach().numpy(), ref(torch.from_numpy(x).to(DEVICE)).detach().cpu().numpy(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(twin[1].running_mean.numpy(), ref[1].running_mean.cpu().numpy(), rtol=1e-6)
     assert all(p.requires_grad and p.grad is None for p in twin.parameters())
     with pytest.raises(RuntimeError, match="graph leaves"):
         copy.deepcopy(out)

@@ -12,6 +12,8 @@ import gt
 import gt.optim
 from gt.client import optim as client_optim
 
+from devices import DEVICE, twin
+
 CONFIGS = [
     ("SGD", {"lr": 0.1}),
     ("SGD", {"lr": 0.1, "momentum": 0.9}),
@@ -36,15 +38,38 @@ CONFIGS = [
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CONFIGS]
 
 
+class _TorchOnDevice:
+    """torch, with the steps' data (``tensor``, ``ones``) made on the worker's device."""
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    def tensor(a):
+        return twin(a)
+
+    @staticmethod
+    def ones(*shape):
+        return torch.ones(*shape, device=DEVICE)
+
+
+TORCH = _TorchOnDevice()
+
+
 def _params(rng, shapes=((3, 4), (4,), (2, 4))):
+    """GT's parameters and torch's twins (on the worker's device: its kernels round as GT's)."""
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     return ([gt.nn.Parameter(gt.tensor(a)) for a in arrays],
-            [torch.nn.Parameter(torch.tensor(a)) for a in arrays])
+            [torch.nn.Parameter(twin(a)) for a in arrays])
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
 
 
 def _assert_equal(gt_params, torch_params):
     for g, t in zip(gt_params, torch_params):
-        np.testing.assert_array_equal(g.detach().numpy(), t.detach().numpy())
+        np.testing.assert_array_equal(_np(g), _np(t))
 
 
 def _backward(params, x, lib, use_bias=True):
@@ -60,7 +85,7 @@ def _step_both(g_params, g_opt, t_params, t_opt, rng, steps: int = 3) -> None:
     """``steps`` training steps of ``_backward``'s loss on the same data, in GT and in torch."""
     for _ in range(steps):
         x = rng.standard_normal((5, 3)).astype(np.float32)
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
+        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, TORCH)):
             opt.zero_grad()
             _backward(params, x, lib)
             opt.step()
@@ -94,7 +119,7 @@ def test_steps_equal_torch_bit_for_bit(name, kw, rng):
                                       ("RMSprop", {"lr": 0.01}), ("Adagrad", {"lr": 0.1})])
 def test_steps_in_other_float_dtypes_equal_torch(name, kw, dtype):
     value = torch.linspace(-1, 1, 12, dtype=dtype).reshape(3, 4)
-    g_p, t_p = gt.nn.Parameter(gt.tensor(value)), torch.nn.Parameter(value.clone())
+    g_p, t_p = gt.nn.Parameter(gt.tensor(value)), torch.nn.Parameter(twin(value))
     g_opt, t_opt = getattr(gt.optim, name)([g_p], **kw), getattr(torch.optim, name)([t_p], **kw)
     for _ in range(3):
         for p, opt in ((g_p, g_opt), (t_p, t_opt)):
@@ -102,7 +127,7 @@ def test_steps_in_other_float_dtypes_equal_torch(name, kw, dtype):
             (p * p * p).sum().backward()
             opt.step()
     assert g_p.dtype == dtype
-    assert torch.equal(torch.from_numpy(g_p.detach().float().numpy()), t_p.detach().float())
+    assert torch.equal(torch.from_numpy(g_p.detach().float().numpy()), t_p.detach().float().cpu())
 
 
 def test_adam_counts_steps_per_parameter(rng):
@@ -110,7 +135,7 @@ def test_adam_counts_steps_per_parameter(rng):
     g_params, t_params = _params(rng, shapes=((4,), (4,)))
     g_opt, t_opt = gt.optim.Adam(g_params, lr=0.1), torch.optim.Adam(t_params, lr=0.1)
     for step in range(3):
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
+        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, TORCH)):
             opt.zero_grad()
             loss = (params[0] * params[0]).sum()
             if step > 0:
@@ -194,12 +219,12 @@ def test_import_paths_are_the_same_objects():
 
 def test_zero_grad_sets_none_or_zeros(rng):
     g_params, t_params = _params(rng)
-    for params, lib, opt_cls in ((g_params, gt, gt.optim.SGD), (t_params, torch, torch.optim.SGD)):
+    for params, lib, opt_cls in ((g_params, gt, gt.optim.SGD), (t_params, TORCH, torch.optim.SGD)):
         opt = opt_cls(params, lr=0.1)
         _backward(params, np.ones((2, 3), np.float32), lib)
         opt.zero_grad(set_to_none=False)
         assert params[0].grad is not None and params[2].grad is None
-        np.testing.assert_array_equal(params[0].grad.numpy(), np.zeros((3, 4), np.float32))
+        np.testing.assert_array_equal(_np(params[0].grad), np.zeros((3, 4), np.float32))
         opt.zero_grad()
         assert params[0].grad is None and params[1].grad is None
 
@@ -218,7 +243,7 @@ def test_step_returns_the_closures_loss_and_keeps_parameters_leaves(rng):
         return run
 
     g_loss = g_opt.step(closure(g_params, g_opt, gt))
-    t_loss = t_opt.step(closure(t_params, t_opt, torch))
+    t_loss = t_opt.step(closure(t_params, t_opt, TORCH))
     assert g_loss.item() == t_loss.item()
     _assert_equal(g_params, t_params)
     assert all(p.is_leaf and p.requires_grad and p.grad_fn is None for p in g_params)
@@ -234,7 +259,7 @@ def test_param_groups_with_their_own_hyperparameters_and_add_param_group(rng):
     assert repr(g_opt) == repr(t_opt)
     for _ in range(2):
         x = rng.standard_normal((4, 3)).astype(np.float32)
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
+        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, TORCH)):
             opt.zero_grad()
             _backward(params, x, lib)
             (params[2] * params[2]).sum().backward()
@@ -296,7 +321,7 @@ def test_state_dict_has_torchs_layout_and_values(name, kw, rng):
     g_opt, t_opt = getattr(gt.optim, name)(g_params, **kw), getattr(torch.optim, name)(t_params, **kw)
     for step in range(2):
         x = rng.standard_normal((5, 3)).astype(np.float32)
-        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, torch)):
+        for params, opt, lib in ((g_params, g_opt, gt), (t_params, t_opt, TORCH)):
             opt.zero_grad()
             _backward(params, x, lib, use_bias=step > 0)
             opt.step()
@@ -309,7 +334,7 @@ def test_state_dict_has_torchs_layout_and_values(name, kw, rng):
             g_value = g_sd["state"][i][key]
             assert isinstance(g_value, gt.Tensor)
             assert g_value.dtype == t_value.dtype and tuple(g_value.shape) == tuple(t_value.shape)
-            np.testing.assert_array_equal(g_value.numpy(), t_value.numpy())
+            np.testing.assert_array_equal(_np(g_value), _np(t_value))
 
 
 @pytest.mark.parametrize("name, kw", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.05, "amsgrad": True}),
@@ -321,10 +346,10 @@ def test_load_state_dict_from_torch_continues_torchs_run(name, kw, rng):
     t_opt = getattr(torch.optim, name)(t_params, **kw)
     for _ in range(2):
         t_opt.zero_grad()
-        _backward(t_params, rng.standard_normal((5, 3)).astype(np.float32), torch)
+        _backward(t_params, rng.standard_normal((5, 3)).astype(np.float32), TORCH)
         t_opt.step()
     for g, t in zip(g_params, t_params):
-        g.data = gt.tensor(t.detach().numpy())
+        g.data = gt.tensor(_np(t))
     g_opt = getattr(gt.optim, name)(g_params, lr=1.0)
     g_opt.load_state_dict(t_opt.state_dict())
     assert g_opt.param_groups[0]["lr"] == kw["lr"] and g_opt.param_groups[0]["params"] == g_params

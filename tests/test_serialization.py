@@ -11,6 +11,8 @@ import torch
 
 import gt
 
+from devices import on_device, twin
+
 
 def _mlp_pair(seed=0):
     torch.manual_seed(seed)
@@ -75,11 +77,12 @@ def test_model_state_dict_round_trips_through_torch(tmp_path, rng, assert_matche
 
 def test_optimizer_state_dict_round_trips_through_torch(tmp_path, rng):
     g, t = _mlp_pair(seed=4)
+    on_device(t)
     g_opt, t_opt = gt.optim.Adam(g.parameters(), lr=0.05), torch.optim.Adam(t.parameters(), lr=0.05)
     x = rng.standard_normal((6, 3)).astype(np.float32)
-    for model, opt, lib in ((g, g_opt, gt), (t, t_opt, torch)):
+    for model, opt, inp in ((g, g_opt, gt.tensor(x)), (t, t_opt, twin(x))):
         opt.zero_grad()
-        (model(lib.tensor(x)) ** 2).mean().backward()
+        (model(inp) ** 2).mean().backward()
         opt.step()
     gt.save({"model": g.state_dict(), "optim": g_opt.state_dict()}, tmp_path / "ckpt.pt")
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
@@ -87,7 +90,7 @@ def test_optimizer_state_dict_round_trips_through_torch(tmp_path, rng):
     assert ckpt["optim"]["param_groups"] == t_sd["param_groups"]
     for i, state in t_sd["state"].items():
         for key, value in state.items():
-            assert torch.equal(ckpt["optim"]["state"][i][key], value), (i, key)
+            assert torch.equal(ckpt["optim"]["state"][i][key], value.cpu()), (i, key)
     resumed = torch.optim.Adam(t.parameters(), lr=0.05)
     resumed.load_state_dict(ckpt["optim"])
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from devices import ON_GPU
+
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = ["polynomial_fit.py", "two_layer_net.py", "classifier.py", "attention.py", "minibatch.py"]
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -73,8 +75,13 @@ def test_import_rewriting():
 
 @pytest.mark.parametrize("name", TUTORIALS)
 def test_tutorial_prints_pytorchs_numbers(name, tmp_path):
+    """Exactly torch's numbers where GT's worker runs on the CPU, as the scripts' torch does; on a GPU
+    (cuBLAS and CPU BLAS round differently, and training steps carry the difference on) to 1e-3."""
     torch_numbers, gt_numbers, ops = _run_both(name, tmp_path)
-    assert gt_numbers == torch_numbers
+    if ON_GPU:
+        assert gt_numbers == pytest.approx(torch_numbers, rel=1e-3, abs=1e-4)
+    else:
+        assert gt_numbers == torch_numbers
     assert ops["total"] > 0 and ops["compiled"] == 0
 
 

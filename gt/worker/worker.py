@@ -189,6 +189,11 @@ class Worker:
     def fetch(self, tensor_id: int) -> torch.Tensor:
         """Return a tensor's value (a sync point): runs what is pending first."""
         self._flush_batch()
+        if self.device.type == "cuda" and _context_lost is None:
+            try:   # a kernel's failure surfaces at a sync: here, named, rather than in the caller's copy
+                torch.cuda.synchronize(self.device)
+            except Exception as exc:  # noqa: BLE001 - reported below as the op's error
+                self._note_error("read", exc)
         self._raise_pending_error()
         try:
             return self.tensors[tensor_id]
@@ -468,11 +473,11 @@ class Worker:
         if _context_lost is None:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             _context_lost = (
-                f"GT worker: operation '{op_name}' failed on {self.device} and the CUDA context is lost ({first}). "
-                "A kernel failed a device-side check (most likely an index or class target out of range in a "
-                "compiled graph, where GT does not check indices on the host): every tensor of this process on "
-                "the GPU is gone and nothing more can run there. Restart the process (a remote worker restarts "
-                "itself).")
+                f"GT worker: operation '{op_name}' failed on {self.device}: the CUDA context is lost ({first}). "
+                "A kernel (this op or one launched before it) failed a device-side check, most likely an index "
+                "or class target out of range where GT does not check it on the host (a compiled graph, an "
+                "indexed assignment): every tensor of this process on the GPU is gone and nothing more can run "
+                "there. Restart the process (a remote worker restarts itself).")
             log.error("%s", _context_lost)
         self._error = RuntimeError(_context_lost)
         self._error.__cause__ = exc

@@ -1,6 +1,8 @@
 """``LayerNorm`` and ``BatchNorm1d``, with torch's parameters, buffers and train/eval behaviour."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from gt.client.autograd import no_grad
@@ -46,6 +48,11 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.bias is not None}")
+
+
+# torch's batch norms take ``bias`` (and print it) in recent versions (2.13, not 2.11); GT takes it
+# whatever torch is installed, and prints what the installed torch prints.
+_REPR_BIAS = "bias" in inspect.signature(torch.nn.BatchNorm1d.__init__).parameters
 
 
 class _BatchNorm(Module):
@@ -113,8 +120,9 @@ class _BatchNorm(Module):
                             factor, self.eps)
 
     def extra_repr(self) -> str:
+        bias = f"bias={self.bias is not None}, " if _REPR_BIAS else ""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+                f"{bias}track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
