@@ -173,65 +173,56 @@ print(json.dumps(out))
 """
 
 
-def test_a_bad_index_in_one_remote_client_leaves_the_other_working(tmp_path, use_worker, monkeypatch):
-    """Both clients on one worker (on cuda:0 where there is one): the host check refuses the bad index."""
+@pytest.fixture
+def shared_worker(tmp_path, use_worker, monkeypatch):
+    """A server with one worker (on the tests' device), a bystander client process holding a tensor
+    there and waiting for ``go``; yields (server, bystander, go).  This process connects with
+    ``gt.connect(server.address)``."""
     srv = start_cluster(tmp_path, 0)
     try:
         srv.add_worker(str(DEVICE), output=open(tmp_path / "worker.log", "ab"))
         wait_for(lambda: worker_count(srv.address) == 1, 120, "the worker to join")
         go = tmp_path / "go"
-        other = run_client(_BYSTANDER.format(go=str(go)), srv.address)
-        assert other.stdout.readline().strip() == "6.0", other.stderr.read()
+        bystander = run_client(_BYSTANDER.format(go=str(go)), srv.address)
+        assert bystander.stdout.readline().strip() == "6.0", bystander.stderr.read()
         use_worker()
         for k, v in _env().items():
             if k.startswith("GT_"):
                 monkeypatch.setenv(k, v)
-        gt.connect(srv.address)
-        try:
-            with pytest.raises(RuntimeError, match="index 3 is out of bounds for dimension 0 with size 3"):
-                gt.ones(3, 2).gather(0, gt.tensor([[3, 0]])).sum().item()
-            assert (gt.ones(4) * 3).sum().item() == 12.0   # this client goes on too
-        finally:
-            runtime.disconnect()
-        go.touch()
-        assert finish(other, timeout=120) == {"value": 6.0}
+        yield srv, bystander, go
     finally:
+        runtime.disconnect()
         srv.stop()
+
+
+def test_a_bad_index_in_one_remote_client_leaves_the_other_working(shared_worker):
+    """On cuda:0 where there is one, the host check refuses the bad index: nobody else notices."""
+    srv, bystander, go = shared_worker
+    gt.connect(srv.address)
+    with pytest.raises(RuntimeError, match="index 3 is out of bounds for dimension 0 with size 3"):
+        gt.ones(3, 2).gather(0, gt.tensor([[3, 0]])).sum().item()
+    assert (gt.ones(4) * 3).sum().item() == 12.0   # this client goes on too
+    go.touch()
+    assert finish(bystander, timeout=120) == {"value": 6.0}
 
 
 @pytest.mark.skipif(not ON_GPU, reason="losing a CUDA context needs a GPU")
-def test_a_remote_worker_that_loses_its_cuda_context_says_so_and_restarts(tmp_path, use_worker, monkeypatch):
+def test_a_remote_worker_that_loses_its_cuda_context_says_so_and_restarts(shared_worker, tmp_path):
     """The failing client is told why; the other client of that worker gets a clear error (its tensors
     are gone), never a number; the worker starts afresh and serves new work."""
-    srv = start_cluster(tmp_path, 0)
-    try:
-        srv.add_worker(str(DEVICE), output=open(tmp_path / "worker.log", "ab"))
-        wait_for(lambda: worker_count(srv.address) == 1, 120, "the worker to join")
-        go = tmp_path / "go"
-        other = run_client(_BYSTANDER.format(go=str(go)), srv.address)
-        assert other.stdout.readline().strip() == "6.0", other.stderr.read()
-        use_worker()
-        for k, v in _env().items():
-            if k.startswith("GT_"):
-                monkeypatch.setenv(k, v)
-        gt.connect(srv.address)
-        try:
-            s = gt.zeros(3)
-            s[gt.tensor([5])] = 1.0
-            with pytest.raises(RuntimeError, match="the CUDA context is lost"):
-                s.sum().item()
-        finally:
-            runtime.disconnect()
-        go.touch()
-        res = finish(other, timeout=120)
-        assert "value" not in res and "lost" in res["error"], res
-        assert "restarting" in (tmp_path / "worker.log").read_text()
-        wait_for(lambda: worker_count(srv.address) == 1, 120, "the worker to join again")
-        gt.connect(srv.address)
-        try:
-            c = gt.from_numpy(np.arange(4, dtype=np.float32))
-            assert (c * c).sum().item() == 14.0
-        finally:
-            runtime.disconnect()
-    finally:
-        srv.stop()
+    srv, bystander, go = shared_worker
+    gt.connect(srv.address)
+    s = gt.zeros(3)
+    s[gt.tensor([5])] = 1.0
+    with pytest.raises(RuntimeError, match="the CUDA context is lost"):
+        s.sum().item()
+    runtime.disconnect()
+    go.touch()
+    res = finish(bystander, timeout=120)
+    assert "value" not in res and "tensors" in res["error"] and "gone" in res["error"], res
+    log = tmp_path / "worker.log"
+    assert "the CUDA context is lost; dropping" in log.read_text()
+    wait_for(lambda: log.read_text().count("registered with the dispatcher") == 2, 120, "the worker to join again")
+    gt.connect(srv.address)
+    c = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert (c * c).sum().item() == 14.0

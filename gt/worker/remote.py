@@ -81,7 +81,7 @@ class WorkerProcess:
         the CUDA context is lost)."""
         try:
             while True:
-                if not self.registered and time.monotonic() - self._hello_sent > self.cfg.heartbeat_timeout:
+                if not self.registered and self._hello_due():
                     self._hello()
                 if self.sock.poll(self.cfg.heartbeat_interval * 1e3):
                     self._heard = time.monotonic()
@@ -106,6 +106,16 @@ class WorkerProcess:
         self.heartbeat.close()
         self.sock.close()
         self.ctx.term()
+
+    def _hello_due(self) -> bool:
+        """Time to (re)send a hello: none for a heartbeat timeout, and a dispatcher is answering pings.
+
+        While the dispatcher is down a hello would wait in the socket's queue, and several queued ones
+        reach a dispatcher that comes back together: the second reads as this worker registering
+        again, which drops the clients given to it after the first."""
+        if time.monotonic() - self._hello_sent <= self.cfg.heartbeat_timeout:
+            return False
+        return not self._hello_sent or self.heartbeat.silent_for() < 2 * self.cfg.heartbeat_interval
 
     def _hello(self) -> None:
         self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, self.cfg.token, self.name[:200],
