@@ -10,6 +10,8 @@ import torch
 
 import gt
 
+from devices import twin
+
 
 def _weights(rng, shape):
     """Random upstream weights, so that a wrong gradient cannot hide behind a plain sum."""
@@ -29,7 +31,7 @@ def _check_grads(fn, arrays, rng, pair, assert_matches, grad_inputs=None):
     assert gout.requires_grad
     w = _weights(rng, tuple(tout.shape))
     (gout * gt.from_numpy(w)).sum().backward()
-    (tout * torch.from_numpy(w)).sum().backward()
+    (tout * twin(w)).sum().backward()
     for i, (g, t) in enumerate(zip(gs, ts)):
         if i in grad_inputs:
             assert g.grad is not None, f"input {i} got no gradient"
@@ -327,7 +329,7 @@ def test_backward_with_explicit_gradient(rng, pair, assert_matches):
     g, t = pair(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
     w = rng.standard_normal((2, 3)).astype(np.float32)
     (g * g).backward(gt.from_numpy(w))
-    (t * t).backward(torch.from_numpy(w))
+    (t * t).backward(twin(w))
     assert_matches(g.grad, t.grad)
 
 

@@ -189,6 +189,7 @@ SAMPLERS = [
 def test_samplers_equal_torchs_under_the_same_seed(name, args, kw, rng, pair, assert_matches):
     """Sampling from a tensor of parameters (a sync point: the values are read) draws torch's samples."""
     g_probs, t_probs = pair(rng.random((3, 4)).astype(np.float32) + 0.05)
+    t_probs = t_probs.cpu()   # GT draws with torch's CPU generator, on the client: so does the reference
     torch.manual_seed(21)
     want = getattr(torch, name)(*[t_probs if a == "probs" else a for a in args], **kw)
     gt.manual_seed(21)
@@ -224,6 +225,7 @@ def test_in_place_random_methods_follow_torchs_autograd_rules(assert_matches):
 
 def test_tensor_sampling_methods_equal_torchs(rng, pair, assert_matches):
     g, t = pair(rng.random((2, 5)).astype(np.float32))
+    t = t.cpu()   # GT draws with torch's CPU generator, on the client: so does the reference
     torch.manual_seed(4)
     want = (t.multinomial(3), t.bernoulli())
     gt.manual_seed(4)

@@ -1,8 +1,6 @@
 """``LayerNorm`` and ``BatchNorm1d``, with torch's parameters, buffers and train/eval behaviour."""
 from __future__ import annotations
 
-import inspect
-
 import torch
 
 from gt.client.autograd import no_grad
@@ -46,13 +44,13 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
-                f"bias={self.bias is not None}")
+        bias = f", bias={self.bias is not None}" if _PRINTS_BIAS["LayerNorm"] else ""
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}{bias}"
 
 
-# torch's batch norms take ``bias`` (and print it) in recent versions (2.13, not 2.11); GT takes it
-# whatever torch is installed, and prints what the installed torch prints.
-_REPR_BIAS = "bias" in inspect.signature(torch.nn.BatchNorm1d.__init__).parameters
+# torch's batch norms take ``bias`` in recent versions (2.13, not 2.11), where they and LayerNorm print
+# it; GT takes it whatever torch is installed, and prints what the installed torch prints.
+_PRINTS_BIAS = {name: "bias=" in getattr(torch.nn, name)(1).extra_repr() for name in ("LayerNorm", "BatchNorm1d")}
 
 
 class _BatchNorm(Module):
@@ -120,7 +118,7 @@ class _BatchNorm(Module):
                             factor, self.eps)
 
     def extra_repr(self) -> str:
-        bias = f"bias={self.bias is not None}, " if _REPR_BIAS else ""
+        bias = f"bias={self.bias is not None}, " if _PRINTS_BIAS["BatchNorm1d"] else ""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"{bias}track_running_stats={self.track_running_stats}")
 
