@@ -8,6 +8,7 @@ and carry torch's implicit reparameterisation gradients.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from functools import cached_property
 from numbers import Number
@@ -102,26 +103,33 @@ class Normal(Distribution):
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
 
 
+# torch checks low < high as constraints on each bound where its Uniform has them (newer
+# releases), else with its own message after the parameters' checks.
+_BOUNDS_AS_CONSTRAINTS = isinstance(inspect.getattr_static(torch.distributions.Uniform, "arg_constraints"), property)
+
+
 class Uniform(Distribution):
     """Uniform on ``[low, high)``, as ``torch.distributions.Uniform``."""
 
-    arg_constraints = {"low": constraints.dependent(is_discrete=False, event_dim=0),
-                       "high": constraints.dependent(is_discrete=False, event_dim=0)}
     has_rsample = True
 
     def __init__(self, low, high, validate_args: bool | None = None) -> None:
         self.low, self.high = broadcast_all(low, high)
         batch = _scalar_batch(low, high)
         super().__init__(self.low.size() if batch is None else batch, validate_args=validate_args)
-        if self._validate_args and not bool((self.low < self.high).all()):
+        if not _BOUNDS_AS_CONSTRAINTS and self._validate_args and not bool((self.low < self.high).all()):
             raise ValueError("Uniform is not defined when low>= high")
+
+    @property
+    def arg_constraints(self) -> dict:
+        if _BOUNDS_AS_CONSTRAINTS:
+            return {"low": constraints.less_than(self.high), "high": constraints.greater_than(self.low)}
+        return {"low": constraints.dependent(is_discrete=False, event_dim=0),
+                "high": constraints.dependent(is_discrete=False, event_dim=0)}
 
     @property
     def support(self):
         return constraints.interval(self.low, self.high)
-
-    def _client_support(self):
-        return constraints.interval(value_of(self.low), value_of(self.high))
 
     @property
     def mean(self) -> Tensor:

@@ -9,6 +9,7 @@ it accepts and refuses exactly what torch does; each check is a sync point.  The
 """
 from __future__ import annotations
 
+import copy
 import functools
 from numbers import Number
 
@@ -25,6 +26,19 @@ from gt.client.tensor import Tensor
 def value_of(x) -> torch.Tensor:
     """A GT tensor's value on the client (a sync point)."""
     return x._value().detach().cpu() if isinstance(x, Tensor) else torch.as_tensor(x)
+
+
+def on_client(constraint):
+    """``constraint`` with its tensor bounds (a Uniform's ``low``/``high``) as client values, so
+    torch's own ``check`` runs on the client."""
+    bounds = {a: getattr(constraint, a) for a in ("lower_bound", "upper_bound")
+              if isinstance(getattr(constraint, a, None), Tensor)}
+    if not bounds:
+        return constraint
+    constraint = copy.copy(constraint)
+    for attr, bound in bounds.items():
+        setattr(constraint, attr, value_of(bound))
+    return constraint
 
 
 def broadcast_all(*values) -> tuple:
@@ -46,8 +60,16 @@ def broadcast_pair(a: Tensor, b: Tensor) -> tuple:
 
 
 def xlogy(x: Tensor, y: Tensor) -> Tensor:
-    """``x * log(y)``, 0 where ``x`` is 0 (``torch.xlogy``)."""
-    return where(x == 0, 0.0, x * y.log())
+    """``x * log(y)``, 0 where both are 0 (``torch.xlogy``; its gradient in ``x`` is ``log(y)``)."""
+    return where((x == 0) & (y == 0), 0.0, x * y.log())
+
+
+def _shown(param: Tensor):
+    """A parameter as torch's repr of a distribution shows it: a one-element tensor by value
+    (a 0-d one as its number), a larger one by size."""
+    if param.numel() != 1:
+        return param.size()
+    return param.item() if param.dim() == 0 else param
 
 
 class Distribution:
@@ -78,7 +100,7 @@ class Distribution:
                                                              functools.cached_property):
                     continue   # computed lazily from the parameter that was given
                 value = getattr(self, param)
-                if not bool(constraint.check(value_of(value)).all()):
+                if not bool(on_client(constraint).check(value_of(value)).all()):
                     raise ValueError(f"Expected parameter {param} ({type(value).__name__} of shape "
                                      f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
                                      f"{constraint!r}, but found invalid values:\n{value}")
@@ -141,10 +163,6 @@ class Distribution:
             sample_shape = torch.Size(sample_shape)
         return torch.Size(sample_shape + self._batch_shape + self._event_shape)
 
-    def _client_support(self):
-        """The support as a constraint on client values (overridden where it holds tensors)."""
-        return self.support
-
     def _validate_sample(self, value: Tensor) -> None:
         """torch's checks of a ``log_prob`` argument: a tensor of a shape that broadcasts with
         the distribution's, inside the support."""
@@ -160,14 +178,13 @@ class Distribution:
             if i != 1 and j != 1 and i != j:
                 raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {actual_shape} vs "
                                  f"{expected_shape}.")
-        support = self._client_support()
-        if not bool(support.check(value_of(value)).all()):
+        support = self.support
+        if not bool(on_client(support).check(value_of(value)).all()):
             raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
                              f"within the support ({support!r}) of the distribution {self!r}, but found invalid "
                              f"values:\n{value}")
 
     def __repr__(self) -> str:
         names = [k for k in self.arg_constraints if k in self.__dict__]
-        args = ", ".join(f"{p}: {self.__dict__[p].item() if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
-                         for p in names)
+        args = ", ".join(f"{p}: {_shown(self.__dict__[p])}" for p in names)
         return f"{type(self).__name__}({args})"
