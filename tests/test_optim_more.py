@@ -167,7 +167,8 @@ def test_sparse_adam_is_refused_by_name():
 
 
 # -- LBFGS -----------------------------------------------------------------------------------------
-def _rosenbrock_fit(lib, line_search_fn, steps=3, dtype=np.float64):
+def _rosenbrock(lib, line_search_fn, dtype=np.float64):
+    """An L-BFGS optimizer on a Rosenbrock-plus-quadratic loss, and a function running n steps."""
     xy = lib.nn.Parameter(lib.tensor(np.array([-1.5, 2.0], dtype)))
     w = lib.nn.Parameter(lib.tensor(np.array([[0.5, -0.3], [0.2, 0.1]], dtype)))
     opt = lib.optim.LBFGS([xy, w], lr=1, max_iter=10, history_size=5, line_search_fn=line_search_fn)
@@ -178,15 +179,18 @@ def _rosenbrock_fit(lib, line_search_fn, steps=3, dtype=np.float64):
         loss.backward()
         return loss
 
-    losses = [float(opt.step(closure).detach()) for _ in range(steps)]
-    return losses, [xy.detach().numpy(), w.detach().numpy()], opt
+    def run(steps):
+        losses = [float(opt.step(closure).detach()) for _ in range(steps)]
+        return losses, [xy.detach().numpy(), w.detach().numpy()]
+    return opt, run
 
 
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 def test_lbfgs_follows_torch(line_search_fn):
     """float64: the same steps as torch to rounding (a dot product's order may differ)."""
-    g_losses, g_values, g_opt = _rosenbrock_fit(gt, line_search_fn)
-    t_losses, t_values, t_opt = _rosenbrock_fit(torch, line_search_fn)
+    g_opt, g_run = _rosenbrock(gt, line_search_fn)
+    t_opt, t_run = _rosenbrock(torch, line_search_fn)
+    (g_losses, g_values), (t_losses, t_values) = g_run(3), t_run(3)
     np.testing.assert_allclose(g_losses, t_losses, rtol=1e-9)
     for g, t in zip(g_values, t_values):
         np.testing.assert_allclose(g, t, rtol=1e-8, atol=1e-10)
@@ -195,12 +199,19 @@ def test_lbfgs_follows_torch(line_search_fn):
     assert len(g_state["old_dirs"]) == len(t_state["old_dirs"])
 
 
-def test_lbfgs_state_dict_loads_from_torch():
-    t_losses, _, t_opt = _rosenbrock_fit(torch, "strong_wolfe", steps=4)
-    _, _, t_half = _rosenbrock_fit(torch, "strong_wolfe", steps=2)
-    g_losses, g_values, g_opt = _rosenbrock_fit(gt, "strong_wolfe", steps=2)
+def test_lbfgs_continues_from_torchs_state_dict():
+    """torch's L-BFGS state (history lists, flat direction) loads into GT and GT continues
+    torch's run."""
+    t_opt, t_run = _rosenbrock(torch, "strong_wolfe")
+    t_losses, _ = t_run(4)
+    t_half, t_half_run = _rosenbrock(torch, "strong_wolfe")
+    g_opt, g_run = _rosenbrock(gt, "strong_wolfe")
+    t_half_run(2)
+    g_run(2)
     g_opt.load_state_dict(t_half.state_dict())
     assert g_opt.state_dict()["param_groups"] == t_half.state_dict()["param_groups"]
+    g_losses, _ = g_run(2)
+    np.testing.assert_allclose(g_losses, t_losses[2:], rtol=1e-8)
 
 
 def test_lbfgs_refuses_groups_and_other_line_searches():
