@@ -48,15 +48,7 @@ class SparseTensor:
     def requires_grad(self) -> bool:
         return self._values_t.requires_grad
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def dim(self) -> int:
-        return len(self.shape)
-
-    def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[dim]
+    ndim, dim, size = Tensor.ndim, Tensor.dim, Tensor.size     # they read only ``shape``
 
     def sparse_dim(self) -> int:
         return self._indices_t.shape[0]

@@ -51,9 +51,14 @@ def batch_mahalanobis(l: Tensor, x: Tensor) -> Tensor:
     return (_solve_tril(l, x.unsqueeze(-1)).squeeze(-1) ** 2).sum(-1)
 
 
-def _scalar_batch(*params) -> torch.Size | None:
-    """An empty batch shape when every parameter was a Python number, as torch's."""
-    return torch.Size() if all(isinstance(p, Number) for p in params) else None
+def _init_pair(dist: Distribution, names: tuple, a, b, validate_args: bool | None) -> None:
+    """Set two parameters broadcast together; the batch shape is theirs, or empty when both
+    were Python numbers (as torch's)."""
+    values = broadcast_all(a, b)
+    for name, value in zip(names, values):
+        setattr(dist, name, value)
+    batch = torch.Size() if isinstance(a, Number) and isinstance(b, Number) else values[0].size()
+    Distribution.__init__(dist, batch, validate_args=validate_args)
 
 
 class Normal(Distribution):
@@ -64,9 +69,7 @@ class Normal(Distribution):
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args: bool | None = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch = _scalar_batch(loc, scale)
-        super().__init__(self.loc.size() if batch is None else batch, validate_args=validate_args)
+        _init_pair(self, ("loc", "scale"), loc, scale, validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -114,9 +117,7 @@ class Uniform(Distribution):
     has_rsample = True
 
     def __init__(self, low, high, validate_args: bool | None = None) -> None:
-        self.low, self.high = broadcast_all(low, high)
-        batch = _scalar_batch(low, high)
-        super().__init__(self.low.size() if batch is None else batch, validate_args=validate_args)
+        _init_pair(self, ("low", "high"), low, high, validate_args)
         if not _BOUNDS_AS_CONSTRAINTS and self._validate_args and not bool((self.low < self.high).all()):
             raise ValueError("Uniform is not defined when low>= high")
 
@@ -178,9 +179,7 @@ class Gamma(Distribution):
     has_rsample = True
 
     def __init__(self, concentration, rate, validate_args: bool | None = None) -> None:
-        self.concentration, self.rate = broadcast_all(concentration, rate)
-        batch = _scalar_batch(concentration, rate)
-        super().__init__(self.concentration.size() if batch is None else batch, validate_args=validate_args)
+        _init_pair(self, ("concentration", "rate"), concentration, rate, validate_args)
 
     @property
     def mean(self) -> Tensor:
