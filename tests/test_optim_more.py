@@ -161,6 +161,13 @@ def test_bad_hyperparameters_raise_torchs_errors(name, kw, match, rng):
         getattr(gt.optim, name)(g_params, **kw)
 
 
+def test_import_forms_of_torch_scripts_work():
+    from gt.optim.lr_scheduler import ChainedScheduler, CyclicLR
+    from gt.optim.swa_utils import SWALR, AveragedModel
+    assert CyclicLR is gt.optim.lr_scheduler.CyclicLR and ChainedScheduler is gt.optim.lr_scheduler.ChainedScheduler
+    assert AveragedModel is gt.optim.swa_utils.AveragedModel and SWALR is gt.optim.swa_utils.SWALR
+
+
 def test_sparse_adam_is_refused_by_name():
     with pytest.raises(AttributeError, match="GT does not support torch.optim.SparseAdam"):
         gt.optim.SparseAdam

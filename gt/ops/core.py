@@ -4,8 +4,6 @@ One ``Op`` per worker instruction; see ``gt/ops/__init__.py`` for how to add one
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from gt.ops import kernels as k
@@ -179,7 +177,7 @@ ENTRIES = (
     Op("index_select_backward", k.index_select_backward, "gradient", ("g", "idx", "shape", "dim")),
     Op("gather_backward", k.gather_backward, "gradient", ("g", "idx", "shape", "dim")),
     Op("zeros_like", k.zeros_like, "gradient", ("x",)),
-    Op("trigamma", functools.partial(torch.polygamma, 1), "gradient", ("x",)),
+    Op("trigamma", k.trigamma, "gradient", ("x",)),
     # -- creation
     Op("full", k.full, "creation", ("shape", "value", "dtype")),
     Op("arange", k.arange, "creation", ("start", "end", "step", "dtype")),

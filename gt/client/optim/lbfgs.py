@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from gt.client import runtime as _rt
 from gt.client.autograd import enable_grad, no_grad
 from gt.client.movement import cat
 from gt.client.optim import _functional as F
@@ -145,7 +146,9 @@ class LBFGS(Optimizer):
     def step(self, closure: Callable):  # type: ignore[override]
         """One optimisation step: up to ``max_iter`` L-BFGS iterations; returns the first loss."""
         with no_grad():
-            return self._step(enable_grad()(closure))
+            loss = self._step(enable_grad()(closure))
+        _rt.mark_boundary()
+        return loss
 
     def _step(self, closure: Callable):
         group = self.param_groups[0]
