@@ -162,12 +162,11 @@ def to_sparse(self: Tensor, sparse_dim: int | None = None, *, layout=None, block
     are read back from the worker: data-dependent, as in torch)."""
     if layout not in (None, torch.sparse_coo) or blocksize is not None or dense_dim is not None:
         raise NotImplementedError(f"gt: Tensor.to_sparse(layout={layout}) is not supported yet (sparse COO only)")
-    value = _value(self)
-    c = value.to_sparse() if sparse_dim is None else value.to_sparse(sparse_dim)
-    indices = put(c.indices())
     if self.requires_grad:
         raise NotImplementedError("gt: Tensor.to_sparse() of a tensor that requires grad is not supported yet")
-    return SparseTensor(indices, put(c.values()), c.shape, True)
+    value = _value(self)
+    c = value.to_sparse() if sparse_dim is None else value.to_sparse(sparse_dim)
+    return SparseTensor(put(c.indices()), put(c.values()), c.shape, True)
 
 
 Tensor.to_sparse = to_sparse
