@@ -176,6 +176,28 @@ def test_kl_divergence_and_its_gradients_equal_torchs(name, other):
     _grads_close(g_params, t_params)
 
 
+def test_independent_normal_equals_torchs():
+    """A VAE's diagonal posterior: Independent(Normal(mu, sigma), 1) over (batch, latent)."""
+    rng = np.random.default_rng(0)
+    mu, log_sigma = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    results = []
+    for lib in (gt, torch):
+        m, s = lib.tensor(mu, requires_grad=True), lib.tensor(log_sigma, requires_grad=True)
+        d = lib.distributions.Independent(lib.distributions.Normal(m, s.exp()), 1)
+        prior = lib.distributions.Independent(lib.distributions.Normal(lib.zeros(4, 3), lib.ones(4, 3)), 1)
+        lib.manual_seed(5)
+        z = d.rsample()
+        out = (d.log_prob(z), d.entropy(), lib.distributions.kl_divergence(d, prior))
+        sum(o.sum() for o in out).backward()
+        results.append((d.batch_shape, d.event_shape, repr(d), z, *out, m.grad, s.grad))
+    g, t = results
+    assert g[:3] == t[:3]
+    for a, b in zip(g[3:], t[3:]):
+        _close(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="Expected reinterpreted_batch_ndims <= len"):
+        gt.distributions.Independent(gt.distributions.Normal(0.0, 1.0), 1)
+
+
 def test_kl_of_disjoint_supports_is_inf_as_torchs():
     for lib in (gt, torch):
         p = lib.distributions.Uniform(lib.tensor([0.0, 0.0]), lib.tensor([1.0, 1.0]))

@@ -6,9 +6,10 @@ from torch.distributions import constraints
 from gt.distributions.continuous import Beta, Dirichlet, Gamma, MultivariateNormal, Normal, Uniform
 from gt.distributions.discrete import Bernoulli, Categorical
 from gt.distributions.distribution import Distribution
+from gt.distributions.independent import Independent
 from gt.distributions.kl import kl_divergence, register_kl
 
-__all__ = ["Bernoulli", "Beta", "Categorical", "Dirichlet", "Distribution", "Gamma", "MultivariateNormal", "Normal",
+__all__ = ["Bernoulli", "Beta", "Categorical", "Dirichlet", "Distribution", "Gamma", "Independent", "MultivariateNormal", "Normal",
            "Uniform", "constraints", "kl_divergence", "register_kl"]
 
 

@@ -11,6 +11,7 @@ from gt.distributions.continuous import (Beta, Dirichlet, Gamma, MultivariateNor
                                          _diagonal, _solve_tril, batch_mahalanobis)
 from gt.distributions.discrete import Bernoulli, Categorical
 from gt.distributions.distribution import Distribution
+from gt.distributions.independent import Independent, sum_rightmost
 from gt.nn.functional import softplus
 
 _KL_REGISTRY: dict = {}
@@ -113,3 +114,10 @@ def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal):
     term2 = _solve_tril(lq.expand(batch + (n, n)), lp.expand(batch + (n, n))).pow(2).sum(-1).sum(-1)
     term3 = batch_mahalanobis(lq, q.loc - p.loc)
     return half_term1 + 0.5 * (term2 + term3 - n)
+
+
+@register_kl(Independent, Independent)
+def _kl_independent_independent(p: Independent, q: Independent):
+    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+        raise NotImplementedError
+    return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
