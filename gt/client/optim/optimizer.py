@@ -159,7 +159,7 @@ class Optimizer:
         """A saved buffer as this optimizer keeps it: step and other scalars as floats, tensors
         as GT tensors of the parameter's shape and dtype (torch casts floating buffers to the
         parameter's dtype too)."""
-        if key in _SCALAR_STATE:
+        if key in _SCALAR_STATE and _is_scalar(value):
             return float(value.item() if isinstance(value, (Tensor, torch.Tensor)) else value)
         value = import_buffer(value)
         if isinstance(value, Tensor):
@@ -217,12 +217,17 @@ def _loaded_group(group: dict, saved: dict) -> dict:
     return loaded
 
 
-# State entries kept as Python floats here and as 0-d float32 tensors by torch.
+# State entries kept as Python floats here and as 0-d float32 tensors by torch (a custom
+# optimizer's tensor under one of these names stays a tensor).
 _SCALAR_STATE = frozenset({"step", "mu_product", "eta", "mu"})
 
 
+def _is_scalar(value) -> bool:
+    return isinstance(value, (int, float)) or (isinstance(value, (Tensor, torch.Tensor)) and value.ndim == 0)
+
+
 def _export(key: str, value):
-    if key in _SCALAR_STATE:
+    if key in _SCALAR_STATE and isinstance(value, (int, float)):
         return _put(torch.tensor(value, dtype=torch.float32))
     return value
 
