@@ -16,7 +16,9 @@ import gt
 from gt.client import runtime
 
 CONFIGS = [("SGD", {"lr": 0.1}), ("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.1}),
-           ("AdamW", {"lr": 0.1}), ("RMSprop", {"lr": 0.01}), ("Adagrad", {"lr": 0.1})]
+           ("AdamW", {"lr": 0.1}), ("RMSprop", {"lr": 0.01}), ("Adagrad", {"lr": 0.1}), ("Adadelta", {}),
+           ("Adamax", {"lr": 0.01}), ("NAdam", {"lr": 0.01}), ("RAdam", {"lr": 0.01}), ("ASGD", {"lr": 0.01}),
+           ("Rprop", {"lr": 0.01})]
 
 
 class _CountingWorker:

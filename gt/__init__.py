@@ -43,6 +43,8 @@ from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten
                                 repeat, reshape, select, split, squeeze, stack, swapaxes, t, transpose, tril,
                                 triu, unbind, unflatten, unsqueeze)
 from gt import debug  # noqa: E402
+from gt import distributions, sparse  # noqa: E402
+from gt.sparse import sparse_coo_tensor, spmm  # noqa: E402
 from gt.serialization import load, save  # noqa: E402
 from gt import signal  # noqa: E402  (reads GT_CONFIG)
 from gt.signal import ShardConfig, SignalConfig, register_config  # noqa: E402
@@ -82,6 +84,6 @@ __all__ = ["Tensor", "Generator", "arange", "bernoulli", "empty", "empty_like", 
            "full_like", "get_rng_state", "initial_seed", "linspace", "manual_seed", "multinomial", "normal", "ones",
            "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "seed", "set_rng_state",
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "nn", "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
+           "nn", "optim", "distributions", "sparse", "sparse_coo_tensor", "spmm", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
            "int16", "int8", "uint8", "bool", "device", "save", "load", "signal", "SignalConfig", "ShardConfig",
            "register_config", "connect", "gpu_workers", *PUBLIC]

@@ -17,7 +17,8 @@ import gt
 from gt import config as gt_config
 from gt.ops import scalar_as
 from gt.client import runtime
-from gt.ops import OP_NAMES
+from gt.client.emit import apply
+from gt.ops import OP_NAMES, OPCODE
 from gt.worker import engine as engine_mod
 from gt.worker import worker as worker_mod
 from gt.worker.engine import Batch
@@ -36,6 +37,9 @@ def _every_op_program():
     pos = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.5, requires_grad=True)
     idx, idx2, half = gt.tensor([0, 2]), gt.tensor([[0, 1]] * 4), gt.tensor(0.5)
     labels, running_mean, running_var = gt.tensor([0, 2, 1, 4]), gt.zeros(5), gt.ones(5)
+    adj = gt.sparse_coo_tensor([[0, 1, 1, 2], [2, 0, 2, 1]], [0.5, 1.0, -1.0, 2.0], (3, 4), requires_grad=True)
+    gamma_x = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.1)
+    dirichlet_x = gt.from_numpy(np.full((4, 3), 1 / 3, np.float32))
     gt.flush()
     yield  # data is on the worker; what follows is one batch
     h = gt.nn.functional.linear(x, w, b)
@@ -78,7 +82,13 @@ def _every_op_program():
     n = n + F.embedding(labels, w).sum() + F.one_hot(labels, 5).sum() + F.pad(x, (1, 1)).sum()
     n = n + F.conv1d(x[:, None], w[:2, None], b[:2], padding=1).sum() + F.max_pool2d(x[None], 2, 1).sum()
     n = n + F.avg_pool2d(x[None], 2, 1).sum() + F.adaptive_avg_pool2d(x[None], (2, 2)).sum()
-    total = z + loss + e + n
+    D, op = gt.distributions, OPCODE
+    mvn = D.MultivariateNormal(x[0], covariance_matrix=pos.T @ pos + gt.eye(3), validate_args=False)
+    d = mvn.log_prob(x).sum() + D.kl_divergence(mvn, mvn).sum() + pos.lgamma().sum() + pos.digamma().sum()
+    d = d + apply(op["standard_gamma_rsample"], (pos, gamma_x)).sum()          # Gamma/Dirichlet rsample's ops
+    d = d + (apply(op["dirichlet_rsample"], (pos, dirichlet_x)) * x).sum()
+    d = d + gt.sparse.mm(adj, w[:4]).sum() + (adj.to_dense() * pos[:3, :1]).sum()
+    total = z + loss + e + n + d
     total.backward()
     gx = x.grad.detach()
     gx.add_(pos, alpha=0.5)
@@ -87,6 +97,12 @@ def _every_op_program():
     sgd = gt.optim.SGD([pos], lr=0.1, momentum=0.9)
     sgd.step()
     sgd.step()
+    for opt in (gt.optim.Adadelta([x]), gt.optim.Adamax([x]), gt.optim.NAdam([x]), gt.optim.Rprop([x])):
+        opt.step()
+    radam, asgd = gt.optim.RAdam([b]), gt.optim.ASGD([b], t0=0)
+    for _ in range(7):                        # RAdam's rectified step, ASGD's averaging
+        radam.step()
+        asgd.step()
     live = [total, x.grad, w.grad, b.grad, pos.grad, gx, y.argmax(dim=1), (x > 0), w, b, pos]
     yield live
 

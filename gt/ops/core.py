@@ -80,6 +80,8 @@ ENTRIES = (
     _elementwise("cos", torch.cos, "g * -x.sin()"),
     _elementwise("erf", torch.erf, "(x * x).neg().exp() * 1.1283791670955126 * g"),
     _elementwise("reciprocal", torch.reciprocal, "-g * (out * out)"),
+    _elementwise("lgamma", torch.lgamma, "g * x.digamma()"),
+    _elementwise("digamma", torch.digamma, "g * trigamma(x)"),
     _elementwise("bitwise_not", torch.bitwise_not),
     _elementwise("logical_not", torch.logical_not),
     _elementwise("isnan", torch.isnan),
@@ -175,6 +177,7 @@ ENTRIES = (
     Op("index_select_backward", k.index_select_backward, "gradient", ("g", "idx", "shape", "dim")),
     Op("gather_backward", k.gather_backward, "gradient", ("g", "idx", "shape", "dim")),
     Op("zeros_like", k.zeros_like, "gradient", ("x",)),
+    Op("trigamma", k.trigamma, "gradient", ("x",)),
     # -- creation
     Op("full", k.full, "creation", ("shape", "value", "dtype")),
     Op("arange", k.arange, "creation", ("start", "end", "step", "dtype")),

@@ -43,6 +43,51 @@ def sqrt_div_add(v, c, eps):
     return torch.add(torch.div(torch.sqrt(v), c), eps)
 
 
+def div_sqrt_add(v, c, eps):
+    """``v.div(c).sqrt().add_(eps)``: NAdam's denominator (the division before the root)."""
+    return torch.add(torch.sqrt(torch.div(v, c)), eps)
+
+
+def adadelta_delta(square_avg, acc_delta, grad, eps):
+    """``acc_delta.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(grad)``: Adadelta's step."""
+    return torch.mul(torch.div(torch.sqrt(torch.add(acc_delta, eps)), torch.sqrt(torch.add(square_avg, eps))), grad)
+
+
+def decay_max_abs(exp_inf, grad, decay, eps):
+    """``torch.maximum(exp_inf.mul_(decay), grad.abs().add_(eps))``: Adamax's infinity norm."""
+    return torch.maximum(torch.mul(exp_inf, decay), torch.add(torch.abs(grad), eps))
+
+
+def radam_step(p, exp_avg, exp_avg_sq, bias_correction1, lr, bias_correction2_sqrt, eps, rect):
+    """RAdam's rectified update, in torch's order of operations."""
+    adaptive_lr = bias_correction2_sqrt / torch.add(torch.sqrt(exp_avg_sq), eps)
+    return torch.add(p, exp_avg / bias_correction1 * lr * adaptive_lr * rect, alpha=-1.0)
+
+
+def average_toward(ax, p, mu):
+    """``ax.add_(p.sub(ax).mul_(mu))``: ASGD's running average of the parameter."""
+    return torch.add(ax, torch.mul(torch.sub(p, ax), mu))
+
+
+def rprop_factor(grad, prev, etaminus, etaplus):
+    """Rprop's per-element step-size factor: ``etaplus`` where the gradient kept its sign,
+    ``etaminus`` where it flipped, 1 where either is zero."""
+    sign = torch.mul(grad, prev).sign()
+    sign = torch.where(sign.gt(0), etaplus, sign)
+    sign = torch.where(sign.lt(0), etaminus, sign)
+    return torch.where(sign.eq(0), 1, sign)
+
+
+def rprop_step_size(step_size, factor, lo, hi):
+    """``step_size.mul_(factor).clamp_(lo, hi)``."""
+    return torch.clamp(torch.mul(step_size, factor), lo, hi)
+
+
+def rprop_grad(grad, factor, etaminus):
+    """The gradient with zeros where its sign flipped (Rprop skips those elements this step)."""
+    return torch.where(factor.eq(etaminus), 0, grad)
+
+
 ENTRIES = (
     Op("lerp", torch.lerp, "meta", ("a", "b", "weight")),
     Op("addcmul", addcmul, "meta", ("a", "t1", "t2", "value")),
@@ -50,4 +95,13 @@ ENTRIES = (
     Op("decay_add", decay_add, "meta", ("buf", "g", "decay", "alpha")),
     Op("decay_addcmul", decay_addcmul, "meta", ("v", "g", "decay", "value")),
     Op("sqrt_div_add", sqrt_div_add, "meta", ("v", "c", "eps")),
+    Op("div_sqrt_add", div_sqrt_add, "meta", ("v", "c", "eps")),
+    Op("adadelta_delta", adadelta_delta, "meta", ("square_avg", "acc_delta", "grad", "eps")),
+    Op("decay_max_abs", decay_max_abs, "meta", ("exp_inf", "grad", "decay", "eps")),
+    Op("radam_step", radam_step, "meta",
+       ("p", "exp_avg", "exp_avg_sq", "bias_correction1", "lr", "bias_correction2_sqrt", "eps", "rect")),
+    Op("average_toward", average_toward, "meta", ("ax", "p", "mu")),
+    Op("rprop_factor", rprop_factor, "meta", ("grad", "prev", "etaminus", "etaplus")),
+    Op("rprop_step_size", rprop_step_size, "meta", ("step_size", "factor", "lo", "hi")),
+    Op("rprop_grad", rprop_grad, "meta", ("grad", "factor", "etaminus")),
 )

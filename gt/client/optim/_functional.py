@@ -8,6 +8,8 @@ a learning-rate schedule changes values, never the compiled graph.
 """
 from __future__ import annotations
 
+import struct
+
 from gt.client import runtime as _rt
 from gt.client import views as _views
 from gt.client.emit import emit as _emit
@@ -17,6 +19,18 @@ from gt.ops import OPCODE as _OP
 _ADD_SCALED, _MUL_S, _NEG, _ALIAS, _FULL = (_OP[n] for n in ("add_scaled", "mul_scalar", "neg", "alias", "full"))
 _LERP, _ADDCMUL, _ADDCDIV, _MAXIMUM = (_OP[n] for n in ("lerp", "addcmul", "addcdiv", "maximum"))
 _DECAY_ADD, _DECAY_ADDCMUL, _SQRT_DIV_ADD = (_OP[n] for n in ("decay_add", "decay_addcmul", "sqrt_div_add"))
+_SIGN, _DIV_S = _OP["sign"], _OP["div_scalar"]
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32: the value torch reads back from a 0-d float32 state tensor."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def fused(name: str, tensors: tuple, *scalars: float) -> Tensor:
+    """One of ``gt.ops.optim``'s fused update entries, shaped as its first tensor."""
+    a = tensors[0]
+    return _emit(_OP[name], tuple(t._id for t in tensors), a.shape, a.dtype, (), tuple(map(float, scalars)))
 
 
 def add(a: Tensor, b: Tensor, alpha: float) -> Tensor:
@@ -26,6 +40,10 @@ def add(a: Tensor, b: Tensor, alpha: float) -> Tensor:
 
 def mul(a: Tensor, s: float) -> Tensor:
     return _emit(_MUL_S, (a._id,), a.shape, a.dtype, (), (float(s),))
+
+
+def div(a: Tensor, s: float) -> Tensor:
+    return _emit(_DIV_S, (a._id,), a.shape, a.dtype, (), (float(s),))
 
 
 def decay_add(buf: Tensor, g: Tensor, decay: float, alpha: float) -> Tensor:
@@ -41,6 +59,10 @@ def decay_addcmul(v: Tensor, g: Tensor, decay: float, value: float) -> Tensor:
 def sqrt_div_add(v: Tensor, c: float, eps: float) -> Tensor:
     """``(v.sqrt() / c).add_(eps)``; with ``c`` = 1.0 exactly ``v.sqrt().add_(eps)``."""
     return _emit(_SQRT_DIV_ADD, (v._id,), v.shape, v.dtype, (), (float(c), float(eps)))
+
+
+def sign(a: Tensor) -> Tensor:
+    return _emit(_SIGN, (a._id,), a.shape, a.dtype)
 
 
 def neg(a: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from gt.client.optim import _functional as F
-from gt.client.optim.optimizer import Optimizer, check_hyperparameters
+from gt.client.optim.optimizer import Optimizer, check_betas, check_hyperparameters
 
 
 class Adam(Optimizer):
@@ -15,9 +15,7 @@ class Adam(Optimizer):
                  capturable: bool = False, differentiable: bool = False, fused=None,
                  decoupled_weight_decay: bool = False) -> None:
         check_hyperparameters(differentiable, lr=lr, eps=eps, weight_decay=weight_decay)
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        check_betas(betas)
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
                                   "capturable": capturable, "differentiable": differentiable, "fused": fused,

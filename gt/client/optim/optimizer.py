@@ -45,6 +45,13 @@ def check_hyperparameters(differentiable: bool, **values: float) -> None:
             raise ValueError(f"Invalid {_LABELS.get(name, name + ' value')}: {value}")
 
 
+def check_betas(betas: tuple) -> None:
+    """torch's check of Adam-style ``betas``: each in [0, 1)."""
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
 class Optimizer:
     """Base class of all optimizers: subclasses implement ``_update(group)``."""
 
@@ -148,6 +155,21 @@ class Optimizer:
                     state[p] = s
             yield p, s, (F.neg(g) if maximize else g)
 
+    def _import_buffer(self, key: str, value, param: Tensor):
+        """A saved buffer as this optimizer keeps it: step and other scalars as floats, tensors
+        as GT tensors of the parameter's shape and dtype (torch casts floating buffers to the
+        parameter's dtype too)."""
+        if key in _SCALAR_STATE and _is_scalar(value):
+            return float(value.item() if isinstance(value, (Tensor, torch.Tensor)) else value)
+        value = import_buffer(value)
+        if isinstance(value, Tensor):
+            if value.shape != param.shape:
+                raise ValueError(f"loaded state '{key}' has shape {tuple(value.shape)}, but its parameter has shape "
+                                 f"{tuple(param.shape)}")
+            if value.dtype in FLOATING and value.dtype is not param.dtype:
+                value = value.to(param.dtype)
+        return value
+
     def _init_state(self, p: Tensor, group: dict) -> dict | None:
         """A parameter's state before its first update; None: it keeps none (as torch's SGD
         without momentum)."""
@@ -182,7 +204,7 @@ class Optimizer:
             if i not in by_index:
                 raise ValueError(f"loaded state dict has state for parameter index {i}, which no group lists")
             p = by_index[i]
-            state[p] = {k: _import(k, v, p) for k, v in buffers.items()}
+            state[p] = {k: self._import_buffer(k, v, p) for k, v in buffers.items()}
         self.state = state
         self.param_groups = [_loaded_group(group, saved) for group, saved in zip(self.param_groups, saved_groups)]
 
@@ -195,23 +217,23 @@ def _loaded_group(group: dict, saved: dict) -> dict:
     return loaded
 
 
+# State entries kept as Python floats here and as 0-d float32 tensors by torch (a custom
+# optimizer's tensor under one of these names stays a tensor).
+_SCALAR_STATE = frozenset({"step", "mu_product", "eta", "mu"})
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (int, float)) or (isinstance(value, (Tensor, torch.Tensor)) and value.ndim == 0)
+
+
 def _export(key: str, value):
-    if key == "step":
+    if key in _SCALAR_STATE and isinstance(value, (int, float)):
         return _put(torch.tensor(value, dtype=torch.float32))
     return value
 
 
-def _import(key: str, value, param: Tensor):
-    """A saved buffer as this optimizer keeps it: step as a float, tensors as GT tensors of the
-    parameter's dtype (torch casts floating buffers to the parameter's dtype too)."""
-    if key == "step":
-        return float(value.item() if isinstance(value, (Tensor, torch.Tensor)) else value)
+def import_buffer(value):
+    """A saved state value as GT keeps it: a torch tensor becomes a GT tensor, the rest stays."""
     if isinstance(value, torch.Tensor):
-        value = _put(value.detach().cpu())
-    if isinstance(value, Tensor):
-        if value.shape != param.shape:
-            raise ValueError(f"loaded state '{key}' has shape {tuple(value.shape)}, but its parameter has shape "
-                             f"{tuple(param.shape)}")
-        if value.dtype in FLOATING and value.dtype is not param.dtype:
-            value = value.to(param.dtype)
+        return _put(value.detach().cpu())
     return value
