@@ -113,8 +113,6 @@ class _ConvTransposeNd(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
                  dtype: torch.dtype | None = None) -> None:
-        if isinstance(padding, str):
-            raise TypeError(f"{type(self).__name__}: padding must be an int or a tuple of ints")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
         self.output_padding = F.ntuple(output_padding, self.n, "output_padding")

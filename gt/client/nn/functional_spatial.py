@@ -25,9 +25,13 @@ def conv_transpose(input: Tensor, weight: Tensor, bias: Tensor | None, stride, p
                            "channels instead")
     convolution_checks(weight, groups, n)
     inputs = (input, weight) if bias is None else (input, weight, bias)
-    params = tuple(ntuple(v, n, name) for v, name in ((stride, "stride"), (padding, "padding"),
-                                                    (output_padding, "output_padding"), (dilation, "dilation")))
-    return _apply("conv_transpose", inputs, params + (groups,))
+    stride, padding, output_padding, dilation = (
+        ntuple(v, n, name) for v, name in ((stride, "stride"), (padding, "padding"),
+                                           (output_padding, "output_padding"), (dilation, "dilation")))
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):  # meta inference does not check
+        raise RuntimeError(f"output padding must be smaller than either stride or dilation, but got output_padding: "
+                           f"{list(output_padding)} stride: {list(stride)} dilation: {list(dilation)}")
+    return _apply("conv_transpose", inputs, (stride, padding, output_padding, dilation, groups))
 
 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -71,6 +75,16 @@ def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), with torch's checks (meta inference words them otherwise)."""
+    if upscale_factor <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {upscale_factor}")
+    if input.dim() < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.dim()} dimension(s)")
+    if input.shape[-3] % (upscale_factor * upscale_factor):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={input.shape[-3]} is not divisible by "
+                           f"{upscale_factor * upscale_factor}")
     return _apply("pixel_shuffle", (input,), (int(upscale_factor),))
 
 
