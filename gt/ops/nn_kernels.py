@@ -48,6 +48,11 @@ def elu_backward(g, x, alpha, scale, input_scale):
     return aten.elu_backward(g, alpha, scale, input_scale, False, x)
 
 
+def celu_backward(g, x, alpha):
+    """torch's celu gradient: elu's backward with input scale 1 / alpha, alpha rounded to float32 first."""
+    return aten.elu_backward(g, alpha, 1, 1.0 / float(torch.tensor(alpha, dtype=torch.float32)), False, x)
+
+
 def _prelu_weight(x, weight):
     """``weight`` shaped as torch.prelu shapes it to broadcast along the channel dim 1."""
     if x.dim() > 1 and weight.dim() == 1:
@@ -408,7 +413,10 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infi
 
 
 def ctc_loss_backward(g, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
-    """torch's _ctc_loss_backward; the forward's likelihoods and alphas are recomputed."""
+    """torch's _ctc_loss_backward; the forward's likelihoods and alphas are recomputed.  torch has no meta
+    kernel for it: on meta tensors (GT's shape inference) the result is an empty tensor of log_probs' shape."""
+    if log_probs.device.type == "meta":
+        return torch.empty_like(log_probs)
     nll, log_alpha = aten._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)
     return aten._ctc_loss_backward(g, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank,
                                    zero_infinity)

@@ -33,12 +33,12 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """torch's celu: its elu kernel with input scale 1 / alpha."""
+    """torch's celu kernel (elu with input scale 1 / alpha) and its gradient."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     if inplace:
         return _rebind(input, lambda x: celu(x, alpha))
-    return _apply("elu", (input,), (float(alpha), 1.0, 1.0 / alpha))
+    return _apply("celu", (input,), (float(alpha),))
 
 
 def _simple(name: str):
