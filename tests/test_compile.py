@@ -76,6 +76,13 @@ def _every_op_program():
     n = n + F.embedding(labels, w).sum() + F.one_hot(labels, 5).sum() + F.pad(x, (1, 1)).sum()
     n = n + F.conv1d(x[:, None], w[:2, None], b[:2], padding=1).sum() + F.max_pool2d(x[None], 2, 1).sum()
     n = n + F.avg_pool2d(x[None], 2, 1).sum() + F.adaptive_avg_pool2d(x[None], (2, 2)).sum()
+    img = pos.reshape(1, 3, 2, 2)
+    n = n + F.conv_transpose2d(img, x.reshape(3, 1, 2, 2), b[:1], stride=2).sum() + F.group_norm(img, 3, b[:3]).sum()
+    n = n + F.interpolate(img, scale_factor=1.5, mode="bilinear").sum() + F.pixel_shuffle(img.reshape(1, 4, 3, 1), 2).sum()
+    n = n + F.fold(F.unfold(img, 1), (2, 2), 1).sum() + F.adaptive_max_pool2d(img, 1).sum() + F.prelu(h, b[:1]).sum()
+    n = n + (F.hardswish(h) + F.hardsigmoid(h) + F.threshold(h, 0.1, 2.0) + F.hardshrink(h) + F.softshrink(h)).sum()
+    n = n + F.glu(h[:, :4]).sum() + F.celu(h, 0.5).sum()
+    n = n + F.ctc_loss(x[:, None].log_softmax(2), gt.tensor([[1, 2]]), (4,), (2,))
     total = z + loss + e + n
     total.backward()
     gx = x.grad.detach()

@@ -153,6 +153,8 @@ def test_group_norm_module_and_errors(rng, against_torch):
     g, t = _pair("GroupNorm", 2, 6)
     assert list(g.state_dict()) == list(t.state_dict()) and repr(g) == repr(t)
     against_torch(g, t, [_normal(rng, 3, 6, 4)], [0], modules=(g, t), rtol=1e-4, atol=1e-5)
+    against_torch(lambda a: g(a).sum(), lambda a: t(a).sum(), [_normal(rng, 2, 6, 3)], [0], rtol=1e-4,
+                  atol=1e-5)  # an expanded incoming gradient
     with pytest.raises(ValueError, match="must be divisible by num_groups"):
         gt.nn.GroupNorm(4, 6)
     for shape, error in (((2, 5, 3), RuntimeError), ((1, 2), ValueError), ((3,), RuntimeError)):

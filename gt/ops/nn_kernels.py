@@ -305,7 +305,9 @@ def group_norm_backward(g, x, *rest):
     sizes = _group_norm_sizes(x)
     _, mean, rstd = aten.native_group_norm(x, weight, bias, *sizes, groups, eps)
     mask = [which == 0, which == 1, which == 2]
-    return aten.native_group_norm_backward(g, x, mean, rstd, weight, *sizes, groups, mask)[which]
+    # the CPU kernel reads its gradient as contiguous (torch's autograd makes it so; an expanded one is not)
+    return aten.native_group_norm_backward(g.contiguous(), x.contiguous(), mean, rstd, weight, *sizes, groups,
+                                           mask)[which]
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -409,14 +411,35 @@ def interpolate_backward(g, x, size, scale_factor, mode, align_corners, recomput
 
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
     """Per-sample negative log likelihoods from torch's _ctc_loss (lengths are tuples of ints)."""
-    return aten._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)[0]
+    return _ctc_loss(log_probs, targets, list(input_lengths), list(target_lengths), blank, zero_infinity)
 
 
 def ctc_loss_backward(g, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
-    """torch's _ctc_loss_backward; the forward's likelihoods and alphas are recomputed.  torch has no meta
-    kernel for it: on meta tensors (GT's shape inference) the result is an empty tensor of log_probs' shape."""
-    if log_probs.device.type == "meta":
-        return torch.empty_like(log_probs)
+    """torch's _ctc_loss_backward; the forward's likelihoods and alphas are recomputed."""
+    return _ctc_loss_backward(g, log_probs, targets, list(input_lengths), list(target_lengths), blank, zero_infinity)
+
+
+# torch's CTC kernels are opaque ops in traced graphs: _ctc_loss's output shape depends on the targets' values
+# under fake tensors, and _ctc_loss_backward has no meta kernel; the fake kernels below give their shapes.
+@torch.library.custom_op("gt::ctc_loss", mutates_args=())
+def _ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: list[int], target_lengths: list[int],
+              blank: int, zero_infinity: bool) -> torch.Tensor:
+    return aten._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)[0]
+
+
+@torch.library.custom_op("gt::ctc_loss_backward", mutates_args=())
+def _ctc_loss_backward(g: torch.Tensor, log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: list[int],
+                       target_lengths: list[int], blank: int, zero_infinity: bool) -> torch.Tensor:
     nll, log_alpha = aten._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)
     return aten._ctc_loss_backward(g, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank,
                                    zero_infinity)
+
+
+@_ctc_loss.register_fake
+def _ctc_loss_fake(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+    return log_probs.new_empty(log_probs.shape[1:2])
+
+
+@_ctc_loss_backward.register_fake
+def _ctc_loss_backward_fake(g, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+    return torch.empty_like(log_probs)
