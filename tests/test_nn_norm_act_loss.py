@@ -311,10 +311,11 @@ def test_loss_modules_equal_torch(name, args, make, rng, against_torch):
 
 def test_legacy_reduction_arguments_and_kl_div_mean_warning(rng, against_torch):
     x, y = _normal(rng, 3, 4), _signs(rng, 3, 4)
-    against_torch(lambda a, b: F.hinge_embedding_loss(a, b, size_average=False),
-                  lambda a, b: TF.hinge_embedding_loss(a, b, size_average=False), [x, y], [0])
-    against_torch(lambda a, b: F.multilabel_soft_margin_loss(a, b, reduce=False),
-                  lambda a, b: TF.multilabel_soft_margin_loss(a, b, reduce=False), [x, (y > 0) * 1.0], [0])
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        against_torch(lambda a, b: F.hinge_embedding_loss(a, b, size_average=False),
+                      lambda a, b: TF.hinge_embedding_loss(a, b, size_average=False), [x, y], [0])
+        against_torch(lambda a, b: F.multilabel_soft_margin_loss(a, b, reduce=False),
+                      lambda a, b: TF.multilabel_soft_margin_loss(a, b, reduce=False), [x, (y > 0) * 1.0], [0])
     with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
         F.kl_div(gt.from_numpy(x), gt.from_numpy(x))
 

@@ -16,6 +16,21 @@ from gt.client.nn.parameter import empty_parameter
 from gt.client.tensor import Tensor
 
 
+def _affine_parameters(module: Module, shape: tuple, affine: bool, bias: bool, dtype: torch.dtype | None) -> None:
+    """Register ``weight`` and ``bias`` of ``shape`` (``bias=False``: no bias), or both as None when not affine,
+    as torch's normalisation layers do; their values are set by ``_reset_affine``."""
+    module.register_parameter("weight", empty_parameter(shape, dtype) if affine else None)
+    module.register_parameter("bias", empty_parameter(shape, dtype) if affine and bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    """Weight ones and bias zeros, where the module has them."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class LayerNorm(Module):
     """Normalises over the trailing ``normalized_shape`` dims; weight ones and bias zeros when affine."""
 
@@ -27,22 +42,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = empty_parameter(self.normalized_shape, dtype)
-            if bias:
-                self.bias = empty_parameter(self.normalized_shape, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -67,15 +71,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = empty_parameter((num_features,), dtype)
-            if bias:
-                self.bias = empty_parameter((num_features,), dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             dtype = dtype or torch.get_default_dtype()
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
@@ -96,10 +92,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() not in self._ranks:
@@ -151,22 +144,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = empty_parameter((num_channels,), dtype)
-            if bias:
-                self.bias = empty_parameter((num_channels,), dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return FX.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
