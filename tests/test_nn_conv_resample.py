@@ -163,6 +163,15 @@ def test_upsample_modules_equal_torch(name, kwargs, rng, against_torch):
     against_torch(g, t, [_normal(rng, 2, 3, 4, 4)], [0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name, kwargs", [("upsample", {"scale_factor": 2, "mode": "bilinear"}),
+                                          ("upsample_nearest", {"size": 5}), ("upsample_bilinear", {"size": 3})])
+def test_deprecated_upsample_functions_warn_and_equal_torch(name, kwargs, rng, against_torch):
+    with pytest.warns(UserWarning, match=f"`nn.functional.{name}` is deprecated") as caught:
+        against_torch(lambda a: getattr(F, name)(a, **kwargs), lambda a: getattr(TF, name)(a, **kwargs),
+                      [_normal(rng, 1, 2, 4, 4)], [0], rtol=1e-5, atol=1e-6)
+    assert len({str(w.message) for w in caught}) == 1 and len(caught) == 2  # torch's words, from both
+
+
 @pytest.mark.parametrize("shape, kwargs, error", [
     ((1, 2, 4, 4), {"size": 3, "scale_factor": 2}, ValueError),
     ((1, 2, 4, 4), {}, ValueError),

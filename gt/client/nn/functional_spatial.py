@@ -7,6 +7,8 @@ torch.  Exported through ``gt.nn.functional``.
 """
 from __future__ import annotations
 
+import warnings
+
 from gt.client.nn.functional import _apply, convolution_checks, ntuple
 from gt.client.tensor import Tensor
 
@@ -61,16 +63,23 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                                             recompute_scale_factor, bool(antialias)))
 
 
+def _deprecated(name: str) -> None:
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
              align_corners: bool | None = None) -> Tensor:
+    _deprecated("upsample")
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    _deprecated("upsample_nearest")
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    _deprecated("upsample_bilinear")
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
