@@ -11,6 +11,7 @@ a kernel tells them apart by how many tensors it got.
 from __future__ import annotations
 
 import math
+import struct
 
 import torch
 
@@ -50,7 +51,8 @@ def elu_backward(g, x, alpha, scale, input_scale):
 
 def celu_backward(g, x, alpha):
     """torch's celu gradient: elu's backward with input scale 1 / alpha, alpha rounded to float32 first."""
-    return aten.elu_backward(g, alpha, 1, 1.0 / float(torch.tensor(alpha, dtype=torch.float32)), False, x)
+    alpha32 = struct.unpack("f", struct.pack("f", alpha))[0]
+    return aten.elu_backward(g, alpha, 1, 1.0 / alpha32, False, x)
 
 
 def _prelu_weight(x, weight):
