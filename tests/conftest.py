@@ -118,3 +118,29 @@ def batched_worker(use_worker):
     worker = use_worker(batch_size=8, worker_id="batched_test_worker")
     yield worker
     worker._flush_batch()
+
+
+@pytest.fixture
+def against_torch(rng):
+    """``against_torch(g_fn, t_fn, arrays, grads=(), modules=None, rtol=None, atol=None)``: both functions on
+    the same arrays (inputs ``grads`` require gradients); results compared, then the gradients of a random
+    weighting of the result: of those inputs and, for ``modules=(gt_module, torch_module)``, of every
+    parameter.  Returns both results."""
+    def run(g_fn, t_fn, arrays, grads=(), modules=None, rtol=None, atol=None):
+        g_in = [gt.from_numpy(np.array(a), requires_grad=i in grads) for i, a in enumerate(arrays)]
+        t_in = [torch.tensor(np.array(a), requires_grad=i in grads) for i, a in enumerate(arrays)]
+        g_out, t_out = g_fn(*g_in), t_fn(*t_in)
+        _assert_matches(g_out, t_out, rtol, atol)
+        if not t_out.requires_grad:
+            return g_out, t_out
+        w = rng.standard_normal(tuple(t_out.shape)).astype(_values(t_out).dtype)
+        (g_out * gt.from_numpy(w)).sum().backward()
+        (t_out * torch.from_numpy(w)).sum().backward()
+        for i in grads:
+            _assert_matches(g_in[i].grad, t_in[i].grad, rtol, atol)
+        if modules is not None:
+            t_params = dict(modules[1].named_parameters())
+            for name, p in modules[0].named_parameters():
+                _assert_matches(p.grad, t_params[name].grad, rtol, atol)
+        return g_out, t_out
+    return run

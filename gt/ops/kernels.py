@@ -9,6 +9,8 @@ Params are static (dims, shapes) and belong to the batch signature.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -230,10 +232,14 @@ def norm(x, p, dims, keepdim):
 
 
 def norm_backward(g, x, out, p, dims, keepdim):
-    """torch's norm_backward for a finite p > 0 (p = 2: ``g x / norm``, 0 where the norm is 0)."""
+    """torch's norm_backward for p > 0 (p = 2: ``g x / norm``, 0 where the norm is 0; p = inf: g shared
+    among the elements of largest magnitude)."""
     if not keepdim:
         for d in sorted(dims):
             g, out = g.unsqueeze(d), out.unsqueeze(d)
+    if p == math.inf:
+        mask = (x.abs() == out) | x.isnan()
+        return x.sgn() * ((g / mask.sum(dims, keepdim=True)) * mask)
     if p == 2.0:
         scale = x / out
     elif p == 1.0:

@@ -10,6 +10,9 @@ a kernel tells them apart by how many tensors it got.
 """
 from __future__ import annotations
 
+import math
+import struct
+
 import torch
 
 aten = torch.ops.aten
@@ -37,12 +40,33 @@ def leaky_relu_backward(g, x, negative_slope):
     return aten.leaky_relu_backward(g, x, negative_slope, False)
 
 
-def elu(x, alpha):
-    return aten.elu(x, alpha)
+def elu(x, alpha, scale, input_scale):
+    """torch's elu kernel, which selu and celu call with their own scales."""
+    return aten.elu(x, alpha, scale, input_scale)
 
 
-def elu_backward(g, x, alpha):
-    return aten.elu_backward(g, alpha, 1, 1, False, x)
+def elu_backward(g, x, alpha, scale, input_scale):
+    return aten.elu_backward(g, alpha, scale, input_scale, False, x)
+
+
+def celu_backward(g, x, alpha):
+    """torch's celu gradient: elu's backward with input scale 1 / alpha, alpha rounded to float32 first."""
+    alpha32 = struct.unpack("f", struct.pack("f", alpha))[0]
+    return aten.elu_backward(g, alpha, 1, 1.0 / alpha32, False, x)
+
+
+def _prelu_weight(x, weight):
+    """``weight`` shaped as torch.prelu shapes it to broadcast along the channel dim 1."""
+    if x.dim() > 1 and weight.dim() == 1:
+        return weight.reshape((1, weight.numel()) + (1,) * (x.dim() - 2))
+    return weight
+
+
+def prelu_backward(g, x, weight, which):
+    """Gradient ``which`` (0: input, 1: weight) from torch's _prelu_kernel_backward."""
+    shaped = _prelu_weight(x, weight)
+    grad = aten._prelu_kernel_backward(g, x, shaped)[which]
+    return grad if which == 0 else grad.sum_to_size(shaped.shape).reshape(weight.shape)
 
 
 def log_sigmoid(x):
@@ -238,10 +262,56 @@ def conv(x, weight, *rest):
 def conv_backward(g, x, weight, *rest):
     """Gradient ``which`` (0: input, 1: weight, 2: bias) of a convolution, from torch's convolution_backward."""
     tensors, (stride, padding, dilation, groups, which) = _split(rest, 5)
-    bias_sizes = [weight.shape[0]] if tensors else None
+    return _convolution_backward(g, x, weight, bool(tensors), stride, padding, dilation, False, (0,) * len(stride),
+                                 groups, which)
+
+
+def conv_transpose(x, weight, *rest):
+    """torch's transposed convolution: rest = ([bias,] stride, padding, output_padding, dilation, groups)."""
+    tensors, (stride, padding, output_padding, dilation, groups) = _split(rest, 5)
+    return aten.convolution(x, weight, *_optional(tensors, 1), stride, padding, dilation, True, output_padding,
+                            groups)
+
+
+def conv_transpose_backward(g, x, weight, *rest):
+    """Gradient ``which`` (0: input, 1: weight, 2: bias) of a transposed convolution."""
+    tensors, (stride, padding, output_padding, dilation, groups, which) = _split(rest, 6)
+    return _convolution_backward(g, x, weight, bool(tensors), stride, padding, dilation, True, output_padding,
+                                 groups, which)
+
+
+def _convolution_backward(g, x, weight, has_bias, stride, padding, dilation, transposed, output_padding, groups,
+                          which):
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
     mask = [which == 0, which == 1, which == 2]
-    return aten.convolution_backward(g, x, weight, bias_sizes, stride, padding, dilation, False,
-                                     (0,) * len(stride), groups, mask)[which]
+    return aten.convolution_backward(g, x, weight, [out_channels] if has_bias else None, stride, padding, dilation,
+                                     transposed, output_padding, groups, mask)[which]
+
+
+def group_norm(x, *rest):
+    """torch's native_group_norm: rest = ([weight, bias,] num_groups, eps)."""
+    tensors, (groups, eps) = _split(rest, 2)
+    return aten.native_group_norm(x, *_optional(tensors, 2), *_group_norm_sizes(x), groups, eps)[0]
+
+
+def _group_norm_sizes(x) -> tuple:
+    """(N, C, HxW) of torch's group-norm kernels."""
+    hw = 1
+    for s in x.shape[2:]:
+        hw *= s
+    return x.shape[0], x.shape[1], hw
+
+
+def group_norm_backward(g, x, *rest):
+    """Gradient ``which`` (0: input, 1: weight, 2: bias) of group_norm; mean and rstd are recomputed."""
+    tensors, (groups, eps, which) = _split(rest, 3)
+    weight, bias = _optional(tensors, 2)
+    sizes = _group_norm_sizes(x)
+    _, mean, rstd = aten.native_group_norm(x, weight, bias, *sizes, groups, eps)
+    mask = [which == 0, which == 1, which == 2]
+    # the CPU kernel reads its gradient as contiguous (torch's autograd makes it so; an expanded one is not)
+    return aten.native_group_norm_backward(g.contiguous(), x.contiguous(), mean, rstd, weight, *sizes, groups,
+                                           mask)[which]
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -259,15 +329,31 @@ def avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_inc
                                     divisor_override)
 
 
+def adaptive_max_pool2d(x, output_size):
+    return aten.adaptive_max_pool2d(x, output_size)[0]
+
+
+def adaptive_max_pool2d_backward(g, x, output_size):
+    """torch's adaptive max-pool backward kernel; the argmax indices are recomputed from ``x``."""
+    return aten.adaptive_max_pool2d_backward(g, x, aten.adaptive_max_pool2d(x, output_size)[1])
+
+
 def adaptive_avg_pool2d(x, output_size):
     return torch._C._nn.adaptive_avg_pool2d(x, output_size)
 
 
 def adaptive_avg_pool2d_backward(g, x, output_size):
-    # torch computes a (1, 1) output as a mean over the last two dims: its gradient is the mean's
-    if tuple(output_size) == (1, 1):
-        return g.expand(x.shape) / (x.shape[-1] * x.shape[-2])
-    return aten._adaptive_avg_pool2d_backward(g, x)
+    return adaptive_avg_pool_backward(g, x, len(output_size))
+
+
+def adaptive_avg_pool_backward(g, x, n):
+    """torch's adaptive average pooling backward over the last ``n`` dims (1-d runs as 2-d, as torch's does)."""
+    if all(s == 1 for s in g.shape[-n:]):
+        # torch computes an all-ones output size as a mean over those dims: its gradient is the mean's
+        return g.expand(x.shape) / math.prod(x.shape[-n:])
+    if n == 1:
+        return aten._adaptive_avg_pool2d_backward(g.unsqueeze(-2), x.unsqueeze(-2)).squeeze(-2)
+    return getattr(aten, f"_adaptive_avg_pool{n}d_backward")(g, x)
 
 
 def embedding(weight, indices, padding_idx, scale_grad_by_freq):
@@ -292,4 +378,72 @@ _PAD_BACKWARD = {"reflect": "reflection_pad{}d_backward", "replicate": "replicat
 def pad_backward(g, x, pad, mode):
     if mode == "constant":  # the same pad with the signs flipped: a crop
         return aten.constant_pad_nd(g, tuple(-p for p in pad), 0.0)
+    if mode == "circular":  # each output element copies one input element: add g back at the copied positions
+        where = torch.nn.functional.pad(torch.arange(x.numel(), device=x.device).reshape(x.shape), pad, "circular")
+        return g.new_zeros(x.numel()).index_add(0, where.flatten(), g.flatten()).reshape(x.shape)
     return getattr(aten, _PAD_BACKWARD[mode].format(len(pad) // 2))(g, x, pad)
+
+
+# -- resampling -------------------------------------------------------------------------------------------
+def interpolate(x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    return torch.nn.functional.interpolate(x, size, scale_factor, mode, align_corners, recompute_scale_factor,
+                                           antialias)
+
+
+_UPSAMPLE_BACKWARD = {"nearest": "upsample_nearest{}d_backward", "nearest-exact": "_upsample_nearest_exact{}d_backward",
+                      "linear": "upsample_linear1d_backward", "bilinear": "upsample_bilinear2d_backward",
+                      "bicubic": "upsample_bicubic2d_backward", "trilinear": "upsample_trilinear3d_backward"}
+
+
+def interpolate_backward(g, x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    """The backward kernel of the upsample kernel torch's interpolate ran, with the scales it passed to it
+    (mode 'area' ran adaptive average pooling)."""
+    n = x.dim() - 2
+    if mode == "area":
+        return adaptive_avg_pool_backward(g, x, n)
+    if size is not None or recompute_scale_factor:
+        scales = (None,) * n
+    else:
+        scales = tuple(scale_factor) if isinstance(scale_factor, tuple) else (scale_factor,) * n
+    name = _UPSAMPLE_BACKWARD[mode].format(n)
+    if mode.startswith("nearest"):
+        return getattr(aten, name)(g, g.shape[2:], x.shape, *scales)
+    if antialias:
+        name = "_" + name.replace("2d", "2d_aa")
+    return getattr(aten, name)(g, g.shape[2:], x.shape, bool(align_corners), *scales)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+    """Per-sample negative log likelihoods from torch's _ctc_loss (lengths are tuples of ints)."""
+    return _ctc_loss(log_probs, targets, list(input_lengths), list(target_lengths), blank, zero_infinity)
+
+
+def ctc_loss_backward(g, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+    """torch's _ctc_loss_backward; the forward's likelihoods and alphas are recomputed."""
+    return _ctc_loss_backward(g, log_probs, targets, list(input_lengths), list(target_lengths), blank, zero_infinity)
+
+
+# torch's CTC kernels are opaque ops in traced graphs: _ctc_loss's output shape depends on the targets' values
+# under fake tensors, and _ctc_loss_backward has no meta kernel; the fake kernels below give their shapes.
+@torch.library.custom_op("gt::ctc_loss", mutates_args=())
+def _ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: list[int], target_lengths: list[int],
+              blank: int, zero_infinity: bool) -> torch.Tensor:
+    return aten._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)[0]
+
+
+@torch.library.custom_op("gt::ctc_loss_backward", mutates_args=())
+def _ctc_loss_backward(g: torch.Tensor, log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: list[int],
+                       target_lengths: list[int], blank: int, zero_infinity: bool) -> torch.Tensor:
+    nll, log_alpha = aten._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity)
+    return aten._ctc_loss_backward(g, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank,
+                                   zero_infinity)
+
+
+@_ctc_loss.register_fake
+def _ctc_loss_fake(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+    return log_probs.new_empty(log_probs.shape[1:2])
+
+
+@_ctc_loss_backward.register_fake
+def _ctc_loss_backward_fake(g, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+    return torch.empty_like(log_probs)

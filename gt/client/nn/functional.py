@@ -82,7 +82,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if inplace:
         return _rebind(input, lambda x: elu(x, alpha))
-    return _apply("elu", (input,), (float(alpha),))
+    return _apply("elu", (input,), (float(alpha), 1.0, 1.0))
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -209,9 +209,7 @@ def convolution(input: Tensor, weight: Tensor, bias: Tensor | None, stride, padd
     if input.dim() == n + 1:
         return convolution(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups, n).squeeze(0)
     groups = int(groups)
-    if weight.dim() == n + 2 and weight.shape[0] % groups:  # meta inference does not check these two
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
-                           f"but got weight of size [{list(weight.shape)}] instead")
+    convolution_checks(weight, groups, n)
     if weight.dim() == input.dim() == n + 2 and input.shape[1] != weight.shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
                            f"{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
@@ -233,6 +231,13 @@ def convolution(input: Tensor, weight: Tensor, bias: Tensor | None, stride, padd
     return _apply("conv", inputs, (stride, ntuple(padding, n, "padding"), dilation, groups))
 
 
+def convolution_checks(weight: Tensor, groups: int, n: int) -> None:
+    """torch's check of a convolution's groups against its weight (meta inference does not make it)."""
+    if weight.dim() == n + 2 and weight.shape[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{list(weight.shape)}] instead")
+
+
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     return convolution(input, weight, bias, stride, padding, dilation, groups, 1)
@@ -241,6 +246,11 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     return convolution(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    return convolution(input, weight, bias, stride, padding, dilation, groups, 3)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -303,9 +313,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
-    """Pad the last ``len(pad) // 2`` dims (constant, reflect or replicate, as torch)."""
-    if mode == "circular":
-        raise NotImplementedError("gt: pad(mode='circular') is not supported")
+    """Pad the last ``len(pad) // 2`` dims (constant, reflect, replicate or circular, as torch)."""
     if mode != "constant" and value is not None:
         raise NotImplementedError(f"Padding mode \"{mode}\" doesn't take in value argument.")
     return _apply("pad", (input,), (tuple(int(p) for p in pad), mode, None if value is None else float(value)))
@@ -466,7 +474,7 @@ def _label_smoothed(nll: Tensor, lsm: Tensor, target: Tensor, weight: Tensor | N
 
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "elu", "embedding",
-           "gelu", "hardtanh", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
-           "logsigmoid", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "relu", "relu6",
-           "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
+           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv3d", "cross_entropy", "dropout", "elu",
+           "embedding", "gelu", "hardtanh", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear",
+           "log_softmax", "logsigmoid", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad",
+           "relu", "relu6", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh"]
