@@ -44,7 +44,7 @@ def _torch_backward(fn: Callable, tensors: tuple, needs: tuple, g: torch.Tensor)
 
 
 def _split_like(g: torch.Tensor, outs: tuple) -> tuple:
-    return tuple(part.view(o.shape) for part, o in zip(g.split([o.numel() for o in outs]), outs))
+    return tuple(part.view(o.shape) for part, o in zip(g.reshape(-1).split([o.numel() for o in outs]), outs))
 
 
 # -- recurrences ---------------------------------------------------------------------------------

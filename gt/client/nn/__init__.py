@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gt.client.nn import clip_grad as utils
 from gt.client.nn import functional, init
+from gt.client.nn.attention import MultiheadAttention
 from gt.client.nn.activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6,
                                      Sigmoid, SiLU, Softmax, Softplus, Tanh)
 from gt.client.nn.container import ModuleDict, ModuleList, Sequential
@@ -27,6 +28,8 @@ from gt.client.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from gt.client.nn.parameter import Parameter
 from gt.client.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from gt.client.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from gt.client.nn.transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                                      TransformerEncoderLayer)
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv1d",
@@ -34,7 +37,8 @@ __all__ = [
     "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MaxPool2d",
     "Mish", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "SiLU",
     "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "functional", "init", "utils",
-    "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase",
+    "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN", "RNNBase", "RNNCell", "RNNCellBase",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
     # the GT prototype's functions
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "gelu", "leaky_relu",
     "log_softmax", "mse_loss", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
