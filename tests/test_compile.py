@@ -34,6 +34,7 @@ def _every_op_program():
     pos = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.5, requires_grad=True)
     idx, idx2, half = gt.tensor([0, 2]), gt.tensor([[0, 1]] * 4), gt.tensor(0.5)
     labels, running_mean, running_var = gt.tensor([0, 2, 1, 4]), gt.zeros(5), gt.ones(5)
+    lstm = gt.nn.LSTM(3, 3)
     gt.flush()
     yield  # data is on the worker; what follows is one batch
     h = gt.nn.functional.linear(x, w, b)
@@ -76,6 +77,9 @@ def _every_op_program():
     n = n + F.embedding(labels, w).sum() + F.one_hot(labels, 5).sum() + F.pad(x, (1, 1)).sum()
     n = n + F.conv1d(x[:, None], w[:2, None], b[:2], padding=1).sum() + F.max_pool2d(x[None], 2, 1).sum()
     n = n + F.avg_pool2d(x[None], 2, 1).sum() + F.adaptive_avg_pool2d(x[None], (2, 2)).sum()
+    packed = gt.nn.utils.rnn.pack_padded_sequence(x.reshape(2, 2, 3), [2, 1])
+    n = n + gt.nn.utils.rnn.pad_packed_sequence(packed)[0].sum() + lstm(x.reshape(2, 2, 3))[0].sum()
+    n = n + F.scaled_dot_product_attention(x[None], pos[None], x[None], is_causal=True).sum()
     total = z + loss + e + n
     total.backward()
     gx = x.grad.detach()

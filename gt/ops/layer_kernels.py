@@ -104,19 +104,35 @@ def counts_above(values: tuple) -> list:
     return [sum(1 for v in values if v > i) for i in range(max(values))]
 
 
+def _rows(batch_sizes: tuple, batch: int, steps: int, batch_first: bool, device) -> torch.Tensor:
+    """Where a packed sequence's rows lie in its padded layout, (steps, batch) or (batch, steps), flattened.
+    Packing and padding are copies through these indices (torch's kernels read their lengths from host
+    memory, which a traced graph does not have)."""
+    step_stride, batch_stride = (1, steps) if batch_first else (batch, 1)
+    rows = [t * step_stride + b * batch_stride for t, n in enumerate(batch_sizes) for b in range(n)]
+    return torch.tensor(rows, dtype=torch.int64, device=device)
+
+
 def pack_padded(x, lengths, batch_first):
-    return torch.ops.aten._pack_padded_sequence(x, torch.tensor(lengths, dtype=torch.int64), batch_first)[0]
+    batch, steps = x.shape[:2] if batch_first else (x.shape[1], x.shape[0])
+    rows = _rows(counts_above(lengths), batch, steps, batch_first, x.device)
+    return x.flatten(0, 1).index_select(0, rows)
 
 
 def pack_padded_backward(g, input_size, lengths, batch_first):
-    return torch.ops.aten._pack_padded_sequence_backward(g, input_size, torch.tensor(counts_above(lengths)),
-                                                         batch_first)
+    batch, steps = input_size[:2] if batch_first else (input_size[1], input_size[0])
+    rows = _rows(counts_above(lengths), batch, steps, batch_first, g.device)
+    return g.new_zeros((batch * steps,) + tuple(input_size[2:])).index_copy(0, rows, g).view(input_size)
 
 
 def pad_packed(data, batch_sizes, batch_first, padding_value, total_length):
-    return torch.ops.aten._pad_packed_sequence(data, torch.tensor(batch_sizes), batch_first, padding_value,
-                                               total_length)[0]
+    batch = batch_sizes[0]
+    shape = ((batch, total_length) if batch_first else (total_length, batch)) + tuple(data.shape[1:])
+    rows = _rows(batch_sizes, batch, total_length, batch_first, data.device)
+    out = data.new_full((batch * total_length,) + tuple(data.shape[1:]), padding_value)
+    return out.index_copy(0, rows, data).view(shape)
 
 
 def pad_packed_backward(g, batch_sizes, batch_first):
-    return pack_padded(g, counts_above(batch_sizes), batch_first)
+    batch, steps = g.shape[:2] if batch_first else (g.shape[1], g.shape[0])
+    return g.flatten(0, 1).index_select(0, _rows(batch_sizes, batch, steps, batch_first, g.device))

@@ -58,6 +58,9 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
         unsorted_indices = _tensor(torch.empty_like(order.indices).scatter_(
             0, order.indices, torch.arange(len(lengths))))
         input = input.index_select(0 if batch_first else 1, sorted_indices)
+    # torch's checks of the lengths (sorted, positive, one per sequence, no longer than the input)
+    torch.ops.aten._pack_padded_sequence(torch.empty(tuple(input.shape), device="meta"),
+                                         torch.tensor(lengths, dtype=torch.int64), bool(batch_first))
     data = apply(OPCODE["pack_padded"], (input,), (tuple(lengths), bool(batch_first)))
     batch_sizes = torch.tensor(counts_above(lengths), dtype=torch.int64)
     return PackedSequence(data, batch_sizes, sorted_indices, unsorted_indices)
