@@ -204,6 +204,19 @@ def test_forward_errors_are_torchs(name, x_shape, h_shapes):
     assert _error(lambda: call(g, gt)) == _error(lambda: call(t, torch))
 
 
+@pytest.mark.parametrize("name, x_shape, h_shape", [
+    ("LSTMCell", (2, 4), (1, 2, 6)), ("GRUCell", (2, 4), (1, 2, 6)), ("RNNCell", (1, 2, 4), (2, 6)),
+    ("GRUCell", (2, 3), (2, 6)),                      # wrong input size: torch's kernel's own error
+])
+def test_cell_errors_are_torchs(name, x_shape, h_shape):
+    g, t = _twins(name, 4, 6)
+
+    def call(m, lib):
+        h = lib.zeros(h_shape)
+        return m(lib.zeros(x_shape), (h, h) if name == "LSTMCell" else h)
+    assert _error(lambda: call(g, gt)) == _error(lambda: call(t, torch))
+
+
 def test_dtype_mismatch_is_torchs_error():
     g, t = _twins("GRU", 4, 6)
     assert _error(lambda: g(gt.zeros(3, 2, 4, dtype=torch.float64))) == \
@@ -261,42 +274,21 @@ def test_packing_errors_are_torchs(rng):
 
 
 # -- hot path --------------------------------------------------------------------------------------
-def _lm_steps(lib, steps: int, read_stats=None):
-    """A tiny word-level LSTM language model trained ``steps`` steps (truncated BPTT, hidden state carried)."""
-    lib.manual_seed(0)
+def _lstm_language_model(lib):
+    """A tiny word-level LSTM language model, trained with truncated BPTT (the hidden state carried)."""
     emb, lstm, head = lib.nn.Embedding(11, 4), lib.nn.LSTM(4, 6), lib.nn.Linear(6, 11)
     params = list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters())
-    opt = lib.optim.SGD(params, lr=0.5)
     data = lib.tensor(np.random.default_rng(0).integers(0, 11, (4, 2)))
-    hidden, losses, stats = None, [], []
-    for _ in range(steps):
+    hidden = None
+
+    def loss_of_step():
+        nonlocal hidden
         out, hidden = lstm(emb(data[:-1]), hidden)
         hidden = tuple(h.detach() for h in hidden)
-        loss = lib.nn.functional.cross_entropy(head(out).reshape(-1, 11), data[1:].reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if read_stats:
-            stats.append(read_stats())
-    return losses, stats
+        return lib.nn.functional.cross_entropy(head(out).reshape(-1, 11), data[1:].reshape(-1))
+    return params, loss_of_step
 
 
-def test_lstm_language_model_step_is_one_compiled_graph_once_hot(use_worker, monkeypatch):
-    from gt.worker import worker as worker_mod
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 10 ** 9)
-    torch_losses, _ = _lm_steps(torch, 10)
-    use_worker(batch_size=1)
-    eager_losses, _ = _lm_steps(gt, 10)
-    assert eager_losses == torch_losses                    # eagerly, torch's kernels: torch's numbers
-    use_worker(batch_size=4096, auto_compile=True, threshold=2)
-    losses, stats = _lm_steps(gt, 10, lambda: gt.debug.get_worker_stats()["test_worker"])
-    np.testing.assert_allclose(losses, torch_losses, rtol=1e-4, atol=1e-5)
-    a, b = stats[-4], stats[-1]
-    assert b["compilation"]["cache_hits"] - a["compilation"]["cache_hits"] == 3
-    assert b["compilation"]["cache_misses"] == a["compilation"]["cache_misses"]
-    assert b["batches"] - a["batches"] == 3
-    assert b["compilation"]["compile_failures"] == 0
-    ops = b["operations"]["total"] - a["operations"]["total"]
-    assert b["operations"]["compiled"] - a["operations"]["compiled"] == ops
-    assert ops / 3 < 120         # a step is a few dozen instructions, not one per time step
+def test_lstm_language_model_step_is_one_compiled_graph_once_hot(training_compared):
+    ops_per_step = training_compared(_lstm_language_model, 10)
+    assert ops_per_step < 120         # a step is a few dozen instructions, not one per time step

@@ -250,43 +250,20 @@ def test_transformer_errors_are_torchs():
 
 
 # -- hot path ----------------------------------------------------------------------------------------------
-def _transformer_steps(lib, steps: int, read_stats=None):
-    """A tiny causal Transformer-encoder language model trained with Adam for ``steps`` steps."""
-    lib.manual_seed(0)
+def _transformer_language_model(lib):
+    """A tiny causal Transformer-encoder language model."""
     emb = lib.nn.Embedding(13, 8)
     enc = lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
     head = lib.nn.Linear(8, 13)
     params = list(emb.parameters()) + list(enc.parameters()) + list(head.parameters())
-    opt = lib.optim.Adam(params, lr=0.01)
     data = lib.tensor(np.random.default_rng(0).integers(0, 13, (2, 6)))
     mask = lib.nn.Transformer.generate_square_subsequent_mask(5)
-    losses, stats = [], []
-    for _ in range(steps):
+
+    def loss_of_step():
         out = head(enc(emb(data[:, :-1]), src_mask=mask, is_causal=True))
-        loss = lib.nn.functional.cross_entropy(out.reshape(-1, 13), data[:, 1:].reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if read_stats:
-            stats.append(read_stats())
-    return losses, stats
+        return lib.nn.functional.cross_entropy(out.reshape(-1, 13), data[:, 1:].reshape(-1))
+    return params, loss_of_step
 
 
-def test_transformer_step_is_one_compiled_graph_once_hot(use_worker, monkeypatch):
-    from gt.worker import worker as worker_mod
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 10 ** 9)
-    torch_losses, _ = _transformer_steps(torch, 10)
-    use_worker(batch_size=1)
-    eager_losses, _ = _transformer_steps(gt, 10)
-    np.testing.assert_allclose(eager_losses, torch_losses, rtol=1e-6)
-    use_worker(batch_size=4096, auto_compile=True, threshold=2)
-    losses, stats = _transformer_steps(gt, 10, lambda: gt.debug.get_worker_stats()["test_worker"])
-    np.testing.assert_allclose(losses, torch_losses, rtol=1e-4, atol=1e-5)
-    a, b = stats[-4], stats[-1]
-    assert b["compilation"]["cache_hits"] - a["compilation"]["cache_hits"] == 3
-    assert b["compilation"]["cache_misses"] == a["compilation"]["cache_misses"]
-    assert b["batches"] - a["batches"] == 3
-    assert b["compilation"]["compile_failures"] == 0
-    ops = b["operations"]["total"] - a["operations"]["total"]
-    assert ops > 0 and b["operations"]["compiled"] - a["operations"]["compiled"] == ops
+def test_transformer_step_is_one_compiled_graph_once_hot(training_compared):
+    training_compared(_transformer_language_model, 10)

@@ -195,9 +195,7 @@ class RNNBase(Module):
         if hx is None:
             states = tuple(zeros(layers, batch, size, dtype=data.dtype) for size in self._state_sizes())
         else:
-            states = hx if packed else self._states_of(hx, batched)
-            if not packed or self.mode != "LSTM":
-                states = (states,) if isinstance(states, Tensor) else tuple(states)
+            states = self._states_of(hx, batched)
         self._check_input(data, packed)
         self._check_states(states, batch)
         if sorted_indices is not None and hx is not None:
@@ -319,9 +317,10 @@ class RNNCellBase(Module):
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
         n_states = 2 if mode == "LSTM" else 1
-        if states is not None and any(s.dim() not in (1, 2) for s in states):
-            dims = ", ".join(f"{s.dim()}D" for s in states)
-            raise ValueError(f"{name}: Expected hidden to be 1D or 2D, got {dims} instead")
+        for i, s in enumerate(states or ()):
+            if s.dim() not in (1, 2):
+                what = f"hx[{i}]" if n_states == 2 else "hidden"
+                raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {s.dim()}D instead")
         batched = input.dim() == 2
         if not batched:
             input = input.unsqueeze(0)
