@@ -19,8 +19,13 @@ from typing import Callable
 
 import torch
 from torch import _VF
+from torch._decomp import decompositions
 
 _SEQUENCES = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+# torch's decompositions of a packed recurrence, run with the batch sizes as Python ints where the step is
+# traced into a compiled graph (the native kernel reads them from host memory, which a traced tensor lacks)
+_PACKED_TRACED = {"LSTM": decompositions.lstm_data_impl, "GRU": decompositions.gru_impl_data,
+                  "RNN_TANH": decompositions.rnn_tanh_data, "RNN_RELU": decompositions.rnn_relu_data}
 _CELLS = {"LSTM": _VF.lstm_cell, "GRU": _VF.gru_cell, "RNN_TANH": _VF.rnn_tanh_cell, "RNN_RELU": _VF.rnn_relu_cell}
 
 
@@ -63,6 +68,9 @@ def _recur(tensors, mode: str, n_states: int, layout, train: bool) -> tuple:
     fn = _SEQUENCES[mode]
     if batch_sizes is None:
         return fn(x, hx, weights, has_biases, num_layers, 0.0, train, bidirectional, batch_first)
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return _PACKED_TRACED[mode](x, list(batch_sizes), hx, weights, has_biases, num_layers, 0.0, train,
+                                    bidirectional)
     return fn(x, torch.tensor(batch_sizes), hx, weights, has_biases, num_layers, 0.0, train, bidirectional)
 
 
