@@ -49,7 +49,7 @@ MODELS = {
 LR = 0.01
 
 
-def _mlp(lib, nn, name):
+def _mlp(nn, name):
     batch, n_in, hidden = MODELS[name]
     layers, prev = [], n_in
     for h in hidden:
@@ -58,12 +58,12 @@ def _mlp(lib, nn, name):
     return nn.Sequential(*layers, nn.Linear(prev, 1)), (batch, n_in)
 
 
-def _lstm(lib, nn, device):
+def _lstm(nn, device):
     lstm, head = nn.LSTM(32, 64), nn.Linear(64, 1)
     return nn.ModuleDict({"lstm": lstm, "head": head}), (16, 8, 32), lambda x: head(lstm(x)[0])
 
 
-def _transformer(lib, nn, device):
+def _transformer(nn, device):
     layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
     head = nn.Linear(64, 1)
     mask = nn.Transformer.generate_square_subsequent_mask(16)
@@ -80,9 +80,9 @@ def build(lib, nn, name, loop, device=None):
     """A step function for ``lib`` (torch or gt) training model ``name`` in loop style ``loop``."""
     lib.manual_seed(0)
     if name in LAYER_MODELS:
-        model, x_shape, forward = LAYER_MODELS[name](lib, nn, device)
+        model, x_shape, forward = LAYER_MODELS[name](nn, device)
     else:
-        model, x_shape = _mlp(lib, nn, name)
+        model, x_shape = _mlp(nn, name)
         forward = model
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(np.float32)
