@@ -1,9 +1,12 @@
-"""Milliseconds per training step of two MLPs in two loop styles, four ways, side by side in one run.
+"""Milliseconds per training step of small models in two loop styles, four ways, side by side in one run.
 
     python benchmarks/bench_mlp.py [--steps N] [--rounds R] [--threads T] [--device cpu|cuda]
-                                   [--models tiny,medium] [--loops manual,optimizer] [--overhead]
+                                   [--models tiny,medium,lstm,transformer] [--loops manual,optimizer] [--overhead]
 
-Models: tiny (100x4 -> 8 -> 1) and medium (512x128 -> 256 -> 256 -> 1), ReLU MLPs.
+Models: tiny (100x4 -> 8 -> 1) and medium (512x128 -> 256 -> 256 -> 1), ReLU MLPs; lstm (an LSTM(32, 64)
+over 16 steps of a batch of 8, then Linear(64, 1)) and transformer (a TransformerEncoderLayer(64, 4, 128),
+batch_first, causal mask, over a batch of 8 sequences of 16, then Linear(64, 1)); every model regresses
+a random target (its "one graph (hand)" mode exists for the MLPs only).
 Loops: ``manual`` (``((model(X) - y) ** 2).mean()``, then ``p -= lr * p.grad;
 p.grad.zero_()`` under no_grad) and ``optimizer`` (nn.MSELoss, optim.SGD,
 zero_grad/backward/step).  Modes: PyTorch eager, ``torch.compile`` of the whole
@@ -46,18 +49,44 @@ MODELS = {
 LR = 0.01
 
 
-def build(lib, nn, name, loop, device=None):
-    """A step function for ``lib`` (torch or gt) training model ``name`` in loop style ``loop``."""
+def _mlp(nn, name):
     batch, n_in, hidden = MODELS[name]
-    lib.manual_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, n_in)).astype(np.float32)
-    y = rng.standard_normal((batch, 1)).astype(np.float32)
     layers, prev = [], n_in
     for h in hidden:
         layers += [nn.Linear(prev, h), nn.ReLU()]
         prev = h
-    model = nn.Sequential(*layers, nn.Linear(prev, 1))
+    return nn.Sequential(*layers, nn.Linear(prev, 1)), (batch, n_in)
+
+
+def _lstm(nn, device):
+    lstm, head = nn.LSTM(32, 64), nn.Linear(64, 1)
+    return nn.ModuleDict({"lstm": lstm, "head": head}), (16, 8, 32), lambda x: head(lstm(x)[0])
+
+
+def _transformer(nn, device):
+    layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+    head = nn.Linear(64, 1)
+    mask = nn.Transformer.generate_square_subsequent_mask(16)
+    if device is not None:
+        mask = mask.to(device)
+    return (nn.ModuleDict({"layer": layer, "head": head}), (8, 16, 64),
+            lambda x: head(layer(x, src_mask=mask, is_causal=True)))
+
+
+LAYER_MODELS = {"lstm": _lstm, "transformer": _transformer}
+
+
+def build(lib, nn, name, loop, device=None):
+    """A step function for ``lib`` (torch or gt) training model ``name`` in loop style ``loop``."""
+    lib.manual_seed(0)
+    if name in LAYER_MODELS:
+        model, x_shape, forward = LAYER_MODELS[name](nn, device)
+    else:
+        model, x_shape = _mlp(nn, name)
+        forward = model
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    y = rng.standard_normal(x_shape[:-1] + (1,)).astype(np.float32)
     X, Y = lib.from_numpy(x), lib.from_numpy(y)
     if device is not None:
         model, X, Y = model.to(device), X.to(device), Y.to(device)
@@ -65,7 +94,7 @@ def build(lib, nn, name, loop, device=None):
 
     if loop == "manual":
         def step():
-            loss = ((model(X) - Y) ** 2).mean()
+            loss = ((forward(X) - Y) ** 2).mean()
             loss.backward()
             with lib.no_grad():
                 for p in params:
@@ -79,7 +108,7 @@ def build(lib, nn, name, loop, device=None):
 
     def step():
         opt.zero_grad()
-        loss = loss_fn(model(X), Y)
+        loss = loss_fn(forward(X), Y)
         loss.backward()
         opt.step()
         return loss
@@ -166,10 +195,11 @@ def bench(name, loop, device, steps, warm, threshold, rounds):
     torch_compile_s = time.perf_counter() - t0
     modes["torch.compile"] = (None, cstep)
 
-    hstep = build_one_graph(name, device)
-    for _ in range(warm):
-        hstep()
-    modes["one graph (hand)"] = (None, hstep)
+    if name in MODELS:
+        hstep = build_one_graph(name, device)
+        for _ in range(warm):
+            hstep()
+        modes["one graph (hand)"] = (None, hstep)
 
     eager_worker = use_gt_worker(device, auto_compile=False, batch_size=1)
     step = build(gt, gt.nn, name, loop)

@@ -144,3 +144,49 @@ def against_torch(rng):
                 _assert_matches(p.grad, t_params[name].grad, rtol, atol)
         return g_out, t_out
     return run
+
+
+def train(lib, build, steps: int, read_stats=None) -> tuple[list, list]:
+    """Train ``build(lib) -> (params, loss_of_step)`` with SGD for ``steps`` steps; each step's loss read
+    (a sync point, as a printed loss is), and ``read_stats()`` after it when given."""
+    lib.manual_seed(0)
+    params, loss_of_step = build(lib)
+    opt = lib.optim.SGD(params, lr=0.5, momentum=0.5)
+    losses, stats = [], []
+    for _ in range(steps):
+        loss = loss_of_step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if read_stats:
+            stats.append(read_stats())
+    return losses, stats
+
+
+@pytest.fixture
+def training_compared(use_worker, monkeypatch):
+    """``training_compared(build, steps) -> ops per step``: ``train`` torch, gt eagerly and gt on an
+    auto-compiling worker (hot after 2 sightings, never reverted: counts must not depend on this
+    machine's timings); gt's eager losses must equal torch's to float32 rounding, the compiled ones to
+    float32 compilation's tolerance, and each of the last 3 compiled steps must be exactly one compiled
+    graph, every op of it compiled, with no compile after the first of them."""
+    from gt.worker import worker as worker_mod
+    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 10 ** 9)
+
+    def run(build, steps: int) -> float:
+        torch_losses, _ = train(torch, build, steps)
+        use_worker(batch_size=1)
+        np.testing.assert_allclose(train(gt, build, steps)[0], torch_losses, rtol=1e-6)
+        use_worker(batch_size=4096, auto_compile=True, threshold=2)
+        losses, stats = train(gt, build, steps, lambda: gt.debug.get_worker_stats()["test_worker"])
+        np.testing.assert_allclose(losses, torch_losses, rtol=1e-4, atol=1e-5)
+        a, b = stats[-4], stats[-1]
+        assert b["compilation"]["cache_hits"] - a["compilation"]["cache_hits"] == 3
+        assert b["compilation"]["cache_misses"] == a["compilation"]["cache_misses"]
+        assert b["compilation"]["compile_failures"] == 0
+        assert b["batches"] - a["batches"] == 3
+        ops = b["operations"]["total"] - a["operations"]["total"]
+        assert ops > 0 and b["operations"]["compiled"] - a["operations"]["compiled"] == ops
+        return ops / 3
+    return run

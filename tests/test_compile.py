@@ -40,6 +40,7 @@ def _every_op_program():
     adj = gt.sparse_coo_tensor([[0, 1, 1, 2], [2, 0, 2, 1]], [0.5, 1.0, -1.0, 2.0], (3, 4), requires_grad=True)
     gamma_x = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.1)
     dirichlet_x = gt.from_numpy(np.full((4, 3), 1 / 3, np.float32))
+    lstm = gt.nn.LSTM(3, 3)
     gt.flush()
     yield  # data is on the worker; what follows is one batch
     h = gt.nn.functional.linear(x, w, b)
@@ -96,6 +97,9 @@ def _every_op_program():
     d = d + apply(op["standard_gamma_rsample"], (pos, gamma_x)).sum()          # Gamma/Dirichlet rsample's ops
     d = d + (apply(op["dirichlet_rsample"], (pos, dirichlet_x)) * x).sum()
     d = d + gt.sparse.mm(adj, w[:4]).sum() + (adj.to_dense() * pos[:3, :1]).sum()
+    packed = gt.nn.utils.rnn.pack_padded_sequence(x.reshape(2, 2, 3), [2, 1])
+    n = n + gt.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0])[0].sum()
+    n = n + F.scaled_dot_product_attention(x[None], pos[None], x[None], is_causal=True).sum()
     total = z + loss + e + n + d
     total.backward()
     gx = x.grad.detach()

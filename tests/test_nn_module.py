@@ -281,7 +281,7 @@ def test_parameter_repr_and_identity():
 
 def test_torch_names_gt_lacks_raise_an_attribute_error_naming_them():
     import gt.nn.functional as F
-    for module, name in ((gt.nn, "Transformer"), (F, "fractional_max_pool2d"), (gt.nn.init, "dirac_"),
+    for module, name in ((gt.nn, "AdaptiveLogSoftmaxWithLoss"), (F, "fractional_max_pool2d"), (gt.nn.init, "dirac_"),
                          (gt.nn.utils, "spectral_norm")):
         with pytest.raises(AttributeError, match=f"{name} is not supported by GT yet"):
             getattr(module, name)
@@ -348,4 +348,4 @@ def test_module_constructors_take_torchs_arguments():
         newer = [p for p in g_params if p not in t_params and p in NEWER_TORCH_ARGUMENTS.get(name, ())]
         assert [p for p in g_params if p not in newer] == t_params, name
         checked += 1
-    assert checked >= 99
+    assert checked >= 110

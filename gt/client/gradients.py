@@ -126,6 +126,19 @@ def einsum_grads(g: Tensor, inputs: tuple, equation: str) -> tuple:
     return tuple(grads)
 
 
+def unflatten_grads(flat: Tensor, inputs: tuple) -> tuple:
+    """Each input's gradient from ``flat``: those of the inputs that need one, flattened and concatenated."""
+    grads, start = [], 0
+    for t in inputs:
+        if t.requires_grad:
+            n = t.numel()
+            grads.append(flat.narrow(0, start, n).view(t.shape))
+            start += n
+        else:
+            grads.append(None)
+    return tuple(grads)
+
+
 def _emitter(opcode: int):
     """A formula's call of a table op by name: tensors first, then params."""
     def call(*args):
@@ -137,7 +150,8 @@ def _emitter(opcode: int):
 _NAMESPACE = {e.name: _emitter(i) for i, e in enumerate(OPS)}
 _NAMESPACE.update(sum_to=sum_to, expand_back=expand_back, numel_of=numel_of, inverse_permutation=inverse_permutation,
                   matmul_grads=matmul_grads, cat_grads=cat_grads, stack_grads=stack_grads, index_grads=index_grads,
-                  setitem_grads=setitem_grads, einsum_grads=einsum_grads, where=where, log=math.log)
+                  setitem_grads=setitem_grads, einsum_grads=einsum_grads, unflatten_grads=unflatten_grads,
+                  where=where, log=math.log)
 _USES_OUT = re.compile(r"\bout\b")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from gt.ops import layer_kernels as lk
 from gt.ops import nn_kernels as k
 from gt.ops.table import Op
 
@@ -23,6 +24,12 @@ def _loss_grads(backward: str, target_backward: str, params: str) -> str:
     return (f"*({backward}(g, *inputs, {params}) if inputs[0].requires_grad else None, "
             f"{target_backward}(g, *inputs, {params}) if inputs[1].requires_grad else None, "
             f"None, None)[:len(inputs)]")
+
+
+def _torch_grads(backward: str, params: str) -> str:
+    """A ``*`` formula: the gradients of the inputs that need one, from ``backward``'s one flat result."""
+    return (f"*unflatten_grads({backward}(g, *inputs, {params}, tuple(t.requires_grad for t in inputs)), "
+            "inputs)")
 
 
 def _affine_grads(backward: str, params: str, n_differentiable: str) -> str:
@@ -120,6 +127,15 @@ ENTRIES: tuple = (
        "embedding"),
     Op("pad", k.pad, "meta", ("x", "pad", "mode", "value"), ("pad_backward(g, x, pad, mode)",), "constant_pad_nd"),
     Op("one_hot", k.one_hot, "meta", ("x", "num_classes")),
+    # -- recurrent and attention layers: torch's whole-layer function; the backward reruns it under autograd
+    Op("recurrence", lk.recurrence, "meta", ("mode", "n_states", "layout"),
+       (_torch_grads("recurrence_backward", "mode, n_states, layout"),), "rnn"),
+    Op("attention", lk.attention, "meta", ("is_causal", "scale", "enable_gqa"),
+       (_torch_grads("attention_backward", "is_causal, scale, enable_gqa"),), "scaled_dot_product_attention"),
+    Op("pack_padded", lk.pack_padded, "meta", ("x", "lengths", "batch_first"),
+       ("pack_padded_backward(g, tuple(x.shape), lengths, batch_first)",), "pack_padded_sequence"),
+    Op("pad_packed", lk.pad_packed, "meta", ("data", "batch_sizes", "batch_first", "padding_value", "total_length"),
+       ("pad_packed_backward(g, batch_sizes, batch_first)",), "pad_packed_sequence"),
     # -- torch's backward kernels, called by the formulas above
     Op("gelu_backward", k.gelu_backward, "gradient", ("g", "x", "approximate")),
     Op("silu_backward", aten.silu_backward, "gradient", ("g", "x")),
@@ -171,4 +187,9 @@ ENTRIES: tuple = (
     Op("embedding_dense_backward", aten.embedding_dense_backward, "gradient",
        ("g", "indices", "num_weights", "padding_idx", "scale_grad_by_freq")),
     Op("pad_backward", k.pad_backward, "gradient", ("g", "x", "pad", "mode")),
+    Op("recurrence_backward", lk.recurrence_backward, "gradient", ("g", "mode", "n_states", "layout", "needs")),
+    Op("attention_backward", lk.attention_backward, "gradient",
+       ("g", "is_causal", "scale", "enable_gqa", "needs")),
+    Op("pack_padded_backward", lk.pack_padded_backward, "gradient", ("g", "input_size", "lengths", "batch_first")),
+    Op("pad_packed_backward", lk.pad_packed_backward, "gradient", ("g", "batch_sizes", "batch_first")),
 )
