@@ -153,15 +153,29 @@ def _released(node, g):
 
 
 def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> None:
-    """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``.
+    """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``."""
+    propagate(((tensor, gradient),), retain_graph)
 
+
+def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -> list | None:
+    """Run the graph backward from ``roots``, pairs (tensor, its gradient).
+
+    ``targets`` None: accumulate into every leaf's ``.grad`` (``backward()``).  Else return
+    the gradients of the tensors in ``targets`` (leaves or not; None where the graph does
+    not reach one), leaving every ``.grad`` alone (``gt.autograd.grad``).
     Unless ``retain_graph``, each node lets go of its saved tensors once used, as
     torch frees saved values: the worker can release activations during backward.
     """
-    if not isinstance(gradient, Tensor):
-        raise TypeError(f"backward: gradient must be a gt Tensor, got {type(gradient).__name__}")
-    elif gradient.shape != tensor.shape:
-        raise RuntimeError(f"backward: gradient has shape {gradient.shape}, expected {tensor.shape}")
+    for tensor, gradient in roots:
+        if not isinstance(gradient, Tensor):
+            raise TypeError(f"backward: gradient must be a gt Tensor, got {type(gradient).__name__}")
+        if gradient.shape != tensor.shape:
+            raise RuntimeError(f"backward: gradient has shape {gradient.shape}, expected {tensor.shape}")
+    found = None
+    if targets is not None:
+        found = [None] * len(targets)
+        at_node = {t._grad_fn: i for i, t in enumerate(targets) if t._grad_fn is not None}
+        at_leaf = {id(t): i for i, t in enumerate(targets) if t._grad_fn is None}
     runtime.mark_boundary()
     prev = grad_mode.enabled
     grad_mode.enabled = False
@@ -169,17 +183,33 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
     # Old values of rebound handles stay alive for this whole pass: releasing a node
     # may drop the last other reference to one that an earlier node still reads.
     pinned = [ref() for _, past in rebound.values() for _, ref in past]  # noqa: F841
-    try:
-        root = tensor._grad_fn
-        given: set = set()   # ids of the gradient handles leaves received in this pass
-        if root is None:
-            _accumulate(tensor, gradient, given)
+    given: set = set()   # ids of the gradient handles leaves received in this pass
+
+    def reach_leaf(leaf, g) -> None:
+        if found is None:
+            _accumulate(leaf, g, given)
             return
-        grads = {root: gradient}
-        queue = [(-root.seq, root)]
+        i = at_leaf.get(id(leaf))
+        if i is not None:
+            found[i] = g if found[i] is None else found[i] + g
+
+    try:
+        grads: dict = {}
+        queue: list = []
+        for tensor, gradient in roots:
+            root = tensor._grad_fn
+            if root is None:
+                reach_leaf(tensor, gradient)
+            elif root in grads:
+                grads[root] = grads[root] + gradient
+            else:
+                grads[root] = gradient
+                heappush(queue, (-root.seq, root))
         while queue:
             node = heappop(queue)[1]
             g = grads.pop(node)
+            if found is not None and node in at_node:
+                found[at_node[node]] = g
             if rebound:
                 node.inputs = tuple(_as_of(t, node.seq) if t is not None else t for t in node.inputs)
             inputs, input_grads = node.inputs, node.rule(node, g)
@@ -192,7 +222,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
                     gi = gi.to(inp.dtype)
                 fn = inp._grad_fn
                 if fn is None:
-                    _accumulate(inp, gi, given)
+                    reach_leaf(inp, gi)
                 elif fn in grads:
                     grads[fn] = grads[fn] + gi
                 else:
@@ -202,6 +232,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
         grad_mode.enabled = prev
         _views.state.quiet -= 1
         runtime.mark_boundary()
+    return found
 
 
 def _accumulate(leaf, g, given: set) -> None:

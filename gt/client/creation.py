@@ -66,6 +66,14 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     return _put(value, requires_grad)
 
 
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a GT tensor: a GT tensor itself when no dtype change is asked (as torch's
+    shares memory), else a copy (of a torch tensor, a numpy array, lists or numbers)."""
+    if isinstance(data, Tensor):
+        return data.to(_dtype(dtype)) if dtype is not None else data
+    return tensor(data, dtype=dtype)
+
+
 def from_numpy(a: np.ndarray, requires_grad: bool = False) -> Tensor:
     """A tensor holding a copy of the numpy array ``a`` (same dtype)."""
     if not isinstance(a, np.ndarray):

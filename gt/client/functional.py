@@ -13,7 +13,7 @@ import torch
 
 from gt.client import runtime as _rt
 from gt.client.autograd import backward as _backward, grad_mode as _gm
-from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, make, number, record
+from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, make, number, operand, record
 from gt.client.shapes import FLOATING, as_dtype, broadcast, matmul_shape
 from gt.client.tensor import Tensor
 from gt.client.views import IDENTITY, link
@@ -56,6 +56,8 @@ def _arith_number(a: Tensor, b, code_s: int):
     """``a <op> b`` for a Python/numpy number ``b`` (NotImplemented for anything else)."""
     s = b if b.__class__ is float else number(b)   # a float (a learning rate) is the common case
     if s is None:
+        if isinstance(b, torch.Tensor):   # a torch operand (a DataLoader's batch)
+            return _arith(a, operand(b), _TENSOR_FORM[code_s], code_s)
         return NotImplemented
     dtype = _scalar_dtypes.get((code_s, a.dtype, s.__class__))
     if dtype is None:
@@ -76,8 +78,12 @@ def _arith_number(a: Tensor, b, code_s: int):
 _SAME_AS_OPERANDS = frozenset(("add", "sub", "mul", "div"))
 
 
+_TENSOR_FORM: dict = {}   # scalar opcode -> the opcode of its two-tensor form
+
+
 def _binary_method(name: str):
     code_t, code_s = _OP[name], _OP[name + "_scalar"]
+    _TENSOR_FORM[code_s] = code_t
 
     if name not in _SAME_AS_OPERANDS:
         def method(self, other):
@@ -98,12 +104,14 @@ def _binary_method(name: str):
     return method
 
 
-def _reflected(scalar: str):
+def _reflected(scalar: str, forward: str):
     code_s = _OP[scalar]
 
     def method(self, other):
         s = number(other)
         if s is None:
+            if isinstance(other, torch.Tensor):   # torch_tensor - gt_tensor
+                return getattr(operand(other), forward)(self)
             return NotImplemented
         out = emit_number(code_s, (self._id,), self.shape, elementwise_dtype(code_s, (self,), s), s)
         if self.requires_grad and _gm.enabled:
@@ -137,6 +145,7 @@ def _unary(name: str) -> tuple:
         return out
 
     def fn(x: Tensor) -> Tensor:
+        x = operand(x)
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
         return method(x)
@@ -201,6 +210,7 @@ def div(a, b, *, rounding_mode=None):
 
 def _tensor_operand(x, like: Tensor) -> Tensor:
     """A Python number as a 0-d tensor, with the dtype torch gives a wrapped number."""
+    x = operand(x)
     if isinstance(x, Tensor):
         return x
     s = number(x)
@@ -222,6 +232,7 @@ def _elementwise_pair(name: str):
     code = _OP[name]
 
     def fn(a: Tensor, b: Tensor) -> Tensor:
+        a, b = operand(a), operand(b)
         if not isinstance(a, Tensor) or not isinstance(b, Tensor):
             raise TypeError(f"{name}(): argument 'other' must be a gt Tensor, not {type(b).__name__}")
         shape, dtype = _pair(a, b, code)
@@ -279,6 +290,7 @@ _MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul with its 1-D and batch rules."""
+    a = operand(a)
     if not isinstance(a, Tensor):
         raise TypeError(f"matmul(): argument 'input' must be a gt Tensor, not {type(a).__name__}")
     return _matmul(a, b)
@@ -286,6 +298,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` (Tensor.__matmul__ and Tensor.matmul, where ``a`` is a Tensor)."""
+    if not isinstance(b, Tensor):
+        b = operand(b)
     if not isinstance(b, Tensor):
         raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
     key = (a.shape, b.shape)
@@ -316,6 +330,8 @@ def _matmul_name(a: Tensor, b: Tensor) -> str:
 
 
 def _rmatmul(self, other):
+    if isinstance(other, torch.Tensor):   # torch_tensor @ gt_tensor
+        return _matmul(operand(other), self)
     return NotImplemented
 
 
@@ -365,6 +381,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error as one op, as torch.nn.functional.mse_loss."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    input, target = operand(input), operand(target)
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise TypeError("mse_loss expects two gt Tensors")
     if input.shape != target.shape:
@@ -454,10 +471,10 @@ def bind(cls: type) -> None:
     methods = dict(_unary_methods, **_meta_fns, **_binary_fns)
     methods.update(
         __add__=_binary_method("add"), __radd__=_binary_method("add"),
-        __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar"),
+        __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar", "__sub__"),
         __mul__=_binary_method("mul"), __rmul__=_binary_method("mul"),
-        __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar"),
-        __pow__=_pow, __rpow__=_reflected("rpow_scalar"),
+        __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar", "__truediv__"),
+        __pow__=_pow, __rpow__=_reflected("rpow_scalar", "__pow__"),
         __matmul__=_matmul, __rmatmul__=_rmatmul,
         __eq__=_binary_fns["eq"], __ne__=_binary_fns["ne"], __lt__=_binary_fns["lt"], __le__=_binary_fns["le"],
         __gt__=_binary_fns["gt"], __ge__=_binary_fns["ge"],

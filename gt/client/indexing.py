@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import alias, apply, emit, emit_number, infer, number, record
+from gt.client.emit import alias, apply, emit, emit_number, infer, number, operand, record
 from gt.client.inplace import inplace
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
@@ -29,11 +29,11 @@ Plan = namedtuple("Plan", ["basic", "tensors", "layout", "key"])
 
 
 def _as_index(k):
-    """A list or numpy array in a key becomes an index tensor, as in torch."""
+    """A list, numpy array or torch tensor in a key becomes an index tensor, as in torch."""
     if isinstance(k, (list, np.ndarray)):
         from gt.client.creation import tensor
         return tensor(k)
-    return k
+    return operand(k)
 
 
 def _plan(x: Tensor, key: tuple) -> Plan:
@@ -128,7 +128,7 @@ def getitem(x: Tensor, key) -> Tensor:
     if type(key) is not tuple:
         key = (key,)
     for k in key:
-        if isinstance(k, (Tensor, list, np.ndarray)):
+        if isinstance(k, (Tensor, list, np.ndarray, torch.Tensor)):
             return _advanced_read(x, tuple(_as_index(k) for k in key))
     ck = _basic_key(x.shape, key)
     hit = _basic_cache.get(ck) if ck is not None else None
@@ -166,6 +166,7 @@ def setitem(x: Tensor, key, value) -> None:
     plan = _plan(x, key)
     with quiet():
         read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
+    value = operand(value)
     if isinstance(value, Tensor):
         if value.shape != read.shape:
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import apply, emit, record
+from gt.client.emit import apply, emit, operands, record
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
 from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
@@ -171,7 +171,7 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def _joined(name: str, tensors, dim: int) -> Tensor:
-    tensors = tuple(tensors)
+    tensors = operands(tuple(tensors))
     if not tensors:
         raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
     for t_ in tensors:
