@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TUTORIALS = ["polynomial_fit.py", "two_layer_net.py", "classifier.py", "attention.py", "minibatch.py"]
+TUTORIALS = ["polynomial_fit.py", "two_layer_net.py", "classifier.py", "attention.py", "minibatch.py", "mnist_cnn.py",
+             "vae.py", "regression.py"]
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 _IMPORT = re.compile(r"^(\s*)(import|from) torch\b(\S*)(.*)$", re.MULTILINE)
 
