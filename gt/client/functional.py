@@ -78,12 +78,13 @@ def _arith_number(a: Tensor, b, code_s: int):
 _SAME_AS_OPERANDS = frozenset(("add", "sub", "mul", "div"))
 
 
-_TENSOR_FORM: dict = {}   # scalar opcode -> the opcode of its two-tensor form
+# A scalar opcode -> the opcode of its two-tensor form (``x + torch_tensor``).
+_TENSOR_FORM = {_OP[e.name + "_scalar"]: _OP[e.name] for e in OPS if e.kind == "broadcast"
+                and e.name + "_scalar" in _OP}
 
 
 def _binary_method(name: str):
     code_t, code_s = _OP[name], _OP[name + "_scalar"]
-    _TENSOR_FORM[code_s] = code_t
 
     if name not in _SAME_AS_OPERANDS:
         def method(self, other):
