@@ -4,7 +4,8 @@ switches (accepted).  The tape itself is ``gt.client.autograd``."""
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+
+import torch
 
 from gt.autograd.function import Function, FunctionCtx
 from gt.client import autograd as _tape
@@ -20,7 +21,7 @@ __all__ = ["Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", 
 
 
 def _tensors(x) -> tuple:
-    return (x,) if isinstance(x, Tensor) else tuple(x)
+    return (x,) if isinstance(x, (Tensor, torch.Tensor)) else tuple(x)
 
 
 def _roots(outputs: tuple, grad_outputs, what: str) -> tuple:
