@@ -165,3 +165,42 @@ def test_load_names_an_unsupported_dtype(tmp_path):
     torch.save(torch.ones(2, dtype=torch.complex64), tmp_path / "c.pt")
     with pytest.raises(TypeError, match="complex64"):
         gt.load(tmp_path / "c.pt")
+
+
+def test_whole_module_round_trips_and_torch_reads_it(tmp_path):
+    """gt.save(model) / gt.load(path, weights_only=False), as torch saves whole modules: the
+    loaded model is a GT module with the same parameters and outputs."""
+    gt.manual_seed(0)
+    model = gt.nn.Sequential(gt.nn.Linear(3, 4), gt.nn.ReLU(), gt.nn.Linear(4, 2))
+    model[0].register_buffer("steps", gt.tensor(7))
+    gt.save(model, tmp_path / "model.pt")
+    loaded = gt.load(tmp_path / "model.pt", weights_only=False)
+    assert type(loaded) is gt.nn.Sequential and list(loaded.state_dict()) == list(model.state_dict())
+    assert all(isinstance(p, gt.nn.Parameter) and p.requires_grad for p in loaded.parameters())
+    x = gt.randn(5, 3)
+    np.testing.assert_array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
+    assert loaded[0].steps.tolist() == 7
+    with pytest.raises(pickle.UnpicklingError, match="weights_only"):
+        gt.load(tmp_path / "model.pt")   # the default stays as safe as torch's: no classes
+    from_torch = torch.load(tmp_path / "model.pt", weights_only=False)
+    np.testing.assert_array_equal(from_torch(x).detach().numpy(), model(x).detach().numpy())
+
+
+def test_training_checkpoint_with_model_and_optimizer_round_trips(tmp_path):
+    model = gt.nn.Linear(2, 1)
+    opt = gt.optim.Adam(model.parameters(), lr=0.1)
+    model(gt.ones(1, 2)).sum().backward()
+    opt.step()
+    gt.save({"model": model, "optimizer": opt.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    ckpt = gt.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert ckpt["epoch"] == 3
+    np.testing.assert_array_equal(ckpt["model"].weight.detach().numpy(), model.weight.detach().numpy())
+    opt2 = gt.optim.Adam(ckpt["model"].parameters(), lr=0.1)
+    opt2.load_state_dict(ckpt["optimizer"])
+    assert opt2.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+
+
+def test_torch_saved_whole_module_loads_with_weights_only_false(tmp_path):
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "t.pt")
+    loaded = gt.load(tmp_path / "t.pt", weights_only=False)
+    assert isinstance(loaded, torch.nn.Linear)   # torch's own module: its classes are torch's
