@@ -14,7 +14,7 @@ from gt.client import runtime as _rt
 from gt.client.autograd import RULES, Node, grad_mode
 from gt.client.shapes import SUPPORTED_DTYPES, dtype_name
 from gt.client.tensor import Tensor
-from gt.ops import OP_FUNCS, OPCODE
+from gt.ops import OP_FUNCS, OPCODE, OPS
 
 _new_object = object.__new__
 _Size = torch.Size
@@ -168,6 +168,10 @@ def apply(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = (), s
         ids = tuple(t._id for t in inputs)
     except AttributeError:   # a torch tensor among them: the slow path, here alone
         inputs = operands(inputs)
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{OPS[opcode].name}(): expected gt or torch Tensors, got {type(t).__name__}") \
+                    from None
         ids = tuple(t._id for t in inputs)
     if shape is None:
         shape, dtype = infer(opcode, inputs, params, scalars)

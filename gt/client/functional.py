@@ -205,7 +205,7 @@ def mul(a, b):
 
 def div(a, b, *, rounding_mode=None):
     if rounding_mode is not None:
-        raise NotImplementedError("gt: div(rounding_mode=...) is not supported")
+        raise NotImplementedError("GT does not support torch.div(rounding_mode=...) yet")
     return a / b
 
 
@@ -248,7 +248,7 @@ maximum, minimum = _elementwise_pair("maximum"), _elementwise_pair("minimum")
 def where(condition: Tensor, input=None, other=None) -> Tensor:
     """torch.where(condition, input, other); numbers become 0-d tensors as torch wraps them."""
     if input is None and other is None:
-        raise NotImplementedError("gt: where(condition) (nonzero) is not supported")
+        raise NotImplementedError("GT does not support torch.where(condition) (nonzero) yet")
     like = input if isinstance(input, Tensor) else other
     return apply(_OP["where"], (condition, _tensor_operand(input, like), _tensor_operand(other, like)))
 
@@ -431,9 +431,10 @@ def clone(self: Tensor) -> Tensor:
 
 def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     if create_graph:
-        raise NotImplementedError("gt: backward(create_graph=True) (higher-order gradients) is not supported")
+        raise NotImplementedError("GT does not support torch.Tensor.backward(create_graph=True) (higher-order gradients) "
+                                  "yet")
     if inputs is not None:
-        raise NotImplementedError("gt: backward(inputs=...) is not supported")
+        raise NotImplementedError("GT does not support torch.Tensor.backward(inputs=...) yet")
     if not self.requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     if gradient is None:

@@ -112,8 +112,8 @@ def einsum_grads(g: Tensor, inputs: tuple, equation: str) -> tuple:
             grads.append(None)
             continue
         if len(set(subs[i])) != len(subs[i]) or "." in subs[i]:
-            raise NotImplementedError(f"gt: the gradient of einsum {equation!r} (repeated or '...' "
-                                      f"subscripts in operand {i}) is not supported")
+            raise NotImplementedError(f"GT does not support the gradient of torch.einsum {equation!r} "
+                                      f"(repeated or '...' subscripts in operand {i}) yet")
         others = [s for j, s in enumerate(subs) if j != i]
         present = set(out_subs).union(*others)
         kept = "".join(c for c in subs[i] if c in present)

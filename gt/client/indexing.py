@@ -242,7 +242,7 @@ def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> 
 
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     if reduce is not None:
-        raise NotImplementedError("gt: scatter(reduce=...) is not supported")
+        raise NotImplementedError("GT does not support torch.scatter(reduce=...) yet")
     d = norm_dim(dim, x.ndim)
     src = value if src is None else src
     if isinstance(src, Tensor):

@@ -28,7 +28,8 @@ class _ConvNd(Module):
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
         if padding_mode != "zeros":
-            raise NotImplementedError(f"gt: Conv padding_mode={padding_mode!r} is not supported (only 'zeros')")
+            raise NotImplementedError(f"GT does not support torch.nn.Conv padding_mode={padding_mode!r} yet "
+                                          "(only 'zeros')")
         n = self.n
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = F.ntuple(kernel_size, n, "kernel_size")

@@ -13,7 +13,7 @@ class MaxPool2d(Module):
                  ceil_mode: bool = False) -> None:
         super().__init__()
         if return_indices:
-            raise NotImplementedError("gt: MaxPool2d(return_indices=True) is not supported")
+            raise NotImplementedError("GT does not support torch.nn.MaxPool2d(return_indices=True) yet")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
