@@ -146,9 +146,10 @@ def _unary(name: str) -> tuple:
         return out
 
     def fn(x: Tensor) -> Tensor:
-        x = operand(x)
         if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+            x = operand(x)
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
         return method(x)
     fn.__name__ = method.__name__ = name
     fn.__doc__ = method.__doc__ = f"torch.{name}, elementwise."
@@ -211,9 +212,10 @@ def div(a, b, *, rounding_mode=None):
 
 def _tensor_operand(x, like: Tensor) -> Tensor:
     """A Python number as a 0-d tensor, with the dtype torch gives a wrapped number."""
-    x = operand(x)
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, torch.Tensor):
+        return operand(x)
     s = number(x)
     if s is None:
         raise TypeError(f"expected a gt Tensor or a number, got {type(x).__name__}")
@@ -233,9 +235,10 @@ def _elementwise_pair(name: str):
     code = _OP[name]
 
     def fn(a: Tensor, b: Tensor) -> Tensor:
-        a, b = operand(a), operand(b)
         if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-            raise TypeError(f"{name}(): argument 'other' must be a gt Tensor, not {type(b).__name__}")
+            a, b = operand(a), operand(b)
+            if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+                raise TypeError(f"{name}(): argument 'other' must be a gt Tensor, not {type(b).__name__}")
         shape, dtype = _pair(a, b, code)
         return apply(code, (a, b), shape=shape, dtype=dtype)
     fn.__name__ = name
@@ -291,9 +294,10 @@ _MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul with its 1-D and batch rules."""
-    a = operand(a)
     if not isinstance(a, Tensor):
-        raise TypeError(f"matmul(): argument 'input' must be a gt Tensor, not {type(a).__name__}")
+        a = operand(a)
+        if not isinstance(a, Tensor):
+            raise TypeError(f"matmul(): argument 'input' must be a gt Tensor, not {type(a).__name__}")
     return _matmul(a, b)
 
 
@@ -301,8 +305,8 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` (Tensor.__matmul__ and Tensor.matmul, where ``a`` is a Tensor)."""
     if not isinstance(b, Tensor):
         b = operand(b)
-    if not isinstance(b, Tensor):
-        raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
+        if not isinstance(b, Tensor):
+            raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
     key = (a.shape, b.shape)
     shape = _matmul_shapes.get(key)
     if shape is None:
@@ -382,9 +386,10 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error as one op, as torch.nn.functional.mse_loss."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    input, target = operand(input), operand(target)
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
-        raise TypeError("mse_loss expects two gt Tensors")
+        input, target = operand(input), operand(target)
+        if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+            raise TypeError("mse_loss expects two gt Tensors")
     if input.shape != target.shape:
         raise RuntimeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
                            f"{tuple(target.shape)} differ")

@@ -30,10 +30,12 @@ Plan = namedtuple("Plan", ["basic", "tensors", "layout", "key"])
 
 def _as_index(k):
     """A list, numpy array or torch tensor in a key becomes an index tensor, as in torch."""
-    if isinstance(k, (list, np.ndarray)):
+    if isinstance(k, (list, np.ndarray, torch.Tensor)):
+        if isinstance(k, torch.Tensor):
+            return operand(k)
         from gt.client.creation import tensor
         return tensor(k)
-    return operand(k)
+    return k
 
 
 def _plan(x: Tensor, key: tuple) -> Plan:
@@ -166,7 +168,6 @@ def setitem(x: Tensor, key, value) -> None:
     plan = _plan(x, key)
     with quiet():
         read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
-    value = operand(value)
     if isinstance(value, Tensor):
         if value.shape != read.shape:
             try:
@@ -179,6 +180,8 @@ def setitem(x: Tensor, key, value) -> None:
         return
     s = number(value)
     if s is None:
+        if isinstance(value, torch.Tensor):
+            return setitem(x, key, operand(value))
         raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
     inplace(x, lambda old: _setitem_number(old, plan, s))
 
