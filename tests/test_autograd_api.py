@@ -61,8 +61,6 @@ def test_grad_unused_inputs_and_errors_as_torch(pair):
             fw.autograd.grad(out, x)
         with pytest.raises(RuntimeError, match="does not require grad"):
             fw.autograd.grad(out.detach() * 1, x)
-    with pytest.raises(NotImplementedError, match="GT does not support torch.autograd with create_graph=True"):
-        gt.autograd.grad((gx * gx).sum(), gx, create_graph=True)
 
 
 def test_backward_of_several_tensors_accumulates(pair, assert_matches):
@@ -163,3 +161,40 @@ def test_checkpoint_runs_the_function_with_the_same_gradients(pair, assert_match
     assert_matches(gx.grad, tx.grad)
     assert_matches(gt.utils.checkpoint.checkpoint_sequential(gm, 2, gx),
                    torch.utils.checkpoint.checkpoint_sequential(tm, 2, tx, use_reentrant=False).detach())
+
+
+@pytest.mark.parametrize("fn", [
+    lambda fw, x, w: (x ** 3).sum() + (w * x).mean(),                 # broadcasting: sum_to recorded
+    lambda fw, x, w: (x.exp() * x.sin()).sum(),                         # exp's formula reads its result
+    lambda fw, x, w: ((x.unsqueeze(1) @ x.unsqueeze(0)) ** 2).sum() + x.sqrt().sum(),  # matmul, views
+    lambda fw, x, w: (x / (1 + x * x)).sum() + x.log().mean()])
+def test_double_backward_of_formulas_in_gt_terms(fn, pair, assert_matches):
+    gx, tx = pair([1.0, 2.0, 0.5], requires_grad=True)
+    gw, tw = pair([[1.0], [2.0]], requires_grad=True)
+    (tg,) = torch.autograd.grad(fn(torch, tx, tw), tx, create_graph=True)
+    (gg,) = gt.autograd.grad(fn(gt, gx, gw), gx, create_graph=True)
+    assert_matches(gg.detach(), tg.detach())
+    assert gg.requires_grad and gg.grad_fn is not None
+    (tg * tg).sum().backward()
+    (gg * gg).sum().backward()
+    assert_matches(gx.grad, tx.grad)
+    assert (gw.grad is None) == (tw.grad is None)
+    if tw.grad is not None:
+        assert_matches(gw.grad, tw.grad)
+
+
+def test_backward_create_graph_keeps_the_gradients_graph(pair, assert_matches):
+    gx, tx = pair([0.5, -1.5], requires_grad=True)
+    for x in (tx, gx):
+        (x ** 4).sum().backward(create_graph=True)
+        g = x.grad
+        x.grad = None
+        g.sum().backward()
+    assert_matches(gx.grad, tx.grad)
+
+
+def test_double_backward_through_a_fused_kernel_says_so(pair):
+    gx, _ = pair([0.5, -1.5], requires_grad=True)
+    (g,) = gt.autograd.grad(gx.relu().sum() * 2, gx, create_graph=True)
+    with pytest.raises(NotImplementedError, match="GT does not support double backward .* threshold_backward"):
+        g.sum().backward()

@@ -43,18 +43,11 @@ def _roots(outputs: tuple, grad_outputs, what: str) -> tuple:
     return tuple(roots)
 
 
-def _no_create_graph(create_graph: bool) -> None:
-    if create_graph:
-        raise NotImplementedError("GT does not support torch.autograd with create_graph=True (higher-order "
-                                  "gradients) yet")
-
-
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
          only_inputs: bool = True, allow_unused: bool | None = None, is_grads_batched: bool = False,
          materialize_grads: bool = False) -> tuple:
     """The gradients of ``outputs`` with respect to ``inputs`` (leaves or intermediate
     tensors, e.g. a model's input for an adversarial example); ``.grad`` is left alone."""
-    _no_create_graph(create_graph)
     if is_grads_batched:
         raise NotImplementedError("GT does not support torch.autograd.grad(is_grads_batched=True) yet")
     inputs = _tensors(inputs)
@@ -63,7 +56,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
             raise TypeError(f"grad: inputs must be gt Tensors, got {type(t).__name__}")
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    found = _tape.propagate(_roots(_tensors(outputs), grad_outputs, "grad"), bool(retain_graph), inputs)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    found = _tape.propagate(_roots(_tensors(outputs), grad_outputs, "grad"), bool(retain_graph), inputs,
+                            create_graph)
     if allow_unused is None:
         allow_unused = materialize_grads
     out = []
@@ -81,10 +76,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
 def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
              inputs=None) -> None:
     """Accumulate the gradients of ``tensors`` (seeded by ``grad_tensors``) into the leaves' ``.grad``."""
-    _no_create_graph(create_graph)
     if inputs is not None:
         raise NotImplementedError("GT does not support torch.autograd.backward(inputs=...) yet")
-    _tape.propagate(_roots(_tensors(tensors), grad_tensors, "backward"), bool(retain_graph))
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    _tape.propagate(_roots(_tensors(tensors), grad_tensors, "backward"), bool(retain_graph), None, create_graph)
 
 
 def Variable(data: Tensor, requires_grad: bool = False) -> Tensor:   # noqa: N802 - torch's name

@@ -152,12 +152,13 @@ def _released(node, g):
                        "the graph a second time.")
 
 
-def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> None:
+def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False, create_graph: bool = False) -> None:
     """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``."""
-    propagate(((tensor, gradient),), retain_graph)
+    propagate(((tensor, gradient),), retain_graph, None, create_graph)
 
 
-def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -> list | None:
+def propagate(roots, retain_graph: bool = False, targets: tuple | None = None,
+              create_graph: bool = False) -> list | None:
     """Run the graph backward from ``roots``, pairs (tensor, its gradient).
 
     ``targets`` None: accumulate into every leaf's ``.grad`` (``backward()``).  Else return
@@ -165,6 +166,8 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -
     not reach one), leaving every ``.grad`` alone (``gt.autograd.grad``).
     Unless ``retain_graph``, each node lets go of its saved tensors once used, as
     torch frees saved values: the worker can release activations during backward.
+    ``create_graph``: the gradient computations are recorded too (a double backward), with
+    a node's saved result linked to the node, so formulas using ``out`` differentiate through it.
     """
     for tensor, gradient in roots:
         if not isinstance(gradient, Tensor):
@@ -178,7 +181,7 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -
         at_leaf = {id(t): i for i, t in enumerate(targets) if t._grad_fn is None}
     runtime.mark_boundary()
     prev = grad_mode.enabled
-    grad_mode.enabled = False
+    grad_mode.enabled = create_graph
     _views.state.quiet += 1   # gradients are values of their own, never views of one another
     # Old values of rebound handles stay alive for this whole pass: releasing a node
     # may drop the last other reference to one that an earlier node still reads.
@@ -187,7 +190,7 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -
 
     def reach_leaf(leaf, g) -> None:
         if found is None:
-            _accumulate(leaf, g, given)
+            _accumulate(leaf, g, given, create_graph)
             return
         i = at_leaf.get(id(leaf))
         if i is not None:
@@ -212,6 +215,9 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -
                 found[at_node[node]] = g
             if rebound:
                 node.inputs = tuple(_as_of(t, node.seq) if t is not None else t for t in node.inputs)
+            if create_graph and node.saved is not None and node.saved[1] is not None:
+                saved_out = node.saved[1]   # the result, as a formula reads it: part of the graph
+                saved_out.requires_grad, saved_out._grad_fn = True, node
             inputs, input_grads = node.inputs, node.rule(node, g)
             if not retain_graph:
                 node.rule, node.inputs, node.saved = _released, (), None
@@ -235,7 +241,7 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None) -
     return found
 
 
-def _accumulate(leaf, g, given: set) -> None:
+def _accumulate(leaf, g, given: set, create_graph: bool = False) -> None:
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)
     if leaf.grad is not None:
@@ -244,6 +250,6 @@ def _accumulate(leaf, g, given: set) -> None:
     # A rule may hand one gradient handle to several inputs (``a + b``): each leaf gets a
     # handle of its own, so an in-place change of ``a.grad`` leaves ``b.grad`` alone, as in torch.
     if id(g) in given:
-        g = g.detach()
+        g = g.clone() if create_graph else g.detach()
     given.add(id(g))
     leaf.grad = g

@@ -435,9 +435,6 @@ def clone(self: Tensor) -> Tensor:
 
 
 def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-    if create_graph:
-        raise NotImplementedError("GT does not support torch.Tensor.backward(create_graph=True) (higher-order gradients) "
-                                  "yet")
     if inputs is not None:
         raise NotImplementedError("GT does not support torch.Tensor.backward(inputs=...) yet")
     if not self.requires_grad:
@@ -446,7 +443,7 @@ def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False,
         if self.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         gradient = emit(_OP["full"], (), self.shape, self.dtype, (self.shape, 1, self.dtype))
-    _backward(self, gradient, bool(retain_graph))
+    _backward(self, gradient, bool(create_graph if retain_graph is None else retain_graph), bool(create_graph))
 
 
 def allclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
