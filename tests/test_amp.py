@@ -12,12 +12,8 @@ import gt
 import gt.amp
 
 
-def _models(seed: int = 0):
-    torch.manual_seed(seed)
-    tm = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
-    gt.manual_seed(seed)
-    gm = gt.nn.Sequential(gt.nn.Linear(6, 16), gt.nn.ReLU(), gt.nn.Linear(16, 4))
-    return tm, gm
+def _mlp(fw):
+    return fw.nn.Sequential(fw.nn.Linear(6, 16), fw.nn.ReLU(), fw.nn.Linear(16, 4))
 
 
 def test_autocast_casts_as_torchs_cpu_lists(pair, assert_matches):
@@ -65,8 +61,8 @@ def test_autocast_refuses_what_torch_refuses():
         gt.autocast("cpu", dtype=torch.float64)
 
 
-def test_training_loop_with_autocast_and_grad_scaler_gives_torchs_numbers(assert_matches):
-    tm, gm = _models()
+def test_training_loop_with_autocast_and_grad_scaler_gives_torchs_numbers(assert_matches, twins):
+    tm, gm = twins(_mlp)
     topt = torch.optim.SGD(tm.parameters(), lr=0.1)
     gopt = gt.optim.SGD(gm.parameters(), lr=0.1)
     tscaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8, growth_interval=2)

@@ -9,17 +9,13 @@ import torch
 import gt
 
 
-def _both(seed: int = 0):
-    torch.manual_seed(seed)
-    tm = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-    gt.manual_seed(seed)
-    gm = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 3))
-    return tm, gm
+def _mlp(fw):
+    return fw.nn.Sequential(fw.nn.Linear(4, 8), fw.nn.Tanh(), fw.nn.Linear(8, 3))
 
 
-def test_input_gradient_for_an_adversarial_example(pair, assert_matches):
+def test_input_gradient_for_an_adversarial_example(pair, assert_matches, twins):
     """FGSM: the loss's gradient with respect to the input, then a perturbed input."""
-    tm, gm = _both()
+    tm, gm = twins(_mlp)
     gx, tx = pair(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32), requires_grad=True)
     y = torch.tensor([0, 1, 2, 0, 1])
     tl = torch.nn.functional.cross_entropy(tm(tx), y)
@@ -150,8 +146,8 @@ def test_anomaly_detection_and_variable_accepted(pair):
     assert gx.grad.tolist() == [2.0, 2.0]
 
 
-def test_checkpoint_runs_the_function_with_the_same_gradients(pair, assert_matches):
-    tm, gm = _both(1)
+def test_checkpoint_runs_the_function_with_the_same_gradients(pair, assert_matches, twins):
+    tm, gm = twins(_mlp, 1)
     gx, tx = pair(np.ones((2, 4), dtype=np.float32), requires_grad=True)
     tout = torch.utils.checkpoint.checkpoint(tm, tx, use_reentrant=False)
     gout = gt.utils.checkpoint.checkpoint(gm, gx, use_reentrant=False)

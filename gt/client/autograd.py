@@ -196,18 +196,23 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None,
         if i is not None:
             found[i] = g if found[i] is None else found[i] + g
 
+    grads: dict = {}
+    queue: list = []
+
+    def send(t, g) -> None:
+        """Hand ``g`` to ``t``: a leaf takes it, a node sums what it receives until its turn."""
+        fn = t._grad_fn
+        if fn is None:
+            reach_leaf(t, g)
+        elif fn in grads:
+            grads[fn] = grads[fn] + g
+        else:
+            grads[fn] = g
+            heappush(queue, (-fn.seq, fn))
+
     try:
-        grads: dict = {}
-        queue: list = []
         for tensor, gradient in roots:
-            root = tensor._grad_fn
-            if root is None:
-                reach_leaf(tensor, gradient)
-            elif root in grads:
-                grads[root] = grads[root] + gradient
-            else:
-                grads[root] = gradient
-                heappush(queue, (-root.seq, root))
+            send(tensor, gradient)
         while queue:
             node = heappop(queue)[1]
             g = grads.pop(node)
@@ -226,14 +231,7 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None,
                     continue
                 if gi.dtype is not inp.dtype:  # as torch's engine: a gradient has its input's dtype
                     gi = gi.to(inp.dtype)
-                fn = inp._grad_fn
-                if fn is None:
-                    reach_leaf(inp, gi)
-                elif fn in grads:
-                    grads[fn] = grads[fn] + gi
-                else:
-                    grads[fn] = gi
-                    heappush(queue, (-fn.seq, fn))
+                send(inp, gi)
     finally:
         grad_mode.enabled = prev
         _views.state.quiet -= 1
