@@ -8,7 +8,8 @@ lists per device type.  The casts are ordinary instructions, so the batch signat
 (which pins dtypes) differs with the autocast state and a compiled hot path is never
 reused across it, and gradients flow back through the casts as in torch.
 
-No op pays for this outside autocast: entering the first autocast region installs the
+Autocast for a device type other than the worker's changes nothing, as torch's autocast
+for one device type leaves another's tensors alone.  No op pays for this outside autocast: entering the first autocast region installs the
 casting versions of those functions, leaving the last one restores the originals.
 The casting versions read this thread's state, so another thread's ops are not cast.
 """
@@ -20,6 +21,7 @@ import threading
 import torch
 
 from gt.client import functional as _core
+from gt.client import runtime as _rt
 from gt.client import reductions as _reductions
 from gt.client.nn import functional as _F
 from gt.client.tensor import Tensor
@@ -113,10 +115,10 @@ class autocast:   # noqa: N801 - torch's name
     def __enter__(self) -> "autocast":
         global _depth
         self._prev = (state.device_type, state.dtype)
-        if self.enabled:
-            state.device_type, state.dtype = self.device_type, self.dtype
-        else:
-            state.device_type = state.dtype = None
+        # As torch's: autocast for one device type leaves the other's ops alone, and GT's
+        # ops all run on the worker's device.
+        if self.device_type == _rt.get_worker().device.type:
+            state.device_type, state.dtype = (self.device_type, self.dtype) if self.enabled else (None, None)
         with _lock:
             _depth += 1
             if _depth == 1:

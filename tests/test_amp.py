@@ -12,6 +12,11 @@ import gt
 import gt.amp
 
 
+def _device() -> torch.device:
+    """The worker's device: torch's references run there, under autocast for its type."""
+    return gt.debug.get_worker().device
+
+
 def _mlp(fw):
     return fw.nn.Sequential(fw.nn.Linear(6, 16), fw.nn.ReLU(), fw.nn.Linear(16, 4))
 
@@ -26,10 +31,12 @@ def test_autocast_casts_as_torchs_cpu_lists(pair, assert_matches):
              lambda fw, F, x, w: F.cross_entropy(x @ w[:, :4], y), lambda fw, F, x, w: F.mse_loss(x @ w, x),
              lambda fw, F, x, w: (x @ w) + x, lambda fw, F, x, w: F.relu(x @ w).sum(),
              lambda fw, F, x, w: F.conv1d(x[None], w[None, :4, :2])]
+    dev = _device()
+    tx, tw, y = tx.to(dev), tw.to(dev), y.to(dev)
     for case in cases:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
             want = case(torch, tf, tx, tw)
-        with gt.autocast("cpu", dtype=torch.bfloat16):
+        with gt.autocast(dev.type, dtype=torch.bfloat16):
             got = case(gt, gf, gx, gw)
         assert got.dtype is want.dtype
         assert_matches(got.float(), want.float())
@@ -39,15 +46,21 @@ def test_autocast_casts_as_torchs_cpu_lists(pair, assert_matches):
 def test_autocast_nests_disables_and_restores_the_plain_functions(pair):
     plain = (gt.Tensor.__matmul__, gt.nn.functional.linear, gt.matmul)
     gx, _ = pair(np.ones((2, 2), dtype=np.float32))
-    with gt.amp.autocast("cpu"):
+    kind = _device().type
+    other = "cuda" if kind == "cpu" else "cpu"
+    with gt.amp.autocast(kind, dtype=torch.bfloat16):
         assert (gx @ gx).dtype is torch.bfloat16
-        with gt.autocast("cpu", enabled=False):
+        with gt.autocast(kind, enabled=False):
             assert (gx @ gx).dtype is torch.float32
+        with gt.autocast(other, enabled=False):   # another device type's autocast: no change here
+            assert (gx @ gx).dtype is torch.bfloat16
         assert (gx @ gx).dtype is torch.bfloat16
+    with gt.autocast(other, dtype=torch.bfloat16):
+        assert (gx @ gx).dtype is torch.float32
     assert (gt.Tensor.__matmul__, gt.nn.functional.linear, gt.matmul) == plain
 
     seen = []
-    with gt.autocast("cpu"):   # another thread's ops are not cast
+    with gt.autocast(kind, dtype=torch.bfloat16):   # another thread's ops are not cast
         t = threading.Thread(target=lambda: seen.append((gx @ gx).dtype))
         t.start()
         t.join()
@@ -62,19 +75,21 @@ def test_autocast_refuses_what_torch_refuses():
 
 
 def test_training_loop_with_autocast_and_grad_scaler_gives_torchs_numbers(assert_matches, twins):
+    dev = _device()
     tm, gm = twins(_mlp)
+    tm = tm.to(dev)
     topt = torch.optim.SGD(tm.parameters(), lr=0.1)
     gopt = gt.optim.SGD(gm.parameters(), lr=0.1)
-    tscaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8, growth_interval=2)
-    gscaler = gt.amp.GradScaler("cpu", init_scale=2.0 ** 8, growth_interval=2)
+    tscaler = torch.amp.GradScaler(dev.type, init_scale=2.0 ** 8, growth_interval=2)
+    gscaler = gt.amp.GradScaler(dev.type, init_scale=2.0 ** 8, growth_interval=2)
     rng = np.random.default_rng(0)
     for step in range(4):
-        x = torch.from_numpy(rng.standard_normal((8, 6)).astype(np.float32))
-        y = torch.from_numpy(rng.integers(0, 4, 8))
+        x = torch.from_numpy(rng.standard_normal((8, 6)).astype(np.float32)).to(dev)
+        y = torch.from_numpy(rng.integers(0, 4, 8)).to(dev)
         losses = []
         for fw, model, opt, scaler in ((torch, tm, topt, tscaler), (gt, gm, gopt, gscaler)):
             opt.zero_grad()
-            with fw.autocast("cpu", dtype=torch.bfloat16):
+            with fw.autocast(dev.type, dtype=torch.bfloat16):
                 loss = fw.nn.functional.cross_entropy(model(x), y)
             scaler.scale(loss).backward()
             scaler.step(opt)
