@@ -156,3 +156,10 @@ def test_data_conversions_as_torch(pair, assert_matches):
     gv, tv = pair(np.arange(4.0))
     np.testing.assert_array_equal(gv.numpy(), tv.numpy())
     assert gv.tolist() == tv.tolist()
+
+
+def test_tensor_of_a_list_of_gt_scalars_as_torch():
+    assert gt.tensor([gt.tensor(1.5), 2.0]).tolist() == torch.tensor([torch.tensor(1.5), 2.0]).tolist()
+    assert gt.tensor([gt.tensor(1), gt.tensor(2)]).dtype is torch.tensor([torch.tensor(1), torch.tensor(2)]).dtype
+    with pytest.raises(TypeError, match="only one element tensors"):
+        gt.tensor([gt.ones(2), gt.ones(2)])
