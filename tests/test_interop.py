@@ -163,3 +163,19 @@ def test_tensor_of_a_list_of_gt_scalars_as_torch():
     assert gt.tensor([gt.tensor(1), gt.tensor(2)]).dtype is torch.tensor([torch.tensor(1), torch.tensor(2)]).dtype
     with pytest.raises(TypeError, match="only one element tensors"):
         gt.tensor([gt.ones(2), gt.ones(2)])
+
+
+def test_torchvision_dataset_feeds_a_gt_model(assert_matches):
+    """torchvision's transforms hand out torch tensors; a GT model takes them as torch's does."""
+    datasets = pytest.importorskip("torchvision.datasets")
+    transforms = pytest.importorskip("torchvision.transforms")
+    data = datasets.FakeData(size=16, image_size=(1, 8, 8), num_classes=3, random_offset=0,
+                             transform=transforms.Compose([transforms.ToTensor(),
+                                                           transforms.Normalize((0.5,), (0.25,))]))
+    x, y = next(iter(DataLoader(data, batch_size=16)))
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(72, 3))
+    gt.manual_seed(0)
+    gm = gt.nn.Sequential(gt.nn.Conv2d(1, 2, 3), gt.nn.Flatten(), gt.nn.Linear(72, 3))
+    assert_matches(gt.nn.functional.cross_entropy(gm(x), y),
+                   torch.nn.functional.cross_entropy(tm(x), y).detach(), rtol=1e-4, atol=1e-5)
