@@ -114,7 +114,7 @@ def operand(x):
                            "would never reach its .grad; make it a GT tensor instead "
                            "(gt.tensor(t, requires_grad=True))")
     value = x.detach()
-    if value.device == _rt.get_worker().device:
+    if value.device.type == _rt.get_worker().device.type:   # the worker's .to(device) would not copy
         value = value.clone()
     out = put(value)
     x.__dict__["_gt_operand"] = (x._version, out, out._id)
