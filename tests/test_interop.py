@@ -41,6 +41,15 @@ def test_torch_method_given_a_gt_tensor_runs_gt_method(pair, assert_matches):
         torch.relu(g)   # torch functions stay torch's: it refuses a GT tensor
 
 
+def test_torch_in_place_method_given_a_gt_tensor_writes_the_torch_tensor():
+    t = torch.zeros(3)
+    t.copy_(gt.ones(3))
+    t[1] = gt.tensor(5.0)
+    t.add_(gt.ones(3))
+    t += gt.full((3,), 2.0)
+    assert type(t) is torch.Tensor and t.tolist() == [4.0, 8.0, 4.0]
+
+
 def test_torch_index_and_values_in_indexing(pair, assert_matches):
     g, t = pair(np.arange(12.0, dtype=np.float32).reshape(4, 3))
     idx, mask = torch.tensor([2, 0]), torch.tensor([True, False, True, True])
