@@ -9,7 +9,9 @@ lists per device type.  The casts are ordinary instructions, so the batch signat
 reused across it, and gradients flow back through the casts as in torch.
 
 Autocast for a device type other than the worker's changes nothing, as torch's autocast
-for one device type leaves another's tensors alone.  No op pays for this outside autocast: entering the first autocast region installs the
+for one device type leaves another's tensors alone.
+
+No op pays for this outside autocast: entering the first autocast region installs the
 casting versions of those functions, leaving the last one restores the originals.
 The casting versions read this thread's state, so another thread's ops are not cast.
 """
