@@ -49,6 +49,13 @@ from gt.serialization import load, save  # noqa: E402
 from gt import signal  # noqa: E402  (reads GT_CONFIG)
 from gt.signal import ShardConfig, SignalConfig, register_config  # noqa: E402
 
+from gt import accelerator, autograd, backends, cuda, utils  # noqa: E402  (torch's namespaces, for the worker)
+from gt import serialization  # noqa: E402
+from gt.amp import GradScaler, autocast  # noqa: E402
+from gt.client.creation import as_tensor  # noqa: E402
+from gt.client.devices import legacy_constructor as _legacy  # noqa: E402
+from gt.compiling import compile  # noqa: E402
+
 globals().update({name: _functional[name] for name in PUBLIC})  # gt.exp, gt.eq, gt.mm ... from the op table
 clip = clamp
 
@@ -65,6 +72,18 @@ bool = _torch.bool
 dtype = _torch.dtype
 Size = _torch.Size
 device = _torch.device
+
+
+# Defaults that live on the client (creation reads the default dtype; printing fetches the
+# value and prints it with torch) or, for the embedded worker, in this same process.
+set_default_dtype = _torch.set_default_dtype
+get_default_dtype = _torch.get_default_dtype
+set_printoptions = _torch.set_printoptions
+set_float32_matmul_precision = _torch.set_float32_matmul_precision
+get_float32_matmul_precision = _torch.get_float32_matmul_precision
+FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor = (_legacy(d) for d in (float32, float64, float16, bfloat16))
+LongTensor, IntTensor, ShortTensor, CharTensor = (_legacy(d) for d in (int64, int32, int16, int8))
+ByteTensor, BoolTensor = _legacy(uint8), _legacy(bool)
 
 
 def __getattr__(name: str):
@@ -86,4 +105,8 @@ __all__ = ["Tensor", "Generator", "arange", "bernoulli", "empty", "empty_like", 
            "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "nn", "optim", "distributions", "sparse", "sparse_coo_tensor", "spmm", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
            "int16", "int8", "uint8", "bool", "device", "save", "load", "signal", "SignalConfig", "ShardConfig",
-           "register_config", "connect", "gpu_workers", *PUBLIC]
+           "register_config", "connect", "gpu_workers", "accelerator", "autograd", "backends", "cuda", "utils",
+           "serialization", "GradScaler", "autocast", "as_tensor", "compile", "set_default_dtype",
+           "get_default_dtype", "set_printoptions", "set_float32_matmul_precision", "get_float32_matmul_precision",
+           "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
+           "CharTensor", "ByteTensor", "BoolTensor", *PUBLIC]

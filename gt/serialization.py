@@ -2,9 +2,11 @@
 
 ``gt.save`` writes what ``torch.save`` writes for the same object with every GT tensor
 replaced by a CPU torch tensor of its value, so ``torch.load`` reads it; ``gt.load`` reads
-any file ``torch.save`` wrote with ``weights_only`` semantics (tensors, numbers, strings,
-containers: never arbitrary objects, whose unpickling could run code) and gives torch
-tensors back as GT tensors.
+any file ``torch.save`` wrote and gives torch tensors back as GT tensors.  Whole objects
+(a Module, a training checkpoint holding one) are pickled as torch pickles them, each GT
+tensor inside as a call of ``_rebuild`` on its torch value; loading them takes
+``weights_only=False`` (or their classes in ``add_safe_globals``), as in torch, whose
+``weights_only`` unpickler does the refusing.
 """
 from __future__ import annotations
 
@@ -23,15 +25,25 @@ from gt.client.tensor import Tensor
 FileLike = Union[str, os.PathLike, IO[bytes]]
 
 
+add_safe_globals = torch.serialization.add_safe_globals
+safe_globals = torch.serialization.safe_globals
+get_safe_globals = torch.serialization.get_safe_globals
+clear_safe_globals = torch.serialization.clear_safe_globals
+
+
 class _Pickler(pickle.Pickler):
-    """Refuses a GT tensor that ``gt.save`` could not reach (inside another object): pickled as
-    is it would hold only a worker id, and the file could never be loaded."""
+    """Pickles a GT tensor inside another object (a whole Module) as ``_rebuild(its torch value)``:
+    pickled as is it would hold only a worker id."""
 
     def reducer_override(self, obj):
         if isinstance(obj, Tensor):
-            raise TypeError("gt.save: a GT tensor inside another object (e.g. a whole Module) cannot be "
-                            "written; save its tensors in dicts, lists or tuples, such as model.state_dict()")
+            return _rebuild, (_to_torch(obj, {}),)
         return NotImplemented
+
+
+def _rebuild(value: torch.Tensor) -> Tensor:
+    """A GT tensor (or Parameter) from the torch value ``gt.save`` wrote for it."""
+    return _to_gt(value, {})
 
 
 _pickle_module = types.ModuleType("gt_pickle")
@@ -39,7 +51,7 @@ _pickle_module.Pickler = _Pickler
 
 
 def save(obj: Any, f: FileLike, pickle_protocol: int = 2) -> None:
-    """Write ``obj`` (tensors, state dicts, nested dicts/lists/tuples of them) to ``f``.
+    """Write ``obj`` (tensors, state dicts, nested dicts/lists/tuples of them, whole modules) to ``f``.
 
     Reading the values is a sync point.  A tensor that appears twice is stored once, as
     ``torch.save`` stores a shared tensor."""
@@ -51,13 +63,12 @@ def save(obj: Any, f: FileLike, pickle_protocol: int = 2) -> None:
 def load(f: FileLike, map_location=None, weights_only: bool = True, **kwargs) -> Any:
     """Read a file written by ``gt.save`` or ``torch.save``; its torch tensors become GT tensors.
 
-    ``map_location`` is accepted for torch's signature: GT tensors live on the worker's
-    device whatever the file says."""
-    if not weights_only:
-        raise ValueError("gt.load reads files with weights_only=True only: unpickling arbitrary objects can run "
-                         "code. Load such a file with torch.load(weights_only=False) if you trust it.")
+    ``weights_only=True`` (the default) is torch's safe unpickler: tensors, containers,
+    numbers and the classes given to ``add_safe_globals``; ``False`` unpickles anything
+    (only for files you trust), such as a whole model.  ``map_location`` is accepted for
+    torch's signature: GT tensors live on the worker's device whatever the file says."""
     memo: dict[int, Tensor] = {}
-    obj = torch.load(f, map_location="cpu", weights_only=True, **kwargs)
+    obj = torch.load(f, map_location="cpu", weights_only=weights_only, **kwargs)
     return _convert(obj, torch.Tensor, lambda t: _to_gt(t, memo))
 
 

@@ -74,6 +74,18 @@ def pair():
     return make
 
 
+@pytest.fixture
+def twins():
+    """``twins(build, seed=0) -> (torch_model, gt_model)``: ``build(framework)`` under the same seed,
+    so both start from the same weights."""
+    def make(build, seed: int = 0):
+        torch.manual_seed(seed)
+        tm = build(torch)
+        gt.manual_seed(seed)
+        return tm, build(gt)
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _clean_session():
     """Each test starts and ends with gradients on and no unreported worker error."""

@@ -20,7 +20,7 @@ from devices import ON_GPU
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = ["polynomial_fit.py", "two_layer_net.py", "classifier.py", "attention.py", "minibatch.py", "reinforce.py",
-             "dcgan.py", "word_language_model.py"]
+             "dcgan.py", "word_language_model.py", "mnist_cnn.py", "vae.py", "regression.py"]
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 _IMPORT = re.compile(r"^(\s*)(import|from) torch\b(\S*)(.*)$", re.MULTILINE)
 

@@ -3,7 +3,7 @@
 The Tensor handle (``tensor.py``) gets its operations here, from the modules
 that define them; ``gradients`` turns the op table's formulas into rules.
 """
-from gt.client import creation, functional, gradients, indexing, inplace, movement, reductions
+from gt.client import creation, devices, functional, interop, gradients, indexing, inplace, movement, reductions
 from gt.client import tensor
 from gt.client.tensor import Tensor
 
@@ -13,6 +13,8 @@ movement.bind(Tensor)
 indexing.bind(Tensor)
 inplace.bind(Tensor)
 creation.bind(Tensor)
+devices.bind(Tensor)
+interop.bind(Tensor)
 tensor.name_what_torch_has(Tensor)  # last: after every bind
 
 from gt.client import nn, optim  # noqa: E402

@@ -152,36 +152,77 @@ def _released(node, g):
                        "the graph a second time.")
 
 
-def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> None:
-    """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``.
+def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False, create_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf), seeded with ``gradient``, into every leaf's ``.grad``."""
+    propagate(((tensor, gradient),), retain_graph, None, create_graph)
 
+
+def propagate(roots, retain_graph: bool = False, targets: tuple | None = None,
+              create_graph: bool = False) -> list | None:
+    """Run the graph backward from ``roots``, pairs (tensor, its gradient).
+
+    ``targets`` None: accumulate into every leaf's ``.grad`` (``backward()``).  Else return
+    the gradients of the tensors in ``targets`` (leaves or not; None where the graph does
+    not reach one), leaving every ``.grad`` alone (``gt.autograd.grad``).
     Unless ``retain_graph``, each node lets go of its saved tensors once used, as
     torch frees saved values: the worker can release activations during backward.
+    ``create_graph``: the gradient computations are recorded too (a double backward), with
+    a node's saved result linked to the node, so formulas using ``out`` differentiate through it.
     """
-    if not isinstance(gradient, Tensor):
-        raise TypeError(f"backward: gradient must be a gt Tensor, got {type(gradient).__name__}")
-    elif gradient.shape != tensor.shape:
-        raise RuntimeError(f"backward: gradient has shape {gradient.shape}, expected {tensor.shape}")
+    for tensor, gradient in roots:
+        if not isinstance(gradient, Tensor):
+            raise TypeError(f"backward: gradient must be a gt Tensor, got {type(gradient).__name__}")
+        if gradient.shape != tensor.shape:
+            raise RuntimeError(f"backward: gradient has shape {gradient.shape}, expected {tensor.shape}")
+    found = None
+    if targets is not None:
+        found = [None] * len(targets)
+        at_node = {t._grad_fn: i for i, t in enumerate(targets) if t._grad_fn is not None}
+        at_leaf = {id(t): i for i, t in enumerate(targets) if t._grad_fn is None}
     runtime.mark_boundary()
     prev = grad_mode.enabled
-    grad_mode.enabled = False
+    grad_mode.enabled = create_graph
     _views.state.quiet += 1   # gradients are values of their own, never views of one another
     # Old values of rebound handles stay alive for this whole pass: releasing a node
     # may drop the last other reference to one that an earlier node still reads.
     pinned = [ref() for _, past in rebound.values() for _, ref in past]  # noqa: F841
-    try:
-        root = tensor._grad_fn
-        given: set = set()   # ids of the gradient handles leaves received in this pass
-        if root is None:
-            _accumulate(tensor, gradient, given)
+    given: set = set()   # ids of the gradient handles leaves received in this pass
+
+    def reach_leaf(leaf, g) -> None:
+        if found is None:
+            _accumulate(leaf, g, given, create_graph)
             return
-        grads = {root: gradient}
-        queue = [(-root.seq, root)]
+        i = at_leaf.get(id(leaf))
+        if i is not None:
+            found[i] = g if found[i] is None else found[i] + g
+
+    grads: dict = {}
+    queue: list = []
+
+    def send(t, g) -> None:
+        """Hand ``g`` to ``t``: a leaf takes it, a node sums what it receives until its turn."""
+        fn = t._grad_fn
+        if fn is None:
+            reach_leaf(t, g)
+        elif fn in grads:
+            grads[fn] = grads[fn] + g
+        else:
+            grads[fn] = g
+            heappush(queue, (-fn.seq, fn))
+
+    try:
+        for tensor, gradient in roots:
+            send(tensor, gradient)
         while queue:
             node = heappop(queue)[1]
             g = grads.pop(node)
+            if found is not None and node in at_node:
+                found[at_node[node]] = g
             if rebound:
                 node.inputs = tuple(_as_of(t, node.seq) if t is not None else t for t in node.inputs)
+            if create_graph and node.saved is not None and node.saved[1] is not None:
+                saved_out = node.saved[1]   # the result, as a formula reads it: part of the graph
+                saved_out.requires_grad, saved_out._grad_fn = True, node
             inputs, input_grads = node.inputs, node.rule(node, g)
             if not retain_graph:
                 node.rule, node.inputs, node.saved = _released, (), None
@@ -190,21 +231,15 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
                     continue
                 if gi.dtype is not inp.dtype:  # as torch's engine: a gradient has its input's dtype
                     gi = gi.to(inp.dtype)
-                fn = inp._grad_fn
-                if fn is None:
-                    _accumulate(inp, gi, given)
-                elif fn in grads:
-                    grads[fn] = grads[fn] + gi
-                else:
-                    grads[fn] = gi
-                    heappush(queue, (-fn.seq, fn))
+                send(inp, gi)
     finally:
         grad_mode.enabled = prev
         _views.state.quiet -= 1
         runtime.mark_boundary()
+    return found
 
 
-def _accumulate(leaf, g, given: set) -> None:
+def _accumulate(leaf, g, given: set, create_graph: bool = False) -> None:
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)
     if leaf.grad is not None:
@@ -213,6 +248,6 @@ def _accumulate(leaf, g, given: set) -> None:
     # A rule may hand one gradient handle to several inputs (``a + b``): each leaf gets a
     # handle of its own, so an in-place change of ``a.grad`` leaves ``b.grad`` alone, as in torch.
     if id(g) in given:
-        g = g.detach()
+        g = g.clone() if create_graph else g.detach()
     given.add(id(g))
     leaf.grad = g

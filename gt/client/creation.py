@@ -61,9 +61,29 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
             _check_numpy_dtype(data)
         try:
             value = torch.tensor(data, dtype=dtype)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"gt.tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
+        except (TypeError, ValueError, RuntimeError):
+            try:   # GT tensors in the lists (gt.tensor([loss_a, loss_b])): read, then made one
+                value = torch.tensor(_values_of(data), dtype=dtype)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise TypeError(f"gt.tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
     return _put(value, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a GT tensor: a GT tensor itself when no dtype change is asked (as torch's
+    shares memory), else a copy (of a torch tensor, a numpy array, lists or numbers)."""
+    if isinstance(data, Tensor):
+        return data.to(_dtype(dtype)) if dtype is not None else data
+    return tensor(data, dtype=dtype)
+
+
+def _values_of(data):
+    """``data`` with the GT tensors in its lists and tuples read (``gt.tensor([loss_a, loss_b])``)."""
+    if isinstance(data, Tensor):
+        return data._value().detach().cpu()
+    if isinstance(data, (list, tuple)):
+        return [_values_of(d) for d in data]
+    return data
 
 
 def from_numpy(a: np.ndarray, requires_grad: bool = False) -> Tensor:

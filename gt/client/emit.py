@@ -14,7 +14,7 @@ from gt.client import runtime as _rt
 from gt.client.autograd import RULES, Node, grad_mode
 from gt.client.shapes import SUPPORTED_DTYPES, dtype_name
 from gt.client.tensor import Tensor
-from gt.ops import OP_FUNCS, OPCODE
+from gt.ops import OP_FUNCS, OPCODE, OPS
 
 _new_object = object.__new__
 _Size = torch.Size
@@ -94,10 +94,36 @@ def number(x):
         return float(x)
     if isinstance(x, int):
         return int(x)
-    if isinstance(x, torch.Tensor):
-        raise TypeError("cannot combine a gt Tensor with a torch.Tensor: make it a gt tensor first "
-                        "(gt.tensor(t) or gt.from_numpy(t.numpy()))")
     return None
+
+
+def operand(x):
+    """``x`` as a GT tensor where it is a torch tensor (a DataLoader's batch), else ``x`` itself.
+
+    The value goes to the worker once: the handle stays cached on the torch tensor while
+    neither changes (torch's version counter, the handle's id).  The embedded worker takes
+    the tensor itself unless it would share the caller's memory, which a later in-place
+    change of the torch tensor would alter under the worker's feet."""
+    if not isinstance(x, torch.Tensor):
+        return x
+    cached = x.__dict__.get("_gt_operand")
+    if cached is not None and cached[0] == x._version and cached[1]._id == cached[2]:
+        return cached[1]
+    if x.requires_grad:
+        raise RuntimeError("a torch.Tensor that requires grad cannot be used in GT operations: its gradient "
+                           "would never reach its .grad; make it a GT tensor instead "
+                           "(gt.tensor(t, requires_grad=True))")
+    value = x.detach()
+    if value.device.type == _rt.get_worker().device.type:   # the worker's .to(device) would not copy
+        value = value.clone()
+    out = put(value)
+    x.__dict__["_gt_operand"] = (x._version, out, out._id)
+    return out
+
+
+def operands(items: tuple) -> tuple:
+    """``items`` with every torch tensor in it made a GT tensor (``operand``)."""
+    return tuple(operand(x) for x in items)
 
 
 # -- inference from the table ----------------------------------------------------------
@@ -138,9 +164,18 @@ def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -
 def apply(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = (), shape=None, dtype=None) -> Tensor:
     """Emit table op ``opcode`` on gt tensors ``inputs``: infer (unless ``shape`` and
     ``dtype`` are given), emit, and record its gradient when gradients are on."""
+    try:
+        ids = tuple(t._id for t in inputs)
+    except AttributeError:   # a torch tensor among them: the slow path, here alone
+        inputs = operands(inputs)
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{OPS[opcode].name}(): expected gt or torch Tensors, got {type(t).__name__}") \
+                    from None
+        ids = tuple(t._id for t in inputs)
     if shape is None:
         shape, dtype = infer(opcode, inputs, params, scalars)
-    out = emit(opcode, tuple(t._id for t in inputs), shape, dtype, params, scalars)
+    out = emit(opcode, ids, shape, dtype, params, scalars)
     if grad_mode.enabled:
         for t in inputs:
             if t.requires_grad:

@@ -13,7 +13,7 @@ import torch
 
 from gt.client import runtime as _rt
 from gt.client.autograd import backward as _backward, grad_mode as _gm
-from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, make, number, record
+from gt.client.emit import alias, apply, elementwise_dtype, emit, emit_number, make, number, operand, record
 from gt.client.shapes import FLOATING, as_dtype, broadcast, matmul_shape
 from gt.client.tensor import Tensor
 from gt.client.views import IDENTITY, link
@@ -56,6 +56,8 @@ def _arith_number(a: Tensor, b, code_s: int):
     """``a <op> b`` for a Python/numpy number ``b`` (NotImplemented for anything else)."""
     s = b if b.__class__ is float else number(b)   # a float (a learning rate) is the common case
     if s is None:
+        if isinstance(b, torch.Tensor):   # a torch operand (a DataLoader's batch)
+            return _arith(a, operand(b), _TENSOR_FORM[code_s], code_s)
         return NotImplemented
     dtype = _scalar_dtypes.get((code_s, a.dtype, s.__class__))
     if dtype is None:
@@ -74,6 +76,11 @@ def _arith_number(a: Tensor, b, code_s: int):
 # Arithmetic whose result keeps its operands' floating dtype and, for equal shapes, their
 # shape: the common training-loop case skips the inference cache (a tuple key and its hash).
 _SAME_AS_OPERANDS = frozenset(("add", "sub", "mul", "div"))
+
+
+# A scalar opcode -> the opcode of its two-tensor form (``x + torch_tensor``).
+_TENSOR_FORM = {_OP[e.name + "_scalar"]: _OP[e.name] for e in OPS if e.kind == "broadcast"
+                and e.name + "_scalar" in _OP}
 
 
 def _binary_method(name: str):
@@ -98,12 +105,14 @@ def _binary_method(name: str):
     return method
 
 
-def _reflected(scalar: str):
+def _reflected(scalar: str, forward: str):
     code_s = _OP[scalar]
 
     def method(self, other):
         s = number(other)
         if s is None:
+            if isinstance(other, torch.Tensor):   # torch_tensor - gt_tensor
+                return getattr(operand(other), forward)(self)
             return NotImplemented
         out = emit_number(code_s, (self._id,), self.shape, elementwise_dtype(code_s, (self,), s), s)
         if self.requires_grad and _gm.enabled:
@@ -138,7 +147,9 @@ def _unary(name: str) -> tuple:
 
     def fn(x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
+            x = operand(x)
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}(): argument 'input' must be a gt Tensor, not {type(x).__name__}")
         return method(x)
     fn.__name__ = method.__name__ = name
     fn.__doc__ = method.__doc__ = f"torch.{name}, elementwise."
@@ -195,7 +206,7 @@ def mul(a, b):
 
 def div(a, b, *, rounding_mode=None):
     if rounding_mode is not None:
-        raise NotImplementedError("gt: div(rounding_mode=...) is not supported")
+        raise NotImplementedError("GT does not support torch.div(rounding_mode=...) yet")
     return a / b
 
 
@@ -203,6 +214,8 @@ def _tensor_operand(x, like: Tensor) -> Tensor:
     """A Python number as a 0-d tensor, with the dtype torch gives a wrapped number."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, torch.Tensor):
+        return operand(x)
     s = number(x)
     if s is None:
         raise TypeError(f"expected a gt Tensor or a number, got {type(x).__name__}")
@@ -223,7 +236,9 @@ def _elementwise_pair(name: str):
 
     def fn(a: Tensor, b: Tensor) -> Tensor:
         if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-            raise TypeError(f"{name}(): argument 'other' must be a gt Tensor, not {type(b).__name__}")
+            a, b = operand(a), operand(b)
+            if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+                raise TypeError(f"{name}(): argument 'other' must be a gt Tensor, not {type(b).__name__}")
         shape, dtype = _pair(a, b, code)
         return apply(code, (a, b), shape=shape, dtype=dtype)
     fn.__name__ = name
@@ -236,7 +251,7 @@ maximum, minimum = _elementwise_pair("maximum"), _elementwise_pair("minimum")
 def where(condition: Tensor, input=None, other=None) -> Tensor:
     """torch.where(condition, input, other); numbers become 0-d tensors as torch wraps them."""
     if input is None and other is None:
-        raise NotImplementedError("gt: where(condition) (nonzero) is not supported")
+        raise NotImplementedError("GT does not support torch.where(condition) (nonzero) yet")
     like = input if isinstance(input, Tensor) else other
     return apply(_OP["where"], (condition, _tensor_operand(input, like), _tensor_operand(other, like)))
 
@@ -280,14 +295,18 @@ _MATMUL_NAMES = {(1, 1): "dot", (2, 1): "mv", (1, 2): "squeeze4", (2, 2): "mm"}
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul with its 1-D and batch rules."""
     if not isinstance(a, Tensor):
-        raise TypeError(f"matmul(): argument 'input' must be a gt Tensor, not {type(a).__name__}")
+        a = operand(a)
+        if not isinstance(a, Tensor):
+            raise TypeError(f"matmul(): argument 'input' must be a gt Tensor, not {type(a).__name__}")
     return _matmul(a, b)
 
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` (Tensor.__matmul__ and Tensor.matmul, where ``a`` is a Tensor)."""
     if not isinstance(b, Tensor):
-        raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
+        b = operand(b)
+        if not isinstance(b, Tensor):
+            raise TypeError(f"matmul(): expected gt Tensors, got {type(a).__name__} and {type(b).__name__}")
     key = (a.shape, b.shape)
     shape = _matmul_shapes.get(key)
     if shape is None:
@@ -316,6 +335,8 @@ def _matmul_name(a: Tensor, b: Tensor) -> str:
 
 
 def _rmatmul(self, other):
+    if isinstance(other, torch.Tensor):   # torch_tensor @ gt_tensor
+        return _matmul(operand(other), self)
     return NotImplemented
 
 
@@ -366,7 +387,9 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
-        raise TypeError("mse_loss expects two gt Tensors")
+        input, target = operand(input), operand(target)
+        if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+            raise TypeError("mse_loss expects two gt Tensors")
     if input.shape != target.shape:
         raise RuntimeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
                            f"{tuple(target.shape)} differ")
@@ -412,17 +435,15 @@ def clone(self: Tensor) -> Tensor:
 
 
 def backward(self: Tensor, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-    if create_graph:
-        raise NotImplementedError("gt: backward(create_graph=True) (higher-order gradients) is not supported")
     if inputs is not None:
-        raise NotImplementedError("gt: backward(inputs=...) is not supported")
+        raise NotImplementedError("GT does not support torch.Tensor.backward(inputs=...) yet")
     if not self.requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     if gradient is None:
         if self.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         gradient = emit(_OP["full"], (), self.shape, self.dtype, (self.shape, 1, self.dtype))
-    _backward(self, gradient, bool(retain_graph))
+    _backward(self, gradient, bool(create_graph if retain_graph is None else retain_graph), bool(create_graph))
 
 
 def allclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
@@ -454,10 +475,10 @@ def bind(cls: type) -> None:
     methods = dict(_unary_methods, **_meta_fns, **_binary_fns)
     methods.update(
         __add__=_binary_method("add"), __radd__=_binary_method("add"),
-        __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar"),
+        __sub__=_binary_method("sub"), __rsub__=_reflected("rsub_scalar", "__sub__"),
         __mul__=_binary_method("mul"), __rmul__=_binary_method("mul"),
-        __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar"),
-        __pow__=_pow, __rpow__=_reflected("rpow_scalar"),
+        __truediv__=_binary_method("div"), __rtruediv__=_reflected("rdiv_scalar", "__truediv__"),
+        __pow__=_pow, __rpow__=_reflected("rpow_scalar", "__pow__"),
         __matmul__=_matmul, __rmatmul__=_rmatmul,
         __eq__=_binary_fns["eq"], __ne__=_binary_fns["ne"], __lt__=_binary_fns["lt"], __le__=_binary_fns["le"],
         __gt__=_binary_fns["gt"], __ge__=_binary_fns["ge"],

@@ -13,7 +13,7 @@ import math
 import re
 
 from gt.client import emit
-from gt.client.autograd import RULES
+from gt.client.autograd import RULES, grad_mode
 from gt.client.functional import einsum, where
 from gt.client.indexing import read_key
 from gt.client.shapes import inverse_permutation, matmul_shape, reduce_shape
@@ -37,6 +37,8 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
         if len(_sum_to_plans) < 4096:
             _sum_to_plans[key] = plan
     dims, keep = plan
+    if grad_mode.enabled and g.requires_grad:   # a double backward (create_graph): recorded ops
+        return g.sum(dims, keepdim=True).reshape(shape) if keep else g.sum(dims)
     if keep:  # some kept size-1 dims are reduced too: sum with keepdim, then view as shape
         return emit.emit(_SUM_TO, (g._id,), shape, g.dtype, (dims, shape))
     return emit.emit(_SUM_DIM, (g._id,), shape, g.dtype, (dims, False))
@@ -48,6 +50,8 @@ def expand_back(g: Tensor, x: Tensor, dims: tuple, keepdim: bool) -> Tensor:
         dims = (dims,)
     if dims and not keepdim:
         g = g.reshape(reduce_shape(x.shape, dims, True))
+    if grad_mode.enabled and g.requires_grad:   # a double backward (create_graph): a recorded op
+        return g.expand(x.shape)
     return emit.emit(_EXPAND, (g._id,), x.shape, g.dtype, (x.shape,))
 
 
@@ -112,8 +116,8 @@ def einsum_grads(g: Tensor, inputs: tuple, equation: str) -> tuple:
             grads.append(None)
             continue
         if len(set(subs[i])) != len(subs[i]) or "." in subs[i]:
-            raise NotImplementedError(f"gt: the gradient of einsum {equation!r} (repeated or '...' "
-                                      f"subscripts in operand {i}) is not supported")
+            raise NotImplementedError(f"GT does not support the gradient of torch.einsum {equation!r} "
+                                      f"(repeated or '...' subscripts in operand {i}) yet")
         others = [s for j, s in enumerate(subs) if j != i]
         present = set(out_subs).union(*others)
         kept = "".join(c for c in subs[i] if c in present)
@@ -188,6 +192,23 @@ class Rule:
         return grads
 
 
+class FusedKernelRule:
+    """The rule of a backward kernel (a ``gradient`` entry without formulas): reached only by a
+    double backward (``create_graph=True``), which GT cannot differentiate through it yet."""
+
+    __slots__ = ("name", "uses_out", "node")
+
+    def __init__(self, entry) -> None:
+        self.name = self.node = entry.name
+        self.uses_out = False
+
+    def __call__(self, node, g) -> tuple:
+        raise NotImplementedError(f"GT does not support double backward (create_graph=True) through torch's "
+                                  f"fused backward kernel {self.name} yet")
+
+
 for _code, _entry in enumerate(OPS):
     if _entry.grad:
         RULES[_code] = Rule(_entry)
+    elif _entry.kind == "gradient" and _entry.name != "zeros_like":   # zeros depend on nothing
+        RULES[_code] = FusedKernelRule(_entry)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import alias, apply, emit, emit_number, infer, number, record
+from gt.client.emit import alias, apply, emit, emit_number, infer, number, operand, record
 from gt.client.inplace import inplace
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
@@ -29,8 +29,10 @@ Plan = namedtuple("Plan", ["basic", "tensors", "layout", "key"])
 
 
 def _as_index(k):
-    """A list or numpy array in a key becomes an index tensor, as in torch."""
-    if isinstance(k, (list, np.ndarray)):
+    """A list, numpy array or torch tensor in a key becomes an index tensor, as in torch."""
+    if isinstance(k, (list, np.ndarray, torch.Tensor)):
+        if isinstance(k, torch.Tensor):
+            return operand(k)
         from gt.client.creation import tensor
         return tensor(k)
     return k
@@ -128,7 +130,7 @@ def getitem(x: Tensor, key) -> Tensor:
     if type(key) is not tuple:
         key = (key,)
     for k in key:
-        if isinstance(k, (Tensor, list, np.ndarray)):
+        if isinstance(k, (Tensor, list, np.ndarray, torch.Tensor)):
             return _advanced_read(x, tuple(_as_index(k) for k in key))
     ck = _basic_key(x.shape, key)
     hit = _basic_cache.get(ck) if ck is not None else None
@@ -178,6 +180,8 @@ def setitem(x: Tensor, key, value) -> None:
         return
     s = number(value)
     if s is None:
+        if isinstance(value, torch.Tensor):
+            return setitem(x, key, operand(value))
         raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
     inplace(x, lambda old: _setitem_number(old, plan, s))
 
@@ -241,7 +245,7 @@ def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> 
 
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     if reduce is not None:
-        raise NotImplementedError("gt: scatter(reduce=...) is not supported")
+        raise NotImplementedError("GT does not support torch.scatter(reduce=...) yet")
     d = norm_dim(dim, x.ndim)
     src = value if src is None else src
     if isinstance(src, Tensor):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import apply, emit, record
+from gt.client.emit import apply, emit, operands, record
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
 from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
@@ -176,6 +178,8 @@ def _joined(name: str, tensors, dim: int) -> Tensor:
         raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
     for t_ in tensors:
         if not isinstance(t_, Tensor):
+            if isinstance(t_, torch.Tensor):   # a torch tensor among them
+                return _joined(name, operands(tensors), dim)
             raise TypeError(f"{name}(): expected a sequence of gt Tensors, got {type(t_).__name__}")
     return apply(OPCODE[name], tensors, (dim,))
 

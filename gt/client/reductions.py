@@ -144,7 +144,7 @@ def norm(x: Tensor, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
     if p == "fro" or p is None:
         p = 2.0
     if isinstance(p, str) or number(p) is None:
-        raise NotImplementedError(f"gt: norm(p={p!r}) is not supported (numbers and 'fro' are)")
+        raise NotImplementedError(f"GT does not support torch.norm(p={p!r}) yet (numbers and 'fro' are)")
     if dtype is not None:
         x = x.to(dtype)
     dims = tuple(range(x.ndim)) if dim is None else norm_dims(dim, x.ndim)

@@ -16,8 +16,8 @@ def missing_from(torch_module: ModuleType, gt_name: str):
     """A module ``__getattr__`` naming what torch has and GT does not support yet."""
     def __getattr__(name: str):
         if not name.startswith("_") and hasattr(torch_module, name):
-            raise AttributeError(f"{gt_name}.{name} is not supported by GT yet (torch has "
-                                 f"{torch_module.__name__}.{name})")
+            raise AttributeError(f"module '{gt_name}' has no attribute '{name}': GT does not support "
+                                 f"{torch_module.__name__}.{name} yet")
         raise AttributeError(f"module '{gt_name}' has no attribute '{name}'")
     return __getattr__
 

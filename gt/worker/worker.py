@@ -83,6 +83,16 @@ def _sticky(exc: BaseException | None) -> bool:
     return False
 
 
+def device_info(device: torch.device) -> dict:
+    """What ``gt.cuda`` tells a client about a GPU worker (empty for a CPU worker)."""
+    if device.type != "cuda":
+        return {}
+    props = torch.cuda.get_device_properties(device)
+    return {"name": props.name, "capability": [props.major, props.minor], "bf16": torch.cuda.is_bf16_supported(),
+            "memory_allocated": torch.cuda.memory_allocated(device),
+            "max_memory_allocated": torch.cuda.max_memory_allocated(device)}
+
+
 class Worker:
     """Executes one client's instruction stream on one device."""
 
@@ -505,6 +515,7 @@ class Worker:
             "batch_size": self.batch_size,
             "tensors": len(self.tensors),
             "device": str(self.device),
+            "device_info": device_info(self.device),
             "compilation": self.engine.get_compilation_stats(),
         }
         if self.hotpath_detector is not None:

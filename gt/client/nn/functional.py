@@ -222,8 +222,8 @@ def convolution(input: Tensor, weight: Tensor, bias: Tensor | None, stride, padd
             raise RuntimeError("padding='same' is not supported for strided convolutions")
         total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
         if any(t % 2 for t in total):
-            raise NotImplementedError("gt: padding='same' that needs uneven padding (an even kernel) is not "
-                                      "supported")
+            raise NotImplementedError("GT does not support torch's convolution padding='same' with uneven padding "
+                                      "(an even kernel) yet")
         padding = tuple(t // 2 for t in total)
     elif isinstance(padding, str):
         raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
@@ -257,7 +257,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
                return_indices: bool = False) -> Tensor:
     """2-d max pooling (torch's max_pool2d_with_indices; its backward kernel recomputes the indices)."""
     if return_indices:
-        raise NotImplementedError("gt: max_pool2d(return_indices=True) is not supported")
+        raise NotImplementedError("GT does not support torch.nn.functional.max_pool2d(return_indices=True) yet")
     kernel = ntuple(kernel_size, 2, "kernel_size")
     stride = kernel if stride is None or stride == [] else ntuple(stride, 2, "stride")
     return _apply("max_pool2d", (input,), (kernel, stride, ntuple(padding, 2, "padding"),
@@ -284,9 +284,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` at the indices in ``input``; the ``padding_idx`` row gets no gradient."""
     if max_norm is not None:
-        raise NotImplementedError("gt: embedding(max_norm=...) (renormalising rows in place) is not supported")
+        raise NotImplementedError("GT does not support torch.nn.functional.embedding(max_norm=...) (renormalising rows in "
+                                  "place) yet")
     if sparse:
-        raise NotImplementedError("gt: embedding(sparse=True) (sparse gradients) is not supported")
+        raise NotImplementedError("GT does not support torch.nn.functional.embedding(sparse=True) (sparse gradients) yet")
     if input.dtype not in (torch.int64, torch.int32):
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 
 from gt.client.autograd import no_grad
-from gt.client.emit import put
+from gt.client.emit import operands, put
 from gt.client.nn.parameter import Parameter
 from gt.client.tensor import Tensor
 
@@ -56,6 +56,10 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        for a in args:
+            if a.__class__ is not Tensor and isinstance(a, torch.Tensor):   # a DataLoader's batch
+                args = operands(args)
+                break
         return self.forward(*args, **kwargs)
 
     # -- registration ----------------------------------------------------------------------

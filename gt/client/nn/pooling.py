@@ -14,7 +14,7 @@ class _MaxPoolNd(Module):
                  ceil_mode: bool = False) -> None:
         super().__init__()
         if return_indices:
-            raise NotImplementedError(f"gt: {type(self).__name__}(return_indices=True) is not supported")
+            raise NotImplementedError(f"GT does not support torch.nn.{type(self).__name__}(return_indices=True) yet")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding

@@ -38,8 +38,8 @@ _LABELS = {"lr": "learning rate", "eps": "epsilon value"}
 def check_hyperparameters(differentiable: bool, **values: float) -> None:
     """torch's constructor checks: every named value must be >= 0 (same messages)."""
     if differentiable:
-        raise NotImplementedError("gt.optim: differentiable=True (gradients through the optimizer step) "
-                                  "is not supported")
+        raise NotImplementedError("GT does not support torch.optim's differentiable=True (gradients through the "
+                                  "optimizer step) yet")
     for name, value in values.items():
         if value is not required and not 0.0 <= value:
             raise ValueError(f"Invalid {_LABELS.get(name, name + ' value')}: {value}")
