@@ -7,6 +7,7 @@ defaults are checked against the issue's 15 s separately.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -74,6 +75,50 @@ def worker_count(address: str) -> int:
     finally:
         sock.send(wire.encode(wire.Bye()))
         sock.close()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """TimeoutError when the block runs longer than ``seconds`` (a hang fails the test, not the run)."""
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def raw_client(address: str, token: str = ""):
+    """A bare DEALER registered as a client (its welcome read), for frames GT's client never sends."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.ipv6 = True
+    sock.connect(settings.tcp_endpoint(*settings.parse_address(address)))
+    try:
+        sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, token, os.getpid())))
+        assert sock.poll(30_000), "no welcome for a well-formed hello"
+        assert type(wire.decode_header(sock.recv_multipart()[0])) is wire.Welcome
+        yield sock
+        sock.send(wire.encode(wire.Bye()))
+    finally:
+        sock.close()
+
+
+def next_answer(sock, timeout: float):
+    """The next worker answer (or server ``Error``) the raw client gets, None after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while sock.poll(max(0.0, deadline - time.monotonic()) * 1e3):
+        frames = sock.recv_multipart()
+        header = wire.decode_header(frames[0])
+        if type(header) is wire.Forward:
+            return wire.decode_answer(frames[1])
+        if type(header) is wire.Error:
+            return header
+    return None
 
 
 def run_client(script: str, address: str, **env) -> subprocess.Popen:
@@ -451,3 +496,63 @@ def test_connect_errors_name_the_problem(connect, use_worker):
     with pytest.raises(RuntimeError, match="before the first tensor"):
         connect()
     del keep
+
+
+# -- issue 18: hardening --------------------------------------------------------------------
+def test_ops_of_more_than_64_tensors_run_or_are_refused_at_the_call(connect):
+    """Bug 1: gt.cat of 65 tensors hung the client (the worker could not decode the body)."""
+    connect()
+    refs = [torch.randn(2, 3, dtype=torch.float32) for _ in range(130)]
+    with time_limit(60):
+        xs = [gt.from_numpy(r.numpy()).requires_grad_(True) for r in refs]
+        for n in (65, 130):
+            assert torch.equal(torch.from_numpy(gt.cat(xs[:n], 1).detach().numpy()), torch.cat(refs[:n], 1))
+            for dim in (0, -1):
+                assert torch.equal(torch.from_numpy(gt.stack(xs[:n], dim).detach().numpy()), torch.stack(refs[:n], dim))
+        weights = torch.arange(130 * 2 * 3, dtype=torch.float32).reshape(260, 3)
+        (gt.cat(xs, 0) * gt.from_numpy(weights.numpy())).sum().backward()
+        assert torch.equal(torch.from_numpy(xs[70].grad.numpy()), weights[140:142])
+        with pytest.raises(ValueError, match="einsum: an op of 65 tensors exceeds GT's remote limit of 64 inputs"):
+            gt.einsum("ab" + ",ab" * 64 + "->ab", *xs[:65])
+        assert (xs[0] * 2).sum().item() == pytest.approx(float(refs[0].sum() * 2), rel=1e-6)  # still usable
+
+
+def test_an_undecodable_body_answers_every_request_in_it(server):
+    """Bug 1: a body the worker cannot decode left its Fetch and Sync unanswered."""
+    with raw_client(server.address) as sock:
+        ops = [(0, 0, 100 + i, (), (), ()) for i in range(3)]
+        body = wire.encode([*ops, (0, 0, 200, tuple(range(100, 165)), (), ()), (4, 7, 100), (5, 8)])
+        sock.send_multipart([wire.encode(wire.Stream()), body])
+        answers = [next_answer(sock, 30), next_answer(sock, 30)]
+    assert [type(a) for a in answers] == [wire.Failure, wire.Failure], answers
+    assert [a.req for a in answers] == [7, 8]
+    assert "Expected `array` of length <= 64" in answers[0].message
+
+
+class _DropNextStream:
+    """A client socket that loses the next instruction stream, as a transport would."""
+
+    def __init__(self, sock):
+        self._sock, self.dropped = sock, 0
+
+    def send_multipart(self, frames, *args, **kwargs):
+        if not self.dropped and bytes(frames[0]) == wire.encode(wire.Stream()):
+            self.dropped += 1
+            return None
+        return self._sock.send_multipart(frames, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def test_a_lost_request_fails_after_the_heartbeat_timeout(connect):
+    """Bug 1: every client wait has a deadline tied to the heartbeat, not forever."""
+    conn = connect()
+    a = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert a.sum().item() == 6.0
+    conn._sock = _DropNextStream(conn._sock)
+    t0 = time.monotonic()
+    with time_limit(30), pytest.raises(RuntimeError, match="answered a later request before request .*lost"):
+        (a * 2).sum().item()
+    assert conn._sock.dropped == 1
+    assert 3 <= time.monotonic() - t0 < LOST_WITHIN + 1

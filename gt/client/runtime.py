@@ -25,6 +25,7 @@ import time
 import torch
 import zmq
 
+from gt.ops import OP_NAMES
 from gt.transport import settings as _settings
 from gt.transport import wire
 from gt.transport.heartbeat import HeartbeatLink
@@ -311,6 +312,8 @@ class RemoteWorker:
     # -- instruction intake ---------------------------------------------------------------
     def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = (),
                shape: tuple | None = None) -> None:
+        if len(input_ids) > _MAX_INPUTS or len(scalars) > _MAX_SCALARS or params and params not in _params_ok:
+            self._check_op(opcode, input_ids, params, scalars)
         items = self._items
         if self._log_shapes and shape is not None:
             items.append((0, opcode, result_id, input_ids, params, scalars, tuple(shape)))
@@ -318,6 +321,17 @@ class RemoteWorker:
             items.append((0, opcode, result_id, input_ids, params, scalars))
         if len(items) >= self.MAX_ITEMS:
             self._send()
+
+    @staticmethod
+    def _check_op(opcode: int, input_ids: tuple, params: tuple, scalars: tuple) -> None:
+        """Refuse at the call an op the worker would refuse (ValueError naming the limit)."""
+        try:
+            wire.check_op(input_ids, params, scalars)
+        except wire.WireError as exc:
+            raise ValueError(f"{OP_NAMES[opcode]}: {exc}") from None
+        if len(_params_ok) >= 4096:
+            _params_ok.clear()
+        _params_ok.add(params)
 
     def free(self, tensor_id: int) -> None:
         self._items.append((1, tensor_id))
@@ -387,7 +401,7 @@ class RemoteWorker:
         self._send()
         req = self._next_req()
         self._sock.send(wire.encode(wire.StatsRequest(req)))
-        return dict(self._wait(req).stats)
+        return dict(self._wait(req, probe=False).stats)
 
     def get_stats(self) -> dict:
         """This connection's worker's statistics, this connection's session in the embedded form."""
@@ -405,12 +419,17 @@ class RemoteWorker:
             return WorkerResponse(success=False, error=str(exc))
         return WorkerResponse(success=False, error=f"unknown command {type(cmd).__name__}")
 
-    def _wait(self, req: int):
-        """The answer to request ``req``; RuntimeError when the worker or the server is gone."""
+    def _wait(self, req: int, probe: bool = True):
+        """The answer to request ``req``; RuntimeError when the worker or the server is gone, or
+        when the request was lost.  ``probe``: ``req`` travelled in a stream to the worker, which
+        answers in order; after a heartbeat timeout without the answer, a ``Sync`` probe follows
+        it, and the probe answered first means the request never reached the worker."""
         if self._dead is not None:
             raise RuntimeError(self._dead)
         sock, heartbeat = self._sock, self._heartbeat
         slice_ms = self.cfg.heartbeat_interval * 1e3
+        probe_at = time.monotonic() + self.cfg.heartbeat_timeout if probe else float("inf")
+        probe_req = 0
         while True:
             if sock.poll(slice_ms):
                 frames = sock.recv_multipart()
@@ -427,6 +446,11 @@ class RemoteWorker:
                         if failed:
                             raise RuntimeError(answer.message)
                         return answer
+                    if answer.req == probe_req:
+                        self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "
+                                   "message of this client was lost on the way (larger than the server's limit "
+                                   f"GT_MAX_MESSAGE_BYTES={self._max_bytes}?); the tensors this client held "
+                                   "there may be wrong")
                 elif kind is wire.StatsResult and msg.req == req:
                     return msg
                 elif kind is wire.WorkerLost:
@@ -441,6 +465,9 @@ class RemoteWorker:
             if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
                 self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
                            f"{heartbeat.silent_for():.1f} s")
+            if not probe_req and time.monotonic() > probe_at:
+                probe_req = self._next_req()
+                sock.send_multipart((_STREAM, wire.encode([(5, probe_req)])))
 
     def _fail(self, message: str) -> None:
         self._dead = message
@@ -448,6 +475,8 @@ class RemoteWorker:
 
 
 _STREAM = wire.encode(wire.Stream())
+_MAX_INPUTS, _MAX_SCALARS = wire.MAX_INPUTS, wire.MAX_SCALARS
+_params_ok: set = set()  # op params already checked against the wire's limits
 _clock = time.perf_counter
 
 _env = _settings.from_env()

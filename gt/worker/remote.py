@@ -171,6 +171,10 @@ class WorkerProcess:
             items = wire.decode_items(body)
         except wire.WireError as exc:
             self._reject(session, str(exc))
+            reqs = wire.requests_in(body)
+            if reqs:  # its client waits on these: each gets the reason, never silence
+                message, session.rejected = session.rejected, None
+                self._fail_requests(sid, reqs, message)
             return
         w = session.worker
         Op, Free = wire.Op, wire.Free
@@ -196,14 +200,12 @@ class WorkerProcess:
 
     def _answer_orphan(self, sid: int, body) -> None:
         """A stream for a session this worker does not hold: its waits get an error, never silence."""
-        try:
-            items = wire.decode_items(body)
-        except wire.WireError:
-            return
-        for item in items:
-            if type(item) is wire.Fetch or type(item) is wire.Sync:
-                self._reply(sid, wire.Failure(item.req, f"GT worker {self.name} holds no session {sid} "
-                                                        "(it restarted?): this client's tensors are gone"))
+        self._fail_requests(sid, wire.requests_in(body), f"GT worker {self.name} holds no session {sid} "
+                                                         "(it restarted?): this client's tensors are gone")
+
+    def _fail_requests(self, sid: int, reqs: list, message: str) -> None:
+        for req in reqs:
+            self._reply(sid, wire.Failure(req, message))
 
     def _reject(self, session: _Session, reason: str) -> None:
         log.warning("GT worker %s: refused part of a client's message: %s", self.name, reason)
