@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("GT_SERVER", "GT_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GT_SERVER", "GT_TOKEN", "GT_WORKER_TOKEN")}
     env.update(FAST, **extra)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -422,14 +422,15 @@ def test_hostile_frames_change_nothing(server, connect, tmp_path):
 def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_path, connect):
     srv = start_cluster(tmp_path, 0, env=_env(GT_TOKEN="s3cret"))
     try:
-        bad = srv.add_worker("cpu", {"GT_TOKEN": "wrong"}, output=open(tmp_path / "bad_worker.log", "ab"))
+        bad = srv.add_worker("cpu", {"GT_TOKEN": "s3cret", "GT_WORKER_TOKEN": "wrong"},
+                             output=open(tmp_path / "bad_worker.log", "ab"))
         srv.add_worker("cpu", {"GT_TOKEN": "s3cret"}, output=open(tmp_path / "worker.log", "ab"))
         with pytest.raises(ConnectionRefusedError, match="wrong token"):
             connect(srv.address, token="guess")
         with pytest.raises(ConnectionRefusedError, match="wrong token"):
             connect(srv.address, token="")
         assert bad.wait(60) == 2
-        assert "refused this worker: wrong token" in (tmp_path / "bad_worker.log").read_text()
+        assert "refused this worker: wrong worker credential" in (tmp_path / "bad_worker.log").read_text()
         conn = connect(srv.address, token="s3cret")
         a = gt.from_numpy(np.ones(2, dtype=np.float32))
         assert (a + a).sum().item() == 4.0
@@ -556,3 +557,58 @@ def test_a_lost_request_fails_after_the_heartbeat_timeout(connect):
         (a * 2).sum().item()
     assert conn._sock.dropped == 1
     assert 3 <= time.monotonic() - t0 < LOST_WITHIN + 1
+
+
+def _hello_answer(address: str, hello) -> object:
+    """What the server answers a bare peer's hello (None: no answer within 10 s)."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(settings.tcp_endpoint(*settings.parse_address(address)))
+    try:
+        sock.send(wire.encode(hello))
+        return wire.decode_header(sock.recv()) if sock.poll(10_000) else None
+    finally:
+        sock.close()
+
+
+def test_impostor_workers_are_refused_and_never_get_clients(tmp_path, connect):
+    """Bug 2: any local user, or any client token holder, could register as a worker and get clients."""
+    srv = start_cluster(tmp_path, 1, env=_env(GT_TOKEN="client-secret"))
+    try:
+        for token in ("", "client-secret", "guess"):
+            answer = _hello_answer(srv.address, wire.WorkerHello(wire.PROTOCOL_VERSION, token, "rogue", "cpu", 1))
+            assert type(answer) is wire.Refused and "wrong worker credential" in answer.reason, answer
+            time.sleep(2.2)  # past this address's penalty: each attempt is answered, none admitted
+        conn = connect(srv.address, token="client-secret")
+        a = gt.from_numpy(np.arange(5, dtype=np.float32))
+        assert (a * a).sum().item() == 30.0
+        stats = conn.get_all_stats()
+        assert list(stats) == [conn.worker_id] and "rogue" not in conn.worker_id
+        path = settings.worker_token_path(int(srv.address.rsplit(":", 1)[1]))
+        assert os.stat(path).st_mode & 0o077 == 0  # the credential is its user's alone
+    finally:
+        srv.stop()
+    assert not os.path.exists(path)  # and gone with its server
+
+
+def test_token_guessing_is_slowed_and_logged_in_aggregate(tmp_path, connect):
+    """Weak point: about 5k guesses/s per connection, one log line each."""
+    srv = start_cluster(tmp_path, 1, env=_env(GT_TOKEN="right"))
+    try:
+        wait_for(lambda: "joined" in (tmp_path / "server.log").read_text(), 60, "the worker to join")
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.connect(settings.tcp_endpoint(*settings.parse_address(srv.address)))
+        for i in range(300):
+            sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, f"guess{i}", 1)))
+        answers = 0
+        while sock.poll(2000):
+            answers += type(wire.decode_header(sock.recv())) is wire.Refused
+        sock.close()
+        assert 1 <= answers <= 10, answers
+        conn = connect(srv.address, token="right")  # an honest client from the same address still gets in
+        assert (gt.ones(3) * 2).sum().item() == 6.0 and conn.worker_id
+        log_text = (tmp_path / "server.log").read_text()
+        assert 1 <= log_text.count("refused") <= 3, log_text
+    finally:
+        srv.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from gt.config import ConfigError
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(tmp, "w") as f:
             f.write(str(dispatcher.port))
         os.replace(tmp, args.port_file)
+    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())  # stop cleanly: the credential file goes too
     try:
         dispatcher.serve()
     except KeyboardInterrupt:

@@ -13,10 +13,14 @@ checks the token and protocol version, then:
   departed client's session is closed on its worker, which frees its tensors;
 - gathers every worker's statistics for ``gt.debug.get_worker_stats()``.
 
-Access: with a token (``GT_TOKEN`` / ``--token``) a peer must present it; without
-one, a ZAP handler admits only loopback addresses, so nothing from another host
-even completes the ZeroMQ handshake.  A malformed message is logged (rate
-limited) and dropped; a registered client also gets an ``Error`` back.
+Access: with a token (``GT_TOKEN``) a client must present it; without one, a
+ZAP handler admits only loopback addresses, so nothing from another host even
+completes the ZeroMQ handshake.  Workers present their own credential
+(``GT_WORKER_TOKEN``, else one this server writes for its user), so neither a
+client nor another local user can pose as a worker.  An address that presents a
+wrong credential has its next hellos checked only after a growing pause (guessing
+is slow), and refusals are logged in aggregate.  A malformed message is logged
+(rate limited) and dropped; a registered client also gets an ``Error`` back.
 """
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ import hmac
 import itertools
 import logging
 import os
+import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import zmq
@@ -60,6 +66,21 @@ class _ClientPeer(_Peer):
     deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
     lost: wire.WorkerLost | None = None
     shapes: dict = field(default_factory=dict)  # tensor id -> shape, kept for the instruction log
+
+
+@dataclass
+class _Guard:
+    """An address that presented a wrong credential: its hellos wait until ``until``."""
+    failures: int = 0
+    until: float = 0.0
+    queue: deque = field(default_factory=deque)
+
+
+_GUARD_BASE = 0.05     # s; doubles with each wrong credential from an address...
+_GUARD_MAX = 2.0       # ... up to this: about one guess per 2 s per address
+_GUARD_QUEUE = 16      # hellos kept waiting per address
+_GUARD_FORGET = 600.0  # s without a wrong credential before an address starts afresh
+_GUARD_ADDRESSES = 10_000
 
 
 @dataclass
@@ -108,6 +129,10 @@ class Dispatcher:
             self.sock.bind(endpoint)
             self.port = port
         self.host = host
+        self._worker_token, self._worker_token_file = self._make_worker_token()
+        self._guards: dict[str, _Guard] = {}
+        self._refusals = 0  # wrong credentials since the last aggregate log line
+        self._last_refusal_log = 0.0
         self._peers: dict[bytes, _Peer] = {}
         self._workers: list[_WorkerPeer] = []
         self._sessions: dict[int, _ClientPeer] = {}
@@ -143,16 +168,43 @@ class Dispatcher:
                 if now >= next_check:
                     next_check = now + tick
                     self._reap(now)
+                    self._release_guarded(now)
                     if self._exit_with_parent is not None and os.getppid() != self._exit_with_parent:
                         log.info("GT server: parent process %d exited; stopping", self._exit_with_parent)
                         break
         finally:
             self.close()
 
+    def _make_worker_token(self) -> tuple[bytes, str | None]:
+        """The credential workers must present (never the clients' token): GT_WORKER_TOKEN, else a
+        random one written where only this user can read it, for workers on this machine."""
+        if self.cfg.worker_token:
+            return self.cfg.worker_token.encode(), None
+        token = secrets.token_hex(24)
+        path = _settings.worker_token_path(self.port)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token)
+        os.replace(tmp, path)
+        log.info("GT server: worker credential in %s (workers of this user on this machine read it; "
+                 "elsewhere set GT_WORKER_TOKEN on the server and its workers)", path)
+        return token.encode(), path
+
     def stop(self) -> None:
         self._running = False
 
     def close(self) -> None:
+        if self._worker_token_file is not None:
+            try:
+                with open(self._worker_token_file) as f:
+                    ours = f.read().strip().encode() == self._worker_token
+                if ours:  # a server started since on this port keeps its own
+                    os.remove(self._worker_token_file)
+            except OSError:
+                pass
+            self._worker_token_file = None
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -203,7 +255,7 @@ class Dispatcher:
             return
         peer = self._peers.get(rid)
         if kind is wire.ClientHello or kind is wire.WorkerHello:
-            self._hello(rid, msg, peer, now)
+            self._guarded_hello(frames[1].get("Peer-Address"), rid, msg, now)
             return
         if peer is None:
             self._drop(rid, f"{kind.__name__} from a peer that has not said hello")
@@ -214,16 +266,59 @@ class Dispatcher:
         else:
             self._from_worker(peer, msg, body)
 
-    def _hello(self, rid: bytes, msg, peer: _Peer | None, now: float) -> None:
+    # -- admission ---------------------------------------------------------------------------
+    def _guarded_hello(self, address: str, rid: bytes, msg, now: float) -> None:
+        """Credentials are checked at most once per penalty period per address once one was wrong:
+        hellos arriving meanwhile wait their turn (a bounded queue), so guessing is slow."""
+        guard = self._guards.get(address)
+        if guard is not None and (now < guard.until or guard.queue):
+            if len(guard.queue) < _GUARD_QUEUE:
+                guard.queue.append((rid, msg))
+            else:
+                self._refused(address, "hello dropped: too many waiting")
+            return
+        self._hello(address, rid, msg, now)
+
+    def _release_guarded(self, now: float) -> None:
+        for address, guard in list(self._guards.items()):
+            if now >= guard.until and guard.queue:
+                rid, msg = guard.queue.popleft()
+                self._hello(address, rid, msg, now)
+            elif not guard.queue and now - guard.until > _GUARD_FORGET:
+                del self._guards[address]
+
+    def _refused(self, address: str, why: str) -> None:
+        """Count a refused hello; logged in aggregate, at most every 10 s."""
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= 10.0:
+            log.warning("GT server: refused %d hello(s) since the last such line (latest from %s: %s)",
+                        self._refusals, address or "?", why)
+            self._refusals = 0
+            self._last_refusal_log = now
+
+    def _hello(self, address: str, rid: bytes, msg, now: float) -> None:
         if msg.version != wire.PROTOCOL_VERSION:
             self._send(rid, wire.encode(wire.Refused(
                 f"protocol version {msg.version} != the server's {wire.PROTOCOL_VERSION}: same GT on both sides")))
             return
-        if self._token and not hmac.compare_digest(msg.token.encode(), self._token):
-            log.warning("GT server: refused a %s (pid %d): wrong token", "worker" if type(msg) is wire.WorkerHello
-                        else "client", msg.pid)
-            self._send(rid, wire.encode(wire.Refused("wrong token: set GT_TOKEN to the server's token")))
+        is_worker = type(msg) is wire.WorkerHello
+        expected = self._worker_token if is_worker else self._token
+        if (expected or is_worker) and not hmac.compare_digest(msg.token.encode(), expected):
+            guard = self._guards.get(address)
+            if guard is None:
+                if len(self._guards) >= _GUARD_ADDRESSES:
+                    self._guards.clear()
+                guard = self._guards[address] = _Guard()
+            guard.failures += 1
+            guard.until = now + min(_GUARD_BASE * 2 ** guard.failures, _GUARD_MAX)
+            self._refused(address, f"wrong {'worker credential' if is_worker else 'token'} (pid {msg.pid})")
+            self._send(rid, wire.encode(wire.Refused(
+                f"wrong worker credential: set GT_WORKER_TOKEN to the server's (on the server's machine a "
+                f"server without it writes one to {_settings.worker_token_path(self.port)})" if is_worker
+                else "wrong token: set GT_TOKEN to the server's token")))
             return
+        peer = self._peers.get(rid)
         if peer is not None:  # the same connection says hello again: start it over
             self._forget(peer, "it registered again")
         if type(msg) is wire.ClientHello:

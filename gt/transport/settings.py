@@ -44,6 +44,22 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def worker_token_path(port: int) -> str:
+    """Where a server without GT_WORKER_TOKEN keeps the worker credential it made (readable by its user only)."""
+    return os.path.join(os.path.expanduser("~"), ".gt", f"worker-token-{port}")
+
+
+def worker_token(cfg: "RemoteSettings", port: int) -> str:
+    """The credential a worker presents: GT_WORKER_TOKEN, else the one a server on this machine wrote."""
+    if cfg.worker_token:
+        return cfg.worker_token
+    try:
+        with open(worker_token_path(port)) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def tcp_endpoint(host: str, port: int) -> str:
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
@@ -52,6 +68,7 @@ def tcp_endpoint(host: str, port: int) -> str:
 class RemoteSettings:
     server: str | None
     token: str
+    worker_token: str
     heartbeat_interval: float
     heartbeat_timeout: float
     connect_timeout: float
@@ -60,7 +77,7 @@ class RemoteSettings:
 
 
 def from_env() -> RemoteSettings:
-    """Read GT_SERVER, GT_TOKEN, GT_HEARTBEAT_INTERVAL, GT_HEARTBEAT_TIMEOUT, GT_CONNECT_TIMEOUT,
+    """Read GT_SERVER, GT_TOKEN, GT_WORKER_TOKEN, GT_HEARTBEAT_INTERVAL, GT_HEARTBEAT_TIMEOUT, GT_CONNECT_TIMEOUT,
     GT_MAX_MESSAGE_BYTES and GT_INSTRUCTION_LOG."""
     server = os.environ.get("GT_SERVER", "").strip() or None
     if server is not None:
@@ -71,6 +88,7 @@ def from_env() -> RemoteSettings:
     return _checked(RemoteSettings(
         server=server,
         token=os.environ.get("GT_TOKEN", ""),
+        worker_token=os.environ.get("GT_WORKER_TOKEN", ""),
         heartbeat_interval=_positive_float("GT_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
         heartbeat_timeout=_positive_float("GT_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
         connect_timeout=_positive_float("GT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 
 import msgspec
 import torch
@@ -71,6 +72,7 @@ class WorkerProcess:
         self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
         self.registered = False
         self._hello_sent = 0.0
+        self._hellos: deque[str] = deque(maxlen=64)  # the credentials of the hellos not answered yet
         self._heard = time.monotonic()
 
     # -- main loop -------------------------------------------------------------------------
@@ -105,9 +107,14 @@ class WorkerProcess:
         self.ctx.term()
 
     def _hello(self) -> None:
-        self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, self.cfg.token, self.name[:200],
+        token = self._credential()
+        self._hellos.append(token)
+        self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, token, self.name[:200],
                                                     self.device, os.getpid())))
         self._hello_sent = time.monotonic()
+
+    def _credential(self) -> str:
+        return _settings.worker_token(self.cfg, int(self.endpoint.rsplit(":", 1)[1]))
 
     def _lost_dispatcher(self) -> None:
         if self.registered or self.sessions:
@@ -144,11 +151,16 @@ class WorkerProcess:
         elif kind is wire.StatsQuery:
             self._stats(msg)
         elif kind is wire.Welcome:
+            self._hellos.clear()
             self.registered = True
             self.name = msg.worker
             self.max_message_bytes = msg.max_message_bytes
             log.info("GT worker %s (%s) registered with the dispatcher at %s", self.name, self.device, self.endpoint)
         elif kind is wire.Refused:
+            # Refusals come in the order of the hellos: one that presented a credential since replaced (a
+            # server restarted on the port wrote a new one) is stale, and a later hello presents the new one.
+            if self._hellos and self._hellos.popleft() != self._credential():
+                return None
             log.error("GT worker: the dispatcher at %s refused this worker: %s", self.endpoint, msg.reason)
             return 2
         else:
