@@ -297,8 +297,13 @@ def test_instruction_log_names_client_worker_and_ops(server, connect):
     conn = connect()
     a = gt.from_numpy(np.ones((2, 5), dtype=np.float32))
     (a * 2.5).sum().item()
-    log = (server.log_dir / "instructions.log").read_text().splitlines()
-    mine = [line for line in log if f"worker={conn.worker_id}" in line]
+
+    def mine():
+        log = (server.log_dir / "instructions.log").read_text().splitlines()
+        lines = [line for line in log if f"worker={conn.worker_id}" in line]
+        return lines if any("op=sum_all" in line for line in lines) else None
+
+    mine = wait_for(mine, 10, "the log's writer thread")
     assert any("op=put" in line and "shape=(2, 5)" in line and "dtype=float32" in line for line in mine)
     mul = [line for line in mine if "op=mul_scalar" in line and "scalars=(2.5,)" in line]
     assert len(mul) == 1 and f"in={a._id}:(2, 5)" in mul[0] and "shape=(2, 5)" in mul[0]
@@ -610,5 +615,40 @@ def test_token_guessing_is_slowed_and_logged_in_aggregate(tmp_path, connect):
         assert (gt.ones(3) * 2).sum().item() == 6.0 and conn.worker_id
         log_text = (tmp_path / "server.log").read_text()
         assert 1 <= log_text.count("refused") <= 3, log_text
+    finally:
+        srv.stop()
+
+
+def test_instruction_log_never_stalls_routing_and_stays_bounded(tmp_path):
+    """Bug 3: writing a big log on the routing thread stopped heartbeats and dropped every session."""
+    path = tmp_path / "instructions.log"
+    srv = start_cluster(tmp_path, 1, args=("--instruction-log", str(path), "--instruction-log-max-mb", "1"))
+    try:
+        wait_for(lambda: worker_count(srv.address) == 1, 60, "the worker")
+        frees = wire.encode([(1, i) for i in range(1, 100_001)])  # 100k cheap items (0.5 MB), 5 MB of log
+        pinger = zmq.Context.instance().socket(zmq.DEALER)
+        pinger.linger = 0
+        pinger.connect(settings.tcp_endpoint(*settings.parse_address(srv.address)))
+        with raw_client(srv.address) as sock:
+            latencies = []
+            for _ in range(8):
+                sock.send_multipart([wire.encode(wire.Stream()), frees])
+            for _ in range(20):
+                t0 = time.monotonic()
+                pinger.send(wire.encode(wire.Ping(b"x")))
+                assert pinger.poll(10_000), "the server stopped answering heartbeats"
+                pinger.recv()
+                latencies.append(time.monotonic() - t0)
+                time.sleep(0.05)
+            sock.send_multipart([wire.encode(wire.Stream()), wire.encode([(5, 3)])])
+            answer = next_answer(sock, 60)
+        pinger.close()
+        assert type(answer) is wire.Ack and answer.req == 3
+        assert max(latencies) < 0.5, latencies
+        text = wait_for(lambda: "op=sync" in path.read_text() and path.read_text(), 120, "the log to catch up")
+        assert "op=free id=100000" in text or "op=free id=100000" in (tmp_path / "instructions.log.1").read_text()
+        assert "instruction log could not keep up" in (tmp_path / "server.log").read_text()  # counted, not silent
+        sizes = [p.stat().st_size for p in tmp_path.glob("instructions.log*")]
+        assert len(sizes) == 2 and max(sizes) < 1.5 * (1 << 20), sizes  # rotated: never more than twice the limit
     finally:
         srv.stop()

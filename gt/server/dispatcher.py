@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import zmq
 
+from gt.server.instruction_log import InstructionLog
 from gt.transport import settings as _settings
 from gt.transport import wire
-from gt.ops import OP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ class _ClientPeer(_Peer):
     worker: _WorkerPeer | None = None
     deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
     lost: wire.WorkerLost | None = None
-    shapes: dict = field(default_factory=dict)  # tensor id -> shape, kept for the instruction log
 
 
 @dataclass
@@ -140,7 +139,8 @@ class Dispatcher:
         self._gathers: dict[int, _Gather] = {}
         self._next_session = itertools.count(1).__next__
         self._next_gather = itertools.count(1).__next__
-        self._log_file = open(self.cfg.instruction_log, "a", buffering=1) if self.cfg.instruction_log else None
+        self._log = (InstructionLog(self.cfg.instruction_log, self.cfg.instruction_log_max_mb << 20)
+                     if self.cfg.instruction_log else None)
         self._dropped = 0
         self._last_drop_log = 0.0
         self._running = True
@@ -205,9 +205,9 @@ class Dispatcher:
             except OSError:
                 pass
             self._worker_token_file = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
@@ -353,7 +353,7 @@ class Dispatcher:
         worker.sessions.add(client.session)
         self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
-                                                        self.cfg.max_message_bytes, self._log_file is not None)))
+                                                        self.cfg.max_message_bytes, self._log is not None)))
         log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
 
     def _from_client(self, client: _ClientPeer, msg, body) -> None:
@@ -366,8 +366,8 @@ class Dispatcher:
             elif client.worker is None:
                 self._send(client.rid, wire.encode(wire.Error("instructions before the server assigned a worker")))
             else:
-                if self._log_file is not None:
-                    self._log_stream(client, body.buffer)
+                if self._log is not None:
+                    self._log.record(client.session, client.worker.name, body)
                 self._send(client.worker.rid, client.deliver, body)
         elif kind is wire.StatsRequest:
             self._gather_stats(client, msg.req)
@@ -416,6 +416,8 @@ class Dispatcher:
         self._peers.pop(peer.rid, None)
         if isinstance(peer, _ClientPeer):
             self._sessions.pop(peer.session, None)
+            if self._log is not None:
+                self._log.forget(peer.session)
             if peer in self._waiting:
                 self._waiting.remove(peer)
             if peer.worker is not None and peer.lost is None:
@@ -436,43 +438,3 @@ class Dispatcher:
             if peer.rid in gather.waiting:
                 gather.waiting.discard(peer.rid)
                 self._finish_gather(key)
-
-    # -- instruction log ---------------------------------------------------------------------
-    def _log_stream(self, client: _ClientPeer, body) -> None:
-        """One line per instruction: time, client, worker, op, result and input ids with their
-        shapes (as the client sent them: ops carry their result's shape while logging), params."""
-        try:
-            items = wire.decode_items(body)
-        except wire.WireError as exc:
-            self._log_file.write(f"{time.time():.6f} client={client.session} worker={client.worker.name} "
-                                 f"malformed: {exc}\n")
-            return
-        prefix = f"{time.time():.6f} client={client.session} worker={client.worker.name}"
-        shapes = client.shapes
-        lines = []
-        for item in items:
-            kind = type(item)
-            if kind is wire.Op:
-                try:
-                    params = wire.decode_params(item.params)
-                except wire.WireError as exc:
-                    params = f"<{exc}>"
-                if item.shape is not None:
-                    shapes[item.result] = item.shape
-                inputs = ",".join(f"{i}:{shapes.get(i, '?')}" for i in item.inputs)
-                lines.append(f"{prefix} op={OP_NAMES[item.opcode]} out={item.result} "
-                             f"shape={item.shape if item.shape is not None else '?'} in={inputs} "
-                             f"params={params} scalars={item.scalars}")
-            elif kind is wire.Put:
-                shapes[item.id] = item.shape
-                lines.append(f"{prefix} op=put out={item.id} shape={tuple(item.shape)} dtype={item.dtype}")
-            elif kind is wire.Free:
-                shapes.pop(item.id, None)
-                lines.append(f"{prefix} op=free id={item.id}")
-            elif kind is wire.Fetch:
-                lines.append(f"{prefix} op=fetch id={item.id}")
-            elif kind is wire.Boundary and item.region is not None:
-                lines.append(f"{prefix} op=boundary region={'open' if item.region else 'close'}")
-            else:
-                lines.append(f"{prefix} op={kind.__name__.lower()}")
-        self._log_file.write("\n".join(lines) + "\n")

@@ -18,6 +18,7 @@ DEFAULT_HEARTBEAT_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+DEFAULT_INSTRUCTION_LOG_MAX_MB = 256
 
 
 def _positive_float(name: str, default: float) -> float:
@@ -74,11 +75,12 @@ class RemoteSettings:
     connect_timeout: float
     max_message_bytes: int
     instruction_log: str | None
+    instruction_log_max_mb: int
 
 
 def from_env() -> RemoteSettings:
     """Read GT_SERVER, GT_TOKEN, GT_WORKER_TOKEN, GT_HEARTBEAT_INTERVAL, GT_HEARTBEAT_TIMEOUT, GT_CONNECT_TIMEOUT,
-    GT_MAX_MESSAGE_BYTES and GT_INSTRUCTION_LOG."""
+    GT_MAX_MESSAGE_BYTES, GT_INSTRUCTION_LOG and GT_INSTRUCTION_LOG_MAX_MB."""
     server = os.environ.get("GT_SERVER", "").strip() or None
     if server is not None:
         try:
@@ -94,13 +96,14 @@ def from_env() -> RemoteSettings:
         connect_timeout=_positive_float("GT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         max_message_bytes=positive_int("GT_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
         instruction_log=os.environ.get("GT_INSTRUCTION_LOG", "").strip() or None,
+        instruction_log_max_mb=positive_int("GT_INSTRUCTION_LOG_MAX_MB", DEFAULT_INSTRUCTION_LOG_MAX_MB),
     ))
 
 
 def with_flags(cfg: RemoteSettings, **flags) -> RemoteSettings:
     """``cfg`` with the command-line flags that were given (not None), checked as the variables are."""
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
-    for name in ("heartbeat_interval", "heartbeat_timeout", "max_message_bytes"):
+    for name in ("heartbeat_interval", "heartbeat_timeout", "max_message_bytes", "instruction_log_max_mb"):
         if not getattr(cfg, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
     return _checked(cfg)
