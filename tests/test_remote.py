@@ -290,7 +290,8 @@ def test_stats_over_the_server(server, connect):
     assert mine["process"]["tensors"] >= 3
     other = [s for name, s in gt.debug.get_worker_stats().items() if name != conn.worker_id]
     assert len(other) == 1 and "operations" not in other[0]  # no session of ours there
-    assert other[0]["device"] == "cpu" and set(other[0]["process"]) == {"pid", "clients", "tensors"}
+    assert other[0]["device"] == "cpu" and set(other[0]["process"]) == {"pid", "clients", "tensors",
+                                                                         "params_cache_bytes"}
 
 
 def test_instruction_log_names_client_worker_and_ops(server, connect):
@@ -652,3 +653,19 @@ def test_instruction_log_never_stalls_routing_and_stays_bounded(tmp_path):
         assert len(sizes) == 2 and max(sizes) < 1.5 * (1 << 20), sizes  # rotated: never more than twice the limit
     finally:
         srv.stop()
+
+
+def test_op_params_cache_is_per_session_bounded_and_freed(server, cluster_stats):
+    """Bug 4: the worker's op-params cache was process-wide, grew by the params' bytes and stayed."""
+    def cached() -> int:
+        return sum(s["process"]["params_cache_bytes"] for s in cluster_stats().values())
+
+    before = cached()
+    with raw_client(server.address) as sock:
+        small = [(0, 0, 10 + i, (), (i, "x" * 200), ()) for i in range(3000)]  # 3000 x ~210 B: more than 1 MB
+        large = [(0, 0, 9000 + i, (), (i, ["y" * 200] * 40), ()) for i in range(20)]  # 8 kB each: never kept
+        sock.send_multipart([wire.encode(wire.Stream()), wire.encode([*small, *large, (5, 1)])])
+        assert type(next_answer(sock, 60)) is wire.Ack
+        during = cached()
+        assert 100_000 < during - before <= 1 << 20
+    wait_for(lambda: cached() == before, 10, "the session's params to be freed with it")

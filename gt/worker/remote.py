@@ -30,17 +30,34 @@ from gt.worker.worker import Worker, default_device
 
 log = logging.getLogger(__name__)
 
-_PARAMS_CACHE_LIMIT = 4096
+_PARAMS_CACHE_BYTES = 1 << 20  # per session: the encodings kept as keys (the decoded tuples are of like size)
+_PARAMS_CACHE_ITEM = 4096
 
 
 class _Session:
-    """One client's worker, and the reason its last message was refused (reported at its next sync)."""
+    """One client's worker, the reason its last message was refused (reported at its next sync), and
+    its decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session)."""
 
-    __slots__ = ("worker", "rejected")
+    __slots__ = ("worker", "rejected", "params", "params_bytes")
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.rejected: str | None = None
+        self.params: dict[bytes, tuple] = {}
+        self.params_bytes = 0
+
+    def decode_params(self, raw) -> tuple:
+        key = bytes(raw)
+        params = self.params.get(key)
+        if params is None:
+            params = wire.decode_params(raw)
+            if len(key) <= _PARAMS_CACHE_ITEM:  # large params are rare: decoded each time, never kept
+                if self.params_bytes + len(key) > _PARAMS_CACHE_BYTES:
+                    self.params.clear()
+                    self.params_bytes = 0
+                self.params[key] = params
+                self.params_bytes += len(key)
+        return params
 
 
 class WorkerProcess:
@@ -58,7 +75,6 @@ class WorkerProcess:
         self._exit_with_parent = exit_with_parent
         self.sessions: dict[int, _Session] = {}
         self.max_message_bytes = self.cfg.max_message_bytes
-        self._params_cache: dict[bytes, tuple] = {}
         # stats may hold objects MessagePack has no type for (a torch.device): sent as text
         self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
         self.ctx = zmq.Context()
@@ -168,16 +184,6 @@ class WorkerProcess:
         return None
 
     # -- a client's instructions ------------------------------------------------------------
-    def _params(self, raw) -> tuple:
-        key = bytes(raw)
-        params = self._params_cache.get(key)
-        if params is None:
-            params = wire.decode_params(raw)
-            if len(self._params_cache) >= _PARAMS_CACHE_LIMIT:
-                self._params_cache.clear()
-            self._params_cache[key] = params
-        return params
-
     def _apply(self, sid: int, session: _Session, body) -> None:
         try:
             items = wire.decode_items(body)
@@ -189,12 +195,12 @@ class WorkerProcess:
                 self._fail_requests(sid, reqs, message)
             return
         w = session.worker
-        Op, Free = wire.Op, wire.Free
+        Op, Free, params = wire.Op, wire.Free, session.decode_params
         for item in items:
             kind = type(item)
             try:
                 if kind is Op:
-                    w.submit(item.opcode, item.result, item.inputs, self._params(item.params), item.scalars)
+                    w.submit(item.opcode, item.result, item.inputs, params(item.params), item.scalars)
                 elif kind is Free:
                     w.free(item.id)
                 elif kind is wire.Boundary:
@@ -247,5 +253,6 @@ class WorkerProcess:
         if own is not None:
             stats.update(own.worker.get_stats())
         stats["process"] = {"pid": os.getpid(), "clients": len(self.sessions),
-                            "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values())}
+                            "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values()),
+                            "params_cache_bytes": sum(s.params_bytes for s in self.sessions.values())}
         self.sock.send(self._stats_encoder.encode(wire.StatsAnswer(msg.req, stats)))
