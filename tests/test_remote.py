@@ -669,3 +669,29 @@ def test_op_params_cache_is_per_session_bounded_and_freed(server, cluster_stats)
         during = cached()
         assert 100_000 < during - before <= 1 << 20
     wait_for(lambda: cached() == before, 10, "the session's params to be freed with it")
+
+
+def test_messages_over_the_limit_are_split_or_refused_with_the_limit(tmp_path, connect):
+    """Bug 5: buffered ops plus a put over the server's limit vanished; the next read failed as '602'."""
+    limit = 1_000_000
+    srv = start_cluster(tmp_path, 1, args=("--max-message-bytes", str(limit)))
+    try:
+        conn = connect(srv.address)
+        with time_limit(60):
+            a = gt.from_numpy(np.zeros(4, dtype=np.float32))
+            for _ in range(4000):  # about 80 kB of buffered ops...
+                a = a + 1.0
+            big = np.arange(240_000, dtype=np.float32)  # ... and a 960 kB put: one message would break the limit
+            b = gt.from_numpy(big)
+            assert a.tolist() == [4000.0] * 4
+            assert b.sum().item() == pytest.approx(float(big.astype(np.float64).sum()), rel=1e-6)
+            with pytest.raises(ValueError, match=f"GT_MAX_MESSAGE_BYTES={limit}"):
+                gt.from_numpy(np.zeros(limit // 4 + 1, dtype=np.float32))
+            assert (a * 2).sum().item() == 32000.0 and conn._dead is None
+        with raw_client(srv.address) as sock:  # a client that does not split is told why
+            sock.send_multipart([wire.encode(wire.Stream()), wire.encode([(1, 1)] * 400_000)])
+            answer = next_answer(sock, 30)
+        assert type(answer) is wire.Error and f"exceeds the server's limit GT_MAX_MESSAGE_BYTES={limit}" in \
+            answer.reason
+    finally:
+        srv.stop()

@@ -373,9 +373,27 @@ class RemoteWorker:
         if sync and not req:
             req = self._next_req()
             items.append((5, req))
-        self._sock.send_multipart((_STREAM, wire.encode(items)), copy=False)
+        body = wire.encode(items)
+        if len(body) > self._max_bytes:
+            self._send_split(items)
+        else:
+            self._sock.send_multipart((_STREAM, body), copy=False)
         self._last_send = _clock()
         return req
+
+    def _send_split(self, items: list) -> None:
+        """Send ``items`` in messages within the server's limit, in order; one item alone over it
+        (a tensor or params too large to send) is refused with a ValueError naming the limit."""
+        body = wire.encode(items)
+        if len(body) <= self._max_bytes:
+            self._sock.send_multipart((_STREAM, body), copy=False)
+        elif len(items) == 1:
+            raise ValueError(f"a message of {len(body)} bytes exceeds the GT server's message limit "
+                             f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
+        else:
+            half = len(items) // 2
+            self._send_split(items[:half])
+            self._send_split(items[half:])
 
     def _next_req(self) -> int:
         self._req += 1
@@ -456,9 +474,8 @@ class RemoteWorker:
                 elif kind is wire.WorkerLost:
                     self._fail(f"GT worker {msg.worker} was lost ({msg.reason}): the tensors this client held "
                                "there are gone")
-                elif kind is wire.Error:
-                    raise RuntimeError(f"the GT server at {self.address} refused a message of this client: "
-                                       f"{msg.reason}")
+                elif kind is wire.Error:  # instructions were lost with it: this connection cannot go on
+                    self._fail(f"the GT server at {self.address} refused a message of this client: {msg.reason}")
             if heartbeat.forgotten:
                 self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                            "tensors this client held are gone")

@@ -118,7 +118,9 @@ class Dispatcher:
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.zap_domain = b"gt"
         self.sock.linger = 0
-        self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
+        # A message over the limit is answered with an error naming it; ZeroMQ itself drops the
+        # connection only of a peer sending twice the limit (no GT client does).
+        self.sock.maxmsgsize = 2 * self.cfg.max_message_bytes + (1 << 16)
         # Flow is bounded by the clients' send windows, never by dropping here.
         self.sock.sndhwm = self.sock.rcvhwm = 0
         endpoint = _settings.tcp_endpoint(host, port)
@@ -246,6 +248,13 @@ class Dispatcher:
             return
         kind = type(msg)
         body = frames[2] if len(frames) == 3 else None
+        if body is not None and len(body.buffer) > self.cfg.max_message_bytes:
+            why = (f"a message of {len(body.buffer)} bytes exceeds the server's limit "
+                   f"GT_MAX_MESSAGE_BYTES={self.cfg.max_message_bytes}")
+            self._drop(rid, why)
+            if rid in self._peers:
+                self._send(rid, wire.encode(wire.Error(why)))
+            return
         now = time.monotonic()
         if kind is wire.Ping:
             target = self._peers.get(msg.link)
