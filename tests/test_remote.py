@@ -695,3 +695,16 @@ def test_messages_over_the_limit_are_split_or_refused_with_the_limit(tmp_path, c
             answer.reason
     finally:
         srv.stop()
+
+
+def test_ipv6_server_and_bracketed_address(tmp_path):
+    """Bug 6: --host ::1 died with 'No such device' and GT_SERVER=[::1]:P timed out."""
+    log = open(tmp_path / "server.log", "ab")
+    srv = launch.start_server(host="::1", env=_env(), output=log)
+    try:
+        assert srv.address.startswith("[::1]:")
+        srv.add_worker("cpu", output=log)
+        res = finish(run_client(CLIENT_SCRIPT.format(k=2, go=str(tmp_path)), srv.address), timeout=120)
+        assert res["result"] == _expected(2)
+    finally:
+        srv.stop()

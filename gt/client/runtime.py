@@ -249,6 +249,7 @@ class RemoteWorker:
         endpoint = _settings.tcp_endpoint(host, port)
         ctx = zmq.Context.instance()
         sock = ctx.socket(zmq.DEALER)
+        sock.ipv6 = True
         link = os.urandom(16)
         sock.routing_id = link
         sock.linger = 1000  # lets the goodbye leave at exit

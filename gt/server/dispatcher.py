@@ -116,6 +116,7 @@ class Dispatcher:
                         "peers must present GT_TOKEN (sent in clear: use a private network or a tunnel)"
                         if self._token else "without GT_TOKEN only loopback peers are admitted")
         self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.ipv6 = True  # IPv4 still works: an IPv6 socket takes both
         self.sock.zap_domain = b"gt"
         self.sock.linger = 0
         # A message over the limit is answered with an error naming it; ZeroMQ itself drops the

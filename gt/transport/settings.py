@@ -61,6 +61,11 @@ def worker_token(cfg: "RemoteSettings", port: int) -> str:
         return ""
 
 
+def format_address(host: str, port: int) -> str:
+    """``host:port``, an IPv6 host in brackets (``[::1]:12345``), as GT_SERVER takes it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def tcp_endpoint(host: str, port: int) -> str:
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 

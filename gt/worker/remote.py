@@ -79,6 +79,7 @@ class WorkerProcess:
         self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.ipv6 = True
         self.link = os.urandom(16)
         self.sock.routing_id = self.link
         self.sock.linger = 0
