@@ -708,3 +708,67 @@ def test_ipv6_server_and_bracketed_address(tmp_path):
         assert res["result"] == _expected(2)
     finally:
         srv.stop()
+
+
+def test_a_loop_reading_every_step_drains_the_send_window(connect, use_worker, monkeypatch):
+    """Issue 15: 300 steps with loss.item() each, so the flow-control window fills and must drain
+    (an acknowledgement consumed by a read has to release the window, or the loop stalls)."""
+    embedded = _mlp_losses(300)
+    conn = connect()
+    sends = []
+    real_send = conn._send
+    monkeypatch.setattr(conn, "_send", lambda sync=False: sends.append(conn._window_req) or real_send(sync))
+    with time_limit(120):
+        remote = _mlp_losses(300)
+    assert remote == embedded
+    assert len(sends) >= 300 and len(set(sends)) >= 300 // conn.WINDOW  # the window turned over, again and again
+
+
+def test_a_tensor_used_from_another_thread_says_so(connect):
+    """Weak point: another thread's tensor failed as "operation 'mul_scalar' failed: 2"."""
+    connect()
+    a = gt.from_numpy(np.arange(3, dtype=np.float32))
+    errors = []
+
+    def other():
+        try:
+            (a * 2).sum().item()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(60)
+    assert len(errors) == 1 and "operation 'mul_scalar' failed" in errors[0], errors
+    assert f"input tensor {a._id} does not exist on this worker" in errors[0]
+    assert "a tensor belongs to the thread that made it" in errors[0]
+    assert (a * 2).sum().item() == 6.0  # in its own thread it works
+
+
+def _own_non_loopback_address() -> str | None:
+    """An address of this machine other than loopback (connections from it are not loopback ones)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_a_refused_address_is_told_why_and_logged(tmp_path, connect):
+    """Weak point: a client refused for its address saw only a 15 s timeout; the server logged nothing."""
+    address = _own_non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    srv = launch.start_server(host="0.0.0.0", env=_env(), output=open(tmp_path / "server.log", "ab"))
+    port = int(srv.address.rsplit(":", 1)[1])
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionRefusedError, match="admits only connections from its own machine"):
+            connect(f"{address}:{port}")
+        assert time.monotonic() - t0 < 5
+        wait_for(lambda: "refused 1 connection(s) from outside this machine" in (tmp_path / "server.log").read_text(),
+                 10, "the refusal in the server's log")
+    finally:
+        srv.stop()

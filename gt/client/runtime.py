@@ -254,11 +254,17 @@ class RemoteWorker:
         sock.routing_id = link
         sock.linger = 1000  # lets the goodbye leave at exit
         sock.sndhwm = sock.rcvhwm = 0  # bounded by the send window instead
+        # a server refusing this machine's address says so only in the handshake, seen by a monitor
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         sock.connect(endpoint)
         heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval)
         try:
-            sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
-            welcome = self._await_welcome(sock, heartbeat)
+            try:
+                sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
+                welcome = self._await_welcome(sock, monitor, heartbeat)
+            finally:
+                sock.disable_monitor()
+                monitor.close(0)
         except BaseException:
             heartbeat.close()
             sock.close(0)
@@ -270,7 +276,7 @@ class RemoteWorker:
         self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
 
-    def _await_welcome(self, sock, heartbeat: HeartbeatLink) -> wire.Welcome:
+    def _await_welcome(self, sock, monitor, heartbeat: HeartbeatLink) -> wire.Welcome:
         limit = self.cfg.connect_timeout
         deadline = time.monotonic() + limit
         while True:
@@ -282,6 +288,10 @@ class RemoteWorker:
                 raise ConnectionError(f"no answer from a GT server at {self.address} within {limit:.0f} s: is "
                                       "`python -m gt.server` running there?  (Without GT_TOKEN it admits only "
                                       "this machine.)")
+            if monitor.poll(0):
+                raise ConnectionRefusedError(f"the GT server at {self.address} refused this machine's connection: "
+                                             "without GT_TOKEN a GT server admits only connections from its own "
+                                             "machine (set GT_TOKEN on the server and here)")
             if sock.poll(min(remaining, 0.1) * 1e3):
                 msg = wire.decode_header(sock.recv_multipart()[0])
                 if type(msg) is wire.Welcome:

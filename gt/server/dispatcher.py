@@ -29,6 +29,7 @@ import itertools
 import logging
 import os
 import secrets
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -94,6 +95,45 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host == "localhost"
 
 
+class _LoopbackOnly:
+    """ZeroMQ's ZAP handler (a thread): admits loopback peers only, and tells a refused peer why
+    (ZeroMQ hands the reason to its socket's monitor).  Refusals are logged in aggregate."""
+
+    ADMITTED = frozenset((*LOOPBACK, "::ffff:127.0.0.1"))  # an IPv6 socket sees IPv4 peers mapped
+    REASON = b"without GT_TOKEN this GT server admits only connections from its own machine"
+
+    def __init__(self, ctx: zmq.Context) -> None:
+        self._sock = ctx.socket(zmq.REP)
+        self._sock.linger = 0
+        self._sock.bind("inproc://zeromq.zap.01")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gt-zap", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close(0)
+
+    def _run(self) -> None:
+        refused, last_log, sock = 0, -1e9, self._sock
+        while not self._stop.is_set():
+            if not sock.poll(100):
+                continue
+            msg = sock.recv_multipart()
+            address = msg[3].decode("utf-8", "replace") if len(msg) >= 6 else "?"
+            ok = address in self.ADMITTED
+            sock.send_multipart([b"1.0", msg[1] if len(msg) > 1 else b"", b"200" if ok else b"400",
+                                 b"OK" if ok else self.REASON, b"", b""])
+            if not ok:
+                refused += 1
+                now = time.monotonic()
+                if now - last_log >= 10.0:
+                    log.warning("GT server: refused %d connection(s) from outside this machine (latest from %s): "
+                                "without GT_TOKEN only loopback peers are admitted", refused, address)
+                    refused, last_log = 0, now
+
+
 class Dispatcher:
     """Routes clients to workers on ``tcp://host:port`` (port 0: any free port, see ``self.port``)."""
 
@@ -103,14 +143,9 @@ class Dispatcher:
         self._token = self.cfg.token.encode()
         self._exit_with_parent = exit_with_parent
         self.ctx = zmq.Context()
-        self._auth = None
-        if not self._token:
-            # No token: only this machine may talk to us.  The ZAP handler checks the
-            # peer's address during the handshake, before any of its messages arrive.
-            from zmq.auth.thread import ThreadAuthenticator
-            self._auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("gt.server.auth"))
-            self._auth.start()
-            self._auth.allow(*LOOPBACK)
+        # No token: only this machine may talk to us.  The ZAP handler checks the
+        # peer's address during the handshake, before any of its messages arrive.
+        self._auth = None if self._token else _LoopbackOnly(self.ctx)
         if not is_loopback(host):
             log.warning("GT server: listening on %s, reachable from other machines; %s", host,
                         "peers must present GT_TOKEN (sent in clear: use a private network or a tunnel)"
@@ -212,7 +247,7 @@ class Dispatcher:
             self._log.close()
             self._log = None
         if self._auth is not None:
-            self._auth.stop()
+            self._auth.close()
             self._auth = None
         self.sock.close(0)
         self.ctx.term()

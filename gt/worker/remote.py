@@ -89,6 +89,7 @@ class WorkerProcess:
         self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
         self.registered = False
         self._hello_sent = 0.0
+        self._rejections, self._last_reject_log = 0, -1e9  # refused items since the last warning, and when
         self._hellos: deque[str] = deque(maxlen=64)  # the credentials of the hellos not answered yet
         self._heard = time.monotonic()
 
@@ -227,7 +228,13 @@ class WorkerProcess:
             self._reply(sid, wire.Failure(req, message))
 
     def _reject(self, session: _Session, reason: str) -> None:
-        log.warning("GT worker %s: refused part of a client's message: %s", self.name, reason)
+        """Keep the first reason for the client's next sync; warn at most once a second, with a count."""
+        self._rejections += 1
+        now = time.monotonic()
+        if now - self._last_reject_log >= 1.0:
+            log.warning("GT worker %s: refused %d item(s) of client messages; latest: %s", self.name,
+                        self._rejections, reason)
+            self._rejections, self._last_reject_log = 0, now
         if session.rejected is None:
             session.rejected = f"GT worker {self.name} refused a message from this client: {reason}"
 

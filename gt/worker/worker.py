@@ -437,6 +437,10 @@ class Worker:
     # -- errors -------------------------------------------------------------------
     def _note_error(self, op_name: str, exc: Exception) -> None:
         if self._error is None:
+            if type(exc) is KeyError and exc.args and type(exc.args[0]) is int:
+                exc = KeyError(f"input tensor {exc.args[0]} does not exist on this worker: it was freed, or it "
+                               "was made by another thread (in remote mode each thread has its own connection, "
+                               "and a tensor belongs to the thread that made it)")
             self._error = RuntimeError(f"GT worker: operation '{op_name}' failed: {exc}")
             self._error.__cause__ = exc
 
