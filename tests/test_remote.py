@@ -772,3 +772,26 @@ def test_a_refused_address_is_told_why_and_logged(tmp_path, connect):
                  10, "the refusal in the server's log")
     finally:
         srv.stop()
+
+
+def test_a_client_past_its_memory_quota_fails_alone(tmp_path, connect):
+    """Weak point: a token holder could fill the shared worker."""
+    srv = start_cluster(tmp_path, 0)
+    srv.add_worker("cpu", args=("--max-client-mb", "8"), output=open(tmp_path / "worker.log", "ab"))
+    try:
+        greedy = run_client("""
+import json, numpy as np, gt
+keep = [gt.from_numpy(np.ones(1 << 20, dtype=np.float32)) * i for i in range(4)]  # 4 MB each
+try:
+    keep[-1].sum().item()
+    print(json.dumps({"error": None}))
+except RuntimeError as exc:
+    print(json.dumps({"error": str(exc)}))
+""", srv.address)
+        res = finish(greedy, timeout=120)
+        assert res["error"] and "more than its quota --max-client-mb=8" in res["error"]
+        connect(srv.address)  # another client of the same worker is served
+        a = gt.from_numpy(np.ones(1 << 20, dtype=np.float32))
+        assert (a * 2).sum().item() == 2.0 * (1 << 20)
+    finally:
+        srv.stop()

@@ -65,7 +65,8 @@ class WorkerProcess:
 
     def __init__(self, endpoint: str, device: str | None = None, name: str | None = None,
                  cfg: _settings.RemoteSettings | None = None, config: _config.Config | None = None,
-                 batch_size: int | None = None, exit_with_parent: int | None = None) -> None:
+                 batch_size: int | None = None, exit_with_parent: int | None = None,
+                 max_client_mb: int | None = None) -> None:
         self.cfg = cfg if cfg is not None else _settings.from_env()
         self.config = config if config is not None else _config.from_env()
         self.batch_size = batch_size
@@ -74,6 +75,7 @@ class WorkerProcess:
         self.endpoint = endpoint
         self._exit_with_parent = exit_with_parent
         self.sessions: dict[int, _Session] = {}
+        self.max_client_bytes = max_client_mb << 20 if max_client_mb else None
         self.max_message_bytes = self.cfg.max_message_bytes
         # stats may hold objects MessagePack has no type for (a torch.device): sent as text
         self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
@@ -217,6 +219,21 @@ class WorkerProcess:
                 self._reject(session, str(exc))
             except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
                 self._reject(session, f"{type(exc).__name__}: {exc}")
+        if self.max_client_bytes is not None:
+            self._check_quota(session)
+
+    def _check_quota(self, session: _Session) -> None:
+        """A client holding more than --max-client-mb loses its tensors (the others keep theirs) and
+        learns why at its next sync point."""
+        storages = {}
+        for t in session.worker.tensors.values():
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        held = sum(storages.values())
+        if held > self.max_client_bytes:
+            session.worker.tensors.clear()
+            self._reject(session, f"this client's tensors took {held / 2 ** 20:.1f} MB, more than its quota "
+                                  f"--max-client-mb={self.max_client_bytes >> 20}: they were freed")
 
     def _answer_orphan(self, sid: int, body) -> None:
         """A stream for a session this worker does not hold: its waits get an error, never silence."""
