@@ -207,8 +207,9 @@ def main() -> None:
         print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {echo[64, False]:12.1f} us   (sync round trip / echo: "
               f"{sync['remote'] / echo[64, False]:.2f}x)")
         for size, label in ((64, "64 B"), (1 << 20, "1 MB")):
-            print(f"{'  same under CURVE, ' + label:38} {echo[size, True]:12.1f} us   (plain {echo[size, False]:.1f} us:"
-                  f" CURVE adds {echo[size, True] - echo[size, False]:.1f} us per round trip)")
+            plain, curve = echo[size, False], echo[size, True]
+            print(f"{'  same under CURVE, ' + label:38} {curve:12.1f} us   (plain {plain:.1f} us: CURVE adds "
+                  f"{curve - plain:.1f} us per round trip)")
         row("small-op stream (x + 1.0)", bench_stream(eager, args.ops, args.rounds), "ops/s", "{:12.0f}")
     finally:
         for conn in conns:

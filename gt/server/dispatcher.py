@@ -96,8 +96,9 @@ def is_loopback(host: str) -> bool:
 
 
 class _LoopbackOnly:
-    """ZeroMQ's ZAP handler (a thread): admits loopback peers only, and tells a refused peer why
-    (ZeroMQ hands the reason to its socket's monitor).  Refusals are logged in aggregate."""
+    """ZeroMQ's ZAP handler (a thread): admits loopback peers only.  A refused peer's handshake
+    fails (its socket monitor sees it, which GT's client turns into an error naming the reason);
+    refusals are logged here in aggregate."""
 
     ADMITTED = frozenset((*LOOPBACK, "::ffff:127.0.0.1"))  # an IPv6 socket sees IPv4 peers mapped
     REASON = b"without GT_TOKEN this GT server admits only connections from its own machine"

@@ -91,7 +91,7 @@ class WorkerProcess:
         self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
         self.registered = False
         self._hello_sent = 0.0
-        self._rejections, self._last_reject_log = 0, -1e9  # refused items since the last warning, and when
+        self._rejections, self._last_reject_log = 0, -1e9  # refused items not yet in a warning; its time
         self._hellos: deque[str] = deque(maxlen=64)  # the credentials of the hellos not answered yet
         self._heard = time.monotonic()
 
