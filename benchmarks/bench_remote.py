@@ -12,16 +12,23 @@ auto-compile), then times, in interleaved windows (each mode keeps its best):
 - the throughput of a stream of small ops (ops/s), synchronised at its end.
 
 Goals (issue 9): tiny step over localhost at most 2x embedded, medium at most 1.2x.
+
+Next to them, measured in the same run (issue 18): a bare pyzmq DEALER -> ROUTER echo
+(another process, 64 B and 1 MB messages), the transport's floor for a read's round trip,
+and the same echo under ZeroMQ's CURVE (authenticated and encrypted): what encryption
+would cost per message.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import subprocess
 import sys
 import time
 
 import torch
+import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,6 +112,48 @@ def bench_stream(targets: dict, n: int, rounds: int) -> dict:
     return {name: n / s for name, s in best_windows(modes, run, rounds).items()}
 
 
+ECHO_SERVER = """
+import sys, zmq
+sock = zmq.Context().socket(zmq.ROUTER)
+if sys.argv[1] != "-":
+    sock.curve_server = True
+    sock.curve_secretkey = sys.argv[1].encode()
+print(sock.bind_to_random_port("tcp://127.0.0.1"), flush=True)
+while True:
+    sock.send_multipart(sock.recv_multipart(copy=False), copy=False)
+"""
+
+
+def bare_echo(n: int, rounds: int, size: int, curve: bool) -> float:
+    """Best microseconds per round trip of a ``size``-byte message to a ROUTER echo in another process."""
+    public = secret = None
+    if curve:
+        public, secret = zmq.curve_keypair()
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-"],
+                            stdout=subprocess.PIPE, text=True)
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    try:
+        port = int(proc.stdout.readline())
+        if curve:
+            sock.curve_serverkey = public
+            sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        payload = os.urandom(size)
+        best = float("inf")
+        for _ in range(rounds + 1):  # the first round warms up
+            t0 = time.perf_counter()
+            for _ in range(n):
+                sock.send(payload, copy=False)
+                sock.recv(copy=False)
+            best = min(best, time.perf_counter() - t0)
+        return best / n * 1e6
+    finally:
+        sock.close()
+        proc.kill()
+        proc.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200,
@@ -149,7 +198,18 @@ def main() -> None:
             ops = target.get_stats()["operations"]
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
         eager = targets["eager"]
-        row("sync round trip (item())", bench_sync(eager, args.syncs, args.rounds), "us", "{:12.1f}")
+        sync = bench_sync(eager, args.syncs, args.rounds)
+        row("sync round trip (item())", sync, "us", "{:12.1f}")
+        echo = {}
+        for size, n in ((64, args.syncs), (1 << 20, 50)):
+            for curve in (False, True):
+                echo[size, curve] = bare_echo(n, args.rounds, size, curve)
+        print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {echo[64, False]:12.1f} us   (sync round trip / echo: "
+              f"{sync['remote'] / echo[64, False]:.2f}x)")
+        for size, label in ((64, "64 B"), (1 << 20, "1 MB")):
+            plain, curve = echo[size, False], echo[size, True]
+            print(f"{'  same under CURVE, ' + label:38} {curve:12.1f} us   (plain {plain:.1f} us: CURVE adds "
+                  f"{curve - plain:.1f} us per round trip)")
         row("small-op stream (x + 1.0)", bench_stream(eager, args.ops, args.rounds), "ops/s", "{:12.0f}")
     finally:
         for conn in conns:

@@ -7,6 +7,7 @@ defaults are checked against the issue's 15 s separately.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -32,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("GT_SERVER", "GT_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GT_SERVER", "GT_TOKEN", "GT_WORKER_TOKEN")}
     env.update(FAST, **extra)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -74,6 +75,50 @@ def worker_count(address: str) -> int:
     finally:
         sock.send(wire.encode(wire.Bye()))
         sock.close()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """TimeoutError when the block runs longer than ``seconds`` (a hang fails the test, not the run)."""
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def raw_client(address: str, token: str = ""):
+    """A bare DEALER registered as a client (its welcome read), for frames GT's client never sends."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.ipv6 = True
+    sock.connect(settings.tcp_endpoint(*settings.parse_address(address)))
+    try:
+        sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, token, os.getpid())))
+        assert sock.poll(30_000), "no welcome for a well-formed hello"
+        assert type(wire.decode_header(sock.recv_multipart()[0])) is wire.Welcome
+        yield sock
+        sock.send(wire.encode(wire.Bye()))
+    finally:
+        sock.close()
+
+
+def next_answer(sock, timeout: float):
+    """The next worker answer (or server ``Error``) the raw client gets, None after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while sock.poll(max(0.0, deadline - time.monotonic()) * 1e3):
+        frames = sock.recv_multipart()
+        header = wire.decode_header(frames[0])
+        if type(header) is wire.Forward:
+            return wire.decode_answer(frames[1])
+        if type(header) is wire.Error:
+            return header
+    return None
 
 
 def run_client(script: str, address: str, **env) -> subprocess.Popen:
@@ -245,15 +290,21 @@ def test_stats_over_the_server(server, connect):
     assert mine["process"]["tensors"] >= 3
     other = [s for name, s in gt.debug.get_worker_stats().items() if name != conn.worker_id]
     assert len(other) == 1 and "operations" not in other[0]  # no session of ours there
-    assert other[0]["device"] == "cpu" and set(other[0]["process"]) == {"pid", "clients", "tensors"}
+    assert other[0]["device"] == "cpu" and set(other[0]["process"]) == {"pid", "clients", "tensors",
+                                                                         "params_cache_bytes"}
 
 
 def test_instruction_log_names_client_worker_and_ops(server, connect):
     conn = connect()
     a = gt.from_numpy(np.ones((2, 5), dtype=np.float32))
     (a * 2.5).sum().item()
-    log = (server.log_dir / "instructions.log").read_text().splitlines()
-    mine = [line for line in log if f"worker={conn.worker_id}" in line]
+
+    def mine():
+        log = (server.log_dir / "instructions.log").read_text().splitlines()
+        lines = [line for line in log if f"worker={conn.worker_id}" in line]
+        return lines if any("op=sum_all" in line for line in lines) else None
+
+    mine = wait_for(mine, 10, "the log's writer thread")
     assert any("op=put" in line and "shape=(2, 5)" in line and "dtype=float32" in line for line in mine)
     mul = [line for line in mine if "op=mul_scalar" in line and "scalars=(2.5,)" in line]
     assert len(mul) == 1 and f"in={a._id}:(2, 5)" in mul[0] and "shape=(2, 5)" in mul[0]
@@ -377,14 +428,15 @@ def test_hostile_frames_change_nothing(server, connect, tmp_path):
 def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_path, connect):
     srv = start_cluster(tmp_path, 0, env=_env(GT_TOKEN="s3cret"))
     try:
-        bad = srv.add_worker("cpu", {"GT_TOKEN": "wrong"}, output=open(tmp_path / "bad_worker.log", "ab"))
+        bad = srv.add_worker("cpu", {"GT_TOKEN": "s3cret", "GT_WORKER_TOKEN": "wrong"},
+                             output=open(tmp_path / "bad_worker.log", "ab"))
         srv.add_worker("cpu", {"GT_TOKEN": "s3cret"}, output=open(tmp_path / "worker.log", "ab"))
         with pytest.raises(ConnectionRefusedError, match="wrong token"):
             connect(srv.address, token="guess")
         with pytest.raises(ConnectionRefusedError, match="wrong token"):
             connect(srv.address, token="")
         assert bad.wait(60) == 2
-        assert "refused this worker: wrong token" in (tmp_path / "bad_worker.log").read_text()
+        assert "refused this worker: wrong worker credential" in (tmp_path / "bad_worker.log").read_text()
         conn = connect(srv.address, token="s3cret")
         a = gt.from_numpy(np.ones(2, dtype=np.float32))
         assert (a + a).sum().item() == 4.0
@@ -451,3 +503,295 @@ def test_connect_errors_name_the_problem(connect, use_worker):
     with pytest.raises(RuntimeError, match="before the first tensor"):
         connect()
     del keep
+
+
+# -- issue 18: hardening --------------------------------------------------------------------
+def test_ops_of_more_than_64_tensors_run_or_are_refused_at_the_call(connect):
+    """Bug 1: gt.cat of 65 tensors hung the client (the worker could not decode the body)."""
+    connect()
+    refs = [torch.randn(2, 3, dtype=torch.float32) for _ in range(130)]
+    with time_limit(60):
+        xs = [gt.from_numpy(r.numpy()).requires_grad_(True) for r in refs]
+        for n in (65, 130):
+            assert torch.equal(torch.from_numpy(gt.cat(xs[:n], 1).detach().numpy()), torch.cat(refs[:n], 1))
+            for dim in (0, -1):
+                assert torch.equal(torch.from_numpy(gt.stack(xs[:n], dim).detach().numpy()), torch.stack(refs[:n], dim))
+        weights = torch.arange(130 * 2 * 3, dtype=torch.float32).reshape(260, 3)
+        (gt.cat(xs, 0) * gt.from_numpy(weights.numpy())).sum().backward()
+        assert torch.equal(torch.from_numpy(xs[70].grad.numpy()), weights[140:142])
+        with pytest.raises(ValueError, match="einsum: an op of 65 tensors exceeds GT's remote limit of 64 inputs"):
+            gt.einsum("ab" + ",ab" * 64 + "->ab", *xs[:65])
+        assert (xs[0] * 2).sum().item() == pytest.approx(float(refs[0].sum() * 2), rel=1e-6)  # still usable
+
+
+def test_an_undecodable_body_answers_every_request_in_it(server):
+    """Bug 1: a body the worker cannot decode left its Fetch and Sync unanswered."""
+    with raw_client(server.address) as sock:
+        ops = [(0, 0, 100 + i, (), (), ()) for i in range(3)]
+        body = wire.encode([*ops, (0, 0, 200, tuple(range(100, 165)), (), ()), (4, 7, 100), (5, 8)])
+        sock.send_multipart([wire.encode(wire.Stream()), body])
+        answers = [next_answer(sock, 30), next_answer(sock, 30)]
+    assert [type(a) for a in answers] == [wire.Failure, wire.Failure], answers
+    assert [a.req for a in answers] == [7, 8]
+    assert "Expected `array` of length <= 64" in answers[0].message
+
+
+class _DropNextStream:
+    """A client socket that loses the next instruction stream, as a transport would."""
+
+    def __init__(self, sock):
+        self._sock, self.dropped = sock, 0
+
+    def send_multipart(self, frames, *args, **kwargs):
+        if not self.dropped and bytes(frames[0]) == wire.encode(wire.Stream()):
+            self.dropped += 1
+            return None
+        return self._sock.send_multipart(frames, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def test_a_lost_request_fails_after_the_heartbeat_timeout(connect):
+    """Bug 1: every client wait has a deadline tied to the heartbeat, not forever."""
+    conn = connect()
+    a = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert a.sum().item() == 6.0
+    conn._sock = _DropNextStream(conn._sock)
+    t0 = time.monotonic()
+    with time_limit(30), pytest.raises(RuntimeError, match="answered a later request before request .*lost"):
+        (a * 2).sum().item()
+    assert conn._sock.dropped == 1
+    assert 3 <= time.monotonic() - t0 < LOST_WITHIN + 1
+
+
+def _hello_answer(address: str, hello) -> object:
+    """What the server answers a bare peer's hello (None: no answer within 10 s)."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(settings.tcp_endpoint(*settings.parse_address(address)))
+    try:
+        sock.send(wire.encode(hello))
+        return wire.decode_header(sock.recv()) if sock.poll(10_000) else None
+    finally:
+        sock.close()
+
+
+def test_impostor_workers_are_refused_and_never_get_clients(tmp_path, connect):
+    """Bug 2: any local user, or any client token holder, could register as a worker and get clients."""
+    srv = start_cluster(tmp_path, 1, env=_env(GT_TOKEN="client-secret"))
+    try:
+        for token in ("", "client-secret", "guess"):
+            answer = _hello_answer(srv.address, wire.WorkerHello(wire.PROTOCOL_VERSION, token, "rogue", "cpu", 1))
+            assert type(answer) is wire.Refused and "wrong worker credential" in answer.reason, answer
+            time.sleep(2.2)  # past this address's penalty: each attempt is answered, none admitted
+        conn = connect(srv.address, token="client-secret")
+        a = gt.from_numpy(np.arange(5, dtype=np.float32))
+        assert (a * a).sum().item() == 30.0
+        stats = conn.get_all_stats()
+        assert list(stats) == [conn.worker_id] and "rogue" not in conn.worker_id
+        path = settings.worker_token_path(int(srv.address.rsplit(":", 1)[1]))
+        assert os.stat(path).st_mode & 0o077 == 0  # the credential is its user's alone
+    finally:
+        srv.stop()
+    assert not os.path.exists(path)  # and gone with its server
+
+
+def test_token_guessing_is_slowed_and_logged_in_aggregate(tmp_path, connect):
+    """Weak point: about 5k guesses/s per connection, one log line each."""
+    srv = start_cluster(tmp_path, 1, env=_env(GT_TOKEN="right"))
+    try:
+        wait_for(lambda: "joined" in (tmp_path / "server.log").read_text(), 60, "the worker to join")
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.connect(settings.tcp_endpoint(*settings.parse_address(srv.address)))
+        for i in range(300):
+            sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, f"guess{i}", 1)))
+        answers = 0
+        while sock.poll(2000):
+            answers += type(wire.decode_header(sock.recv())) is wire.Refused
+        sock.close()
+        assert 1 <= answers <= 10, answers
+        conn = connect(srv.address, token="right")  # an honest client from the same address still gets in
+        assert (gt.ones(3) * 2).sum().item() == 6.0 and conn.worker_id
+        log_text = (tmp_path / "server.log").read_text()
+        assert 1 <= log_text.count("refused") <= 3, log_text
+    finally:
+        srv.stop()
+
+
+def test_instruction_log_never_stalls_routing_and_stays_bounded(tmp_path):
+    """Bug 3: writing a big log on the routing thread stopped heartbeats and dropped every session."""
+    path = tmp_path / "instructions.log"
+    srv = start_cluster(tmp_path, 1, args=("--instruction-log", str(path), "--instruction-log-max-mb", "1"))
+    try:
+        wait_for(lambda: worker_count(srv.address) == 1, 60, "the worker")
+        frees = wire.encode([(1, i) for i in range(1, 100_001)])  # 100k cheap items (0.5 MB), 5 MB of log
+        pinger = zmq.Context.instance().socket(zmq.DEALER)
+        pinger.linger = 0
+        pinger.connect(settings.tcp_endpoint(*settings.parse_address(srv.address)))
+        with raw_client(srv.address) as sock:
+            latencies = []
+            for _ in range(8):
+                sock.send_multipart([wire.encode(wire.Stream()), frees])
+            for _ in range(20):
+                t0 = time.monotonic()
+                pinger.send(wire.encode(wire.Ping(b"x")))
+                assert pinger.poll(10_000), "the server stopped answering heartbeats"
+                pinger.recv()
+                latencies.append(time.monotonic() - t0)
+                time.sleep(0.05)
+            sock.send_multipart([wire.encode(wire.Stream()), wire.encode([(5, 3)])])
+            answer = next_answer(sock, 60)
+        pinger.close()
+        assert type(answer) is wire.Ack and answer.req == 3
+        assert max(latencies) < 0.5, latencies
+        text = wait_for(lambda: "op=sync" in path.read_text() and path.read_text(), 120, "the log to catch up")
+        assert "op=free id=100000" in text or "op=free id=100000" in (tmp_path / "instructions.log.1").read_text()
+        assert "instruction log could not keep up" in (tmp_path / "server.log").read_text()  # counted, not silent
+        sizes = [p.stat().st_size for p in tmp_path.glob("instructions.log*")]
+        assert len(sizes) == 2 and max(sizes) < 1.5 * (1 << 20), sizes  # rotated: never more than twice the limit
+    finally:
+        srv.stop()
+
+
+def test_op_params_cache_is_per_session_bounded_and_freed(server, cluster_stats):
+    """Bug 4: the worker's op-params cache was process-wide, grew by the params' bytes and stayed."""
+    def cached() -> int:
+        return sum(s["process"]["params_cache_bytes"] for s in cluster_stats().values())
+
+    before = cached()
+    with raw_client(server.address) as sock:
+        small = [(0, 0, 10 + i, (), (i, "x" * 200), ()) for i in range(3000)]  # 3000 x ~210 B: more than 1 MB
+        large = [(0, 0, 9000 + i, (), (i, ["y" * 200] * 40), ()) for i in range(20)]  # 8 kB each: never kept
+        sock.send_multipart([wire.encode(wire.Stream()), wire.encode([*small, *large, (5, 1)])])
+        assert type(next_answer(sock, 60)) is wire.Ack
+        during = cached()
+        assert 100_000 < during - before <= 1 << 20
+    wait_for(lambda: cached() == before, 10, "the session's params to be freed with it")
+
+
+def test_messages_over_the_limit_are_split_or_refused_with_the_limit(tmp_path, connect):
+    """Bug 5: buffered ops plus a put over the server's limit vanished; the next read failed as '602'."""
+    limit = 1_000_000
+    srv = start_cluster(tmp_path, 1, args=("--max-message-bytes", str(limit)))
+    try:
+        conn = connect(srv.address)
+        with time_limit(60):
+            a = gt.from_numpy(np.zeros(4, dtype=np.float32))
+            for _ in range(4000):  # about 80 kB of buffered ops...
+                a = a + 1.0
+            big = np.arange(240_000, dtype=np.float32)  # ... and a 960 kB put: one message would break the limit
+            b = gt.from_numpy(big)
+            assert a.tolist() == [4000.0] * 4
+            assert b.sum().item() == pytest.approx(float(big.astype(np.float64).sum()), rel=1e-6)
+            with pytest.raises(ValueError, match=f"GT_MAX_MESSAGE_BYTES={limit}"):
+                gt.from_numpy(np.zeros(limit // 4 + 1, dtype=np.float32))
+            assert (a * 2).sum().item() == 32000.0 and conn._dead is None
+        with raw_client(srv.address) as sock:  # a client that does not split is told why
+            sock.send_multipart([wire.encode(wire.Stream()), wire.encode([(1, 1)] * 400_000)])
+            answer = next_answer(sock, 30)
+        assert type(answer) is wire.Error and f"exceeds the server's limit GT_MAX_MESSAGE_BYTES={limit}" in \
+            answer.reason
+    finally:
+        srv.stop()
+
+
+def test_ipv6_server_and_bracketed_address(tmp_path):
+    """Bug 6: --host ::1 died with 'No such device' and GT_SERVER=[::1]:P timed out."""
+    log = open(tmp_path / "server.log", "ab")
+    srv = launch.start_server(host="::1", env=_env(), output=log)
+    try:
+        assert srv.address.startswith("[::1]:")
+        srv.add_worker("cpu", output=log)
+        res = finish(run_client(CLIENT_SCRIPT.format(k=2, go=str(tmp_path)), srv.address), timeout=120)
+        assert res["result"] == _expected(2)
+    finally:
+        srv.stop()
+
+
+def test_a_loop_reading_every_step_drains_the_send_window(connect, use_worker, monkeypatch):
+    """Issue 15: 300 steps with loss.item() each, so the flow-control window fills and must drain
+    (an acknowledgement consumed by a read has to release the window, or the loop stalls)."""
+    embedded = _mlp_losses(300)
+    conn = connect()
+    sends = []
+    real_send = conn._send
+    monkeypatch.setattr(conn, "_send", lambda sync=False: sends.append(conn._window_req) or real_send(sync))
+    with time_limit(120):
+        remote = _mlp_losses(300)
+    assert remote == embedded
+    assert len(sends) >= 300 and len(set(sends)) >= 300 // conn.WINDOW  # the window turned over, again and again
+
+
+def test_a_tensor_used_from_another_thread_says_so(connect):
+    """Weak point: another thread's tensor failed as "operation 'mul_scalar' failed: 2"."""
+    connect()
+    a = gt.from_numpy(np.arange(3, dtype=np.float32))
+    errors = []
+
+    def other():
+        try:
+            (a * 2).sum().item()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(60)
+    assert len(errors) == 1 and "operation 'mul_scalar' failed" in errors[0], errors
+    assert f"input tensor {a._id} does not exist on this worker" in errors[0]
+    assert "a tensor belongs to the thread that made it" in errors[0]
+    assert (a * 2).sum().item() == 6.0  # in its own thread it works
+
+
+def _own_non_loopback_address() -> str | None:
+    """An address of this machine other than loopback (connections from it are not loopback ones)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_a_refused_address_is_told_why_and_logged(tmp_path, connect):
+    """Weak point: a client refused for its address saw only a 15 s timeout; the server logged nothing."""
+    address = _own_non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    srv = launch.start_server(host="0.0.0.0", env=_env(), output=open(tmp_path / "server.log", "ab"))
+    port = int(srv.address.rsplit(":", 1)[1])
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionRefusedError, match="admits only connections from its own machine"):
+            connect(f"{address}:{port}")
+        assert time.monotonic() - t0 < 5
+        wait_for(lambda: "refused 1 connection(s) from outside this machine" in (tmp_path / "server.log").read_text(),
+                 10, "the refusal in the server's log")
+    finally:
+        srv.stop()
+
+
+def test_a_client_past_its_memory_quota_fails_alone(tmp_path, connect):
+    """Weak point: a token holder could fill the shared worker."""
+    srv = start_cluster(tmp_path, 0)
+    srv.add_worker("cpu", args=("--max-client-mb", "8"), output=open(tmp_path / "worker.log", "ab"))
+    try:
+        greedy = run_client("""
+import json, numpy as np, gt
+keep = [gt.from_numpy(np.ones(1 << 20, dtype=np.float32)) * i for i in range(4)]  # 4 MB each
+try:
+    keep[-1].sum().item()
+    print(json.dumps({"error": None}))
+except RuntimeError as exc:
+    print(json.dumps({"error": str(exc)}))
+""", srv.address)
+        res = finish(greedy, timeout=120)
+        assert res["error"] and "more than its quota --max-client-mb=8" in res["error"]
+        connect(srv.address)  # another client of the same worker is served
+        a = gt.from_numpy(np.ones(1 << 20, dtype=np.float32))
+        assert (a * 2).sum().item() == 2.0 * (1 << 20)
+    finally:
+        srv.stop()

@@ -65,6 +65,50 @@ def test_items_are_checked_field_by_field(item, problem):
         wire.decode_items(wire.encode([item]))
 
 
+ID_FIELDS = {  # an item with one id field set to ``v``, the rest valid
+    "Op.result": lambda v: (0, 0, v, (), (), ()),
+    "Op.inputs": lambda v: (0, 0, 1, (1, v), (), ()),
+    "Free.id": lambda v: (1, v),
+    "Put.id": lambda v: (3, v, "float32", (1,), b"\0" * 4),
+    "Fetch.id": lambda v: (4, 1, v),
+}
+
+
+@pytest.mark.parametrize("field", ID_FIELDS)
+def test_every_id_field_is_range_checked(field):
+    make = ID_FIELDS[field]
+    for good in (1, 2, wire.MAX_ID):
+        assert len(wire.decode_items(wire.encode([make(good)]))) == 1
+    for bad, problem in ((0, ">= 1"), (-1, ">= 1"), (-(2 ** 40), ">= 1"), (wire.MAX_ID + 1, f"<= {wire.MAX_ID}")):
+        with pytest.raises(wire.WireError, match=problem):
+            wire.decode_items(wire.encode([make(bad)]))
+
+
+def test_op_limits_are_the_clients_limits():
+    ids = tuple(range(1, wire.MAX_INPUTS + 2))
+    wire.check_op(ids[:-1], (), ())
+    wire.decode_items(wire.encode([(0, 0, 1, ids[:-1], (), ())]))
+    with pytest.raises(wire.WireError, match=f"limit of {wire.MAX_INPUTS} inputs"):
+        wire.check_op(ids, (), ())
+    with pytest.raises(wire.WireError, match=f"length <= {wire.MAX_INPUTS}"):
+        wire.decode_items(wire.encode([(0, 0, 1, ids, (), ())]))
+    with pytest.raises(wire.WireError, match="numbers"):
+        wire.check_op((), (), (1.0,) * (wire.MAX_SCALARS + 1))
+    with pytest.raises(wire.WireError, match="characters"):
+        wire.check_op((), ("x" * (wire.MAX_STRING + 1),), ())
+    with pytest.raises(wire.WireError, match="may not hold a int64"):
+        wire.check_op((), (np.int64(3),), ())
+    wire.check_op((1, 2), (torch.Size([2, 3]), torch.float32, ((1, None), "mean")), (0.5, 2))
+
+
+def test_requests_of_an_undecodable_body_are_found():
+    body = wire.encode([(0, 0, 1, tuple(range(1, 70)), (), ()), (4, 7, 1), (1, 2), (5, 9), (4, -1, 1), (5, "x")])
+    with pytest.raises(wire.WireError):
+        wire.decode_items(body)
+    assert wire.requests_in(body) == [7, 9]
+    assert wire.requests_in(b"\xc1") == [] and wire.requests_in(wire.encode({"a": 1})) == []
+
+
 def test_tensor_bytes_must_match_shape_and_dtype():
     for t in (torch.randn(3, 4), torch.arange(6, dtype=torch.int32).reshape(2, 3), torch.tensor(True),
               torch.zeros(0, 5), torch.randn(2, 2, dtype=torch.float64).t(), torch.ones(1).expand(3),

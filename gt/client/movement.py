@@ -16,6 +16,7 @@ from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
 from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
 from gt.ops import OPCODE
+from gt.transport.wire import MAX_INPUTS
 
 _RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND = (OPCODE[n] for n in ("reshape", "transpose", "permute", "expand"))
 _reshape_cache: dict = {}
@@ -181,6 +182,11 @@ def _joined(name: str, tensors, dim: int) -> Tensor:
             if isinstance(t_, torch.Tensor):   # a torch tensor among them
                 return _joined(name, operands(tensors), dim)
             raise TypeError(f"{name}(): expected a sequence of gt Tensors, got {type(t_).__name__}")
+    if len(tensors) > MAX_INPUTS:
+        # One op takes at most MAX_INPUTS tensors (the remote wire's limit): join chunks,
+        # then concatenate the chunks' results along the same dim (exact for cat and stack).
+        parts = [_joined(name, tensors[i:i + MAX_INPUTS], dim) for i in range(0, len(tensors), MAX_INPUTS)]
+        return _joined("cat", parts, dim)
     return apply(OPCODE[name], tensors, (dim,))
 
 

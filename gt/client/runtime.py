@@ -25,6 +25,7 @@ import time
 import torch
 import zmq
 
+from gt.ops import OP_NAMES
 from gt.transport import settings as _settings
 from gt.transport import wire
 from gt.transport.heartbeat import HeartbeatLink
@@ -248,15 +249,22 @@ class RemoteWorker:
         endpoint = _settings.tcp_endpoint(host, port)
         ctx = zmq.Context.instance()
         sock = ctx.socket(zmq.DEALER)
+        sock.ipv6 = True
         link = os.urandom(16)
         sock.routing_id = link
         sock.linger = 1000  # lets the goodbye leave at exit
         sock.sndhwm = sock.rcvhwm = 0  # bounded by the send window instead
+        # a server refusing this machine's address says so only in the handshake, seen by a monitor
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         sock.connect(endpoint)
         heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval)
         try:
-            sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
-            welcome = self._await_welcome(sock, heartbeat)
+            try:
+                sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
+                welcome = self._await_welcome(sock, monitor, heartbeat)
+            finally:
+                sock.disable_monitor()
+                monitor.close(0)
         except BaseException:
             heartbeat.close()
             sock.close(0)
@@ -268,7 +276,7 @@ class RemoteWorker:
         self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
 
-    def _await_welcome(self, sock, heartbeat: HeartbeatLink) -> wire.Welcome:
+    def _await_welcome(self, sock, monitor, heartbeat: HeartbeatLink) -> wire.Welcome:
         limit = self.cfg.connect_timeout
         deadline = time.monotonic() + limit
         while True:
@@ -280,6 +288,10 @@ class RemoteWorker:
                 raise ConnectionError(f"no answer from a GT server at {self.address} within {limit:.0f} s: is "
                                       "`python -m gt.server` running there?  (Without GT_TOKEN it admits only "
                                       "this machine.)")
+            if monitor.poll(0):
+                raise ConnectionRefusedError(f"the GT server at {self.address} refused this machine's connection: "
+                                             "without GT_TOKEN a GT server admits only connections from its own "
+                                             "machine (set GT_TOKEN on the server and here)")
             if sock.poll(min(remaining, 0.1) * 1e3):
                 msg = wire.decode_header(sock.recv_multipart()[0])
                 if type(msg) is wire.Welcome:
@@ -311,6 +323,8 @@ class RemoteWorker:
     # -- instruction intake ---------------------------------------------------------------
     def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (), scalars: tuple = (),
                shape: tuple | None = None) -> None:
+        if len(input_ids) > _MAX_INPUTS or len(scalars) > _MAX_SCALARS or params and params not in _params_ok:
+            self._check_op(opcode, input_ids, params, scalars)
         items = self._items
         if self._log_shapes and shape is not None:
             items.append((0, opcode, result_id, input_ids, params, scalars, tuple(shape)))
@@ -318,6 +332,17 @@ class RemoteWorker:
             items.append((0, opcode, result_id, input_ids, params, scalars))
         if len(items) >= self.MAX_ITEMS:
             self._send()
+
+    @staticmethod
+    def _check_op(opcode: int, input_ids: tuple, params: tuple, scalars: tuple) -> None:
+        """Refuse at the call an op the worker would refuse (ValueError naming the limit)."""
+        try:
+            wire.check_op(input_ids, params, scalars)
+        except wire.WireError as exc:
+            raise ValueError(f"{OP_NAMES[opcode]}: {exc}") from None
+        if len(_params_ok) >= 4096:
+            _params_ok.clear()
+        _params_ok.add(params)
 
     def free(self, tensor_id: int) -> None:
         self._items.append((1, tensor_id))
@@ -359,9 +384,27 @@ class RemoteWorker:
         if sync and not req:
             req = self._next_req()
             items.append((5, req))
-        self._sock.send_multipart((_STREAM, wire.encode(items)), copy=False)
+        body = wire.encode(items)
+        if len(body) > self._max_bytes:
+            self._send_split(items)
+        else:
+            self._sock.send_multipart((_STREAM, body), copy=False)
         self._last_send = _clock()
         return req
+
+    def _send_split(self, items: list) -> None:
+        """Send ``items`` in messages within the server's limit, in order; one item alone over it
+        (a tensor or params too large to send) is refused with a ValueError naming the limit."""
+        body = wire.encode(items)
+        if len(body) <= self._max_bytes:
+            self._sock.send_multipart((_STREAM, body), copy=False)
+        elif len(items) == 1:
+            raise ValueError(f"a message of {len(body)} bytes exceeds the GT server's message limit "
+                             f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
+        else:
+            half = len(items) // 2
+            self._send_split(items[:half])
+            self._send_split(items[half:])
 
     def _next_req(self) -> int:
         self._req += 1
@@ -387,7 +430,7 @@ class RemoteWorker:
         self._send()
         req = self._next_req()
         self._sock.send(wire.encode(wire.StatsRequest(req)))
-        return dict(self._wait(req).stats)
+        return dict(self._wait(req, probe=False).stats)
 
     def get_stats(self) -> dict:
         """This connection's worker's statistics, this connection's session in the embedded form."""
@@ -405,12 +448,17 @@ class RemoteWorker:
             return WorkerResponse(success=False, error=str(exc))
         return WorkerResponse(success=False, error=f"unknown command {type(cmd).__name__}")
 
-    def _wait(self, req: int):
-        """The answer to request ``req``; RuntimeError when the worker or the server is gone."""
+    def _wait(self, req: int, probe: bool = True):
+        """The answer to request ``req``; RuntimeError when the worker or the server is gone, or
+        when the request was lost.  ``probe``: ``req`` travelled in a stream to the worker, which
+        answers in order; after a heartbeat timeout without the answer, a ``Sync`` probe follows
+        it, and the probe answered first means the request never reached the worker."""
         if self._dead is not None:
             raise RuntimeError(self._dead)
         sock, heartbeat = self._sock, self._heartbeat
         slice_ms = self.cfg.heartbeat_interval * 1e3
+        probe_at = time.monotonic() + self.cfg.heartbeat_timeout if probe else float("inf")
+        probe_req = 0
         while True:
             if sock.poll(slice_ms):
                 frames = sock.recv_multipart()
@@ -427,20 +475,27 @@ class RemoteWorker:
                         if failed:
                             raise RuntimeError(answer.message)
                         return answer
+                    if answer.req == probe_req:
+                        self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "
+                                   "message of this client was lost on the way (larger than the server's limit "
+                                   f"GT_MAX_MESSAGE_BYTES={self._max_bytes}?); the tensors this client held "
+                                   "there may be wrong")
                 elif kind is wire.StatsResult and msg.req == req:
                     return msg
                 elif kind is wire.WorkerLost:
                     self._fail(f"GT worker {msg.worker} was lost ({msg.reason}): the tensors this client held "
                                "there are gone")
-                elif kind is wire.Error:
-                    raise RuntimeError(f"the GT server at {self.address} refused a message of this client: "
-                                       f"{msg.reason}")
+                elif kind is wire.Error:  # instructions were lost with it: this connection cannot go on
+                    self._fail(f"the GT server at {self.address} refused a message of this client: {msg.reason}")
             if heartbeat.forgotten:
                 self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                            "tensors this client held are gone")
             if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
                 self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
                            f"{heartbeat.silent_for():.1f} s")
+            if not probe_req and time.monotonic() > probe_at:
+                probe_req = self._next_req()
+                sock.send_multipart((_STREAM, wire.encode([(5, probe_req)])))
 
     def _fail(self, message: str) -> None:
         self._dead = message
@@ -448,6 +503,8 @@ class RemoteWorker:
 
 
 _STREAM = wire.encode(wire.Stream())
+_MAX_INPUTS, _MAX_SCALARS = wire.MAX_INPUTS, wire.MAX_SCALARS
+_params_ok: set = set()  # op params already checked against the wire's limits
 _clock = time.perf_counter
 
 _env = _settings.from_env()

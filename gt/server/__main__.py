@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from gt.config import ConfigError
@@ -22,13 +23,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds of silence after which a peer is lost (GT_HEARTBEAT_TIMEOUT)")
     ap.add_argument("--max-message-bytes", type=int, help="largest message accepted (GT_MAX_MESSAGE_BYTES)")
     ap.add_argument("--instruction-log", help="write one line per instruction to this file (GT_INSTRUCTION_LOG)")
+    ap.add_argument("--instruction-log-max-mb", type=int,
+                    help="rotate the instruction log at this size, keeping one older file (GT_INSTRUCTION_LOG_MAX_MB, "
+                         "default 256)")
     ap.add_argument("--port-file", help="write the bound port to this file once listening")
     ap.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     try:
         cfg = _settings.with_flags(_settings.from_env(), heartbeat_interval=args.heartbeat_interval,
                                    heartbeat_timeout=args.heartbeat_timeout,
-                                   max_message_bytes=args.max_message_bytes, instruction_log=args.instruction_log)
+                                   max_message_bytes=args.max_message_bytes, instruction_log=args.instruction_log,
+                                   instruction_log_max_mb=args.instruction_log_max_mb)
     except ConfigError as exc:
         ap.error(str(exc))
     if not 0 <= args.port < 65536:
@@ -39,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(tmp, "w") as f:
             f.write(str(dispatcher.port))
         os.replace(tmp, args.port_file)
+    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())  # stop cleanly: the credential file goes too
     try:
         dispatcher.serve()
     except KeyboardInterrupt:

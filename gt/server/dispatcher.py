@@ -13,10 +13,14 @@ checks the token and protocol version, then:
   departed client's session is closed on its worker, which frees its tensors;
 - gathers every worker's statistics for ``gt.debug.get_worker_stats()``.
 
-Access: with a token (``GT_TOKEN`` / ``--token``) a peer must present it; without
-one, a ZAP handler admits only loopback addresses, so nothing from another host
-even completes the ZeroMQ handshake.  A malformed message is logged (rate
-limited) and dropped; a registered client also gets an ``Error`` back.
+Access: with a token (``GT_TOKEN``) a client must present it; without one, a
+ZAP handler admits only loopback addresses, so nothing from another host even
+completes the ZeroMQ handshake.  Workers present their own credential
+(``GT_WORKER_TOKEN``, else one this server writes for its user), so neither a
+client nor another local user can pose as a worker.  An address that presents a
+wrong credential has its next hellos checked only after a growing pause (guessing
+is slow), and refusals are logged in aggregate.  A malformed message is logged
+(rate limited) and dropped; a registered client also gets an ``Error`` back.
 """
 from __future__ import annotations
 
@@ -24,14 +28,17 @@ import hmac
 import itertools
 import logging
 import os
+import secrets
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import zmq
 
+from gt.server.instruction_log import InstructionLog
 from gt.transport import settings as _settings
 from gt.transport import wire
-from gt.ops import OP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +66,21 @@ class _ClientPeer(_Peer):
     worker: _WorkerPeer | None = None
     deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
     lost: wire.WorkerLost | None = None
-    shapes: dict = field(default_factory=dict)  # tensor id -> shape, kept for the instruction log
+
+
+@dataclass
+class _Guard:
+    """An address that presented a wrong credential: its hellos wait until ``until``."""
+    failures: int = 0
+    until: float = 0.0
+    queue: deque = field(default_factory=deque)
+
+
+_GUARD_BASE = 0.05     # s; doubles with each wrong credential from an address...
+_GUARD_MAX = 2.0       # ... up to this: about one guess per 2 s per address
+_GUARD_QUEUE = 16      # hellos kept waiting per address
+_GUARD_FORGET = 600.0  # s without a wrong credential before an address starts afresh
+_GUARD_ADDRESSES = 10_000
 
 
 @dataclass
@@ -74,6 +95,46 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host == "localhost"
 
 
+class _LoopbackOnly:
+    """ZeroMQ's ZAP handler (a thread): admits loopback peers only.  A refused peer's handshake
+    fails (its socket monitor sees it, which GT's client turns into an error naming the reason);
+    refusals are logged here in aggregate."""
+
+    ADMITTED = frozenset((*LOOPBACK, "::ffff:127.0.0.1"))  # an IPv6 socket sees IPv4 peers mapped
+    REASON = b"without GT_TOKEN this GT server admits only connections from its own machine"
+
+    def __init__(self, ctx: zmq.Context) -> None:
+        self._sock = ctx.socket(zmq.REP)
+        self._sock.linger = 0
+        self._sock.bind("inproc://zeromq.zap.01")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gt-zap", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close(0)
+
+    def _run(self) -> None:
+        refused, last_log, sock = 0, -1e9, self._sock
+        while not self._stop.is_set():
+            if not sock.poll(100):
+                continue
+            msg = sock.recv_multipart()
+            address = msg[3].decode("utf-8", "replace") if len(msg) >= 6 else "?"
+            ok = address in self.ADMITTED
+            sock.send_multipart([b"1.0", msg[1] if len(msg) > 1 else b"", b"200" if ok else b"400",
+                                 b"OK" if ok else self.REASON, b"", b""])
+            if not ok:
+                refused += 1
+                now = time.monotonic()
+                if now - last_log >= 10.0:
+                    log.warning("GT server: refused %d connection(s) from outside this machine (latest from %s): "
+                                "without GT_TOKEN only loopback peers are admitted", refused, address)
+                    refused, last_log = 0, now
+
+
 class Dispatcher:
     """Routes clients to workers on ``tcp://host:port`` (port 0: any free port, see ``self.port``)."""
 
@@ -83,22 +144,20 @@ class Dispatcher:
         self._token = self.cfg.token.encode()
         self._exit_with_parent = exit_with_parent
         self.ctx = zmq.Context()
-        self._auth = None
-        if not self._token:
-            # No token: only this machine may talk to us.  The ZAP handler checks the
-            # peer's address during the handshake, before any of its messages arrive.
-            from zmq.auth.thread import ThreadAuthenticator
-            self._auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("gt.server.auth"))
-            self._auth.start()
-            self._auth.allow(*LOOPBACK)
+        # No token: only this machine may talk to us.  The ZAP handler checks the
+        # peer's address during the handshake, before any of its messages arrive.
+        self._auth = None if self._token else _LoopbackOnly(self.ctx)
         if not is_loopback(host):
             log.warning("GT server: listening on %s, reachable from other machines; %s", host,
                         "peers must present GT_TOKEN (sent in clear: use a private network or a tunnel)"
                         if self._token else "without GT_TOKEN only loopback peers are admitted")
         self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.ipv6 = True  # IPv4 still works: an IPv6 socket takes both
         self.sock.zap_domain = b"gt"
         self.sock.linger = 0
-        self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
+        # A message over the limit is answered with an error naming it; ZeroMQ itself drops the
+        # connection only of a peer sending twice the limit (no GT client does).
+        self.sock.maxmsgsize = 2 * self.cfg.max_message_bytes + (1 << 16)
         # Flow is bounded by the clients' send windows, never by dropping here.
         self.sock.sndhwm = self.sock.rcvhwm = 0
         endpoint = _settings.tcp_endpoint(host, port)
@@ -108,6 +167,10 @@ class Dispatcher:
             self.sock.bind(endpoint)
             self.port = port
         self.host = host
+        self._worker_token, self._worker_token_file = self._make_worker_token()
+        self._guards: dict[str, _Guard] = {}
+        self._refusals = 0  # wrong credentials since the last aggregate log line
+        self._last_refusal_log = 0.0
         self._peers: dict[bytes, _Peer] = {}
         self._workers: list[_WorkerPeer] = []
         self._sessions: dict[int, _ClientPeer] = {}
@@ -115,7 +178,8 @@ class Dispatcher:
         self._gathers: dict[int, _Gather] = {}
         self._next_session = itertools.count(1).__next__
         self._next_gather = itertools.count(1).__next__
-        self._log_file = open(self.cfg.instruction_log, "a", buffering=1) if self.cfg.instruction_log else None
+        self._log = (InstructionLog(self.cfg.instruction_log, self.cfg.instruction_log_max_mb << 20)
+                     if self.cfg.instruction_log else None)
         self._dropped = 0
         self._last_drop_log = 0.0
         self._running = True
@@ -143,21 +207,48 @@ class Dispatcher:
                 if now >= next_check:
                     next_check = now + tick
                     self._reap(now)
+                    self._release_guarded(now)
                     if self._exit_with_parent is not None and os.getppid() != self._exit_with_parent:
                         log.info("GT server: parent process %d exited; stopping", self._exit_with_parent)
                         break
         finally:
             self.close()
 
+    def _make_worker_token(self) -> tuple[bytes, str | None]:
+        """The credential workers must present (never the clients' token): GT_WORKER_TOKEN, else a
+        random one written where only this user can read it, for workers on this machine."""
+        if self.cfg.worker_token:
+            return self.cfg.worker_token.encode(), None
+        token = secrets.token_hex(24)
+        path = _settings.worker_token_path(self.port)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token)
+        os.replace(tmp, path)
+        log.info("GT server: worker credential in %s (workers of this user on this machine read it; "
+                 "elsewhere set GT_WORKER_TOKEN on the server and its workers)", path)
+        return token.encode(), path
+
     def stop(self) -> None:
         self._running = False
 
     def close(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        if self._worker_token_file is not None:
+            try:
+                with open(self._worker_token_file) as f:
+                    ours = f.read().strip().encode() == self._worker_token
+                if ours:  # a server started since on this port keeps its own
+                    os.remove(self._worker_token_file)
+            except OSError:
+                pass
+            self._worker_token_file = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._auth is not None:
-            self._auth.stop()
+            self._auth.close()
             self._auth = None
         self.sock.close(0)
         self.ctx.term()
@@ -194,6 +285,13 @@ class Dispatcher:
             return
         kind = type(msg)
         body = frames[2] if len(frames) == 3 else None
+        if body is not None and len(body.buffer) > self.cfg.max_message_bytes:
+            why = (f"a message of {len(body.buffer)} bytes exceeds the server's limit "
+                   f"GT_MAX_MESSAGE_BYTES={self.cfg.max_message_bytes}")
+            self._drop(rid, why)
+            if rid in self._peers:
+                self._send(rid, wire.encode(wire.Error(why)))
+            return
         now = time.monotonic()
         if kind is wire.Ping:
             target = self._peers.get(msg.link)
@@ -203,7 +301,7 @@ class Dispatcher:
             return
         peer = self._peers.get(rid)
         if kind is wire.ClientHello or kind is wire.WorkerHello:
-            self._hello(rid, msg, peer, now)
+            self._guarded_hello(frames[1].get("Peer-Address"), rid, msg, now)
             return
         if peer is None:
             self._drop(rid, f"{kind.__name__} from a peer that has not said hello")
@@ -214,16 +312,59 @@ class Dispatcher:
         else:
             self._from_worker(peer, msg, body)
 
-    def _hello(self, rid: bytes, msg, peer: _Peer | None, now: float) -> None:
+    # -- admission ---------------------------------------------------------------------------
+    def _guarded_hello(self, address: str, rid: bytes, msg, now: float) -> None:
+        """Credentials are checked at most once per penalty period per address once one was wrong:
+        hellos arriving meanwhile wait their turn (a bounded queue), so guessing is slow."""
+        guard = self._guards.get(address)
+        if guard is not None and (now < guard.until or guard.queue):
+            if len(guard.queue) < _GUARD_QUEUE:
+                guard.queue.append((rid, msg))
+            else:
+                self._refused(address, "hello dropped: too many waiting")
+            return
+        self._hello(address, rid, msg, now)
+
+    def _release_guarded(self, now: float) -> None:
+        for address, guard in list(self._guards.items()):
+            if now >= guard.until and guard.queue:
+                rid, msg = guard.queue.popleft()
+                self._hello(address, rid, msg, now)
+            elif not guard.queue and now - guard.until > _GUARD_FORGET:
+                del self._guards[address]
+
+    def _refused(self, address: str, why: str) -> None:
+        """Count a refused hello; logged in aggregate, at most every 10 s."""
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= 10.0:
+            log.warning("GT server: refused %d hello(s) since the last such line (latest from %s: %s)",
+                        self._refusals, address or "?", why)
+            self._refusals = 0
+            self._last_refusal_log = now
+
+    def _hello(self, address: str, rid: bytes, msg, now: float) -> None:
         if msg.version != wire.PROTOCOL_VERSION:
             self._send(rid, wire.encode(wire.Refused(
                 f"protocol version {msg.version} != the server's {wire.PROTOCOL_VERSION}: same GT on both sides")))
             return
-        if self._token and not hmac.compare_digest(msg.token.encode(), self._token):
-            log.warning("GT server: refused a %s (pid %d): wrong token", "worker" if type(msg) is wire.WorkerHello
-                        else "client", msg.pid)
-            self._send(rid, wire.encode(wire.Refused("wrong token: set GT_TOKEN to the server's token")))
+        is_worker = type(msg) is wire.WorkerHello
+        expected = self._worker_token if is_worker else self._token
+        if (expected or is_worker) and not hmac.compare_digest(msg.token.encode(), expected):
+            guard = self._guards.get(address)
+            if guard is None:
+                if len(self._guards) >= _GUARD_ADDRESSES:
+                    self._guards.clear()
+                guard = self._guards[address] = _Guard()
+            guard.failures += 1
+            guard.until = now + min(_GUARD_BASE * 2 ** guard.failures, _GUARD_MAX)
+            self._refused(address, f"wrong {'worker credential' if is_worker else 'token'} (pid {msg.pid})")
+            self._send(rid, wire.encode(wire.Refused(
+                f"wrong worker credential: set GT_WORKER_TOKEN to the server's (on the server's machine a "
+                f"server without it writes one to {_settings.worker_token_path(self.port)})" if is_worker
+                else "wrong token: set GT_TOKEN to the server's token")))
             return
+        peer = self._peers.get(rid)
         if peer is not None:  # the same connection says hello again: start it over
             self._forget(peer, "it registered again")
         if type(msg) is wire.ClientHello:
@@ -258,7 +399,7 @@ class Dispatcher:
         worker.sessions.add(client.session)
         self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
-                                                        self.cfg.max_message_bytes, self._log_file is not None)))
+                                                        self.cfg.max_message_bytes, self._log is not None)))
         log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
 
     def _from_client(self, client: _ClientPeer, msg, body) -> None:
@@ -271,8 +412,8 @@ class Dispatcher:
             elif client.worker is None:
                 self._send(client.rid, wire.encode(wire.Error("instructions before the server assigned a worker")))
             else:
-                if self._log_file is not None:
-                    self._log_stream(client, body.buffer)
+                if self._log is not None:
+                    self._log.record(client.session, client.worker.name, body)
                 self._send(client.worker.rid, client.deliver, body)
         elif kind is wire.StatsRequest:
             self._gather_stats(client, msg.req)
@@ -321,6 +462,8 @@ class Dispatcher:
         self._peers.pop(peer.rid, None)
         if isinstance(peer, _ClientPeer):
             self._sessions.pop(peer.session, None)
+            if self._log is not None:
+                self._log.forget(peer.session)
             if peer in self._waiting:
                 self._waiting.remove(peer)
             if peer.worker is not None and peer.lost is None:
@@ -341,43 +484,3 @@ class Dispatcher:
             if peer.rid in gather.waiting:
                 gather.waiting.discard(peer.rid)
                 self._finish_gather(key)
-
-    # -- instruction log ---------------------------------------------------------------------
-    def _log_stream(self, client: _ClientPeer, body) -> None:
-        """One line per instruction: time, client, worker, op, result and input ids with their
-        shapes (as the client sent them: ops carry their result's shape while logging), params."""
-        try:
-            items = wire.decode_items(body)
-        except wire.WireError as exc:
-            self._log_file.write(f"{time.time():.6f} client={client.session} worker={client.worker.name} "
-                                 f"malformed: {exc}\n")
-            return
-        prefix = f"{time.time():.6f} client={client.session} worker={client.worker.name}"
-        shapes = client.shapes
-        lines = []
-        for item in items:
-            kind = type(item)
-            if kind is wire.Op:
-                try:
-                    params = wire.decode_params(item.params)
-                except wire.WireError as exc:
-                    params = f"<{exc}>"
-                if item.shape is not None:
-                    shapes[item.result] = item.shape
-                inputs = ",".join(f"{i}:{shapes.get(i, '?')}" for i in item.inputs)
-                lines.append(f"{prefix} op={OP_NAMES[item.opcode]} out={item.result} "
-                             f"shape={item.shape if item.shape is not None else '?'} in={inputs} "
-                             f"params={params} scalars={item.scalars}")
-            elif kind is wire.Put:
-                shapes[item.id] = item.shape
-                lines.append(f"{prefix} op=put out={item.id} shape={tuple(item.shape)} dtype={item.dtype}")
-            elif kind is wire.Free:
-                shapes.pop(item.id, None)
-                lines.append(f"{prefix} op=free id={item.id}")
-            elif kind is wire.Fetch:
-                lines.append(f"{prefix} op=fetch id={item.id}")
-            elif kind is wire.Boundary and item.region is not None:
-                lines.append(f"{prefix} op=boundary region={'open' if item.region else 'close'}")
-            else:
-                lines.append(f"{prefix} op={kind.__name__.lower()}")
-        self._log_file.write("\n".join(lines) + "\n")

@@ -43,6 +43,7 @@ class HeartbeatLink:
 
     def _run(self) -> None:
         sock = self._ctx.socket(zmq.DEALER)
+        sock.ipv6 = True
         sock.linger = 0
         sock.connect(self._endpoint)
         try:

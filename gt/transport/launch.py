@@ -9,6 +9,8 @@ import tempfile
 import time
 from typing import IO, Sequence
 
+from gt.transport import settings as _settings
+
 
 class LocalServer:
     """A dispatcher subprocess at ``address`` and the worker subprocesses started for it."""
@@ -22,10 +24,10 @@ class LocalServer:
     def add_worker(self, device: str = "cpu", env: dict | None = None, args: Sequence[str] = (),
                    output: IO | None = None) -> subprocess.Popen:
         """Start ``python -m gt.worker`` for this server (``env`` is added to the server's environment)."""
-        host, port = self.address.rsplit(":", 1)
+        host, port = _settings.parse_address(self.address)
         full_env = dict(self._env if self._env is not None else os.environ)
         full_env.update(env or {})
-        proc = subprocess.Popen([sys.executable, "-m", "gt.worker", "--host", host, "-p", port, "--device", device,
+        proc = subprocess.Popen([sys.executable, "-m", "gt.worker", "--host", host, "-p", str(port), "--device", device,
                                  "--exit-with-parent", str(os.getpid()), *args],
                                 env=full_env, stdout=output, stderr=subprocess.STDOUT if output else None)
         self.workers.append(proc)
@@ -68,7 +70,7 @@ def start_server(host: str = "127.0.0.1", env: dict | None = None, args: Sequenc
             port = int(f.read())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return LocalServer(proc, f"{host}:{port}", env)
+    return LocalServer(proc, _settings.format_address(host, port), env)
 
 
 def local_devices(n: int) -> list[tuple[str, dict]]:

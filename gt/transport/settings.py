@@ -18,6 +18,7 @@ DEFAULT_HEARTBEAT_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+DEFAULT_INSTRUCTION_LOG_MAX_MB = 256
 
 
 def _positive_float(name: str, default: float) -> float:
@@ -44,6 +45,27 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def worker_token_path(port: int) -> str:
+    """Where a server without GT_WORKER_TOKEN keeps the worker credential it made (readable by its user only)."""
+    return os.path.join(os.path.expanduser("~"), ".gt", f"worker-token-{port}")
+
+
+def worker_token(cfg: "RemoteSettings", port: int) -> str:
+    """The credential a worker presents: GT_WORKER_TOKEN, else the one a server on this machine wrote."""
+    if cfg.worker_token:
+        return cfg.worker_token
+    try:
+        with open(worker_token_path(port)) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, an IPv6 host in brackets (``[::1]:12345``), as GT_SERVER takes it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def tcp_endpoint(host: str, port: int) -> str:
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
@@ -52,16 +74,18 @@ def tcp_endpoint(host: str, port: int) -> str:
 class RemoteSettings:
     server: str | None
     token: str
+    worker_token: str
     heartbeat_interval: float
     heartbeat_timeout: float
     connect_timeout: float
     max_message_bytes: int
     instruction_log: str | None
+    instruction_log_max_mb: int
 
 
 def from_env() -> RemoteSettings:
-    """Read GT_SERVER, GT_TOKEN, GT_HEARTBEAT_INTERVAL, GT_HEARTBEAT_TIMEOUT, GT_CONNECT_TIMEOUT,
-    GT_MAX_MESSAGE_BYTES and GT_INSTRUCTION_LOG."""
+    """Read GT_SERVER, GT_TOKEN, GT_WORKER_TOKEN, GT_HEARTBEAT_INTERVAL, GT_HEARTBEAT_TIMEOUT, GT_CONNECT_TIMEOUT,
+    GT_MAX_MESSAGE_BYTES, GT_INSTRUCTION_LOG and GT_INSTRUCTION_LOG_MAX_MB."""
     server = os.environ.get("GT_SERVER", "").strip() or None
     if server is not None:
         try:
@@ -71,18 +95,20 @@ def from_env() -> RemoteSettings:
     return _checked(RemoteSettings(
         server=server,
         token=os.environ.get("GT_TOKEN", ""),
+        worker_token=os.environ.get("GT_WORKER_TOKEN", ""),
         heartbeat_interval=_positive_float("GT_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
         heartbeat_timeout=_positive_float("GT_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
         connect_timeout=_positive_float("GT_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
         max_message_bytes=positive_int("GT_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
         instruction_log=os.environ.get("GT_INSTRUCTION_LOG", "").strip() or None,
+        instruction_log_max_mb=positive_int("GT_INSTRUCTION_LOG_MAX_MB", DEFAULT_INSTRUCTION_LOG_MAX_MB),
     ))
 
 
 def with_flags(cfg: RemoteSettings, **flags) -> RemoteSettings:
     """``cfg`` with the command-line flags that were given (not None), checked as the variables are."""
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
-    for name in ("heartbeat_interval", "heartbeat_timeout", "max_message_bytes"):
+    for name in ("heartbeat_interval", "heartbeat_timeout", "max_message_bytes", "instruction_log_max_mb"):
         if not getattr(cfg, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
     return _checked(cfg)

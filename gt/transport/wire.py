@@ -31,6 +31,8 @@ from gt.ops import NUM_OPCODES
 PROTOCOL_VERSION = 1
 MAX_ID = 2 ** 62
 MAX_DIMS = 64
+MAX_INPUTS = 64   # tensors one op may take (the client splits a longer cat or stack)
+MAX_SCALARS = 64
 MAX_PARAM_DEPTH = 4
 MAX_PARAM_ITEMS = 256
 MAX_STRING = 256
@@ -179,9 +181,9 @@ class Op(_Msg, tag=0):
     """``Worker.submit(opcode, result, inputs, params, scalars)``."""
     opcode: OpCode
     result: TensorId
-    inputs: Annotated[tuple[TensorId, ...], Meta(max_length=64)]
+    inputs: Annotated[tuple[TensorId, ...], Meta(max_length=MAX_INPUTS)]
     params: Raw
-    scalars: Annotated[tuple[Union[bool, int, float], ...], Meta(max_length=64)]
+    scalars: Annotated[tuple[Union[bool, int, float], ...], Meta(max_length=MAX_SCALARS)]
     shape: Union[Shape, None] = None  # the result's shape, sent only for the dispatcher's instruction log
 
 
@@ -281,7 +283,7 @@ _decode_any = _decoder(_params_decoder, "op params")
 
 
 def _check_param(value: Any, depth: int) -> Any:
-    """``value`` with lists turned into tuples, or WireError when it holds anything else."""
+    """``value`` with lists (and tuples) turned into tuples, or WireError when it holds anything else."""
     t = type(value)
     if value is None or t is bool or t is int or t is float or isinstance(value, torch.dtype):
         return value
@@ -289,13 +291,45 @@ def _check_param(value: Any, depth: int) -> Any:
         if len(value) > MAX_STRING:
             raise WireError(f"op param string of {len(value)} characters (limit {MAX_STRING})")
         return value
-    if t is list:
+    if isinstance(value, (list, tuple)):
         if depth >= MAX_PARAM_DEPTH:
             raise WireError(f"op params nested deeper than {MAX_PARAM_DEPTH}")
         if len(value) > MAX_PARAM_ITEMS:
             raise WireError(f"op param sequence of {len(value)} items (limit {MAX_PARAM_ITEMS})")
         return tuple(_check_param(v, depth + 1) for v in value)
     raise WireError(f"op params may not hold a {t.__name__}")
+
+
+def check_params(params: tuple) -> None:
+    """WireError when a worker would refuse ``params`` (the client checks before sending)."""
+    _check_param(params, 0)
+
+
+def check_op(input_ids: tuple, params: tuple, scalars: tuple) -> None:
+    """WireError naming the limit an op breaks: the wire's limits are the client's limits."""
+    if len(input_ids) > MAX_INPUTS:
+        raise WireError(f"an op of {len(input_ids)} tensors exceeds GT's remote limit of {MAX_INPUTS} inputs")
+    if len(scalars) > MAX_SCALARS:
+        raise WireError(f"an op of {len(scalars)} numbers exceeds GT's remote limit of {MAX_SCALARS}")
+    if params:
+        check_params(params)
+
+
+def requests_in(body) -> list[int]:
+    """The request numbers of the ``Fetch`` and ``Sync`` items in a body that failed to decode,
+    read as loosely as MessagePack allows, so that every request a client waits on gets an answer."""
+    try:
+        items = msgspec.msgpack.decode(body)
+    except Exception:  # noqa: BLE001 - not MessagePack at all: nothing to answer
+        return []
+    if type(items) is not list:
+        return []
+    reqs = []
+    for item in items:
+        if (type(item) is list and len(item) >= 2 and item[0] in (4, 5) and type(item[1]) is int
+                and 0 <= item[1] <= 2 ** 62):
+            reqs.append(item[1])
+    return reqs
 
 
 def decode_params(raw: Raw) -> tuple:

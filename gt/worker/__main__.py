@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "available, else cpu)")
     ap.add_argument("--name", help="the name clients see in errors and stats (default host-pid-device)")
     ap.add_argument("--batch-size", type=_positive, help="GT_WORKER_BATCH_SIZE")
+    ap.add_argument("--max-client-mb", type=_positive,
+                    help="memory quota of each client's tensors on this worker (default: none)")
     ap.add_argument("--auto-compile", type=_flag, metavar="0|1", help="GT_AUTO_COMPILE")
     ap.add_argument("--hotpath-threshold", type=_positive, help="GT_HOTPATH_THRESHOLD")
     ap.add_argument("--compile", type=_flag, metavar="0|1", help="GT_COMPILE")
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except _config.ConfigError as exc:
         ap.error(str(exc))
     worker = WorkerProcess(_settings.tcp_endpoint(host, port), device=args.device, name=args.name, cfg=cfg,
-                           config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent)
+                           config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent,
+                           max_client_mb=args.max_client_mb)
     try:
         status = worker.serve()
     except KeyboardInterrupt:

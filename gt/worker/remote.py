@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 
 import msgspec
 import torch
@@ -29,19 +30,36 @@ from gt.worker.worker import Worker, context_lost, default_device
 
 log = logging.getLogger(__name__)
 
-_PARAMS_CACHE_LIMIT = 4096
+_PARAMS_CACHE_BYTES = 1 << 20  # per session: the encodings kept as keys (the decoded tuples are of like size)
+_PARAMS_CACHE_ITEM = 4096
 # serve()'s status when the CUDA context is lost: ``python -m gt.worker`` starts itself afresh.
 RESTART = 3
 
 
 class _Session:
-    """One client's worker, and the reason its last message was refused (reported at its next sync)."""
+    """One client's worker, the reason its last message was refused (reported at its next sync), and
+    its decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session)."""
 
-    __slots__ = ("worker", "rejected")
+    __slots__ = ("worker", "rejected", "params", "params_bytes")
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.rejected: str | None = None
+        self.params: dict[bytes, tuple] = {}
+        self.params_bytes = 0
+
+    def decode_params(self, raw) -> tuple:
+        key = bytes(raw)
+        params = self.params.get(key)
+        if params is None:
+            params = wire.decode_params(raw)
+            if len(key) <= _PARAMS_CACHE_ITEM:  # large params are rare: decoded each time, never kept
+                if self.params_bytes + len(key) > _PARAMS_CACHE_BYTES:
+                    self.params.clear()
+                    self.params_bytes = 0
+                self.params[key] = params
+                self.params_bytes += len(key)
+        return params
 
 
 class WorkerProcess:
@@ -49,7 +67,8 @@ class WorkerProcess:
 
     def __init__(self, endpoint: str, device: str | None = None, name: str | None = None,
                  cfg: _settings.RemoteSettings | None = None, config: _config.Config | None = None,
-                 batch_size: int | None = None, exit_with_parent: int | None = None) -> None:
+                 batch_size: int | None = None, exit_with_parent: int | None = None,
+                 max_client_mb: int | None = None) -> None:
         self.cfg = cfg if cfg is not None else _settings.from_env()
         self.config = config if config is not None else _config.from_env()
         self.batch_size = batch_size
@@ -58,12 +77,13 @@ class WorkerProcess:
         self.endpoint = endpoint
         self._exit_with_parent = exit_with_parent
         self.sessions: dict[int, _Session] = {}
+        self.max_client_bytes = max_client_mb << 20 if max_client_mb else None
         self.max_message_bytes = self.cfg.max_message_bytes
-        self._params_cache: dict[bytes, tuple] = {}
         # stats may hold objects MessagePack has no type for (a torch.device): sent as text
         self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.ipv6 = True
         self.link = os.urandom(16)
         self.sock.routing_id = self.link
         self.sock.linger = 0
@@ -73,6 +93,8 @@ class WorkerProcess:
         self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
         self.registered = False
         self._hello_sent = 0.0
+        self._rejections, self._last_reject_log = 0, -1e9  # refused items not yet in a warning; its time
+        self._hellos: deque[str] = deque(maxlen=64)  # the credentials of the hellos not answered yet
         self._heard = time.monotonic()
 
     # -- main loop -------------------------------------------------------------------------
@@ -118,7 +140,9 @@ class WorkerProcess:
         return not self._hello_sent or self.heartbeat.silent_for() < 2 * self.cfg.heartbeat_interval
 
     def _hello(self) -> None:
-        self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, self.cfg.token, self.name[:200],
+        token = self._credential()
+        self._hellos.append(token)
+        self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, token, self.name[:200],
                                                     self.device, os.getpid())))
         self._hello_sent = time.monotonic()
 
@@ -130,6 +154,9 @@ class WorkerProcess:
                   self.name, len(self.sessions))
         self.sock.linger = 2000   # the failing client's reply still leaves
         return RESTART
+
+    def _credential(self) -> str:
+        return _settings.worker_token(self.cfg, int(self.endpoint.rsplit(":", 1)[1]))
 
     def _lost_dispatcher(self) -> None:
         if self.registered or self.sessions:
@@ -168,11 +195,16 @@ class WorkerProcess:
         elif kind is wire.StatsQuery:
             self._stats(msg)
         elif kind is wire.Welcome:
+            self._hellos.clear()
             self.registered = True
             self.name = msg.worker
             self.max_message_bytes = msg.max_message_bytes
             log.info("GT worker %s (%s) registered with the dispatcher at %s", self.name, self.device, self.endpoint)
         elif kind is wire.Refused:
+            # Refusals come in the order of the hellos: one that presented a credential since replaced (a
+            # server restarted on the port wrote a new one) is stale, and a later hello presents the new one.
+            if self._hellos and self._hellos.popleft() != self._credential():
+                return None
             log.error("GT worker: the dispatcher at %s refused this worker: %s", self.endpoint, msg.reason)
             return 2
         else:
@@ -180,29 +212,23 @@ class WorkerProcess:
         return None
 
     # -- a client's instructions ------------------------------------------------------------
-    def _params(self, raw) -> tuple:
-        key = bytes(raw)
-        params = self._params_cache.get(key)
-        if params is None:
-            params = wire.decode_params(raw)
-            if len(self._params_cache) >= _PARAMS_CACHE_LIMIT:
-                self._params_cache.clear()
-            self._params_cache[key] = params
-        return params
-
     def _apply(self, sid: int, session: _Session, body) -> None:
         try:
             items = wire.decode_items(body)
         except wire.WireError as exc:
             self._reject(session, str(exc))
+            reqs = wire.requests_in(body)
+            if reqs:  # its client waits on these: each gets the reason, never silence
+                message, session.rejected = session.rejected, None
+                self._fail_requests(sid, reqs, message)
             return
         w = session.worker
-        Op, Free = wire.Op, wire.Free
+        Op, Free, params = wire.Op, wire.Free, session.decode_params
         for item in items:
             kind = type(item)
             try:
                 if kind is Op:
-                    w.submit(item.opcode, item.result, item.inputs, self._params(item.params), item.scalars)
+                    w.submit(item.opcode, item.result, item.inputs, params(item.params), item.scalars)
                 elif kind is Free:
                     w.free(item.id)
                 elif kind is wire.Boundary:
@@ -217,20 +243,39 @@ class WorkerProcess:
                 self._reject(session, str(exc))
             except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
                 self._reject(session, f"{type(exc).__name__}: {exc}")
+        if self.max_client_bytes is not None:
+            self._check_quota(session)
+
+    def _check_quota(self, session: _Session) -> None:
+        """A client holding more than --max-client-mb loses its tensors (the others keep theirs) and
+        learns why at its next sync point."""
+        storages = {}
+        for t in session.worker.tensors.values():
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        held = sum(storages.values())
+        if held > self.max_client_bytes:
+            session.worker.tensors.clear()
+            self._reject(session, f"this client's tensors took {held / 2 ** 20:.1f} MB, more than its quota "
+                                  f"--max-client-mb={self.max_client_bytes >> 20}: they were freed")
 
     def _answer_orphan(self, sid: int, body) -> None:
         """A stream for a session this worker does not hold: its waits get an error, never silence."""
-        try:
-            items = wire.decode_items(body)
-        except wire.WireError:
-            return
-        for item in items:
-            if type(item) is wire.Fetch or type(item) is wire.Sync:
-                self._reply(sid, wire.Failure(item.req, f"GT worker {self.name} holds no session {sid} "
-                                                        "(it restarted?): this client's tensors are gone"))
+        self._fail_requests(sid, wire.requests_in(body), f"GT worker {self.name} holds no session {sid} "
+                                                         "(it restarted?): this client's tensors are gone")
+
+    def _fail_requests(self, sid: int, reqs: list, message: str) -> None:
+        for req in reqs:
+            self._reply(sid, wire.Failure(req, message))
 
     def _reject(self, session: _Session, reason: str) -> None:
-        log.warning("GT worker %s: refused part of a client's message: %s", self.name, reason)
+        """Keep the first reason for the client's next sync; warn at most once a second, with a count."""
+        self._rejections += 1
+        now = time.monotonic()
+        if now - self._last_reject_log >= 1.0:
+            log.warning("GT worker %s: refused %d item(s) of client messages; latest: %s", self.name,
+                        self._rejections, reason)
+            self._rejections, self._last_reject_log = 0, now
         if session.rejected is None:
             session.rejected = f"GT worker {self.name} refused a message from this client: {reason}"
 
@@ -257,5 +302,6 @@ class WorkerProcess:
         if own is not None:
             stats.update(own.worker.get_stats())
         stats["process"] = {"pid": os.getpid(), "clients": len(self.sessions),
-                            "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values())}
+                            "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values()),
+                            "params_cache_bytes": sum(s.params_bytes for s in self.sessions.values())}
         self.sock.send(self._stats_encoder.encode(wire.StatsAnswer(msg.req, stats)))

@@ -474,6 +474,10 @@ class Worker:
         if self.device.type == "cuda" and _sticky(exc):
             self._lose_context(op_name, exc)
         elif self._error is None:
+            if type(exc) is KeyError and exc.args and type(exc.args[0]) is int:
+                exc = KeyError(f"input tensor {exc.args[0]} does not exist on this worker: it was freed, or it "
+                               "was made by another thread (in remote mode each thread has its own connection, "
+                               "and a tensor belongs to the thread that made it)")
             self._error = RuntimeError(f"GT worker: operation '{op_name}' failed: {exc}")
             self._error.__cause__ = exc
 
