@@ -19,6 +19,7 @@ from gt.ops import scalar_as
 from gt.client import runtime
 from gt.ops import OP_NAMES
 from gt.worker import engine as engine_mod
+from gt.worker import policy as policy_mod
 from gt.worker import worker as worker_mod
 from gt.worker.engine import Batch
 from gt.worker.hotpath_detector import HotPathDetector
@@ -137,7 +138,7 @@ def logged(caplog):
 @pytest.fixture
 def no_revert(monkeypatch):
     """Counting tests must not depend on this machine's timings: no pattern is reverted."""
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 10 ** 9)
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 10 ** 9)
 
 
 def _stats():
@@ -297,7 +298,7 @@ def test_a_pattern_that_runs_slower_compiled_goes_back_to_eager(use_worker, monk
     monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
     x = gt.tensor([1.0, 2.0, 3.0])
-    steps = 2 + worker_mod.REVERT_SAMPLES + 5
+    steps = 2 + policy_mod.REVERT_SAMPLES + 5
     for _ in range(steps):
         with gt.no_grad():
             y = (x * 2.0 + 1.0).exp()
@@ -305,9 +306,9 @@ def test_a_pattern_that_runs_slower_compiled_goes_back_to_eager(use_worker, monk
     stats = w.get_stats()
     assert len(compiles) == 1                  # compiled once, never again
     assert stats["hotpath"]["reverted"] == 1
-    assert stats["hotpath"]["hot_batches_executed"] == worker_mod.REVERT_SAMPLES
-    assert stats["operations"]["compiled"] == 3 * worker_mod.REVERT_SAMPLES
-    assert stats["operations"]["eager"] == 3 * (steps - worker_mod.REVERT_SAMPLES)
+    assert stats["hotpath"]["hot_batches_executed"] == policy_mod.REVERT_SAMPLES
+    assert stats["operations"]["compiled"] == 3 * policy_mod.REVERT_SAMPLES
+    assert stats["operations"]["eager"] == 3 * (steps - policy_mod.REVERT_SAMPLES)
     assert stats["compilation"]["cache_size"] == 0
     assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
     assert logged.text.count("runs no faster compiled") == 1
@@ -326,7 +327,7 @@ def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worke
         return run
 
     monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 3)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
     x = gt.tensor([1.0, 2.0, 3.0])
     gt.flush()                                # a sync point before the loop (creating x is none)
@@ -360,7 +361,7 @@ def test_a_new_loop_held_by_an_old_cycle_is_judged_by_its_own_eager_time(use_wor
         return lambda args: (time.sleep(0.0005 * n), gm(*args))[1]
 
     monkeypatch.setattr(engine_mod, "_compile_graph", half_speed_compile)
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 3)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=3)   # merged batches: not hot on 2nd sight
     real_eager = w.engine._run_eager
 
@@ -516,6 +517,26 @@ def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logge
     assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
     assert logged.text.count("inductor is unhappy") == 1
     assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
+
+
+def test_without_detection_a_failing_compile_is_not_retried(use_worker, monkeypatch, logged):
+    """GT_COMPILE=1 compiles every batch; the policy (not the engine) remembers the one that failed."""
+    calls = []
+
+    def broken_compile(gm, inputs):
+        calls.append(gm)
+        raise RuntimeError("inductor is unhappy")
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", broken_compile)
+    w = use_worker(batch_size=1024, compile=True)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(4):
+        with gt.no_grad():
+            y = (x * 2.0 + 1.0).exp()
+    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
+    assert len(calls) == 1
+    assert w.get_stats()["compilation"]["compile_failures"] == 1
+    assert logged.text.count("inductor is unhappy") == 1
 
 
 @pytest.fixture

@@ -125,4 +125,4 @@ def test_run_times_and_evictions_show_in_stats():
     assert det.take_evicted() == (first,)
     stats = det.get_stats()
     assert (stats["evictions"], stats["capacity"], stats["unique_patterns"]) == (1, 1, 1)
-    assert first not in det._times
+    assert first not in det.policy.records

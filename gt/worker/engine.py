@@ -31,7 +31,6 @@ from gt import ops as _ops
 
 log = logging.getLogger(__name__)
 
-_FAILED = object()
 _MANUAL_CACHE_LIMIT = 256
 _SCALAR_CACHE_LIMIT = 4096
 _float_bits = struct.Struct("<d").pack
@@ -239,9 +238,6 @@ class Engine:
         if batch.key is None:
             batch.key = (batch.canon, batch.metas)
         fn = self._cache.get(batch.key)
-        if fn is _FAILED:
-            batch.failed = True
-            return None
         inputs = self._inputs(operations, tensors, batch)
         if fn is None:
             self.cache_misses += 1
@@ -270,8 +266,10 @@ class Engine:
         return dict(zip(batch.live_ids, outs))
 
     def _mark_failed(self, batch: Batch, exc: BaseException) -> None:
+        """Compiling or running compiled failed: this run falls back to eager; the caller's
+        policy decides whether the pattern is tried again."""
         self.compile_failures += 1
-        self._cache[batch.key] = _FAILED
+        self._cache.pop(batch.key, None)
         batch.failed = True
         batch.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
@@ -303,7 +301,7 @@ class Engine:
         lookups = self.cache_hits + self.cache_misses
         return {
             "enabled": self.enable_compilation,
-            "cache_size": sum(1 for v in self._cache.values() if v is not _FAILED),
+            "cache_size": len(self._cache),
             "cache_hits": self.cache_hits,
             "cache_misses": self.cache_misses,
             "hit_rate": self.cache_hits / lookups if lookups else 0.0,

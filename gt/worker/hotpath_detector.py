@@ -16,11 +16,10 @@ import time
 from gt.worker import _batcher, _hotpath
 from gt import ops as _ops
 from gt.worker.engine import Batch, Operation, meta_of
+from gt.worker.policy import COMPILED, HOT, STATE_NAMES, HotPathPolicy
 
 log = logging.getLogger(__name__)
 
-COLD, HOT, COMPILED, FAILED = _hotpath.COLD, _hotpath.HOT, _hotpath.COMPILED, _hotpath.FAILED
-_STATE_NAMES = ("cold", "hot", "compiled", "failed")
 _META_CODES_LIMIT = 1 << 16
 
 
@@ -35,12 +34,12 @@ class HotPathDetector:
         self.capacity = capacity
         self.enable_auto_compile = enable_auto_compile
         self.table = _hotpath.PatternTable(hot_threshold, capacity)
+        self.policy = HotPathPolicy(self.table)
         self.last_signature = 0   # of the batch last recorded: the key for observe_segment
         self.total_batches = 0
         self.hot_batches_executed = 0
         self._meta_codes: dict = {}
         self._next_meta_code = 0
-        self._times: dict[int, list] = {}   # entry id -> [eager runs, s, compiled runs, s]
         self._current: tuple | None = None
         self._batcher: _batcher.Batcher | None = None   # for batches given as operations only
 
@@ -73,6 +72,7 @@ class HotPathDetector:
             batch = self._canonical(operations, tensors if tensors is not None else {})
         codes = tuple(map(self.meta_code, batch.metas))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
+        state = self.policy.seen(entry_id, self.last_signature, state)
         batch.key = entry_id
         self.total_batches += 1
         hot = state == HOT or state == COMPILED
@@ -96,46 +96,37 @@ class HotPathDetector:
     def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
         evicted = self.table.take_evicted()
-        for entry_id in evicted:
-            self._times.pop(entry_id, None)
+        self.policy.forget(evicted)
         return evicted
 
-    def record_batch_completion(self, operations: list, seconds: float | None = None) -> None:
+    def record_batch_completion(self, operations: list, seconds: float | None = None,
+                                worker_id: str = "") -> bool:
         """Note that the batch last recorded has run: its time (``seconds`` as its caller
-        measured it, compiling excluded; else since ``record_batch``), and whether compiling worked."""
+        measured it, compiling excluded; else since ``record_batch``), and whether compiling
+        worked.  True when the policy reverts the pattern to eager (its graph can go)."""
         if self._current is None:
-            return
-        entry_id, state, batch, t0 = self._current
+            return False
+        entry_id, _, batch, t0 = self._current
         self._current = None
-        times = self._times.get(entry_id)
-        if times is None:
-            times = self._times[entry_id] = [0, 0.0, 0, 0.0]
-        k = 2 if batch.compiled else 0
-        times[k] += 1
-        times[k + 1] += seconds if seconds is not None else time.perf_counter() - t0 - batch.compile_seconds
-        try:
-            if batch.failed and state != FAILED:
-                self.table.set_state(entry_id, FAILED)
-                log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s",
-                            len(operations), batch.error)
-            elif batch.compiled and state == HOT:
-                self.table.set_state(entry_id, COMPILED)
-        except KeyError:  # evicted meanwhile
-            pass
+        if seconds is None:
+            seconds = time.perf_counter() - t0 - batch.compile_seconds
+        return self.policy.finished(entry_id, batch.compiled, batch.error if batch.failed else "", seconds,
+                                    len(operations), worker_id)
 
     def get_stats(self, top: int = 5) -> dict:
         """The seed's stats keys plus table size, evictions and the most frequent patterns."""
         entries = self.table.entries()   # (entry_id, signature, n_ops, count, state)
         patterns = []
+        records = self.policy.records
         for entry_id, sig, n_ops, count, state in sorted(entries, key=lambda e: (-e[3], e[0]))[:top]:
-            eager_runs, eager_s, compiled_runs, compiled_s = self._times.get(entry_id, (0, 0.0, 0, 0.0))
+            record = records.get(entry_id)
             patterns.append({
                 "signature": f"{sig:016x}",
                 "ops": n_ops,
                 "count": count,
-                "state": _STATE_NAMES[state],
-                "eager_ms_mean": 1e3 * eager_s / eager_runs if eager_runs else None,
-                "compiled_ms_mean": 1e3 * compiled_s / compiled_runs if compiled_runs else None,
+                "state": STATE_NAMES[state],
+                "eager_ms_mean": record.mean_ms(False) if record else None,
+                "compiled_ms_mean": record.mean_ms(True) if record else None,
             })
         return {
             "total_batches": self.total_batches,
@@ -144,6 +135,7 @@ class HotPathDetector:
             "hot_paths": sum(1 for e in entries if e[4] in (HOT, COMPILED)),
             "hot_threshold": self.hot_threshold,
             "evictions": self.table.evictions,
+            "reverted": self.policy.reverts,
             "capacity": self.capacity,
             "top_patterns": patterns,
         }

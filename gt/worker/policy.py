@@ -1,0 +1,143 @@
+"""The one owner of a hot pattern's state: what runs eagerly, what compiles, what goes back.
+
+The C pattern table counts occurrences and turns a pattern HOT past the
+threshold; every other state change (promoted early, COMPILED, FAILED,
+reverted) is made here, and nowhere else.  The policy is told the facts (the
+table's count and state at each sight, each run's time, whether it ran
+compiled, a compile error) and answers with decisions: run eager or compiled,
+revert.  The worker carries them out; the engine only compiles and runs.
+
+One timing table: per pattern its eager and compiled runs, their sums (the
+means in the stats) and their best (the revert's evidence: on a busy machine a
+mean is the load's, not the code's).
+"""
+from __future__ import annotations
+
+import logging
+
+from gt.worker import _hotpath
+
+log = logging.getLogger(__name__)
+
+COLD, HOT, COMPILED, FAILED = _hotpath.COLD, _hotpath.HOT, _hotpath.COMPILED, _hotpath.FAILED
+STATE_NAMES = ("cold", "hot", "compiled", "failed")
+# Compiled runs of a pattern before its compiled and eager times are compared.
+REVERT_SAMPLES = 10
+# Failed patterns remembered without a pattern table (GT_COMPILE=1: every batch compiles).
+_FAILED_KEYS_LIMIT = 256
+
+
+class Record:
+    """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds."""
+
+    __slots__ = ("signature", "runs", "seconds", "best", "samples_left")
+
+    def __init__(self, signature: int) -> None:
+        self.signature = signature
+        self.runs = [0, 0]
+        self.seconds = [0.0, 0.0]
+        self.best: list = [None, None]
+        self.samples_left = REVERT_SAMPLES
+
+    def add(self, compiled: bool, seconds: float) -> None:
+        k = int(compiled)
+        self.runs[k] += 1
+        self.seconds[k] += seconds
+        if self.best[k] is None or seconds < self.best[k]:
+            self.best[k] = seconds
+
+    def mean_ms(self, compiled: bool) -> float | None:
+        k = int(compiled)
+        return 1e3 * self.seconds[k] / self.runs[k] if self.runs[k] else None
+
+
+class HotPathPolicy:
+    """Decides, per pattern of ``table`` (a ``_hotpath.PatternTable``), eager or compiled."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self.records: dict = {}        # entry id (or a batch key without a table) -> Record
+        self.reverted: set[int] = set()   # signatures: a reverted pattern stays eager after eviction too
+        self.reverts = 0
+        self._failed_keys: dict = {}   # without a table: batch keys whose compile failed
+
+    # -- facts in ------------------------------------------------------------------
+    def seen(self, entry_id: int, signature: int, state: int) -> int:
+        """The table recorded a sight of ``entry_id``; its state as the policy has it."""
+        if entry_id not in self.records:
+            self.records[entry_id] = Record(signature)
+            if signature in self.reverted and state != FAILED:
+                self.table.set_state(entry_id, FAILED)
+                return FAILED
+        return state
+
+    def forget(self, entry_ids) -> None:
+        """Patterns evicted from the table."""
+        for entry_id in entry_ids:
+            self.records.pop(entry_id, None)
+
+    def finished(self, key, compiled: bool, error: str, seconds: float, n_ops: int, worker_id: str = "") -> bool:
+        """A run of pattern ``key`` ended (``error``: its compile failed).  True: revert it, drop its graph."""
+        record = self.records.get(key)
+        if record is None:   # evicted meanwhile, or no table
+            if error:
+                self._note_failed_key(key, error, n_ops)
+            return False
+        try:
+            state = self.table.state(key)
+        except KeyError:
+            return False
+        record.add(compiled, seconds)
+        if error:
+            if state != FAILED:
+                self.table.set_state(key, FAILED)
+                log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s",
+                            n_ops, error)
+            return False
+        if not compiled:
+            return False
+        if state == HOT:
+            self.table.set_state(key, COMPILED)
+        record.samples_left -= 1
+        eager, best = record.best
+        if record.samples_left or eager is None or best < eager:
+            return False
+        self.reverted.add(record.signature)
+        self.table.set_state(key, FAILED)
+        self.reverts += 1
+        log.warning("[HotPath] Worker %s: Batch(%d ops) runs no faster compiled (best %.1f us) than eager "
+                    "(best %.1f us); it runs eagerly from now on", worker_id, n_ops, best * 1e6, eager * 1e6)
+        return True
+
+    def _note_failed_key(self, key, error: str, n_ops: int) -> None:
+        if key in self._failed_keys:
+            return
+        if len(self._failed_keys) >= _FAILED_KEYS_LIMIT:
+            del self._failed_keys[next(iter(self._failed_keys))]
+        self._failed_keys[key] = error
+        log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s", n_ops, error)
+
+    # -- decisions out ------------------------------------------------------------
+    def compiles(self, key) -> bool:
+        """Without hot-path detection (GT_COMPILE=1): compile unless this pattern failed to."""
+        return key not in self._failed_keys
+
+    def state(self, entry_id: int) -> int:
+        return self.table.state(entry_id)
+
+    def promote(self, entry_id: int) -> bool:
+        """A cold pattern compiles before its threshold (a compile region's batch, a merged cycle)."""
+        if self.table.state(entry_id) != COLD:
+            return False
+        self.table.set_state(entry_id, HOT)
+        return True
+
+    def best_eager(self, entry_id: int) -> float | None:
+        record = self.records.get(entry_id)
+        return None if record is None else record.best[0]
+
+    def set_eager_reference(self, entry_id: int, seconds: float) -> None:
+        """A merged cycle is judged against its segments' best eager times summed."""
+        record = self.records.get(entry_id)
+        if record is not None:
+            record.best[0] = seconds
