@@ -6,7 +6,12 @@ and compare a GT result with a torch result (shape, dtype and values).
 """
 from __future__ import annotations
 
+import os
 import zlib
+
+# The suite never reads or writes the user's hot-path cache (~/.cache/gt), nor do the
+# processes it starts: tests of the cache give their own directories.
+os.environ["GT_CACHE_DIR"] = ""
 
 import numpy as np
 import pytest

@@ -109,18 +109,27 @@ def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[
     The list is consumed (Inductor's generated code clears it to free inputs
     early): pass a fresh list on every call.
     """
+    from torch._guards import TracingContext, tracing
     from torch._inductor import config as inductor_config
     from torch._inductor.compile_fx import compile_fx_inner
     from torch._inductor.decomposition import select_decomp_table
+    from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
+    # Traced on fake tensors of a fake mode with a shape env: Inductor's FX graph
+    # cache keys only such graphs, and with it a later process loads the compiled
+    # code instead of generating it (see gt/worker/hotpath_cache.py).
+    fake_mode = FakeTensorMode(shape_env=ShapeEnv())
+    fake_inputs = [fake_mode.from_tensor(t, static_shapes=True) for t in example_inputs]
     functional = torch.func.functionalize(gm, remove="mutations")
-    aten_graph = make_fx(functional, decomposition_table=select_decomp_table())(*example_inputs)
     # A pattern's key pins every input's dtype, shape and strides (meta_of), so the
     # generated code's per-call size/stride asserts (a fifth of a small graph's call)
     # can go; inputs of other strides are another pattern with its own graph.
-    with inductor_config.patch(size_asserts=False):
-        compiled = compile_fx_inner(aten_graph, example_inputs)
+    with tracing(TracingContext(fake_mode)), inductor_config.patch(size_asserts=False):
+        aten_graph = make_fx(functional, decomposition_table=select_decomp_table(),
+                             tracing_mode="fake")(*fake_inputs)
+        compiled = compile_fx_inner(aten_graph, fake_inputs)
     fn = compiled.current_callable
     if example_inputs and example_inputs[0].is_cuda:
         try:

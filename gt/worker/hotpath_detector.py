@@ -16,6 +16,7 @@ import time
 from gt.worker import _batcher, _hotpath
 from gt import ops as _ops
 from gt.worker.engine import Batch, Operation, meta_of
+from gt.worker.hotpath_cache import PatternCache
 from gt.worker.policy import COMPILED, HOT, STATE_NAMES, HotPathPolicy
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,14 @@ class HotPathDetector:
     """Counts batch patterns, says which ones should run compiled, finds cycles."""
 
     def __init__(self, hot_threshold: int = 10, enable_auto_compile: bool = True,
-                 capacity: int = 1024) -> None:
+                 capacity: int = 1024, cache: PatternCache | None = None) -> None:
         if not isinstance(hot_threshold, int) or hot_threshold < 1:
             raise ValueError(f"hot_threshold must be a positive integer, got {hot_threshold!r}")
         self.hot_threshold = hot_threshold
         self.capacity = capacity
         self.enable_auto_compile = enable_auto_compile
         self.table = _hotpath.PatternTable(hot_threshold, capacity)
-        self.policy = HotPathPolicy(self.table)
+        self.policy = HotPathPolicy(self.table, cache)
         self.last_signature = 0   # of the batch last recorded: the key for observe_segment
         self.total_batches = 0
         self.hot_batches_executed = 0
@@ -72,7 +73,7 @@ class HotPathDetector:
             batch = self._canonical(operations, tensors if tensors is not None else {})
         codes = tuple(map(self.meta_code, batch.metas))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
-        state = self.policy.seen(entry_id, self.last_signature, state)
+        state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
         batch.key = entry_id
         self.total_batches += 1
         hot = state == HOT or state == COMPILED
@@ -136,6 +137,7 @@ class HotPathDetector:
             "hot_threshold": self.hot_threshold,
             "evictions": self.table.evictions,
             "reverted": self.policy.reverts,
+            "from_disk": self.policy.from_disk,
             "capacity": self.capacity,
             "top_patterns": patterns,
         }

@@ -10,12 +10,18 @@ revert.  The worker carries them out; the engine only compiles and runs.
 One timing table: per pattern its eager and compiled runs, their sums (the
 means in the stats) and their best (the revert's evidence: on a busy machine a
 mean is the load's, not the code's).
+
+With a persistent cache (``gt.worker.hotpath_cache``) the policy saves these
+records and, at a pattern's first sight in a later process, loads them: a
+pattern known compiled compiles at once, a known cycle is merged after one
+round, a failed or reverted one stays eager.
 """
 from __future__ import annotations
 
 import logging
 
 from gt.worker import _hotpath
+from gt.worker.hotpath_cache import PatternCache, pattern_digest
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +36,7 @@ _FAILED_KEYS_LIMIT = 256
 class Record:
     """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds."""
 
-    __slots__ = ("signature", "runs", "seconds", "best", "samples_left")
+    __slots__ = ("signature", "runs", "seconds", "best", "samples_left", "digest", "cycle", "saved", "from_disk")
 
     def __init__(self, signature: int) -> None:
         self.signature = signature
@@ -38,6 +44,10 @@ class Record:
         self.seconds = [0.0, 0.0]
         self.best: list = [None, None]
         self.samples_left = REVERT_SAMPLES
+        self.digest = ""        # the pattern's digest in the persistent cache ("": no cache)
+        self.cycle = None       # the digests of the cycle it is a segment of, as last merged
+        self.saved = ""         # the state last saved to (or loaded from) the cache
+        self.from_disk = False
 
     def add(self, compiled: bool, seconds: float) -> None:
         k = int(compiled)
@@ -54,22 +64,67 @@ class Record:
 class HotPathPolicy:
     """Decides, per pattern of ``table`` (a ``_hotpath.PatternTable``), eager or compiled."""
 
-    def __init__(self, table) -> None:
+    def __init__(self, table, cache: PatternCache | None = None) -> None:
         self.table = table
+        self.cache = cache
         self.records: dict = {}        # entry id (or a batch key without a table) -> Record
         self.reverted: set[int] = set()   # signatures: a reverted pattern stays eager after eviction too
         self.reverts = 0
+        self.from_disk = 0             # patterns whose record came from the persistent cache
         self._failed_keys: dict = {}   # without a table: batch keys whose compile failed
 
     # -- facts in ------------------------------------------------------------------
-    def seen(self, entry_id: int, signature: int, state: int) -> int:
-        """The table recorded a sight of ``entry_id``; its state as the policy has it."""
-        if entry_id not in self.records:
-            self.records[entry_id] = Record(signature)
-            if signature in self.reverted and state != FAILED:
-                self.table.set_state(entry_id, FAILED)
-                return FAILED
+    def seen(self, entry_id: int, signature: int, state: int, batch, operations: list) -> int:
+        """The table recorded a sight of ``entry_id`` (``batch``, canonical, of ``operations``);
+        its state as the policy has it."""
+        if entry_id in self.records:
+            return state
+        record = self.records[entry_id] = Record(signature)
+        if signature in self.reverted and state != FAILED:
+            self.table.set_state(entry_id, FAILED)
+            return FAILED
+        if self.cache is None:
+            return state
+        record.digest = pattern_digest(batch.canon, operations, batch.metas)
+        disk = self.cache.load(record.digest)
+        return state if disk is None else self._restore(entry_id, record, disk, state)
+
+    def _restore(self, entry_id: int, record: Record, disk: dict, state: int) -> int:
+        """A pattern known from an earlier run: its record, and the state it starts in."""
+        if not self.from_disk:
+            log.info("[HotPath] patterns known from an earlier run are taken from the cache in %s: "
+                     "they compile on first sight", self.cache.root)
+        self.from_disk += 1
+        record.from_disk = True
+        record.saved = disk["state"]
+        record.cycle = disk.get("cycle")
+        record.best = [disk.get("eager_s"), disk.get("compiled_s")]
+        if disk["state"] == "compiled" and state == COLD:
+            state = HOT
+        elif disk["state"] in ("failed", "reverted"):
+            self.reverted.add(record.signature)
+            state = FAILED
+        else:
+            return state
+        self.table.set_state(entry_id, state)
         return state
+
+    def _save(self, record: Record, state: str) -> None:
+        if record.digest:
+            record.saved = state
+            self.cache.store(record.digest, {"state": state, "cycle": record.cycle,
+                                             "eager_s": record.best[0], "compiled_s": record.best[1]})
+
+    def note_cycle(self, entry_ids: tuple) -> None:
+        """These segments, in this order, are now run as one merged cycle: remember it."""
+        records = [self.records.get(k) for k in entry_ids]
+        if None in records or not all(r.digest for r in records):
+            return
+        cycle = [r.digest for r in records]
+        for record in records:
+            if record.cycle != cycle:
+                record.cycle = cycle
+                self._save(record, record.saved or "hot")
 
     def forget(self, entry_ids) -> None:
         """Patterns evicted from the table."""
@@ -91,6 +146,7 @@ class HotPathPolicy:
         if error:
             if state != FAILED:
                 self.table.set_state(key, FAILED)
+                self._save(record, "failed")
                 log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s",
                             n_ops, error)
             return False
@@ -98,12 +154,17 @@ class HotPathPolicy:
             return False
         if state == HOT:
             self.table.set_state(key, COMPILED)
+            if record.saved != "compiled":
+                self._save(record, "compiled")
         record.samples_left -= 1
         eager, best = record.best
         if record.samples_left or eager is None or best < eager:
+            if not record.samples_left:
+                self._save(record, "compiled")   # the evidence it pays
             return False
         self.reverted.add(record.signature)
         self.table.set_state(key, FAILED)
+        self._save(record, "reverted")
         self.reverts += 1
         log.warning("[HotPath] Worker %s: Batch(%d ops) runs no faster compiled (best %.1f us) than eager "
                     "(best %.1f us); it runs eagerly from now on", worker_id, n_ops, best * 1e6, eager * 1e6)
@@ -131,6 +192,22 @@ class HotPathPolicy:
             return False
         self.table.set_state(entry_id, HOT)
         return True
+
+    def known_compiled(self, entry_id: int) -> bool:
+        """Was this pattern compiled in an earlier run (the persistent cache says so)?"""
+        record = self.records.get(entry_id)
+        return record is not None and record.from_disk and record.saved == "compiled"
+
+    def known_cycle(self, entry_ids: list) -> int:
+        """The period P when the last P of these segments are a cycle merged in an earlier run,
+        ending with the last one (the next segment starts it again), else 0."""
+        record = self.records.get(entry_ids[-1])
+        cycle = record.cycle if record is not None else None
+        if not cycle or cycle[-1] != record.digest or len(cycle) > len(entry_ids):
+            return 0
+        records = self.records
+        recent = [records[k].digest if k in records else "" for k in entry_ids[-len(cycle):]]
+        return len(cycle) if recent == cycle else 0
 
     def best_eager(self, entry_id: int) -> float | None:
         record = self.records.get(entry_id)

@@ -40,6 +40,7 @@ from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 from gt.worker import _batcher
 from gt import ops as _ops
 from gt.worker.engine import Batch, Engine, meta_of
+from gt.worker.hotpath_cache import PatternCache, use_inductor_cache
 from gt.worker.hotpath_detector import HotPathDetector
 from gt.worker.policy import FAILED, HotPathPolicy
 
@@ -83,9 +84,17 @@ class Worker:
         self.engine = Engine(self.device, enable_compilation=cfg.compile and not cfg.auto_compile)
         self.hotpath_detector = None
         self.policy = HotPathPolicy(None)   # without detection: remembers the batches that failed to compile
+        cache = None
+        if cfg.cache_dir and (cfg.auto_compile or cfg.compile):
+            try:
+                use_inductor_cache(cfg.cache_dir)
+                cache = PatternCache(cfg.cache_dir, cfg.cache_max_mb, self.device) if cfg.auto_compile else None
+            except OSError as exc:
+                log.warning("Worker %s: the hot-path cache in %s cannot be used (%s); running without it",
+                            worker_id, cfg.cache_dir, exc)
         if cfg.auto_compile:
             self.hotpath_detector = HotPathDetector(hot_threshold=cfg.hot_threshold,
-                                                    enable_auto_compile=True)
+                                                    enable_auto_compile=True, cache=cache)
             self.policy = self.hotpath_detector.policy
             log.info("Worker %s: Hot path detection enabled (threshold=%d)", worker_id, cfg.hot_threshold)
             if batch_size == 1:
@@ -292,7 +301,7 @@ class Worker:
         failed to compile or was reverted is given up for good.
         """
         seen = self._merged_seen[key] = self._merged_seen.get(key, 0) + 1
-        if seen == 1:
+        if seen == 1 and not self.policy.known_compiled(key):
             self._fresh_merges += 1
             if self._fresh_merges >= _FRESH_MERGES_PER_SEGMENT * self._period:
                 log.info("[HotPath] Worker %s: merged cycles stopped repeating; back to single batches",
@@ -334,22 +343,26 @@ class Worker:
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
         if period == 1 or force_compile or self.batch_size == 1:
             return hot
-        if period == 0:
+        # A cycle merged in an earlier run (the persistent cache) is merged after one round.
+        known = 0 if period else self.policy.known_cycle([seg[0] for seg in recent])
+        if not (period or known):
             return hot and not self._cycle_may_form()
+        period = period or known
         segments = recent[-period:]
         cycle = tuple(seg[0] for seg in segments)
         if cycle in self._bad_cycles:
             return hot
-        if all(seg[1] for seg in segments):
+        if known or all(seg[1] for seg in segments):
             best = [self.policy.best_eager(k) for k in cycle]
             self._cycle_eager = None if None in best else (sum(best), sum(seg[4] for seg in segments))
             self._period, self._cycle = period, cycle
             self._fresh_merges = 0
             # The next segment is cycle[0]; held cycles start at cycle[start], so the
             # first one may be short.
-            start = self._cycle_start(period)
+            start = 0 if known else self._cycle_start(period)
             if start:
                 self._held = period - start
+            self.policy.note_cycle(cycle[start:] + cycle[:start])
             log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
                      self.worker_id, period)
         # A segment of a cycle waits for the merged cycle instead of compiling on its own.
