@@ -27,7 +27,7 @@ if compiler != "inductor":
         return lambda args: gm(*args)
     engine_mod._compile_graph = stand_in
 if compiler == "graph":
-    policy_mod.REVERT_SAMPLES = 10 ** 9   # what the worker does must not depend on this machine's timings
+    policy_mod.REVERT_SAMPLES = 0   # never judged: what the worker does must not depend on this machine's timings
 
 worker = gt.debug.get_worker()
 gt.manual_seed(0)

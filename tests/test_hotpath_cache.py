@@ -119,8 +119,11 @@ def test_two_processes_writing_at_once_leave_a_sound_cache(tmp_path):
 
 
 def test_a_pattern_reverted_in_one_run_stays_eager_in_the_next(tmp_path):
-    first = _run(tmp_path, workload="tiny", steps=16, compiler="slow", threshold=2)
+    first = _run(tmp_path, workload="tiny", steps=26, compiler="slow", threshold=2)
     assert first["hotpath"]["reverted"] == 1 and len(first["graphs"]) == 1
+    records = [json.load(open(p))["record"] for p in _entries(tmp_path)]
+    reverted = [r for r in records if r["state"] == "reverted"]
+    assert len(reverted) == 1 and reverted[0]["reverts"] == 1 and reverted[0]["ratio"] > 10   # the evidence
     second = _run(tmp_path, workload="tiny", steps=6, compiler="slow", threshold=2)
     assert second["graphs"] == [] and second["first_compiled"] is None
     assert second["hotpath"]["from_disk"] == 1

@@ -202,10 +202,10 @@ def _check(record: dict) -> None:
     if cycle is not None and (not isinstance(cycle, list) or len(cycle) > _MAX_CYCLE
                               or not all(isinstance(d, str) and len(d) == 32 for d in cycle)):
         raise ValueError("bad cycle")
-    for name in ("eager_s", "compiled_s"):
+    for name in ("eager_s", "compiled_s", "ratio"):
         value = record.get(name)
         if value is not None and (type(value) is not float or not value >= 0):
             raise ValueError(f"bad {name}")
-    for name in ("reverts", "recheck_after"):
-        if type(record.get(name, 0)) is not int or record.get(name, 0) < 0:
-            raise ValueError(f"bad {name}")
+    reverts = record.get("reverts", 0)
+    if type(reverts) is not int or not 0 <= reverts < 64:
+        raise ValueError("bad reverts")

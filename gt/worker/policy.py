@@ -8,8 +8,16 @@ compiled, a compile error) and answers with decisions: run eager or compiled,
 revert.  The worker carries them out; the engine only compiles and runs.
 
 One timing table: per pattern its eager and compiled runs, their sums (the
-means in the stats) and their best (the revert's evidence: on a busy machine a
-mean is the load's, not the code's).
+means in the stats) and their best.
+
+Revert without following the machine's noise: once a pattern runs compiled,
+the policy judges it.  After one warm-up call it interleaves eager and compiled
+runs (E C E C ...: each pair ran under the same load) and, after
+``REVERT_SAMPLES`` pairs, reverts the pattern to eager only if the median of
+the pairs' compiled/eager ratios exceeds ``1 + REVERT_MARGIN``: a burst during
+some runs moves a few ratios, not the median.  A reverted pattern is examined
+again after ``RECHECK_BATCHES`` batches, twice as many after each further
+revert.
 
 With a persistent cache (``gt.worker.hotpath_cache``) the policy saves these
 records and, at a pattern's first sight in a later process, loads them: a
@@ -19,6 +27,7 @@ round, a failed or reverted one stays eager.
 from __future__ import annotations
 
 import logging
+from statistics import median
 
 from gt.worker import _hotpath
 from gt.worker.hotpath_cache import PatternCache, pattern_digest
@@ -27,23 +36,33 @@ log = logging.getLogger(__name__)
 
 COLD, HOT, COMPILED, FAILED = _hotpath.COLD, _hotpath.HOT, _hotpath.COMPILED, _hotpath.FAILED
 STATE_NAMES = ("cold", "hot", "compiled", "failed")
-# Compiled runs of a pattern before its compiled and eager times are compared.
+# Interleaved (eager, compiled) pairs of runs that judge a compiled pattern; 0: never judged.
 REVERT_SAMPLES = 10
+# Revert when the median compiled/eager ratio of the pairs is above 1 + this.
+REVERT_MARGIN = 0.05
+# Batches (of any pattern) before a reverted pattern is judged again; doubled at each revert.
+RECHECK_BATCHES = 200
 # Failed patterns remembered without a pattern table (GT_COMPILE=1: every batch compiles).
 _FAILED_KEYS_LIMIT = 256
 
 
 class Record:
-    """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds."""
+    """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds, and its judgement."""
 
-    __slots__ = ("signature", "runs", "seconds", "best", "samples_left", "digest", "cycle", "saved", "from_disk")
+    __slots__ = ("signature", "runs", "seconds", "best", "judging", "next_compiled", "pending", "ratios",
+                 "reverts", "recheck_at", "digest", "cycle", "saved", "from_disk")
 
     def __init__(self, signature: int) -> None:
         self.signature = signature
         self.runs = [0, 0]
         self.seconds = [0.0, 0.0]
         self.best: list = [None, None]
-        self.samples_left = REVERT_SAMPLES
+        self.judging = False    # interleaving eager and compiled runs to judge the graph
+        self.next_compiled = True
+        self.pending = None     # (compiled, seconds): the first run of an unfinished pair; "warm-up"
+        self.ratios: list = []  # compiled/eager per pair
+        self.reverts = 0
+        self.recheck_at = 0     # the policy's batch count at which a reverted pattern is judged again
         self.digest = ""        # the pattern's digest in the persistent cache ("": no cache)
         self.cycle = None       # the digests of the cycle it is a segment of, as last merged
         self.saved = ""         # the state last saved to (or loaded from) the cache
@@ -68,8 +87,9 @@ class HotPathPolicy:
         self.table = table
         self.cache = cache
         self.records: dict = {}        # entry id (or a batch key without a table) -> Record
-        self.reverted: set[int] = set()   # signatures: a reverted pattern stays eager after eviction too
+        self.reverted: dict = {}       # signature -> reverts: a reverted pattern stays eager after eviction too
         self.reverts = 0
+        self.clock = 0                 # batches seen
         self.from_disk = 0             # patterns whose record came from the persistent cache
         self._failed_keys: dict = {}   # without a table: batch keys whose compile failed
 
@@ -77,11 +97,15 @@ class HotPathPolicy:
     def seen(self, entry_id: int, signature: int, state: int, batch, operations: list) -> int:
         """The table recorded a sight of ``entry_id`` (``batch``, canonical, of ``operations``);
         its state as the policy has it."""
-        if entry_id in self.records:
+        self.clock += 1
+        record = self.records.get(entry_id)
+        if record is not None:
+            if state == FAILED and self.recheck_due(entry_id):
+                return self._recheck(entry_id, record, len(operations))
             return state
         record = self.records[entry_id] = Record(signature)
         if signature in self.reverted and state != FAILED:
-            self.table.set_state(entry_id, FAILED)
+            self._reverted(entry_id, record, self.reverted[signature])
             return FAILED
         if self.cache is None:
             return state
@@ -101,19 +125,37 @@ class HotPathPolicy:
         record.best = [disk.get("eager_s"), disk.get("compiled_s")]
         if disk["state"] == "compiled" and state == COLD:
             state = HOT
-        elif disk["state"] in ("failed", "reverted"):
-            self.reverted.add(record.signature)
+        elif disk["state"] == "reverted":
+            self._reverted(entry_id, record, disk.get("reverts", 1))
+            return FAILED
+        elif disk["state"] == "failed":
             state = FAILED
         else:
             return state
         self.table.set_state(entry_id, state)
         return state
 
+    def _reverted(self, entry_id: int, record: Record, reverts: int) -> None:
+        """The pattern runs eagerly until its next judgement is due."""
+        record.reverts = reverts
+        record.recheck_at = self.clock + RECHECK_BATCHES * 2 ** (reverts - 1)
+        self.reverted[record.signature] = reverts
+        self.table.set_state(entry_id, FAILED)
+
+    def _recheck(self, entry_id: int, record: Record, n_ops: int) -> int:
+        log.info("[HotPath] Batch(%d ops), reverted to eager %d time(s), is judged again", n_ops, record.reverts)
+        record.recheck_at = 0
+        self.reverted.pop(record.signature, None)
+        self.table.set_state(entry_id, HOT)
+        return HOT
+
     def _save(self, record: Record, state: str) -> None:
         if record.digest:
             record.saved = state
-            self.cache.store(record.digest, {"state": state, "cycle": record.cycle,
-                                             "eager_s": record.best[0], "compiled_s": record.best[1]})
+            ratio = median(record.ratios) if record.ratios else None
+            self.cache.store(record.digest, {"state": state, "cycle": record.cycle, "eager_s": record.best[0],
+                                             "compiled_s": record.best[1], "ratio": ratio,
+                                             "reverts": record.reverts})
 
     def note_cycle(self, entry_ids: tuple) -> None:
         """These segments, in this order, are now run as one merged cycle: remember it."""
@@ -150,24 +192,32 @@ class HotPathPolicy:
                 log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s",
                             n_ops, error)
             return False
-        if not compiled:
-            return False
-        if state == HOT:
+        if compiled and state == HOT:
             self.table.set_state(key, COMPILED)
+            record.judging, record.pending, record.ratios = REVERT_SAMPLES > 0, "warm-up", []
             if record.saved != "compiled":
                 self._save(record, "compiled")
-        record.samples_left -= 1
-        eager, best = record.best
-        if record.samples_left or eager is None or best < eager:
-            if not record.samples_left:
-                self._save(record, "compiled")   # the evidence it pays
+        if not record.judging:
             return False
-        self.reverted.add(record.signature)
-        self.table.set_state(key, FAILED)
+        record.next_compiled = not compiled
+        pending, record.pending = record.pending, None
+        if pending == "warm-up" or pending is None or pending[0] == compiled:
+            record.pending = None if pending == "warm-up" else (compiled, seconds)
+            return False
+        record.ratios.append(seconds / pending[1] if compiled else pending[1] / seconds)
+        if len(record.ratios) < REVERT_SAMPLES:
+            return False
+        record.judging, record.next_compiled = False, True
+        ratio = median(record.ratios)
+        if ratio <= 1 + REVERT_MARGIN:
+            self._save(record, "compiled")   # with the evidence that it pays
+            return False
+        self._reverted(key, record, record.reverts + 1)
         self._save(record, "reverted")
         self.reverts += 1
-        log.warning("[HotPath] Worker %s: Batch(%d ops) runs no faster compiled (best %.1f us) than eager "
-                    "(best %.1f us); it runs eagerly from now on", worker_id, n_ops, best * 1e6, eager * 1e6)
+        log.warning("[HotPath] Worker %s: Batch(%d ops) runs no faster compiled than eager (median of %d "
+                    "interleaved pairs: %.2fx the eager time); it runs eagerly, judged again in %d batches",
+                    worker_id, n_ops, len(record.ratios), ratio, record.recheck_at - self.clock)
         return True
 
     def _note_failed_key(self, key, error: str, n_ops: int) -> None:
@@ -182,6 +232,16 @@ class HotPathPolicy:
     def compiles(self, key) -> bool:
         """Without hot-path detection (GT_COMPILE=1): compile unless this pattern failed to."""
         return key not in self._failed_keys
+
+    def run_compiled(self, entry_id) -> bool:
+        """For a pattern that runs compiled: this run too?  (While judged, every other run is eager.)"""
+        record = self.records.get(entry_id)
+        return record is None or record.next_compiled
+
+    def recheck_due(self, entry_id) -> bool:
+        """Is a reverted pattern due to be judged again?"""
+        record = self.records.get(entry_id)
+        return record is not None and 0 < record.recheck_at <= self.clock
 
     def state(self, entry_id: int) -> int:
         return self.table.state(entry_id)
@@ -208,13 +268,3 @@ class HotPathPolicy:
         records = self.records
         recent = [records[k].digest if k in records else "" for k in entry_ids[-len(cycle):]]
         return len(cycle) if recent == cycle else 0
-
-    def best_eager(self, entry_id: int) -> float | None:
-        record = self.records.get(entry_id)
-        return None if record is None else record.best[0]
-
-    def set_eager_reference(self, entry_id: int, seconds: float) -> None:
-        """A merged cycle is judged against its segments' best eager times summed."""
-        record = self.records.get(entry_id)
-        if record is not None:
-            record.best[0] = seconds

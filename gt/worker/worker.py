@@ -25,8 +25,8 @@ size is 1, and their batches compile on first sight.
 
 What runs compiled, what failed and what goes back to eager is decided by
 the pattern's policy (``gt.worker.policy``): the worker tells it each run's
-facts and carries out its decisions (for a merged cycle the policy is given
-the sum of its segments' best eager runs as the eager reference).
+facts and carries out its decisions.  A merged cycle that failed or was
+reverted is not merged again until the policy judges its pattern again.
 """
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ MAX_PERIOD = 16
 # Merged batches seen for the first time, per segment of the period, before the
 # worker decides the cycle is gone and goes back to single segments.
 _FRESH_MERGES_PER_SEGMENT = 2
+
+
+def _rotation(cycle: tuple) -> tuple:
+    """One name for a cycle whatever segment the cycle finder saw first."""
+    return min(cycle[k:] + cycle[:k] for k in range(len(cycle)))
 
 
 def default_device() -> str:
@@ -118,7 +123,7 @@ class Worker:
         self._seg_limit = batch_size
         self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
         # Cycles (see the module docstring).
-        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids, ops) of the last segments
+        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids) of the last segments
         # Frees between segments (nothing pending: applied at once), for _cycle_start's replay.
         self._gap_frees: list[int] | None = [] if cfg.auto_compile and batch_size > 1 else None
         self._period = 0               # 0: run segments one by one; P: hold P segments
@@ -126,10 +131,10 @@ class Worker:
         self._after_sync: int | None = None   # key of the first segment after the last sync point
         self._synced = False
         self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
-        self._cycle_eager: tuple | None = None  # (their best eager seconds summed, their ops), when all known
         self._fresh_merges = 0
         self._merged_seen: dict = {}   # pattern key -> times seen as a merged batch
-        self._bad_cycles: set[tuple] = set()
+        # cycle (as _rotation gives it) -> key of its merged pattern, which failed or was reverted
+        self._bad_cycles: dict = {}
         self.stats = {"operations": {"total": 0, "batched": 0, "compiled": 0, "eager": 0},
                       "batches": 0, "hot_batches": 0, "merged_batches": 0}
 
@@ -266,11 +271,12 @@ class Worker:
                 key = batch.key
                 if merged:
                     self.stats["merged_batches"] += 1
-                    compile_it = self._merged_compiles(key, hot, held, n) and n >= 2
+                    compile_it = self._merged_compiles(key, hot, held) and n >= 2
                 else:
                     if n >= 2 and force_compile and not hot:
                         hot = self.policy.promote(key)
-                    compile_it = self._observe_segment(batch, hot, force_compile, n) and n >= 2
+                    compile_it = self._observe_segment(batch, hot, force_compile) and n >= 2
+                compile_it = compile_it and self.policy.run_compiled(key)
         t0 = perf_counter()
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
@@ -292,13 +298,14 @@ class Worker:
 
     # -- cycles ---------------------------------------------------------------
 
-    def _merged_compiles(self, key: int, hot: bool, held: int, n_ops: int) -> bool:
+    def _merged_compiles(self, key: int, hot: bool, held: int) -> bool:
         """Should a merged batch run compiled?  On its second sight as a merged batch.
 
         The first sight shows nothing repeats yet (and a merged batch that is one
         hot segment, as at a loop's end, must not compile as if it did).  Merged
         batches that keep being new mean the cycle is gone; a full cycle that
-        failed to compile or was reverted is given up for good.
+        failed to compile or was reverted is given up (a reverted one until the
+        policy judges its pattern again).
         """
         seen = self._merged_seen[key] = self._merged_seen.get(key, 0) + 1
         if seen == 1 and not self.policy.known_compiled(key):
@@ -314,19 +321,12 @@ class Worker:
         full = held == self._period
         if self.policy.state(key) == FAILED:
             if full:
-                self._bad_cycles.add(self._cycle)
+                self._bad_cycles[_rotation(self._cycle)] = key
                 self._leave_cycle()
             return False
-        reference = self._cycle_eager
-        if full and reference is not None and n_ops == reference[1]:
-            # It ran eagerly once; its segments' best times (many runs each) are the
-            # better reference.  Only if it is that cycle: a new loop whose batches an
-            # old loop's period holds is not, and the old cycle's sum once reverted
-            # its paying graph.
-            self.policy.set_eager_reference(key, reference[0])
         return self.policy.promote(key)
 
-    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool, n_ops: int) -> bool:
+    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
         key = batch.key
         period = self.hotpath_detector.observe_segment(self.hotpath_detector.last_signature)
@@ -337,7 +337,7 @@ class Worker:
         if self._gap_frees:
             freed = (*self._gap_frees, *freed)
             self._gap_frees.clear()
-        recent.append((key, hot, batch.live_ids, freed, n_ops))
+        recent.append((key, hot, batch.live_ids, freed))
         if len(recent) > 2 * MAX_PERIOD:
             del recent[0]
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
@@ -350,11 +350,12 @@ class Worker:
         period = period or known
         segments = recent[-period:]
         cycle = tuple(seg[0] for seg in segments)
-        if cycle in self._bad_cycles:
-            return hot
+        bad = self._bad_cycles.get(_rotation(cycle))
+        if bad is not None:
+            if not self.policy.recheck_due(bad):
+                return hot
+            del self._bad_cycles[_rotation(cycle)]
         if known or all(seg[1] for seg in segments):
-            best = [self.policy.best_eager(k) for k in cycle]
-            self._cycle_eager = None if None in best else (sum(best), sum(seg[4] for seg in segments))
             self._period, self._cycle = period, cycle
             self._fresh_merges = 0
             # The next segment is cycle[0]; held cycles start at cycle[start], so the
@@ -398,7 +399,7 @@ class Worker:
         best, best_start = None, 0
         for start in range(period):
             alive: set = set()
-            for _, _, live_ids, freed_ids, _ in rounds[start:start + period]:
+            for _, _, live_ids, freed_ids in rounds[start:start + period]:
                 alive.difference_update(freed_ids)
                 alive.update(live_ids)
             if best is None or len(alive) < best:
