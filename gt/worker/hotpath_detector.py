@@ -43,6 +43,9 @@ class HotPathDetector:
         self._next_meta_code = 0
         self._current: tuple | None = None
         self._batcher: _batcher.Batcher | None = None   # for batches given as operations only
+        # Automatic dynamic: (canon, inputs' dtypes and ranks) -> [first sizes, dims symbolic per input]
+        self._sizes: dict = {}
+        self.symbolic_patterns = 0
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
@@ -71,6 +74,7 @@ class HotPathDetector:
         """
         if batch is None:
             batch = self._canonical(operations, tensors if tensors is not None else {})
+        self._shape_agnostic(batch, len(operations))
         codes = tuple(map(self.meta_code, batch.metas))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
         state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
@@ -83,6 +87,36 @@ class HotPathDetector:
                      self.hot_threshold, self.last_signature >> 40, len(operations))
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and hot
+
+    def _shape_agnostic(self, batch: Batch, n_ops: int) -> None:
+        """Automatic dynamic, as Dynamo's: once a batch's structure (canonical form, inputs'
+        dtypes and ranks) is seen with another size in some dims, those dims are symbolic in
+        its pattern (``batch.metas`` keeps no size, only the dims' stride order, there) and
+        the engine compiles it once with symbolic sizes (``batch.dynamic``)."""
+        metas = batch.metas
+        if None in metas:
+            return
+        key = (batch.canon, tuple((m[0], len(m[1])) for m in metas))
+        known = self._sizes.get(key)
+        sizes = tuple(m[1] for m in metas)
+        if known is None:
+            if len(self._sizes) >= _META_CODES_LIMIT:
+                self._sizes.clear()
+            self._sizes[key] = [sizes, None]
+            return
+        first, dynamic = known
+        if sizes != first:
+            seen = tuple(frozenset(d for d, (a, b) in enumerate(zip(f, n)) if a != b) for f, n in zip(first, sizes))
+            if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
+                dynamic = known[1] = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
+                self.symbolic_patterns += 1
+                log.info("[HotPath] Batch(%d ops) seen with other sizes: symbolic dims per input %s",
+                         n_ops, [sorted(d) for d in dynamic if d] or "none")
+        if dynamic is not None:
+            batch.dynamic = dynamic
+            batch.metas = tuple(m if not d else (m[0], tuple(None if k in d else n for k, n in enumerate(m[1])),
+                                                 tuple(sorted(range(len(m[2])), key=lambda k: -m[2][k])))
+                                for m, d in zip(metas, dynamic))
 
     def observe_segment(self, key: int) -> int:
         """Feed the key of the next executed batch (its ``last_signature``); return the
@@ -138,6 +172,7 @@ class HotPathDetector:
             "evictions": self.table.evictions,
             "reverted": self.policy.reverts,
             "from_disk": self.policy.from_disk,
+            "symbolic_patterns": self.symbolic_patterns,
             "capacity": self.capacity,
             "top_patterns": patterns,
         }
