@@ -4,9 +4,12 @@ the cycle that a training loop's batches form.
 A thin wrapper over the C pattern table in ``gt.worker._hotpath``: a pattern is
 a batch's canonical form (opcodes, exact params, data-flow wiring with tensor
 ids renumbered in first-use order, which results stay live) plus each external
-input's dtype and shape.  The first ``hot_threshold`` occurrences of a pattern
-run eagerly; from occurrence ``hot_threshold + 1`` on it runs compiled.  Stats
-and run times are kept here: they are per batch, not per op.
+input's dtype, shape and strides, with the sizes that already varied for this
+structure left symbolic (see _shape_agnostic).  The first ``hot_threshold``
+occurrences of a pattern run eagerly; from occurrence ``hot_threshold + 1`` on
+it runs compiled.  What happens to a pattern after that (compiled, failed,
+reverted) and its run times belong to its policy (``gt.worker.policy``); the
+detector counts, and reports the stats.
 """
 from __future__ import annotations
 
