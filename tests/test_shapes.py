@@ -111,3 +111,17 @@ def test_a_last_partial_batch_every_epoch_keeps_one_graph_per_step(use_worker, m
     assert frozenset({0}) in symbolic[0]        # the batch dim of X and Y
     last = sizes[-12:]
     assert stats["hotpath"]["hot_batches_executed"] >= len(last)   # the last three epochs ran compiled
+
+
+def test_a_symbolic_graphs_guards_refuse_other_strides_and_static_sizes():
+    """The pattern of an input with a symbolic dim keeps only its stride order: the guards must
+    check the rest (a slice of a wider tensor has the order but not the strides)."""
+    gm = torch.fx.symbolic_trace(lambda x, w: ((x @ w).tanh(),))
+    x, w = torch.randn(10, 4), torch.randn(4, 3)
+    code, shape_env, fn = engine_mod._compile_symbolic(gm, [x, w], (frozenset({0}), frozenset()))
+    other = torch.randn(7, 4)
+    assert shape_env.evaluate_guards_expression(code, [other, w])
+    torch.testing.assert_close(fn([other, w])[0], (other @ w).tanh())
+    assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 8)[:, :4], w])   # strides (8, 1)
+    assert not shape_env.evaluate_guards_expression(code, [other, w.t().contiguous().t()])  # w transposed
+    assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 5), torch.randn(5, 3)])  # static dim

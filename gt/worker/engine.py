@@ -150,7 +150,9 @@ def _compile_symbolic(gm: torch.fx.GraphModule, example_inputs: list, dynamic: t
     another graph.  Not captured as a CUDA graph (one would be needed per size).
     """
     fn, shape_env, fake_inputs = _inductor(gm, example_inputs, dynamic)
-    code = shape_env.produce_guards_expression(fake_inputs)
+    # Static sizes and strides too: the pattern keeps only the stride order of an input
+    # with a symbolic dim, and a view of another layout must not run this code.
+    code = shape_env.produce_guards_expression(fake_inputs, ignore_static=False)
     # Compiled once: evaluate_guards_expression evals what it is given, and a string
     # would be parsed again on every call (more than a small graph's run).
     return (compile(code, "<gt guards>", "eval") if code else None), shape_env, fn
