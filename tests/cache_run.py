@@ -52,6 +52,7 @@ else:
         losses.append(y.sum())
         if first_compiled is None and worker.stats["hot_batches"]:
             first_compiled = step
+inductor_imported = "torch._inductor.config" in sys.modules
 stats = gt.debug.get_worker_stats()[worker.worker_id]
 from torch._dynamo.utils import counters  # noqa: E402 - after the run: Inductor's own cache counters
 
@@ -62,4 +63,5 @@ print(json.dumps({
     "compilation": stats["compilation"],
     "graphs": compiled_graphs,
     "fxgraph_cache_hit": counters["inductor"]["fxgraph_cache_hit"],
+    "inductor_imported": inductor_imported,
 }))

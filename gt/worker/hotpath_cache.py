@@ -6,8 +6,10 @@ Under ``GT_CACHE_DIR`` (default ``~/.cache/gt``; empty: off):
   policy's record of the pattern: its state (hot, compiled, failed, reverted),
   the cycle it belongs to, its best eager and compiled times and the evidence
   of a revert.  A second process that sees a pattern known compiled compiles it
-  on first sight; a known cycle is merged after one round; a reverted pattern
-  stays eager until its re-examination is due.
+  without waiting for the threshold (on its second sight until some pattern has
+  repeated: the key reads Inductor's config, and importing Inductor costs a
+  short script seconds); a known cycle is merged after one round; a reverted
+  pattern stays eager until its re-examination is due.
 - ``inductor/``: Inductor's own caches (``TORCHINDUCTOR_CACHE_DIR``, its FX graph
   cache), unless the variable is set: a second process loads the generated code
   instead of generating it.
@@ -112,11 +114,25 @@ class PatternCache:
         self.max_bytes = max_mb * 1024 * 1024
         self.dir = os.path.join(root, "patterns")
         os.makedirs(self.dir, exist_ok=True)
-        self.env = environment(device)
-        self._env_id = hashlib.sha256(json.dumps(self.env, sort_keys=True).encode()).hexdigest()
+        self._device = device
+        self._env: dict | None = None
+        self._env_id = ""
         self._warned = False
 
+    @property
+    def ready(self) -> bool:
+        """Is the environment known?  (It reads Inductor's config: importing Inductor takes seconds.)"""
+        return self._env is not None
+
+    @property
+    def env(self) -> dict:
+        if self._env is None:
+            self._env = environment(self._device)
+            self._env_id = hashlib.sha256(json.dumps(self._env, sort_keys=True).encode()).hexdigest()
+        return self._env
+
     def _path(self, digest: str) -> str:
+        self.env
         name = hashlib.sha256((self._env_id + digest).encode()).hexdigest()[:40]
         return os.path.join(self.dir, name + ".json")
 

@@ -344,10 +344,10 @@ class Worker:
         if period == 1 or force_compile or self.batch_size == 1:
             return hot
         # A cycle merged in an earlier run (the persistent cache) is merged after one round.
-        known = 0 if period else self.policy.known_cycle([seg[0] for seg in recent])
+        known = self.policy.known_cycle([seg[0] for seg in recent])
         if not (period or known):
             return hot and not self._cycle_may_form()
-        period = period or known
+        period = known or period
         segments = recent[-period:]
         cycle = tuple(seg[0] for seg in segments)
         bad = self._bad_cycles.get(_rotation(cycle))
