@@ -41,6 +41,8 @@ class Config:
     batch_size: int | None   # None: not given (the worker picks by the compile settings)
     compile: bool
     device: str | None
+    cache_dir: str | None = None   # the persistent hot-path cache; None: off
+    cache_max_mb: int = 2048
 
 
 def _device(name: str) -> str | None:
@@ -63,12 +65,26 @@ def _device(name: str) -> str | None:
     return raw
 
 
+def _cache_dir(name: str) -> str | None:
+    """GT_CACHE_DIR: unset, the user's cache directory (``$XDG_CACHE_HOME/gt``, ``~/.cache/gt``);
+    empty, no cache."""
+    raw = os.environ.get(name)
+    if raw is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "gt")
+    raw = raw.strip()
+    return os.path.abspath(os.path.expanduser(raw)) if raw else None
+
+
 def from_env() -> Config:
-    """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE."""
+    """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE,
+    GT_CACHE_DIR and GT_CACHE_MAX_MB."""
     return Config(
         auto_compile=_flag("GT_AUTO_COMPILE"),
         hot_threshold=positive_int("GT_HOTPATH_THRESHOLD", 10),
         batch_size=positive_int("GT_WORKER_BATCH_SIZE", None),
         compile=_flag("GT_COMPILE"),
         device=_device("GT_DEVICE"),
+        cache_dir=_cache_dir("GT_CACHE_DIR"),
+        cache_max_mb=positive_int("GT_CACHE_MAX_MB", 2048),
     )

@@ -20,6 +20,7 @@ from gt.client import runtime
 from gt.client.emit import apply
 from gt.ops import OP_NAMES, OPCODE
 from gt.worker import engine as engine_mod
+from gt.worker import policy as policy_mod
 from gt.worker import worker as worker_mod
 from gt.worker.engine import Batch
 from gt.worker.hotpath_detector import HotPathDetector
@@ -170,7 +171,7 @@ def logged(caplog):
 @pytest.fixture
 def no_revert(monkeypatch):
     """Counting tests must not depend on this machine's timings: no pattern is reverted."""
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 10 ** 9)
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 0)
 
 
 def _stats():
@@ -271,7 +272,7 @@ def test_read_inside_a_held_cycle_matches_eager_and_realigns(use_worker, no_reve
         np.testing.assert_allclose(p, r, rtol=1e-6, atol=1e-7)
 
 
-def test_compiled_function_is_called_and_its_outputs_are_the_ones_used(use_worker, monkeypatch):
+def test_compiled_function_is_called_and_its_outputs_are_the_ones_used(use_worker, no_revert, monkeypatch):
     calls = []
 
     def marked_compile(gm, inputs):
@@ -328,23 +329,81 @@ def test_a_pattern_that_runs_slower_compiled_goes_back_to_eager(use_worker, monk
         return run
 
     monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
+    monkeypatch.setattr(policy_mod, "RECHECK_BATCHES", 6)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
     x = gt.tensor([1.0, 2.0, 3.0])
-    steps = 2 + worker_mod.REVERT_SAMPLES + 5
+    samples = policy_mod.REVERT_SAMPLES
+    # 2 cold runs, a compiled warm-up, then interleaved eager/compiled pairs; the last
+    # pair reverts it; 3 eager runs follow (the recheck is 6 batches away).
+    steps = 2 + 1 + 2 * samples + 3
     for _ in range(steps):
         with gt.no_grad():
             y = (x * 2.0 + 1.0).exp()
     np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
     stats = w.get_stats()
-    assert len(compiles) == 1                  # compiled once, never again
+    assert len(compiles) == 1
     assert stats["hotpath"]["reverted"] == 1
-    assert stats["hotpath"]["hot_batches_executed"] == worker_mod.REVERT_SAMPLES
-    assert stats["operations"]["compiled"] == 3 * worker_mod.REVERT_SAMPLES
-    assert stats["operations"]["eager"] == 3 * (steps - worker_mod.REVERT_SAMPLES)
+    assert stats["hotpath"]["hot_batches_executed"] == 1 + samples
+    assert stats["operations"]["compiled"] == 3 * (1 + samples)
+    assert stats["operations"]["eager"] == 3 * (steps - 1 - samples)
     assert stats["compilation"]["cache_size"] == 0
     assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
     assert logged.text.count("runs no faster compiled") == 1
     assert "Batch(3 ops)" in logged.text
+    assert f"median of {samples} interleaved pairs" in logged.text
+    # Judged again 6 batches after the revert (compiled again, interleaved again, reverted
+    # again), then 12 batches after the second revert.
+    for _ in range(3 + 2 * samples + 10):
+        with gt.no_grad():
+            y = (x * 2.0 + 1.0).exp()
+    assert len(compiles) == 2 and w.get_stats()["hotpath"]["reverted"] == 2
+    assert logged.text.count("is judged again") == 1
+    with gt.no_grad():
+        (x * 2.0 + 1.0).exp().numpy()
+    assert len(compiles) == 2 and logged.text.count("is judged again") == 1
+    with gt.no_grad():
+        (x * 2.0 + 1.0).exp().numpy()
+    assert logged.text.count("is judged again") == 2
+
+
+def test_a_burst_of_load_does_not_revert_a_graph_that_pays(use_worker, monkeypatch, logged):
+    """Compiled runs take 1 ms and eager runs 4 ms, but for the first 12 runs after the compile
+    the machine is busy (everything 10x slower).  All first compiled runs fall in the burst,
+    the eager runs before it did not: judged on interleaved pairs, the graph stays."""
+    clock = {"runs": 0, "compiled": False}
+
+    def load():
+        return 10.0 if clock["compiled"] and clock["runs"] < 12 else 1.0
+
+    def fast_compile(gm, inputs):
+        clock["compiled"] = True
+
+        def run(args):
+            clock["runs"] += 1
+            time.sleep(0.001 * load())
+            return gm(*args)
+        return run
+
+    monkeypatch.setattr(engine_mod, "_compile_graph", fast_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    real_eager = w.engine._run_eager
+
+    def eager_4ms(operations, tensors, batch):
+        if clock["compiled"]:
+            clock["runs"] += 1
+        time.sleep(0.004 * load())
+        return real_eager(operations, tensors, batch)
+
+    monkeypatch.setattr(w.engine, "_run_eager", eager_4ms)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(2 + 1 + 2 * policy_mod.REVERT_SAMPLES + 4):
+        with gt.no_grad():
+            y = (x * 2.0 + 1.0).exp()
+    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
+    stats = w.get_stats()
+    assert stats["hotpath"]["reverted"] == 0, logged.text
+    assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["compiled"]
+    assert stats["operations"]["eager"] == 3 * (2 + policy_mod.REVERT_SAMPLES)   # cold, then one per pair
 
 
 def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worker, monkeypatch, logged):
@@ -359,20 +418,21 @@ def test_a_cycle_that_runs_slower_compiled_goes_back_to_single_batches(use_worke
         return run
 
     monkeypatch.setattr(engine_mod, "_compile_graph", slow_compile)
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 3)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
     x = gt.tensor([1.0, 2.0, 3.0])
     gt.flush()                                # a sync point before the loop (creating x is none)
-    for _ in range(16):                       # two segments a step: a cycle of period 2
+    for _ in range(20):                       # two segments a step: a cycle of period 2
         with gt.no_grad():
             y = x * 2.0 + 1.0
         with gt.no_grad():
             z = (y - 1.0).exp()
     np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
     # Steps 0-2 run the segments eagerly (the cycle is hot after step 2), step 3 merged
-    # and eager, step 4 compiles the merged step (4 ops plus 3 scalar casts), steps 4-6
-    # run it and the third slow run reverts it; step 7 finds the cycle failed and runs
-    # its segments again, which compile on their own and are reverted in turn.
+    # and eager, step 4 compiles the merged step (4 ops plus 3 scalar casts) and warms it
+    # up, steps 5-10 are three eager/compiled pairs and revert it; step 11 finds the cycle
+    # failed and runs its segments again, which compile on their own and are reverted in
+    # turn (steps 11-17).
     assert compiled_ops[0] == 4 + 3
     assert sorted(compiled_ops[1:]) == [2 + 1, 2 + 2]
     stats = w.get_stats()
@@ -393,7 +453,7 @@ def test_a_new_loop_held_by_an_old_cycle_is_judged_by_its_own_eager_time(use_wor
         return lambda args: (time.sleep(0.0005 * n), gm(*args))[1]
 
     monkeypatch.setattr(engine_mod, "_compile_graph", half_speed_compile)
-    monkeypatch.setattr(worker_mod, "REVERT_SAMPLES", 3)
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 3)
     w = use_worker(batch_size=1024, auto_compile=True, threshold=3)   # merged batches: not hot on 2nd sight
     real_eager = w.engine._run_eager
 
@@ -519,17 +579,21 @@ def test_merged_cycles_that_stop_repeating_fall_back_to_single_batches(use_worke
         with gt.no_grad():
             z = (y - 1.0).exp()
     assert w._period == 2
-    for i in range(4):                        # every step now has a new shape: nothing repeats
-        v = gt.tensor([1.0] * (i + 4))
+    for i in range(4):                        # every step now has a new rank: nothing repeats
+        v = gt.ones(*([2] * (i + 2)))
         with gt.no_grad():
             y = v * 2.0 + 1.0
         with gt.no_grad():
             z = (y - 1.0).exp()
     assert w._period == 0
-    np.testing.assert_allclose(z.numpy(), np.exp(np.full(7, 2.0)), rtol=1e-6)
+    np.testing.assert_allclose(z.numpy(), np.exp(np.full((2,) * 5, 2.0)), rtol=1e-6)
 
 
-def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logged):
+@pytest.mark.parametrize("settings", [dict(auto_compile=True, threshold=2), dict(compile=True)],
+                         ids=["auto_compile", "compile_every_batch"])
+def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logged, settings):
+    """Never retried: the policy remembers the failure (also with GT_COMPILE=1, where every batch
+    compiles and there is no pattern table); the engine keeps no failed marker."""
     calls = []
 
     def broken_compile(gm, inputs):
@@ -537,18 +601,19 @@ def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logge
         raise RuntimeError("inductor is unhappy")
 
     monkeypatch.setattr(engine_mod, "_compile_graph", broken_compile)
-    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    w = use_worker(batch_size=1024, **settings)
     x = gt.tensor([1.0, 2.0, 3.0])
     for _ in range(8):
         with gt.no_grad():
             y = (x * 2.0 + 1.0).exp()
     np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
-    assert len(calls) == 1                          # never retried
+    assert len(calls) == 1
     stats = w.get_stats()
     assert stats["compilation"]["compile_failures"] == 1
-    assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
     assert logged.text.count("inductor is unhappy") == 1
     assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
+    if "hotpath" in stats:
+        assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ def _batch(first_id, a_id=1, b_id=2):
             Operation("compute", "relu", r + 2, (r + 1,))]
 
 
-TENSORS = {1: torch.zeros(2, 3), 2: torch.zeros(2, 3), 3: torch.zeros(4, 3)}
+TENSORS = {1: torch.zeros(2, 3), 2: torch.zeros(2, 3), 3: torch.zeros(4, 3), 4: torch.zeros(5), 5: torch.zeros(2, 2, 2)}
 
 
 def test_hundred_identical_batches_give_the_seed_stats():
@@ -102,7 +102,7 @@ def test_params_are_keyed_by_exact_value():
 
 def test_a_loop_of_three_batches_is_a_cycle_of_period_three():
     det = HotPathDetector(hot_threshold=2)
-    shapes = [(1, 2), (1, 3), (3, 3)]        # three patterns: the inputs' shapes differ
+    shapes = [(1, 2), (4, 4), (5, 5)]        # three patterns: the inputs' ranks differ
     periods = []
     for step in range(4):
         for k, (a, b) in enumerate(shapes):
@@ -111,6 +111,24 @@ def test_a_loop_of_three_batches_is_a_cycle_of_period_three():
     assert periods == [0] * 5 + [3] * 7
     det.reset_cycle()
     assert det.observe_segment(det.last_signature) == 0
+
+
+def test_a_structure_seen_with_other_sizes_has_symbolic_dims():
+    det = HotPathDetector(hot_threshold=2)
+    tensors = {1: torch.zeros(2, 3), 2: torch.zeros(2, 3), 3: torch.zeros(5, 3), 4: torch.zeros(5, 3),
+               6: torch.zeros(7, 4), 7: torch.zeros(7, 4)}
+    sightings = []
+    for i, (a, b) in enumerate([(1, 2), (3, 4), (1, 2), (3, 4), (6, 7)]):
+        det.record_batch(_batch(100 + 10 * i, a, b), tensors=tensors)
+        sightings.append((det.last_signature, det._current[2].dynamic))
+    exact, masked = sightings[0][0], sightings[1][0]
+    assert sightings[0][1] is None and exact != masked            # first size: exact
+    assert [s for s, _ in sightings[1:4]] == [masked] * 3          # dim 0 symbolic: one pattern
+    assert sightings[1][1] == (frozenset({0}), frozenset({0}))
+    assert sightings[4][1] == (frozenset({0, 1}), frozenset({0, 1}))   # dim 1 too: widened
+    assert sightings[4][0] not in (exact, masked)
+    stats = det.get_stats()
+    assert stats["symbolic_patterns"] == 2 and stats["hot_paths"] == 1
 
 
 def test_run_times_and_evictions_show_in_stats():
@@ -125,4 +143,4 @@ def test_run_times_and_evictions_show_in_stats():
     assert det.take_evicted() == (first,)
     stats = det.get_stats()
     assert (stats["evictions"], stats["capacity"], stats["unique_patterns"]) == (1, 1, 1)
-    assert first not in det._times
+    assert first not in det.policy.records

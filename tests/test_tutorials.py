@@ -39,7 +39,7 @@ def _start(script: Path, **env_vars) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
     # One intra-op thread: both runs reduce in the same order, and stay quick on a busy machine.
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env.update(env_vars, OMP_NUM_THREADS="1", PYTHONPATH=path)
+    env.update(env_vars, OMP_NUM_THREADS="1", PYTHONPATH=path, GT_CACHE_DIR="")   # never the user's cache
     return subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

@@ -32,8 +32,9 @@ from gt.worker import checks as _checks
 
 log = logging.getLogger(__name__)
 
-_FAILED = object()
 _MANUAL_CACHE_LIMIT = 256
+# Graphs with symbolic sizes per pattern (sizes that break every one's guards run eagerly).
+MAX_SYMBOLIC_GRAPHS = 4
 _SCALAR_CACHE_LIMIT = 4096
 _float_bits = struct.Struct("<d").pack
 
@@ -80,7 +81,7 @@ class Operation(tuple):
 class Batch:
     """A flushed batch in canonical form, plus what this run decided about it."""
 
-    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key",
+    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "dynamic",
                  "compiled", "failed", "error", "compile_seconds")
 
     def __init__(self, canon: bytes, ext_ids: tuple, live_ids: tuple, freed_ids: tuple = (),
@@ -91,6 +92,7 @@ class Batch:
         self.freed_ids = freed_ids
         self.metas = metas
         self.key = key  # the compiled-graph cache key; None: the canonical form itself
+        self.dynamic = None     # per external input, the dims compiled as symbolic sizes (None: none)
         self.compiled = False   # set by the engine: did this run use a compiled graph?
         self.failed = False     # set by the engine: did compiling or running compiled fail?
         self.error = ""
@@ -105,25 +107,65 @@ def _on_device(fn: Callable, device: torch.device) -> Callable:
     return on_device
 
 
+def _inductor(gm: torch.fx.GraphModule, example_inputs: list, dynamic: tuple | None) -> tuple:
+    """Compile an fx graph with Inductor: (its generated ``call``, shape env, fake inputs).
+
+    Traced on fake tensors of a fake mode with a shape env: Inductor's FX graph
+    cache keys only such graphs, and with it a later process loads the compiled
+    code instead of generating it (see gt/worker/hotpath_cache.py).  ``dynamic``
+    names, per input, the dims traced as symbolic sizes.
+    """
+    from torch._guards import TracingContext, tracing
+    from torch._inductor import config as inductor_config
+    from torch._inductor.compile_fx import compile_fx_inner
+    from torch._inductor.decomposition import select_decomp_table
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
+
+    shape_env = ShapeEnv()
+    fake_mode = FakeTensorMode(shape_env=shape_env)
+    if dynamic is None:
+        fake_inputs = [fake_mode.from_tensor(t, static_shapes=True) for t in example_inputs]
+    else:
+        dims = list(dynamic) + [()] * (len(example_inputs) - len(dynamic))   # the scalars: static
+        fake_inputs = [fake_mode.from_tensor(t, symbolic_context=StatelessSymbolicContext(
+            dynamic_sizes=[DimDynamic.DYNAMIC if d in dyn else DimDynamic.STATIC for d in range(t.dim())]))
+            for t, dyn in zip(example_inputs, dims)]
+    functional = torch.func.functionalize(gm, remove="mutations")
+    # A static pattern's key pins every input's dtype, shape and strides (meta_of), and a
+    # symbolic one's guards are checked before each call, so the generated code's per-call
+    # size/stride asserts (a fifth of a small graph's call) can go.
+    with tracing(TracingContext(fake_mode)), inductor_config.patch(size_asserts=False):
+        aten_graph = make_fx(functional, decomposition_table=select_decomp_table(),
+                             tracing_mode="fake")(*fake_inputs)
+        compiled = compile_fx_inner(aten_graph, fake_inputs)
+    return compiled.current_callable, shape_env, fake_inputs
+
+
+def _compile_symbolic(gm: torch.fx.GraphModule, example_inputs: list, dynamic: tuple) -> tuple:
+    """Compile with the ``dynamic`` dims as symbolic sizes: (guard code or None, shape env, call).
+
+    The guards are what the generated code assumes of the sizes (a dim of size 1
+    traced as 1, two dims equal, a size at least 2); inputs that break them need
+    another graph.  Not captured as a CUDA graph (one would be needed per size).
+    """
+    fn, shape_env, fake_inputs = _inductor(gm, example_inputs, dynamic)
+    # Static sizes and strides too: the pattern keeps only the stride order of an input
+    # with a symbolic dim, and a view of another layout must not run this code.
+    code = shape_env.produce_guards_expression(fake_inputs, ignore_static=False)
+    # Compiled once: evaluate_guards_expression evals what it is given, and a string
+    # would be parsed again on every call (more than a small graph's run).
+    return (compile(code, "<gt guards>", "eval") if code else None), shape_env, fn
+
+
 def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[list], Any]:
     """Compile an fx graph with Inductor; the result takes the inputs as one list.
 
     The list is consumed (Inductor's generated code clears it to free inputs
     early): pass a fresh list on every call.
     """
-    from torch._inductor import config as inductor_config
-    from torch._inductor.compile_fx import compile_fx_inner
-    from torch._inductor.decomposition import select_decomp_table
-    from torch.fx.experimental.proxy_tensor import make_fx
-
-    functional = torch.func.functionalize(gm, remove="mutations")
-    aten_graph = make_fx(functional, decomposition_table=select_decomp_table())(*example_inputs)
-    # A pattern's key pins every input's dtype, shape and strides (meta_of), so the
-    # generated code's per-call size/stride asserts (a fifth of a small graph's call)
-    # can go; inputs of other strides are another pattern with its own graph.
-    with inductor_config.patch(size_asserts=False):
-        compiled = compile_fx_inner(aten_graph, example_inputs)
-    fn = compiled.current_callable
+    fn = _inductor(gm, example_inputs, None)[0]
     if example_inputs and example_inputs[0].is_cuda:
         try:
             return _CudaGraphRunner(fn, example_inputs)
@@ -164,6 +206,21 @@ class _CudaGraphRunner:
         outs = [torch.empty_like(t) for t in self.static_outputs]
         torch._foreach_copy_(outs, self.static_outputs)
         return outs
+
+
+class _SymbolicGraphs:
+    """A pattern's graphs compiled with symbolic sizes (at most MAX_SYMBOLIC_GRAPHS), each with its guards."""
+
+    __slots__ = ("graphs",)
+
+    def __init__(self) -> None:
+        self.graphs: list = []   # (guard code or None, shape env, call)
+
+    def find(self, inputs: list) -> Callable | None:
+        for code, shape_env, fn in self.graphs:
+            if code is None or shape_env.evaluate_guards_expression(code, inputs):
+                return fn
+        return None
 
 
 class Engine:
@@ -241,25 +298,31 @@ class Engine:
     def _run_compiled(self, operations: list, tensors: dict, batch: Batch) -> dict | None:
         if batch.key is None:
             batch.key = (batch.canon, batch.metas)
-        fn = self._cache.get(batch.key)
-        if fn is _FAILED:
-            batch.failed = True
-            return None
+        fn = entry = self._cache.get(batch.key)
         inputs = self._inputs(operations, tensors, batch)
+        if batch.dynamic is not None:
+            entry = entry if isinstance(entry, _SymbolicGraphs) else _SymbolicGraphs()
+            fn = entry.find(inputs)
+            if fn is None and len(entry.graphs) >= MAX_SYMBOLIC_GRAPHS:
+                return None    # sizes none of the pattern's graphs takes: eager
         if fn is None:
             self.cache_misses += 1
             t0 = time.perf_counter()
             try:
                 gm = self._build_graph(operations, batch)
                 with torch.no_grad():
-                    fn = _compile_graph(gm, inputs)
+                    if batch.dynamic is None:
+                        fn = entry = _compile_graph(gm, inputs)
+                    else:
+                        entry.graphs.append(_compile_symbolic(gm, inputs, batch.dynamic))
+                        fn = entry.graphs[-1][2]
             except Exception as exc:  # noqa: BLE001 - any compile failure falls back to eager
                 self._mark_failed(batch, exc)
                 return None
             finally:
                 batch.compile_seconds = time.perf_counter() - t0
                 self.compile_seconds += batch.compile_seconds
-            self._cache[batch.key] = fn
+            self._cache[batch.key] = entry
             if len(self._cache) > _MANUAL_CACHE_LIMIT and not isinstance(batch.key, int):
                 self._cache.popitem(last=False)
         else:
@@ -273,8 +336,10 @@ class Engine:
         return dict(zip(batch.live_ids, outs))
 
     def _mark_failed(self, batch: Batch, exc: BaseException) -> None:
+        """Compiling or running compiled failed: this run falls back to eager; the caller's
+        policy decides whether the pattern is tried again."""
         self.compile_failures += 1
-        self._cache[batch.key] = _FAILED
+        self._cache.pop(batch.key, None)
         batch.failed = True
         batch.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
@@ -306,7 +371,7 @@ class Engine:
         lookups = self.cache_hits + self.cache_misses
         return {
             "enabled": self.enable_compilation,
-            "cache_size": sum(1 for v in self._cache.values() if v is not _FAILED),
+            "cache_size": len(self._cache),
             "cache_hits": self.cache_hits,
             "cache_misses": self.cache_misses,
             "hit_rate": self.cache_hits / lookups if lookups else 0.0,

@@ -4,9 +4,12 @@ the cycle that a training loop's batches form.
 A thin wrapper over the C pattern table in ``gt.worker._hotpath``: a pattern is
 a batch's canonical form (opcodes, exact params, data-flow wiring with tensor
 ids renumbered in first-use order, which results stay live) plus each external
-input's dtype and shape.  The first ``hot_threshold`` occurrences of a pattern
-run eagerly; from occurrence ``hot_threshold + 1`` on it runs compiled.  Stats
-and run times are kept here: they are per batch, not per op.
+input's dtype, shape and strides, with the sizes that already varied for this
+structure left symbolic (see _shape_agnostic).  The first ``hot_threshold``
+occurrences of a pattern run eagerly; from occurrence ``hot_threshold + 1`` on
+it runs compiled.  What happens to a pattern after that (compiled, failed,
+reverted) and its run times belong to its policy (``gt.worker.policy``); the
+detector counts, and reports the stats.
 """
 from __future__ import annotations
 
@@ -16,11 +19,11 @@ import time
 from gt.worker import _batcher, _hotpath
 from gt import ops as _ops
 from gt.worker.engine import Batch, Operation, meta_of
+from gt.worker.hotpath_cache import PatternCache
+from gt.worker.policy import COMPILED, HOT, STATE_NAMES, HotPathPolicy
 
 log = logging.getLogger(__name__)
 
-COLD, HOT, COMPILED, FAILED = _hotpath.COLD, _hotpath.HOT, _hotpath.COMPILED, _hotpath.FAILED
-_STATE_NAMES = ("cold", "hot", "compiled", "failed")
 _META_CODES_LIMIT = 1 << 16
 
 
@@ -28,21 +31,24 @@ class HotPathDetector:
     """Counts batch patterns, says which ones should run compiled, finds cycles."""
 
     def __init__(self, hot_threshold: int = 10, enable_auto_compile: bool = True,
-                 capacity: int = 1024) -> None:
+                 capacity: int = 1024, cache: PatternCache | None = None) -> None:
         if not isinstance(hot_threshold, int) or hot_threshold < 1:
             raise ValueError(f"hot_threshold must be a positive integer, got {hot_threshold!r}")
         self.hot_threshold = hot_threshold
         self.capacity = capacity
         self.enable_auto_compile = enable_auto_compile
         self.table = _hotpath.PatternTable(hot_threshold, capacity)
+        self.policy = HotPathPolicy(self.table, cache)
         self.last_signature = 0   # of the batch last recorded: the key for observe_segment
         self.total_batches = 0
         self.hot_batches_executed = 0
         self._meta_codes: dict = {}
         self._next_meta_code = 0
-        self._times: dict[int, list] = {}   # entry id -> [eager runs, s, compiled runs, s]
         self._current: tuple | None = None
         self._batcher: _batcher.Batcher | None = None   # for batches given as operations only
+        # Automatic dynamic: (canon, inputs' dtypes and ranks) -> [first sizes, dims symbolic per input]
+        self._sizes: dict = {}
+        self.symbolic_patterns = 0
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
@@ -71,8 +77,10 @@ class HotPathDetector:
         """
         if batch is None:
             batch = self._canonical(operations, tensors if tensors is not None else {})
+        self._shape_agnostic(batch, len(operations))
         codes = tuple(map(self.meta_code, batch.metas))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
+        state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
         batch.key = entry_id
         self.total_batches += 1
         hot = state == HOT or state == COMPILED
@@ -82,6 +90,36 @@ class HotPathDetector:
                      self.hot_threshold, self.last_signature >> 40, len(operations))
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and hot
+
+    def _shape_agnostic(self, batch: Batch, n_ops: int) -> None:
+        """Automatic dynamic, as Dynamo's: once a batch's structure (canonical form, inputs'
+        dtypes and ranks) is seen with another size in some dims, those dims are symbolic in
+        its pattern (``batch.metas`` keeps no size, only the dims' stride order, there) and
+        the engine compiles it once with symbolic sizes (``batch.dynamic``)."""
+        metas = batch.metas
+        if None in metas:
+            return
+        key = (batch.canon, tuple((m[0], len(m[1])) for m in metas))
+        known = self._sizes.get(key)
+        sizes = tuple(m[1] for m in metas)
+        if known is None:
+            if len(self._sizes) >= _META_CODES_LIMIT:
+                self._sizes.clear()
+            self._sizes[key] = [sizes, None]
+            return
+        first, dynamic = known
+        if sizes != first:
+            seen = tuple(frozenset(d for d, (a, b) in enumerate(zip(f, n)) if a != b) for f, n in zip(first, sizes))
+            if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
+                dynamic = known[1] = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
+                self.symbolic_patterns += 1
+                log.info("[HotPath] Batch(%d ops) seen with other sizes: symbolic dims per input %s",
+                         n_ops, [sorted(d) for d in dynamic if d] or "none")
+        if dynamic is not None:
+            batch.dynamic = dynamic
+            batch.metas = tuple(m if not d else (m[0], tuple(None if k in d else n for k, n in enumerate(m[1])),
+                                                 tuple(sorted(range(len(m[2])), key=lambda k: -m[2][k])))
+                                for m, d in zip(metas, dynamic))
 
     def observe_segment(self, key: int) -> int:
         """Feed the key of the next executed batch (its ``last_signature``); return the
@@ -96,46 +134,37 @@ class HotPathDetector:
     def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
         evicted = self.table.take_evicted()
-        for entry_id in evicted:
-            self._times.pop(entry_id, None)
+        self.policy.forget(evicted)
         return evicted
 
-    def record_batch_completion(self, operations: list, seconds: float | None = None) -> None:
+    def record_batch_completion(self, operations: list, seconds: float | None = None,
+                                worker_id: str = "") -> bool:
         """Note that the batch last recorded has run: its time (``seconds`` as its caller
-        measured it, compiling excluded; else since ``record_batch``), and whether compiling worked."""
+        measured it, compiling excluded; else since ``record_batch``), and whether compiling
+        worked.  True when the policy reverts the pattern to eager (its graph can go)."""
         if self._current is None:
-            return
-        entry_id, state, batch, t0 = self._current
+            return False
+        entry_id, _, batch, t0 = self._current
         self._current = None
-        times = self._times.get(entry_id)
-        if times is None:
-            times = self._times[entry_id] = [0, 0.0, 0, 0.0]
-        k = 2 if batch.compiled else 0
-        times[k] += 1
-        times[k + 1] += seconds if seconds is not None else time.perf_counter() - t0 - batch.compile_seconds
-        try:
-            if batch.failed and state != FAILED:
-                self.table.set_state(entry_id, FAILED)
-                log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s",
-                            len(operations), batch.error)
-            elif batch.compiled and state == HOT:
-                self.table.set_state(entry_id, COMPILED)
-        except KeyError:  # evicted meanwhile
-            pass
+        if seconds is None:
+            seconds = time.perf_counter() - t0 - batch.compile_seconds
+        return self.policy.finished(entry_id, batch.compiled, batch.error if batch.failed else "", seconds,
+                                    len(operations), worker_id)
 
     def get_stats(self, top: int = 5) -> dict:
         """The seed's stats keys plus table size, evictions and the most frequent patterns."""
         entries = self.table.entries()   # (entry_id, signature, n_ops, count, state)
         patterns = []
+        records = self.policy.records
         for entry_id, sig, n_ops, count, state in sorted(entries, key=lambda e: (-e[3], e[0]))[:top]:
-            eager_runs, eager_s, compiled_runs, compiled_s = self._times.get(entry_id, (0, 0.0, 0, 0.0))
+            record = records.get(entry_id)
             patterns.append({
                 "signature": f"{sig:016x}",
                 "ops": n_ops,
                 "count": count,
-                "state": _STATE_NAMES[state],
-                "eager_ms_mean": 1e3 * eager_s / eager_runs if eager_runs else None,
-                "compiled_ms_mean": 1e3 * compiled_s / compiled_runs if compiled_runs else None,
+                "state": STATE_NAMES[state],
+                "eager_ms_mean": record.mean_ms(False) if record else None,
+                "compiled_ms_mean": record.mean_ms(True) if record else None,
             })
         return {
             "total_batches": self.total_batches,
@@ -144,6 +173,9 @@ class HotPathDetector:
             "hot_paths": sum(1 for e in entries if e[4] in (HOT, COMPILED)),
             "hot_threshold": self.hot_threshold,
             "evictions": self.table.evictions,
+            "reverted": self.policy.reverts,
+            "from_disk": self.policy.from_disk,
+            "symbolic_patterns": self.symbolic_patterns,
             "capacity": self.capacity,
             "top_patterns": patterns,
         }

@@ -23,11 +23,10 @@ Compile regions (``gt.signal`` scopes configured ``compile: true``) cut batches
 at their edges (``mark_boundary(compile_region=...)``), batch even when the batch
 size is 1, and their batches compile on first sight.
 
-Revert what does not pay: the worker keeps each pattern's fastest eager and
-fastest compiled run (the fastest, not the mean: on a busy machine a mean is
-the load's, not the code's); after ``REVERT_SAMPLES`` compiled runs, a pattern
-whose best compiled run is not faster than its best eager run (for a merged
-cycle: the sum of its segments' best eager runs) goes back to eager for good.
+What runs compiled, what failed and what goes back to eager is decided by
+the pattern's policy (``gt.worker.policy``): the worker tells it each run's
+facts and carries out its decisions.  A merged cycle that failed or was
+reverted is not merged again until the policy judges its pattern again.
 """
 from __future__ import annotations
 
@@ -41,7 +40,9 @@ from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 from gt.worker import _batcher
 from gt import ops as _ops
 from gt.worker.engine import Batch, Engine, meta_of
-from gt.worker.hotpath_detector import COLD, COMPILED, FAILED, HOT, HotPathDetector
+from gt.worker.hotpath_cache import PatternCache, use_inductor_cache
+from gt.worker.hotpath_detector import HotPathDetector
+from gt.worker.policy import FAILED, HotPathPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ AUTO_COMPILE_BATCH_SIZE = 1024
 MAX_CYCLE_OPS = 4096
 # The longest cycle the detector finds (segments).
 MAX_PERIOD = 16
-# Compiled runs of a pattern before its compiled and eager times are compared.
-REVERT_SAMPLES = 10
 # Merged batches seen for the first time, per segment of the period, before the
 # worker decides the cycle is gone and goes back to single segments.
 _FRESH_MERGES_PER_SEGMENT = 2
@@ -64,6 +63,11 @@ _FRESH_MERGES_PER_SEGMENT = 2
 _STICKY_CUDA_ERRORS = ("device-side assert", "illegal memory access", "unspecified launch failure",
                        "illegal instruction", "misaligned address")
 _context_lost: str | None = None
+
+
+def _rotation(cycle: tuple) -> tuple:
+    """One name for a cycle whatever segment the cycle finder saw first."""
+    return min(cycle[k:] + cycle[:k] for k in range(len(cycle)))
 
 
 def default_device() -> str:
@@ -113,9 +117,19 @@ class Worker:
         self.tensors: dict[int, torch.Tensor] = {}
         self.engine = Engine(self.device, enable_compilation=cfg.compile and not cfg.auto_compile)
         self.hotpath_detector = None
+        self.policy = HotPathPolicy(None)   # without detection: remembers the batches that failed to compile
+        cache = None
+        if cfg.cache_dir and (cfg.auto_compile or cfg.compile):
+            try:
+                use_inductor_cache(cfg.cache_dir)
+                cache = PatternCache(cfg.cache_dir, cfg.cache_max_mb, self.device) if cfg.auto_compile else None
+            except OSError as exc:
+                log.warning("Worker %s: the hot-path cache in %s cannot be used (%s); running without it",
+                            worker_id, cfg.cache_dir, exc)
         if cfg.auto_compile:
             self.hotpath_detector = HotPathDetector(hot_threshold=cfg.hot_threshold,
-                                                    enable_auto_compile=True)
+                                                    enable_auto_compile=True, cache=cache)
+            self.policy = self.hotpath_detector.policy
             log.info("Worker %s: Hot path detection enabled (threshold=%d)", worker_id, cfg.hot_threshold)
             if batch_size == 1:
                 log.warning("Worker %s: GT_AUTO_COMPILE=1 with batch size 1: single-op batches never "
@@ -138,7 +152,7 @@ class Worker:
         self._seg_limit = batch_size
         self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
         # Cycles (see the module docstring).
-        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids, ops) of the last segments
+        self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids) of the last segments
         # Frees between segments (nothing pending: applied at once), for _cycle_start's replay.
         self._gap_frees: list[int] | None = [] if cfg.auto_compile and batch_size > 1 else None
         self._period = 0               # 0: run segments one by one; P: hold P segments
@@ -146,15 +160,12 @@ class Worker:
         self._after_sync: int | None = None   # key of the first segment after the last sync point
         self._synced = False
         self._cycle: tuple = ()        # the pattern keys of the held cycle's segments
-        self._cycle_eager: tuple | None = None  # (their best eager seconds summed, their ops), when all known
         self._fresh_merges = 0
         self._merged_seen: dict = {}   # pattern key -> times seen as a merged batch
-        self._bad_cycles: set[tuple] = set()
-        # Revert: per pattern key [best eager s, best compiled s, compiled runs left until the check].
-        self._times: dict = {}
-        self._reverted: set = set()    # signatures: a reverted pattern stays eager after eviction too
+        # cycle (as _rotation gives it) -> key of its merged pattern, which failed or was reverted
+        self._bad_cycles: dict = {}
         self.stats = {"operations": {"total": 0, "batched": 0, "compiled": 0, "eager": 0},
-                      "batches": 0, "hot_batches": 0, "merged_batches": 0, "reverted": 0}
+                      "batches": 0, "hot_batches": 0, "merged_batches": 0}
 
     # -- instruction intake (called by the client for every op) -------------
     def submit(self, opcode: int, result_id: int, input_ids: tuple, params: tuple = (),
@@ -281,34 +292,36 @@ class Worker:
         n = len(operations)
         force_compile = self._regions > 0
         merged = self._period > 0     # a held cycle (or what a sync point found held)
-        compile_it = promoted = False
+        compile_it = False
         if detector is not None or force_compile or (self.engine.enable_compilation and n >= 2):
             batch.metas = tuple(map(meta_of, map(tensors.__getitem__, batch.ext_ids)))
             if detector is None:
-                compile_it = n >= 2
+                batch.key = (batch.canon, batch.metas)
+                compile_it = n >= 2 and self.policy.compiles(batch.key)
             else:
                 hot = detector.record_batch(operations, batch)
                 for key in detector.take_evicted():
                     self.engine.forget(key)
-                    self._times.pop(key, None)
                     self._merged_seen.pop(key, None)
                 key = batch.key
-                eligible = n >= 2 and detector.last_signature not in self._reverted
                 if merged:
                     self.stats["merged_batches"] += 1
-                    compile_it = self._merged_compiles(key, hot, held, n) and eligible
-                    promoted = compile_it and not hot
+                    compile_it = self._merged_compiles(key, hot, held) and n >= 2
                 else:
-                    if eligible and force_compile and not hot:
-                        hot = promoted = self._promote(key)
-                    compile_it = self._observe_segment(batch, hot, force_compile, n) and eligible
+                    if n >= 2 and force_compile and not hot:
+                        hot = self.policy.promote(key)
+                    compile_it = self._observe_segment(batch, hot, force_compile) and n >= 2
+                compile_it = compile_it and self.policy.run_compiled(key)
         t0 = perf_counter()
         try:
             tensors.update(self.engine.execute_batch(operations, tensors, batch, compile_it))
         finally:
             seconds = perf_counter() - t0 - batch.compile_seconds
             if detector is not None:
-                detector.record_batch_completion(operations, seconds)
+                if detector.record_batch_completion(operations, seconds, self.worker_id):
+                    self.engine.forget(batch.key)
+            elif batch.failed:
+                self.policy.finished(batch.key, False, batch.error, seconds, n)
         ops_stats = self.stats["operations"]
         ops_stats["batched"] += n
         self.stats["batches"] += 1
@@ -317,30 +330,20 @@ class Worker:
             self.stats["hot_batches"] += 1
         else:
             ops_stats["eager"] += n
-        if detector is not None:
-            if promoted and batch.compiled:
-                detector.table.set_state(batch.key, COMPILED)
-            self._note_time(batch, detector.last_signature, seconds, n)
 
     # -- cycles ---------------------------------------------------------------
-    def _promote(self, key: int) -> bool:
-        """A cold pattern compiles before its threshold (a compile region's batch, a merged cycle)."""
-        table = self.hotpath_detector.table
-        if table.state(key) != COLD:
-            return False
-        table.set_state(key, HOT)
-        return True
 
-    def _merged_compiles(self, key: int, hot: bool, held: int, n_ops: int) -> bool:
+    def _merged_compiles(self, key: int, hot: bool, held: int) -> bool:
         """Should a merged batch run compiled?  On its second sight as a merged batch.
 
         The first sight shows nothing repeats yet (and a merged batch that is one
         hot segment, as at a loop's end, must not compile as if it did).  Merged
         batches that keep being new mean the cycle is gone; a full cycle that
-        failed to compile or was reverted is given up for good.
+        failed to compile or was reverted is given up (a reverted one until the
+        policy judges its pattern again).
         """
         seen = self._merged_seen[key] = self._merged_seen.get(key, 0) + 1
-        if seen == 1:
+        if seen == 1 and not self.policy.known_compiled(key):
             self._fresh_merges += 1
             if self._fresh_merges >= _FRESH_MERGES_PER_SEGMENT * self._period:
                 log.info("[HotPath] Worker %s: merged cycles stopped repeating; back to single batches",
@@ -351,21 +354,14 @@ class Worker:
         if hot:
             return True
         full = held == self._period
-        if self.hotpath_detector.table.state(key) == FAILED:
+        if self.policy.state(key) == FAILED:
             if full:
-                self._bad_cycles.add(self._cycle)
+                self._bad_cycles[_rotation(self._cycle)] = key
                 self._leave_cycle()
             return False
-        reference = self._cycle_eager
-        if full and reference is not None and n_ops == reference[1]:
-            # It ran eagerly once; its segments' best times (many runs each) are the
-            # better reference.  Only if it is that cycle: a new loop whose batches an
-            # old loop's period holds is not, and the old cycle's sum once reverted
-            # its paying graph.
-            self._times.setdefault(key, [None, None, REVERT_SAMPLES])[0] = reference[0]
-        return self._promote(key)
+        return self.policy.promote(key)
 
-    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool, n_ops: int) -> bool:
+    def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
         key = batch.key
         period = self.hotpath_detector.observe_segment(self.hotpath_detector.last_signature)
@@ -376,28 +372,33 @@ class Worker:
         if self._gap_frees:
             freed = (*self._gap_frees, *freed)
             self._gap_frees.clear()
-        recent.append((key, hot, batch.live_ids, freed, n_ops))
+        recent.append((key, hot, batch.live_ids, freed))
         if len(recent) > 2 * MAX_PERIOD:
             del recent[0]
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
         if period == 1 or force_compile or self.batch_size == 1:
             return hot
-        if period == 0:
+        # A cycle merged in an earlier run (the persistent cache) is merged after one round.
+        known = self.policy.known_cycle([seg[0] for seg in recent])
+        if not (period or known):
             return hot and not self._cycle_may_form()
+        period = known or period
         segments = recent[-period:]
         cycle = tuple(seg[0] for seg in segments)
-        if cycle in self._bad_cycles:
-            return hot
-        if all(seg[1] for seg in segments):
-            best = [self._times[k][0] if k in self._times else None for k in cycle]
-            self._cycle_eager = None if None in best else (sum(best), sum(seg[4] for seg in segments))
+        bad = self._bad_cycles.get(_rotation(cycle))
+        if bad is not None:
+            if not self.policy.recheck_due(bad):
+                return hot
+            del self._bad_cycles[_rotation(cycle)]
+        if known or all(seg[1] for seg in segments):
             self._period, self._cycle = period, cycle
             self._fresh_merges = 0
             # The next segment is cycle[0]; held cycles start at cycle[start], so the
             # first one may be short.
-            start = self._cycle_start(period)
+            start = 0 if known else self._cycle_start(period)
             if start:
                 self._held = period - start
+            self.policy.note_cycle(cycle[start:] + cycle[:start])
             log.info("[HotPath] Worker %s: steady cycle of %d batches; running each cycle as one batch",
                      self.worker_id, period)
         # A segment of a cycle waits for the merged cycle instead of compiling on its own.
@@ -433,7 +434,7 @@ class Worker:
         best, best_start = None, 0
         for start in range(period):
             alive: set = set()
-            for _, _, live_ids, freed_ids, _ in rounds[start:start + period]:
+            for _, _, live_ids, freed_ids in rounds[start:start + period]:
                 alive.difference_update(freed_ids)
                 alive.update(live_ids)
             if best is None or len(alive) < best:
@@ -444,30 +445,6 @@ class Worker:
         self._period, self._cycle = 0, ()
         self.hotpath_detector.reset_cycle()
         self._recent.clear()
-
-    # -- revert what does not pay ----------------------------------------------
-    def _note_time(self, batch: Batch, signature: int, seconds: float, n_ops: int) -> None:
-        """Keep a pattern's best eager and compiled times; revert it when compiling does not pay."""
-        key = batch.key
-        times = self._times.get(key)
-        if times is None:
-            times = self._times[key] = [None, None, REVERT_SAMPLES]
-        if not batch.compiled:
-            if times[0] is None or seconds < times[0]:
-                times[0] = seconds
-            return
-        if times[1] is None or seconds < times[1]:
-            times[1] = seconds
-        times[2] -= 1
-        if times[2] or times[0] is None or times[1] < times[0]:
-            return
-        self._reverted.add(signature)
-        self.engine.forget(key)
-        self.hotpath_detector.table.set_state(key, FAILED)
-        self.stats["reverted"] += 1
-        log.warning("[HotPath] Worker %s: Batch(%d ops) runs no faster compiled (best %.1f us) than eager "
-                    "(best %.1f us); it runs eagerly from now on", self.worker_id, n_ops,
-                    times[1] * 1e6, times[0] * 1e6)
 
     # -- errors -------------------------------------------------------------------
     def _note_error(self, op_name: str, exc: Exception) -> None:
@@ -528,7 +505,6 @@ class Worker:
             hotpath["hot_batches_executed"] = self.stats["hot_batches"]
             hotpath["cycle_period"] = self._period
             hotpath["merged_batches"] = self.stats["merged_batches"]
-            hotpath["reverted"] = self.stats["reverted"]
             stats["hotpath"] = hotpath
         return stats
 

@@ -1,0 +1,227 @@
+"""The persistent hot-path cache: what one run learnt about its patterns, for the next run.
+
+Under ``GT_CACHE_DIR`` (default ``~/.cache/gt``; empty: off):
+
+- ``patterns/``: one small JSON file per pattern and environment, holding the
+  policy's record of the pattern: its state (hot, compiled, failed, reverted),
+  the cycle it belongs to, its best eager and compiled times and the evidence
+  of a revert.  A second process that sees a pattern known compiled compiles it
+  without waiting for the threshold (on its second sight until some pattern has
+  repeated: the key reads Inductor's config, and importing Inductor costs a
+  short script seconds); a known cycle is merged after one round; a reverted
+  pattern stays eager until its re-examination is due.
+- ``inductor/``: Inductor's own caches (``TORCHINDUCTOR_CACHE_DIR``, its FX graph
+  cache), unless the variable is set: a second process loads the generated code
+  instead of generating it.
+
+A file's name is a hash of the pattern's stable digest (canonical form without
+this process's param codes, the params themselves, every input's dtype, shape
+and strides) and of the environment that makes a compiled graph valid (GT's and
+torch's versions, GT's op table, the device and GPU model, the autocast state,
+the code generation config); the file repeats both, and anything that does not
+match or parse (corrupt, truncated, foreign) is ignored with one warning and
+rewritten.  Files are written to a temporary name and renamed (a crash leaves
+the old entry; processes sharing the directory never see half a file), nothing
+is unpickled or executed, and after a write the directory is bounded to
+``GT_CACHE_MAX_MB``, least recently used files first (a hit refreshes a file's
+time).
+"""
+from __future__ import annotations
+
+import array
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+
+import torch
+
+from gt import ops as _ops
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+STATES = ("hot", "compiled", "failed", "reverted")
+_MAX_CYCLE = 16
+# A bounded directory is trimmed to this share of its bound, so trims are rare.
+_TRIM_TO = 0.8
+
+
+def _gt_version() -> str:
+    try:
+        return metadata.version("gt")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def environment(device: torch.device) -> dict:
+    """What a compiled graph and a measured time are valid for."""
+    from torch._inductor import config as inductor_config
+
+    if device.type == "cuda":
+        model = torch.cuda.get_device_name(device)
+    else:
+        model = platform.machine() + " " + (platform.processor() or "")
+    codegen = {name: repr(getattr(inductor_config, name, None))
+               for name in ("max_autotune", "freezing", "fallback_random", "coordinate_descent_tuning",
+                            "cpp_wrapper")}
+    codegen["cpp.simdlen"] = repr(inductor_config.cpp.simdlen)
+    codegen["triton.cudagraphs"] = repr(inductor_config.triton.cudagraphs)
+    return {
+        "gt": _gt_version(),
+        "ops": hashlib.sha256("\n".join(_ops.OP_NAMES).encode()).hexdigest()[:16],
+        "torch": torch.__version__,
+        "python": "%d.%d" % sys.version_info[:2],
+        "device": device.type,
+        "model": model,
+        "autocast": torch.is_autocast_enabled(device.type),
+        "default_dtype": str(torch.get_default_dtype()),
+        "codegen": codegen,
+    }
+
+
+def pattern_digest(canon: bytes, operations: list, metas: tuple) -> str:
+    """A digest of a batch pattern that is the same in every process (computed once per pattern)."""
+    words = array.array("i")
+    words.frombytes(canon)
+    if sys.byteorder != "little":
+        words.byteswap()
+    k = 2
+    for _ in range(words[0]):
+        words[k + 1] = 0      # the param code: this process's interning; the params follow below
+        k += 5 + words[k + 3]
+    h = hashlib.sha256(words.tobytes())
+    h.update(repr([op[3] for op in operations]).encode())
+    h.update(repr(metas).encode())
+    return h.hexdigest()[:32]
+
+
+def use_inductor_cache(root: str) -> None:
+    """Inductor's caches go under ``root`` (unless TORCHINDUCTOR_CACHE_DIR is set, or Inductor ran already)."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(root, "inductor")
+
+
+class PatternCache:
+    """The pattern records under ``root`` for one device's environment."""
+
+    def __init__(self, root: str, max_mb: int, device: torch.device) -> None:
+        self.root = root
+        self.max_bytes = max_mb * 1024 * 1024
+        self.dir = os.path.join(root, "patterns")
+        os.makedirs(self.dir, exist_ok=True)
+        self._device = device
+        self._env: dict | None = None
+        self._env_id = ""
+        self._warned = False
+
+    @property
+    def ready(self) -> bool:
+        """Is the environment known?  (It reads Inductor's config: importing Inductor takes seconds.)"""
+        return self._env is not None
+
+    @property
+    def env(self) -> dict:
+        if self._env is None:
+            self._env = environment(self._device)
+            self._env_id = hashlib.sha256(json.dumps(self._env, sort_keys=True).encode()).hexdigest()
+        return self._env
+
+    def _path(self, digest: str) -> str:
+        self.env
+        name = hashlib.sha256((self._env_id + digest).encode()).hexdigest()[:40]
+        return os.path.join(self.dir, name + ".json")
+
+    def load(self, digest: str) -> dict | None:
+        """The record of pattern ``digest`` from an earlier run, or None."""
+        path = self._path(digest)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(1 << 20)
+        except OSError:
+            return None
+        try:
+            entry = json.loads(raw)
+            record = entry["record"]
+            if entry["format"] != FORMAT or entry["env"] != self.env or entry["pattern"] != digest:
+                raise ValueError("written for another environment or pattern")
+            _check(record)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._warn(path, exc)
+            return None
+        try:
+            os.utime(path)    # least recently used goes first
+        except OSError:
+            pass
+        return record
+
+    def store(self, digest: str, record: dict) -> None:
+        """Write pattern ``digest``'s record atomically, then keep the directory within its bound."""
+        _check(record)
+        data = json.dumps({"format": FORMAT, "env": self.env, "pattern": digest, "record": record},
+                          sort_keys=True).encode()
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self._path(digest))
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            self._bound()
+        except OSError as exc:
+            self._warn(self.dir, exc)
+
+    def _bound(self) -> None:
+        files, total = [], 0
+        for base, dirs, names in os.walk(self.root):
+            dirs[:] = [d for d in dirs if d != "locks"]   # Inductor's lock files are in use
+            for name in names:
+                path = os.path.join(base, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                files.append((st.st_mtime, st.st_size, path))
+                total += st.st_size
+        if total <= self.max_bytes:
+            return
+        files.sort()
+        for _, size, path in files:
+            if total <= _TRIM_TO * self.max_bytes:
+                break
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            total -= size
+        log.info("[HotPath] cache %s trimmed to %.1f MB (GT_CACHE_MAX_MB=%d)", self.root, total / 2**20,
+                 self.max_bytes >> 20)
+
+    def _warn(self, path: str, exc: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("[HotPath] ignoring an unusable hot-path cache entry %s (%s: %s); its pattern is "
+                        "learnt again (further ones are ignored silently)", path, type(exc).__name__, exc)
+
+
+def _check(record: dict) -> None:
+    """A record holds only what the policy reads back, of the types it expects."""
+    if not isinstance(record, dict) or record.get("state") not in STATES:
+        raise ValueError("not a pattern record")
+    cycle = record.get("cycle")
+    if cycle is not None and (not isinstance(cycle, list) or len(cycle) > _MAX_CYCLE
+                              or not all(isinstance(d, str) and len(d) == 32 for d in cycle)):
+        raise ValueError("bad cycle")
+    for name in ("eager_s", "compiled_s", "ratio"):
+        value = record.get(name)
+        if value is not None and (type(value) is not float or not value >= 0):
+            raise ValueError(f"bad {name}")
+    reverts = record.get("reverts", 0)
+    if type(reverts) is not int or not 0 <= reverts < 64:
+        raise ValueError("bad reverts")

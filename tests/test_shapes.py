@@ -1,0 +1,127 @@
+"""Shape-agnostic signatures: a batch seen again with other sizes compiles once, with symbolic sizes.
+
+Numbers equal eager at every size; the compile counts are bounded; a size that breaks
+what a graph assumes (its guards) gets another graph, never wrong numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import gt
+from gt.worker import engine as engine_mod
+from gt.worker import policy as policy_mod
+
+
+@pytest.fixture(autouse=True)
+def no_revert(monkeypatch):
+    """Counting tests must not depend on this machine's timings: no pattern is judged."""
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 0)
+
+
+def test_batch_sizes_that_vary_compile_one_symbolic_graph_and_equal_eager(use_worker, rng):
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    weight = rng.standard_normal((3, 4)).astype(np.float32)
+    gw, tw = gt.from_numpy(weight), torch.from_numpy(weight)
+    sizes = [8, 8, 13, 21, 8, 34, 5, 55, 13, 1, 1, 2]
+    for k, n in enumerate(sizes):
+        x = rng.standard_normal((n, 4)).astype(np.float32)
+        with gt.no_grad():
+            got = ((gt.from_numpy(x) @ gw.T).tanh() * 2.0 + 1.0).numpy()
+        want = ((torch.from_numpy(x) @ tw.T).tanh() * 2.0 + 1.0).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"size {n}")
+        if k == 8:
+            comp = w.get_stats()["compilation"]
+            # Sizes 8, 8: one pattern; 13 makes dim 0 symbolic (a new pattern), hot at its
+            # third sight (size 8): compiled once, and the later sizes run that graph.
+            assert (comp["cache_misses"], comp["cache_hits"]) == (1, 4)
+    stats = w.get_stats()
+    # Size 1 breaks the graph's guard (a size of at least 2): a second graph, for size 1;
+    # size 2 runs the first again.
+    assert (stats["compilation"]["cache_misses"], stats["compilation"]["cache_hits"]) == (2, 6)
+    assert stats["hotpath"]["symbolic_patterns"] == 1
+    assert stats["compilation"]["compile_failures"] == 0
+
+
+def test_sizes_beyond_the_bound_of_graphs_run_eagerly(use_worker, monkeypatch, rng):
+    """Each size breaks every earlier graph's guards (the stand-in's): at most
+    MAX_SYMBOLIC_GRAPHS graphs, then eager, with the same numbers."""
+    graphs = []
+
+    def one_size_graph(gm, inputs, dynamic):
+        size = inputs[0].shape[0]
+        graphs.append(size)
+
+        class OneSize:
+            def evaluate_guards_expression(self, code, args):
+                return args[0].shape[0] == size
+        return "one size", OneSize(), lambda args: gm(*args)
+
+    monkeypatch.setattr(engine_mod, "_compile_symbolic", one_size_graph)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=1)
+    for n in [2, 3, 4, 5, 6, 7, 8, 9, 3]:
+        x = rng.standard_normal(n).astype(np.float32)
+        with gt.no_grad():
+            got = (gt.from_numpy(x) * 2.0 + 1.0).exp().numpy()
+        np.testing.assert_allclose(got, np.exp(x * 2 + 1), rtol=1e-6)
+    assert graphs == [4, 5, 6, 7][:engine_mod.MAX_SYMBOLIC_GRAPHS]
+    stats = w.get_stats()
+    assert stats["compilation"]["cache_hits"] == 0
+    assert stats["operations"]["compiled"] == 3 * len(graphs)
+
+
+def _train(sizes, rng_seed=0):
+    gt.manual_seed(0)
+    rng = np.random.default_rng(rng_seed)
+    model = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 1))
+    opt = gt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for n in sizes:
+        X = gt.from_numpy(rng.standard_normal((n, 4)).astype(np.float32))
+        Y = gt.from_numpy(rng.standard_normal((n, 1)).astype(np.float32))
+        opt.zero_grad()
+        loss = gt.nn.MSELoss()(model(X), Y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, [p.detach().numpy() for p in model.parameters()]
+
+
+def test_a_last_partial_batch_every_epoch_keeps_one_graph_per_step(use_worker, monkeypatch):
+    symbolic = []
+
+    def stand_in(gm, inputs, dynamic):
+        symbolic.append(dynamic)
+        return None, None, lambda args: gm(*args)
+
+    monkeypatch.setattr(engine_mod, "_compile_symbolic", stand_in)
+    monkeypatch.setattr(engine_mod, "_compile_graph", lambda gm, inputs: lambda args: gm(*args))
+    sizes = [16, 16, 16, 5] * 8                 # epochs of 53 samples in batches of 16
+    use_worker(batch_size=1)
+    ref_losses, ref_params = _train(sizes)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=3)
+    losses, params = _train(sizes)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)
+    for p, r in zip(params, ref_params):
+        np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
+    stats = w.get_stats()
+    assert len(symbolic) == 1 and stats["hotpath"]["cycle_period"] == 3   # one graph: the whole step
+    assert stats["compilation"]["cache_misses"] == 1
+    assert frozenset({0}) in symbolic[0]        # the batch dim of X and Y
+    last = sizes[-12:]
+    assert stats["hotpath"]["hot_batches_executed"] >= len(last)   # the last three epochs ran compiled
+
+
+def test_a_symbolic_graphs_guards_refuse_other_strides_and_static_sizes():
+    """The pattern of an input with a symbolic dim keeps only its stride order: the guards must
+    check the rest (a slice of a wider tensor has the order but not the strides)."""
+    gm = torch.fx.symbolic_trace(lambda x, w: ((x @ w).tanh(),))
+    x, w = torch.randn(10, 4), torch.randn(4, 3)
+    code, shape_env, fn = engine_mod._compile_symbolic(gm, [x, w], (frozenset({0}), frozenset()))
+    other = torch.randn(7, 4)
+    assert shape_env.evaluate_guards_expression(code, [other, w])
+    torch.testing.assert_close(fn([other, w])[0], (other @ w).tanh())
+    assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 8)[:, :4], w])   # strides (8, 1)
+    assert not shape_env.evaluate_guards_expression(code, [other, w.t().contiguous().t()])  # w transposed
+    assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 5), torch.randn(5, 3)])  # static dim
