@@ -18,9 +18,9 @@ from gt.client import runtime
 from gt.ops import OP_NAMES, OPS, core
 
 EDGE = np.array([-0.0, 0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 3.0], dtype=np.float32)
-UNARY = [e.name for e in OPS if e.kind == "elementwise" and e.public]
-BINARY = [e.name for e in OPS if e.kind == "broadcast" and e.public]
-DIFF_UNARY = [e.name for e in OPS if e.kind == "elementwise" and e.public and e.grad]
+UNARY = [e.name for e in OPS if e.kind == "elementwise" and "function" in e.variants]
+BINARY = [e.name for e in OPS if e.kind == "broadcast" and "function" in e.variants]
+DIFF_UNARY = [e.name for e in OPS if e.kind == "elementwise" and "function" in e.variants and e.grad]
 DIFF_BINARY = [e.name for e in OPS if e.kind == "broadcast" and e.grad]
 POSITIVE_DOMAIN = {"log", "sqrt", "rsqrt", "pow", "div", "reciprocal"}
 

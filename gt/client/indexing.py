@@ -13,8 +13,9 @@ from collections import namedtuple
 import numpy as np
 import torch
 
-from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import alias, apply, emit, emit_number, infer, number, record
+from gt.client import surface
+from gt.client.creation import tensor
+from gt.client.emit import alias, apply, infer, number, send, send_number
 from gt.client.inplace import inplace
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
@@ -31,7 +32,6 @@ Plan = namedtuple("Plan", ["basic", "tensors", "layout", "key"])
 def _as_index(k):
     """A list or numpy array in a key becomes an index tensor, as in torch."""
     if isinstance(k, (list, np.ndarray)):
-        from gt.client.creation import tensor
         return tensor(k)
     return k
 
@@ -137,9 +137,8 @@ def getitem(x: Tensor, key) -> Tensor:
         if ck is not None and len(_basic_cache) < 4096:
             _basic_cache[ck] = hit
     shape, norm = hit
-    out = emit(_GETITEM, (x._id,), shape, x.dtype, (norm,))
-    if x.requires_grad and _gm.enabled:
-        record(_GETITEM, out, (x,), (norm,))
+    out = send(_GETITEM, (x,), (x._id,), shape, x.dtype, (norm,))
+    if out._grad_fn is not None:
         out._grad_fn.name = _index_name(key, norm, x.shape)
     return link(out, x, INDEX, key)
 
@@ -184,10 +183,7 @@ def setitem(x: Tensor, key, value) -> None:
 
 def _setitem_number(x: Tensor, plan: Plan, s) -> Tensor:
     code = OPCODE["setitem_scalar"]
-    out = emit_number(code, (x._id,) + tuple(t._id for t in plan.tensors), x.shape, x.dtype, s, (plan.key,))
-    if x.requires_grad and _gm.enabled:
-        record(code, out, (x,) + plan.tensors, (s, plan.key))
-    return out
+    return send_number(code, (x,) + plan.tensors, x.shape, x.dtype, s, (plan.key,))
 
 
 def _index_name(key, norm: tuple, shape: tuple) -> str:
@@ -266,8 +262,8 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     return apply(OPCODE["sort_indices"], (x,), (norm_dim(dim, x.ndim), descending, bool(stable)))
 
 
-def bind(cls: type) -> None:
-    methods = dict(__getitem__=getitem, __setitem__=setitem, masked_fill=masked_fill, index_select=index_select,
-                   gather=gather, scatter=scatter, topk=topk, sort=sort, argsort=argsort)
-    for name, fn in methods.items():
-        setattr(cls, name, fn)
+surface.functions(argsort=argsort, gather=gather, index_select=index_select, masked_fill=masked_fill,
+                  scatter=scatter, sort=sort, topk=topk)
+surface.methods(__getitem__=getitem, __setitem__=setitem, masked_fill=masked_fill, index_select=index_select,
+                gather=gather, scatter=scatter, topk=topk, sort=sort, argsort=argsort)
+surface.inplace("masked_fill", "scatter")

@@ -27,17 +27,18 @@ errors) and fails when one has no check; the other modules' entries have their o
 """
 from __future__ import annotations
 
-from gt.ops import core, creation, nn, optim
-from gt.ops.table import KINDS, Op, check
+from gt.ops import core, creation, math, nn, optim
+from gt.ops.table import KINDS, VJP, Op, load, ops
 
-OPS: tuple = core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES
-check(OPS)
+OPS: tuple = load(core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES + math.ENTRIES)
 
 OP_NAMES = tuple(e.name for e in OPS)
 OP_FUNCS = tuple(e.kernel for e in OPS)
 OPCODE = {name: i for i, name in enumerate(OP_NAMES)}
 NUM_OPCODES = len(OPS)
-DEVICE_OPS = core.DEVICE_OPS + creation.DEVICE_OPS
+# Creation kernels take the worker's device as a keyword (the engine binds it).
+DEVICE_OPS = tuple(e.name for e in OPS if e.kind == "creation")
 scalar_as = core.k.scalar_as
 
-__all__ = ["DEVICE_OPS", "KINDS", "NUM_OPCODES", "OPCODE", "OPS", "OP_FUNCS", "OP_NAMES", "Op", "scalar_as"]
+__all__ = ["DEVICE_OPS", "KINDS", "NUM_OPCODES", "OPCODE", "OPS", "OP_FUNCS", "OP_NAMES", "Op", "VJP", "ops",
+           "scalar_as"]
