@@ -29,7 +29,7 @@ from gt.client.runtime import connect_server as connect, gpu_workers  # noqa: E4
 from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.surface import FUNCTIONS as _FUNCTIONS  # noqa: E402
-from gt import debug  # noqa: E402
+from gt import debug, fft, linalg, special  # noqa: E402
 from gt.serialization import load, save  # noqa: E402
 from gt import signal  # noqa: E402  (reads GT_CONFIG)
 from gt.signal import ShardConfig, SignalConfig, register_config  # noqa: E402
@@ -65,6 +65,6 @@ def flush() -> None:
 _runtime.get_worker()  # the embedded worker starts with the package
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "nn",
-           "optim", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8",
+           "optim", "debug", "fft", "linalg", "special", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8",
            "uint8", "bool", "device", "save", "load", "signal", "SignalConfig", "ShardConfig", "register_config",
            "connect", "gpu_workers", *sorted(_FUNCTIONS["gt"])]

@@ -17,7 +17,7 @@ from gt.client.autograd import RULES, Node
 from gt.client.modes import grad_mode
 from gt.client.shapes import SUPPORTED_DTYPES, dtype_name
 from gt.client.tensor import Tensor
-from gt.ops import OP_FUNCS, OPCODE
+from gt.ops import OP_FUNCS, OP_NAMES, OPCODE
 
 _new_object = object.__new__
 _Size = torch.Size
@@ -152,6 +152,9 @@ def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -
     if out is None:
         metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
         res = OP_FUNCS[opcode](*metas, *scalars, *params)
+        if res.dtype not in SUPPORTED_DTYPES:
+            raise NotImplementedError(f"{OP_NAMES[opcode]}: its result would be a {res.dtype} tensor; GT does not "
+                                      f"support dtype {res.dtype} yet")
         out = (_Size(res.shape), res.dtype)
         if len(_meta_cache) >= _CACHE_LIMIT:
             _meta_cache.clear()

@@ -163,8 +163,17 @@ def _string(v) -> str:
     return v
 
 
+def _frozen(v):
+    """A number, string, None or (nested) sequence of them, hashable (it keys the inference cache)."""
+    if isinstance(v, (list, tuple, torch.Size)):
+        return tuple(_frozen(x) for x in v)
+    if v is None or isinstance(v, str):
+        return v
+    return _scalar(v)
+
+
 _CONVERT = {"Scalar": _scalar, "int": operator.index, "int[]": _sequence_of_ints, "float": float, "bool": bool,
-            "str": _string, "dtype": as_dtype}
+            "str": _string, "dtype": as_dtype, "Any": _frozen}
 
 
 def _converter(kind: str):
@@ -184,13 +193,17 @@ def from_signature(e: Op):
     index = {p.name: i for i, p in enumerate(params)}
     n_positional = sum(1 for p in params if not p.keyword)
     defaults = [_MISSING if p.default is inspect.Parameter.empty else p.default for p in params]
-    steps = [(i, p.name, p.type == "Tensor", None if p.type == "Tensor" else _converter(p.type))
+    steps = [(i, p.name, p.type.startswith("Tensor"), None if p.type.startswith("Tensor") else _converter(p.type))
              for i, p in enumerate(params)]
+    # ``x.flip(0, 1)``: a last positional list of ints also takes the rest of the arguments
+    packs = n_positional if n_positional and params[n_positional - 1].type.startswith("int[]") else 0
     steps = [s for s in steps if s[2]] + [s for s in steps if not s[2]]   # kernel order: tensors first
     results = namedtuple(name, sig.outputs) if sig.outputs else None
     data = e.kind == "data"
 
     def fn(*args, **kwargs):
+        if packs and len(args) > packs:
+            args = args[:packs - 1] + (args[packs - 1:],)
         if len(args) > n_positional:
             raise TypeError(f"{name}() takes {n_positional} positional arguments but {len(args)} were given")
         values = list(args) + defaults[len(args):]
@@ -207,7 +220,7 @@ def from_signature(e: Op):
             if v is _MISSING:
                 raise TypeError(f"{name}() missing required argument '{arg}'")
             if is_tensor:
-                if not isinstance(v, Tensor):
+                if not isinstance(v, Tensor) and not (v is None and data):
                     raise TypeError(f"{name}(): argument '{arg}' must be a gt Tensor, not {type(v).__name__}")
                 tensors.append(v)
             else:
@@ -228,8 +241,8 @@ def from_signature(e: Op):
 def _on_values(e: Op, tensors: list, rest: list):
     """A "data" op: its result's shape depends on the values, so they are read (a sync point),
     the kernel runs here on them, and the result goes to the worker."""
-    out = e.kernel(*(t._value() for t in tensors), *rest)
-    return tuple(put(o) for o in out) if isinstance(out, tuple) else put(out)
+    out = e.kernel(*(None if t is None else t._value() for t in tensors), *rest)
+    return type(out)([put(o) for o in out]) if isinstance(out, tuple) else put(out)
 
 
 def with_out(fn):
@@ -277,11 +290,18 @@ def generate(entries: tuple) -> None:
             fn = with_out(fn)
         if "function" in e.variants:
             for namespace in e.export:
-                surface.functions(namespace, **{e.name: fn})
+                surface.functions(namespace, **{exported_name(e.name, namespace): fn})
         if "method" in e.variants:
             surface.methods(**{e.name: method})
         if "inplace" in e.variants:
             surface.inplace(e.name)
+
+
+def exported_name(name: str, namespace: str) -> str:
+    """An entry's name in ``namespace``, as torch's native functions are named: the entry
+    ``linalg_inv`` is ``gt.linalg.inv``, ``fft_irfft`` is ``gt.fft.irfft``."""
+    prefix = namespace.rpartition(".")[2] + "_"
+    return name[len(prefix):] if namespace != "gt" and name.startswith(prefix) else name
 
 
 def _positional(e: Op):

@@ -8,6 +8,7 @@ data, so reading with one is a sync point: the mask's count is fetched.
 """
 from __future__ import annotations
 
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -33,6 +34,8 @@ def _as_index(k):
     """A list or numpy array in a key becomes an index tensor, as in torch."""
     if isinstance(k, (list, np.ndarray)):
         return tensor(k)
+    if isinstance(k, range):
+        return tensor(list(k), dtype=torch.int64)
     return k
 
 
@@ -124,11 +127,26 @@ def _basic_key(shape: tuple, key: tuple):
     return tuple(out)
 
 
+def _as_tuple(key) -> tuple:
+    """A key as a tuple; a list holding sequences, slices, None or ``...`` is one, as in torch
+    2.11-2.13 (with torch's deprecation warning): ``x[[[0, 1], [1, 2]]]`` is ``x[[0, 1], [1, 2]]``."""
+    if type(key) is tuple:
+        return key
+    if type(key) is list and any(k is None or k is Ellipsis or isinstance(k, (list, tuple, range, slice, Tensor))
+                                 for k in key):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed "
+                      "in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted "
+                      "as tensor index, x[torch.tensor(seq)], which will result either in an error or a different "
+                      "result", UserWarning, stacklevel=3)
+        return tuple(key)
+    return (key,)
+
+
 def getitem(x: Tensor, key) -> Tensor:
     if type(key) is not tuple:
-        key = (key,)
+        key = _as_tuple(key)
     for k in key:
-        if isinstance(k, (Tensor, list, np.ndarray)):
+        if isinstance(k, (Tensor, list, np.ndarray, range)):
             return _advanced_read(x, tuple(_as_index(k) for k in key))
     ck = _basic_key(x.shape, key)
     hit = _basic_cache.get(ck) if ck is not None else None
@@ -161,7 +179,7 @@ def read_key(x: Tensor, key: tuple, tensors: tuple) -> Tensor:
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
-    key = tuple(_as_index(k) for k in (key if type(key) is tuple else (key,)))
+    key = tuple(_as_index(k) for k in _as_tuple(key))
     plan = _plan(x, key)
     with quiet():
         read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
@@ -262,6 +280,17 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     return apply(OPCODE["sort_indices"], (x,), (norm_dim(dim, x.ndim), descending, bool(stable)))
 
 
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The elements of ``x`` where ``mask`` (broadcast together) is True, as a 1-D tensor: a
+    boolean-mask read, so a sync point (the mask's count is fetched)."""
+    if not isinstance(mask, Tensor) or mask.dtype is not torch.bool:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {getattr(mask, 'dtype', type(mask))}")
+    shape = broadcast(x.shape, mask.shape)
+    return getitem(x.expand(shape), mask.expand(shape))
+
+
+surface.functions(masked_select=masked_select)
+surface.methods(masked_select=masked_select)
 surface.functions(argsort=argsort, gather=gather, index_select=index_select, masked_fill=masked_fill,
                   scatter=scatter, sort=sort, topk=topk)
 surface.methods(__getitem__=getitem, __setitem__=setitem, masked_fill=masked_fill, index_select=index_select,

@@ -38,3 +38,18 @@ def inplace(*names: str, **renamed: str) -> None:
     ``renamed`` maps a method to an in-place form of another name (``__add__="__iadd__"``)."""
     _add(INPLACE, "Tensor", {name: name + "_" for name in names})
     _add(INPLACE, "Tensor", renamed)
+
+
+def missing_from(namespace: str):
+    """A module ``__getattr__`` for ``gt.<namespace>``: a name torch has there is named as one
+    GT does not support yet."""
+    import importlib
+
+    torch_module = importlib.import_module("torch." + namespace)
+
+    def __getattr__(name: str):
+        if hasattr(torch_module, name):
+            raise AttributeError(f"module 'gt.{namespace}' has no attribute '{name}': GT does not support "
+                                 f"torch.{namespace}.{name} yet")
+        raise AttributeError(f"module 'gt.{namespace}' has no attribute '{name}'")
+    return __getattr__

@@ -9,17 +9,11 @@ import math
 import torch
 
 from gt.ops import kernels as k
-from gt.ops.table import Op, ops
+from gt.ops.table import Op, elementwise, ops
 
 _AB = ("a", "b")
 _XS = ("x", "s")
 _RED = ("x", "dims", "keepdim")
-
-
-def _elementwise(name, kernel, grad=None, node="", inplace=True):
-    """``gt.<name>``, ``Tensor.<name>`` and (unless torch lacks it) ``Tensor.<name>_``."""
-    variants = ("function", "method", "inplace") if inplace else ("function", "method")
-    return Op(name, kernel, "elementwise", ("x",), (grad,) if grad else (), node or name, variants=variants)
 
 
 def _compare(name, kernel):
@@ -67,27 +61,27 @@ ENTRIES = (
     Op("masked_fill_tensor", k.masked_fill, "meta", ("x", "mask", "value"),
        (lambda g, mask: g.masked_fill(mask, 0), None, lambda g, mask: ops.where(mask, g, 0).sum()), "masked_fill1"),
     # -- elementwise unary
-    _elementwise("neg", torch.neg, lambda g: -g),
-    _elementwise("exp", torch.exp, lambda g, out: g * out),
-    _elementwise("log", torch.log, lambda g, x: g / x),
-    _elementwise("sqrt", torch.sqrt, lambda g, out: g / (out * 2.0)),
-    _elementwise("rsqrt", torch.rsqrt, lambda g, out: g * out.pow(3) * -0.5),
-    _elementwise("abs", torch.abs, lambda g, x: g * x.sign()),
-    _elementwise("sign", torch.sign, lambda g: ops.zeros_like(g)),
-    _elementwise("round", torch.round, lambda g: ops.zeros_like(g)),
-    _elementwise("floor", torch.floor, lambda g: ops.zeros_like(g)),
-    _elementwise("ceil", torch.ceil, lambda g: ops.zeros_like(g)),
-    _elementwise("relu", torch.relu, lambda g, x: ops.threshold_backward(g, x, 0)),
-    _elementwise("sigmoid", torch.sigmoid, lambda g, out: ops.sigmoid_backward(g, out)),
-    _elementwise("tanh", torch.tanh, lambda g, out: ops.tanh_backward(g, out)),
-    _elementwise("sin", torch.sin, lambda g, x: g * x.cos()),
-    _elementwise("cos", torch.cos, lambda g, x: g * -x.sin()),
-    _elementwise("erf", torch.erf, lambda g, x: (x * x).neg().exp() * 1.1283791670955126 * g),
-    _elementwise("reciprocal", torch.reciprocal, lambda g, out: -g * (out * out)),
-    _elementwise("bitwise_not", torch.bitwise_not),
-    _elementwise("logical_not", torch.logical_not),
-    _elementwise("isnan", torch.isnan, inplace=False),
-    _elementwise("isfinite", torch.isfinite, inplace=False),
+    elementwise("neg", torch.neg, lambda g: -g),
+    elementwise("exp", torch.exp, lambda g, out: g * out),
+    elementwise("log", torch.log, lambda g, x: g / x),
+    elementwise("sqrt", torch.sqrt, lambda g, out: g / (out * 2.0)),
+    elementwise("rsqrt", torch.rsqrt, lambda g, out: g * out.pow(3) * -0.5),
+    elementwise("abs", torch.abs, lambda g, x: g * x.sign()),
+    elementwise("sign", torch.sign, lambda g: ops.zeros_like(g)),
+    elementwise("round", torch.round, lambda g: ops.zeros_like(g), export=("gt", "gt.special")),
+    elementwise("floor", torch.floor, lambda g: ops.zeros_like(g)),
+    elementwise("ceil", torch.ceil, lambda g: ops.zeros_like(g)),
+    elementwise("relu", torch.relu, lambda g, x: ops.threshold_backward(g, x, 0)),
+    elementwise("sigmoid", torch.sigmoid, lambda g, out: ops.sigmoid_backward(g, out)),
+    elementwise("tanh", torch.tanh, lambda g, out: ops.tanh_backward(g, out)),
+    elementwise("sin", torch.sin, lambda g, x: g * x.cos()),
+    elementwise("cos", torch.cos, lambda g, x: g * -x.sin()),
+    elementwise("erf", torch.erf, lambda g, x: (x * x).neg().exp() * 1.1283791670955126 * g, export=("gt", "gt.special")),
+    elementwise("reciprocal", torch.reciprocal, lambda g, out: -g * (out * out)),
+    elementwise("bitwise_not", torch.bitwise_not),
+    elementwise("logical_not", torch.logical_not),
+    elementwise("isnan", torch.isnan, inplace=False),
+    elementwise("isfinite", torch.isfinite, inplace=False),
     Op("cast", k.cast, "meta", ("x", "dtype"), (lambda g, x: g.to(x.dtype),), "to_copy"),
     Op("alias", k.alias, "meta", ("x",), (lambda g: g,), "alias"),
     # -- reductions

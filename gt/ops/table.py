@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import types
 from typing import Callable, NamedTuple
 
@@ -26,8 +27,9 @@ _CLIENT_LABELS = frozenset({"reduction", "matmul", "view", "indexing", "loss"})
 VARIANTS = frozenset({"function", "method", "inplace", "out"})
 NAMESPACES = frozenset({"gt", "gt.linalg", "gt.fft", "gt.special", "gt.nn.functional"})
 # Argument types of a signature ("?": None allowed; "int[]": an int or a sequence of ints).
-TYPES = frozenset({"Tensor", "Scalar", "Scalar?", "int", "int?", "int[]", "int[]?", "float", "float?", "bool",
-                   "str", "str?", "dtype?"})
+# "Tensor?" (None allowed) only in "data" ops; "Any": a number, string, None or nested sequence of them.
+TYPES = frozenset({"Tensor", "Tensor?", "Scalar", "Scalar?", "int", "int?", "int[]", "int[]?", "float", "float?",
+                   "bool", "str", "str?", "dtype?", "Any"})
 
 
 class Param(NamedTuple):
@@ -91,43 +93,73 @@ class Signature(NamedTuple):
     outputs: tuple = ()
 
 
+def elementwise(name: str, kernel: Callable, grad: Callable | None = None, node: str = "", inplace: bool = True,
+                export: tuple = ("gt",)) -> Op:
+    """An elementwise entry: ``gt.<name>``, ``Tensor.<name>`` and (unless torch lacks it) ``Tensor.<name>_``."""
+    variants = ("function", "method", "inplace") if inplace else ("function", "method")
+    return Op(name, kernel, "elementwise", ("x",), (grad,) if grad else (), node or name, variants=variants,
+              export=export)
+
+
+def _split_top_level(text: str) -> list:
+    """``text`` split at the commas outside brackets and quotes."""
+    parts, depth, quote, cur = [], 0, None, []
+    for c in text:
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "," and not depth:
+            parts.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(c)
+    parts.append("".join(cur).strip())
+    return [p for p in parts if p]
+
+
+_PARAM = re.compile(r"^(\w+)\s*:\s*([\w\[\]?]+)\s*(?:=\s*(.+))?$")
+
+
 def parse_signature(name: str, sig: str) -> Signature:
     """``"input: Tensor, dim: int = 0, *, keepdim: bool = False"`` -> its ``Param``s.  An op
     with several results names them after an arrow, ``"A: Tensor -> (Q, R)"``: its kernel
     takes a last param ``which`` (the result's position) and is emitted once per result."""
-    params, arrow, outputs = sig.partition("->")
-    try:
-        fn = ast.parse(f"def f({params}): pass").body[0]
-        names = ast.parse(outputs.strip() or "()", mode="eval").body if arrow else None
-    except SyntaxError as exc:
-        raise ValueError(f"op table: {name!r} has a malformed signature {sig!r}: {exc.msg}") from None
-    a = fn.args
-    if a.vararg or a.kwarg or a.posonlyargs:
-        raise ValueError(f"op table: {name!r}: signatures take named arguments only")
-    out = []
-    positional = [None] * (len(a.args) - len(a.defaults)) + list(a.defaults)
-    for arg, default, keyword in [(x, d, False) for x, d in zip(a.args, positional)] + \
-                                 [(x, d, True) for x, d in zip(a.kwonlyargs, a.kw_defaults)]:
-        if arg.annotation is None:
-            raise ValueError(f"op table: {name!r}: argument {arg.arg!r} has no type")
-        kind = ast.literal_eval(arg.annotation) if isinstance(arg.annotation, ast.Constant) else \
-            ast.unparse(arg.annotation)
+    text, arrow, outputs = sig.partition("->")
+    params, keyword = [], False
+    for part in _split_top_level(text):
+        if part == "*":
+            keyword = True
+            continue
+        m = _PARAM.match(part)
+        if m is None:
+            raise ValueError(f"op table: {name!r}: malformed argument {part!r} in its signature")
+        arg, kind, default = m.groups()
         if kind not in TYPES:
-            raise ValueError(f"op table: {name!r}: argument {arg.arg!r} has unknown type {kind!r}")
-        value = inspect.Parameter.empty if default is None else ast.literal_eval(default)
-        out.append(Param(arg.arg, kind, value, keyword))
-    if names is None:
-        return Signature(tuple(out))
-    if not isinstance(names, ast.Tuple) or not all(isinstance(n, ast.Name) for n in names.elts):
+            raise ValueError(f"op table: {name!r}: argument {arg!r} has unknown type {kind!r}")
+        try:
+            value = inspect.Parameter.empty if default is None else ast.literal_eval(default)
+        except (ValueError, SyntaxError):
+            raise ValueError(f"op table: {name!r}: argument {arg!r} has a default that is not a literal") from None
+        if not keyword and value is inspect.Parameter.empty and params and \
+                params[-1].default is not inspect.Parameter.empty:
+            raise ValueError(f"op table: {name!r}: argument {arg!r} without a default follows one with a default")
+        params.append(Param(arg, kind, value, keyword))
+    names = re.fullmatch(r"\s*\(\s*(\w+(?:\s*,\s*\w+)*)\s*\)\s*", outputs) if arrow else None
+    if arrow and names is None:
         raise ValueError(f"op table: {name!r}: results are named as '-> (a, b)', got {outputs.strip()!r}")
-    return Signature(tuple(out), tuple(n.id for n in names.elts))
+    return Signature(tuple(params), tuple(n.strip() for n in names.group(1).split(",")) if names else ())
 
 
 def signature_args(sig: Signature) -> tuple:
     """The kernel's argument names for a signature: the tensors, then the rest, each in order
     (and ``which`` for an op of several results)."""
-    tensors = tuple(p.name for p in sig.params if p.type == "Tensor")
-    rest = tuple(p.name for p in sig.params if p.type != "Tensor")
+    tensors = tuple(p.name for p in sig.params if p.type in ("Tensor", "Tensor?"))
+    rest = tuple(p.name for p in sig.params if p.type not in ("Tensor", "Tensor?"))
     return tensors + rest + (("which",) if sig.outputs else ())
 
 
@@ -204,7 +236,12 @@ def normalised(entries: tuple) -> tuple:
         if e.kind in _CLIENT_LABELS:
             e = e._replace(kind="client")
         if e.sig:
-            derived = signature_args(parse_signature(e.name, e.sig))
+            sig = parse_signature(e.name, e.sig)
+            if e.kind != "data" and any(p.type == "Tensor?" for p in sig.params):
+                raise ValueError(f"op table: {e.name!r}: optional tensors are for 'data' ops only")
+            if e.kind == "data" and e.grad:
+                raise ValueError(f"op table: {e.name!r}: a 'data' op has no gradient")
+            derived = signature_args(sig)
             if e.args not in (("x",), derived):
                 raise ValueError(f"op table: {e.name!r}: args {e.args} disagree with its signature ({derived})")
             e = e._replace(args=derived, variants=e.variants or ("function", "method"))
