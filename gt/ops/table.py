@@ -42,9 +42,9 @@ class Param(NamedTuple):
 
 
 class VJP:
-    """``grad=VJP``: the gradient is torch's own backward of the kernel (``torch.func.vjp`` on
-    the worker), one instruction per input that needs it.  For ops whose backward torch has
-    no kernel of its own for (qr, svd, eigh ...)."""
+    """``grad=VJP``: the gradient is torch's own backward of the kernel (``torch.func.vjp``
+    on the worker, which compiled graphs can trace), one instruction per input that needs it.  For ops whose
+    gradient torch computes from several kernels or formulas (qr, svd, eigh ...)."""
 
 
 class Op(NamedTuple):
