@@ -26,7 +26,8 @@ _CACHE_LIMIT = 8192
 
 
 def make(shape: tuple, dtype: torch.dtype) -> Tensor:
-    """The one way to build a handle (its value is produced by the op emitted next)."""
+    """A handle whose value the op emitted next produces (``send`` builds its own inline:
+    a call less on the path every op takes)."""
     t = _new_object(Tensor)
     t._id = _new_id()
     t.shape = shape if type(shape) is _Size else _Size(shape)

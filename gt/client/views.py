@@ -11,7 +11,8 @@ and the ops made of it, transpose, permute, expand, basic indexing, ``detach``,
 - after an in-place op on a base, its live views are made again from its new value.
 
 So ``v = x[1:3]; v.add_(1)`` changes ``x``, and ``x.mul_(2)`` changes ``v``, as in
-torch.  Where torch's answer depends on memory layout (``reshape`` views or copies,
+torch.  This module keeps the links; ``gt.client.inplace`` writes back and re-makes
+(through Tensor's methods, so no view op is imported here).  Where torch's answer depends on memory layout (``reshape`` views or copies,
 ``view`` refuses, ``contiguous`` copies), the layout a view would have in torch is
 found by replaying its chain of view ops on a meta tensor shaped as its root.
 
