@@ -65,6 +65,6 @@ def flush() -> None:
 _runtime.get_worker()  # the embedded worker starts with the package
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "nn",
-           "optim", "debug", "fft", "linalg", "special", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8",
-           "uint8", "bool", "device", "save", "load", "signal", "SignalConfig", "ShardConfig", "register_config",
-           "connect", "gpu_workers", *sorted(_FUNCTIONS["gt"])]
+           "optim", "debug", "fft", "linalg", "special", "flush", "float32", "float64", "float16", "bfloat16",
+           "int64", "int32", "int16", "int8", "uint8", "bool", "device", "save", "load", "signal", "SignalConfig",
+           "ShardConfig", "register_config", "connect", "gpu_workers", *sorted(_FUNCTIONS["gt"])]

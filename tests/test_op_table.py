@@ -186,8 +186,8 @@ SAMPLES = {
         x.rot90(2, [0, 1]), lib.repeat_interleave(x, 2, 0), x.repeat_interleave(3), x.movedim(0, 1),
         lib.movedim(x[None], (0, 1), (2, 0))),
     "math_products": lambda lib, x, y: (
-        lib.addmm(y[:, :3], x, y.T, beta=0.5, alpha=2), x[:, :3].addmm(x, y.T), lib.baddbmm(x[None], x[None], y.T[None] @
-                                                                                       x[None]),
+        lib.addmm(y[:, :3], x, y.T, beta=0.5, alpha=2), x[:, :3].addmm(x, y.T),
+        lib.baddbmm(x[None], x[None], y.T[None] @ x[None]),
         lib.addcmul(x, x, y, value=0.5), x.addcdiv(x, y.abs() + 1, value=2), lib.lerp(x, y, 0.3), x.lerp(y, 2.0),
         lib.logsumexp(x, 1), x.logsumexp((0, 1), keepdim=True), lib.special.logsumexp(x, 0),
         lib.isclose(x, y, atol=0.5), x.isclose(x), lib.nan_to_num(x.log()), x.log().nan_to_num(1.0, neginf=-5.0),
