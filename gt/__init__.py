@@ -28,21 +28,8 @@ from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.runtime import connect_server as connect, gpu_workers  # noqa: E402  (remote mode)
 from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
-from gt.client.creation import (Generator, arange, bernoulli, empty, empty_like, eye, from_numpy,  # noqa: E402
-                                full, full_like, get_rng_state, initial_seed, linspace, manual_seed, multinomial,
-                                normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
-                                seed, set_rng_state, tensor, zeros, zeros_like)
-from gt.client.functional import (PUBLIC, add, allclose, bmm, clamp, clamp_max, clamp_min, div,  # noqa: E402
-                                  einsum, is_tensor, matmul, maximum, minimum, mm, mul, numel, outer, pow, sub,
-                                  where)
-from gt.client.reductions import (all, any, argmax, argmin, cumsum, log_softmax, max, mean, min, norm,  # noqa: E402
-                                  softmax, std, sum, var)
-from gt.client.functional import __dict__ as _functional  # noqa: E402
-from gt.client.indexing import argsort, gather, index_select, masked_fill, scatter, sort, topk  # noqa: E402
-from gt.client.movement import (cat, chunk, concat, concatenate, expand, flatten, narrow, permute,  # noqa: E402
-                                repeat, reshape, select, split, squeeze, stack, swapaxes, t, transpose, tril,
-                                triu, unbind, unflatten, unsqueeze)
-from gt import debug  # noqa: E402
+from gt.client.surface import FUNCTIONS as _FUNCTIONS  # noqa: E402
+from gt import debug, fft, linalg, special  # noqa: E402
 from gt import distributions, sparse  # noqa: E402
 from gt.sparse import sparse_coo_tensor, spmm  # noqa: E402
 from gt.serialization import load, save  # noqa: E402
@@ -56,8 +43,7 @@ from gt.client.creation import as_tensor  # noqa: E402
 from gt.client.devices import legacy_constructor as _legacy  # noqa: E402
 from gt.compiling import compile  # noqa: E402
 
-globals().update({name: _functional[name] for name in PUBLIC})  # gt.exp, gt.eq, gt.mm ... from the op table
-clip = clamp
+globals().update(_FUNCTIONS["gt"])  # every op: gt.exp, gt.sum, gt.cat ... (gt.client.surface)
 
 float32 = float = _torch.float32
 float64 = double = _torch.float64
@@ -99,14 +85,12 @@ def flush() -> None:
 
 _runtime.get_worker()  # the embedded worker starts with the package
 
-__all__ = ["Tensor", "Generator", "arange", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full",
-           "full_like", "get_rng_state", "initial_seed", "linspace", "manual_seed", "multinomial", "normal", "ones",
-           "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "seed", "set_rng_state",
-           "tensor", "zeros", "zeros_like", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "nn", "optim", "distributions", "sparse", "sparse_coo_tensor", "spmm", "debug", "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32",
-           "int16", "int8", "uint8", "bool", "device", "save", "load", "signal", "SignalConfig", "ShardConfig",
-           "register_config", "connect", "gpu_workers", "accelerator", "autograd", "backends", "cuda", "utils",
-           "serialization", "GradScaler", "autocast", "as_tensor", "compile", "set_default_dtype",
-           "get_default_dtype", "set_printoptions", "set_float32_matmul_precision", "get_float32_matmul_precision",
-           "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
-           "CharTensor", "ByteTensor", "BoolTensor", *PUBLIC]
+__all__ = ["Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "nn",
+           "optim", "distributions", "sparse", "sparse_coo_tensor", "spmm", "debug", "fft", "linalg", "special",
+           "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool",
+           "device", "save", "load", "signal", "SignalConfig", "ShardConfig", "register_config", "connect",
+           "gpu_workers", "accelerator", "autograd", "backends", "cuda", "utils", "serialization", "GradScaler",
+           "autocast", "as_tensor", "compile", "set_default_dtype", "get_default_dtype", "set_printoptions",
+           "set_float32_matmul_precision", "get_float32_matmul_precision", "FloatTensor", "DoubleTensor",
+           "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",
+           "BoolTensor", *sorted(_FUNCTIONS["gt"])]

@@ -7,6 +7,7 @@ the samples emit and fails when a table entry has no check.
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -15,14 +16,15 @@ import torch
 
 import gt
 from gt.client import runtime
-from gt.ops import OP_NAMES, OPS, core
+from gt.ops import OP_NAMES, OPS, VJP, Op, core, math as math_ops, optim
+from gt.ops.table import load
 
 from devices import DEVICE, twin
 
 EDGE = np.array([-0.0, 0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 3.0], dtype=np.float32)
-UNARY = [e.name for e in OPS if e.kind == "elementwise" and e.public]
-BINARY = [e.name for e in OPS if e.kind == "broadcast" and e.public]
-DIFF_UNARY = [e.name for e in OPS if e.kind == "elementwise" and e.public and e.grad]
+UNARY = [e.name for e in OPS if e.kind == "elementwise" and "function" in e.variants]
+BINARY = [e.name for e in OPS if e.kind == "broadcast" and "function" in e.variants]
+DIFF_UNARY = [e.name for e in OPS if e.kind == "elementwise" and "function" in e.variants and e.grad]
 DIFF_BINARY = [e.name for e in OPS if e.kind == "broadcast" and e.grad]
 POSITIVE_DOMAIN = {"log", "sqrt", "rsqrt", "pow", "div", "reciprocal"}
 
@@ -40,7 +42,7 @@ def _same(g, t, rtol=1e-5, atol=1e-6):
     assert isinstance(g, gt.Tensor), type(g)
     assert tuple(g.shape) == tuple(t.shape), (g.shape, t.shape)
     assert g.dtype == t.dtype, (g.dtype, t.dtype)
-    got, want = g.detach().numpy(), t.detach().cpu().numpy()
+    got, want = g.detach().numpy(), t.detach().numpy(force=True)  # force: torch may give a ZeroTensor
     if t.dtype.is_floating_point:
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
         # -0.0 and 0.0 differ in sign: an op that keeps the sign must keep it
@@ -116,7 +118,7 @@ def test_binary_values_dtypes_and_broadcasting_match_torch(name, sa, sb, da, db,
 
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge",
                                   "bitwise_and", "bitwise_or", "bitwise_xor", "remainder", "floor_divide",
-                                  "__mod__", "__floordiv__"])
+                                  "__mod__", "__floordiv__", "fmod"])
 @pytest.mark.parametrize("scalar", [2, -1, 2.5, -0.0, math.inf, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 def test_tensor_with_python_number_matches_torch(name, scalar, dtype):
@@ -185,7 +187,53 @@ SAMPLES = {
                                          lib.nn.functional.logsigmoid(x)),
     "nn_losses": lambda lib, x, y: _nn_losses(lib.nn.functional, lib.tensor([1, 0, 3]), x, y),
     "nn_layers": lambda lib, x, y: _nn_layers(lib, x, y),
+    "math_shapes": lambda lib, x, y: (
+        lib.diag(x[0]), lib.diag(x, 1), x[0].diag_embed(), lib.diag_embed(x, 1, 0, 2), lib.diagonal(x, 1), x.diagonal(),
+        lib.trace(x), lib.kron(x[:2, :2], y[:2, :3]), lib.cross(x[:, :3], y[:, :3], dim=1), x[:, :3].cross(y[:, :3]),
+        lib.cdist(x, y), lib.cdist(x, y, p=1.0), lib.tensordot(x, y.T, 1), lib.tensordot(x, y, ([1], [1])),
+        x.roll(1, 0), lib.roll(x, (1, -2), (0, 1)), x.roll(5), x.flip(0, 1), lib.flip(x, [1]), lib.rot90(x),
+        x.rot90(2, [0, 1]), lib.repeat_interleave(x, 2, 0), x.repeat_interleave(3), x.movedim(0, 1),
+        lib.movedim(x[None], (0, 1), (2, 0))),
+    "math_products": lambda lib, x, y: (
+        lib.addmm(y[:, :3], x, y.T, beta=0.5, alpha=2), x[:, :3].addmm(x, y.T),
+        lib.baddbmm(x[None], x[None], y.T[None] @ x[None]),
+        lib.addcmul(x, x, y, value=0.5), x.addcdiv(x, y.abs() + 1, value=2), lib.lerp(x, y, 0.3), x.lerp(y, 2.0),
+        lib.logsumexp(x, 1), x.logsumexp((0, 1), keepdim=True), lib.special.logsumexp(x, 0),
+        lib.isclose(x, y, atol=0.5), x.isclose(x), lib.nan_to_num(x.log()), x.log().nan_to_num(1.0, neginf=-5.0),
+        lib.polygamma(1, x.abs() + 0.5), lib.special.polygamma(2, x.abs() + 1), lib.special.digamma(x),
+        lib.special.erfinv(x.clamp(-0.9, 0.9)), lib.special.expm1(x), lib.special.log1p(x.abs()), lib.special.erf(x),
+        lib.fft.irfft(x), lib.fft.irfft(x, n=6, dim=0, norm="ortho")),
+    "math_index": lambda lib, x, y: (
+        lib.take(x, lib.tensor([0, 5, 11])), x.index_add(0, lib.tensor([0, 2]), y[:2], alpha=2),
+        lib.index_copy(x, 1, lib.tensor([3, 0]), y[:, :2]), x.index_fill(1, lib.tensor([1]), -1.5),
+        lib.scatter_add(x, 0, lib.tensor([[0, 1, 2, 0]]), y[:1]),
+        x.scatter_reduce(0, lib.tensor([[0, 1, 2, 0]]), y[:1], "amax"),
+        lib.scatter_reduce(x, 1, lib.tensor([[0, 0]] * 3), y[:, :2], "sum", include_self=False),
+        lib.searchsorted(lib.tensor([-0.5, 0.0, 0.5], dtype=x.dtype), x.detach()),
+        lib.bucketize(x.detach(), lib.tensor([0.0, 0.5], dtype=x.dtype), right=True), lib.histc(x.detach(), 5),
+        lib.unique(lib.tensor([3, 1, 3]), return_inverse=True, return_counts=True), lib.unique(lib.tensor([2, 0, 2])),
+        (x > 0).unique(), lib.nonzero(x > 0), (x > 0).nonzero(as_tuple=True), lib.bincount(lib.tensor([0, 2, 2])),
+        lib.bincount(lib.tensor([0, 2, 2]), weights=lib.tensor([1.0, 2.0, 0.5]), minlength=5),
+        lib.masked_select(x, y > 0), x.masked_select(lib.tensor([True, False, True, False])), x[range(0, 3, 2)],
+        x[range(2), [1, 3]], _range_write(lib, x)),
+    "math_linalg": lambda lib, x, y: _linalg(lib, x, y),
 }
+
+
+def _range_write(lib, x):
+    a = x * 1
+    a[range(1, 3)] = 0.5
+    return a
+
+
+def _linalg(lib, x, y):
+    L = lib.linalg
+    a = x[:, :3] @ x[:, :3].mT + lib.eye(3, dtype=x.dtype) * 3   # symmetric positive definite
+    return (L.norm(x), L.norm(x, "fro"), L.norm(x, 1, dim=1), L.norm(x, ord=2), L.vector_norm(x, 3),
+            L.vector_norm(x, dim=(0, 1), keepdim=True), L.matrix_norm(x), L.matrix_norm(x, "nuc"), L.inv(a),
+            L.solve(a, y[:, :2]), L.solve(a, y[:2, :3], left=False), L.det(a), L.slogdet(a), L.cholesky(a),
+            L.cholesky(a, upper=True), L.qr(x[:, :3]), L.svd(a, full_matrices=False).S, L.eigh(a).eigenvalues,
+            L.pinv(x), L.lstsq(a.detach(), y.detach()).solution, L.matrix_exp(a * 0.1))
 
 
 def _nn_losses(F, labels, x, y):
@@ -286,8 +334,71 @@ def test_every_table_entry_is_exercised(rng, monkeypatch):
                  "bitwise_or", "bitwise_xor", "remainder", "floor_divide"):
         test_tensor_with_python_number_matches_torch(name, 2, np.bool_ if name.startswith("bit") else np.float32)
     (2 - gx_scalar()).sum(), (2 / gx_scalar()).sum(), (2 ** gx_scalar()).sum()
-    missing = sorted({e.name for e in core.ENTRIES} - {OP_NAMES[c] for c in seen})
-    assert not missing, f"core table entries without a check: {missing}"
+    for name in ("fmod", "remainder"):
+        test_tensor_with_python_number_matches_torch(name, 2, np.float32)
+    checked = {e.name for e in core.ENTRIES + math_ops.ENTRIES if e.kind != "data" and e.name not in COMPLEX} | {
+        e.name for e in optim.ENTRIES if e.grad}
+    missing = sorted(checked - {OP_NAMES[c] for c in seen})
+    assert not missing, f"table entries without a check: {missing}"
+
+
+COMPLEX = ("fft_fft", "fft_ifft", "fft_rfft", "fft_fftn")   # complex results: refused (test below)
+
+
+@pytest.mark.parametrize("name", COMPLEX)
+def test_ops_with_complex_results_say_gt_lacks_complex_dtypes(name):
+    fn = getattr(gt.fft, name[4:])
+    assert torch.is_complex(getattr(torch.fft, name[4:])(torch.ones(4)))
+    with pytest.raises(NotImplementedError, match="does not support dtype torch.complex64"):
+        fn(gt.ones(4))
+
+
+def test_generated_functions_bind_arguments_as_torch_does():
+    x, t = _both(np.arange(12.0).reshape(3, 4))
+    for call in (lambda lib: lib.diag(x if lib is gt else t, 1, 2),             # too many positionals
+                 lambda lib: lib.roll(x if lib is gt else t),                   # missing shifts
+                 lambda lib: lib.diag(x if lib is gt else t, offset=1),         # unknown keyword
+                 lambda lib: lib.diag(x if lib is gt else t, 1, diagonal=1),    # given twice
+                 lambda lib: lib.kron(x if lib is gt else t, 2.0),              # a number for a tensor
+                 lambda lib: lib.roll(x if lib is gt else t, "a")):             # a string for ints
+        with pytest.raises(TypeError):
+            call(torch)
+        with pytest.raises(TypeError):
+            call(gt)
+    _same(x.flip(0, 1), t.flip(0, 1))
+    _same(gt.rot90(x, dims=(1, 0)), torch.rot90(t, dims=(1, 0)))
+
+
+def test_generated_in_place_and_out_variants_match_torch():
+    (x, t), (y, u) = _both(np.arange(12.0).reshape(3, 4) - 5), _both(np.ones((2, 4)))
+    assert x.index_add_(0, gt.tensor([0, 2]), y, alpha=2) is x
+    t.index_add_(0, torch.tensor([0, 2]), u, alpha=2)
+    _same(x, t)
+    _same(x.log().nan_to_num_(), t.log().nan_to_num_())
+    _same(x.fmod_(3), t.fmod_(3))
+    out_g, out_t = gt.zeros(3), torch.zeros(3)
+    assert gt.logsumexp(x, 1, out=out_g) is out_g
+    _same(out_g, torch.logsumexp(t, 1, out=out_t))
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        gt.logsumexp(gt.ones(3, requires_grad=True), 0, out=gt.zeros(()))
+
+
+@pytest.mark.parametrize("entry, error", [
+    (Op("bad", torch.sin, "meta", grad=(lambda g, y: g,), sig="x: Tensor"), "gradient takes \\['y'\\]"),
+    (Op("bad", torch.sin, "meta", sig="x: Tensor, n: number"), "unknown type 'number'"),
+    (Op("bad", torch.sin, "meta", ("x",), ("g * cos_of(x)",)), "unknown name 'cos_of'"),
+    (Op("bad", torch.sin, "meta", sig="x: Tensor, n: int = 1, m: int"), "follows one with a default"),
+    (Op("bad", torch.sin, "meta", sig="x: Tensor", variants=("function", "static")), "unknown variants"),
+    (Op("bad", torch.unique, "data", grad=VJP, sig="x: Tensor"), "has no gradient"),
+])
+def test_the_table_refuses_malformed_entries_when_it_loads(entry, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        load((entry,))
+
+
+def test_a_string_formula_still_loads_as_a_function():
+    (entry,) = load((Op("twice", torch.sin, "meta", ("x",), ("g * x.cos()",)),))
+    assert callable(entry.grad[0]) and list(inspect.signature(entry.grad[0]).parameters) == ["g", "x"]
 
 
 def gx_scalar():
@@ -354,8 +465,12 @@ def test_errors_are_torchs_exception_types(case):
 
 
 def test_what_gt_lacks_is_named_as_torchs():
-    with pytest.raises(AttributeError, match="does not support torch.fft"):
-        gt.fft
+    with pytest.raises(AttributeError, match="does not support torch.hub"):
+        gt.hub
+    with pytest.raises(AttributeError, match="does not support torch.linalg.eigvals"):
+        gt.linalg.eigvals
+    with pytest.raises(AttributeError, match="does not support torch.Tensor.igamma"):
+        gt.ones(2).igamma(gt.ones(2))
     with pytest.raises(AttributeError, match="does not support torch.Tensor.stft"):
         gt.ones(2).stft()
     with pytest.raises(AttributeError, match="has no attribute 'not_a_torch_name'$"):

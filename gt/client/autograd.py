@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-import threading
 import weakref
 from heapq import heappop, heappush
 
 from gt.client import runtime
 from gt.client import views as _views
+from gt.client.modes import grad_mode
 from gt.client.tensor import Tensor
 from gt.ops import NUM_OPCODES
 
@@ -25,15 +25,6 @@ RULES: list = [None] * NUM_OPCODES
 
 
 _next_seq = itertools.count().__next__
-
-
-class _GradMode(threading.local):
-    """Whether ops record gradients, per thread as in torch: one thread's ``no_grad``
-    (an optimizer step) must not stop another thread's forward from recording."""
-    enabled = True
-
-
-grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:

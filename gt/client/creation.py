@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gt.client import surface
 from gt.client.emit import emit as _emit, number as _scalar, put as _put
 from gt.client.shapes import SUPPORTED_DTYPES, as_dtype as _dtype, dtype_name, size_args
 from gt.client.tensor import Tensor
@@ -268,8 +269,12 @@ def _redraw_method(name: str):
     return method
 
 
-def bind(cls: type) -> None:
-    for name in ("uniform_", "normal_", "random_", "exponential_", "bernoulli_"):
-        setattr(cls, name, _redraw_method(name))
-    cls.bernoulli = bernoulli
-    cls.multinomial = multinomial
+surface.functions(Generator=Generator, arange=arange, bernoulli=bernoulli, empty=empty, empty_like=empty_like,
+                  eye=eye, from_numpy=from_numpy, full=full, full_like=full_like, get_rng_state=get_rng_state,
+                  initial_seed=initial_seed, linspace=linspace, manual_seed=manual_seed, multinomial=multinomial,
+                  normal=normal, ones=ones, ones_like=ones_like, rand=rand, rand_like=rand_like, randint=randint,
+                  randn=randn, randn_like=randn_like, randperm=randperm, seed=seed, set_rng_state=set_rng_state,
+                  tensor=tensor, zeros=zeros, zeros_like=zeros_like)
+surface.methods(bernoulli=bernoulli, multinomial=multinomial,
+                **{name: _redraw_method(name) for name in ("uniform_", "normal_", "random_", "exponential_",
+                                                           "bernoulli_")})

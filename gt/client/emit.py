@@ -1,9 +1,10 @@
 """Instruction emission: build a handle, send its op, record its autograd node.
 
-Every op of the client ends here.  ``emit`` is the cheapest path (the caller
-already knows the result's shape and dtype); ``apply`` reads the op table:
-it infers the result on meta tensors (cached), emits, and links the entry's
-gradient rule when gradients are recorded.
+Every op of the client ends here.  ``send`` is the one fast path: it makes the
+result's handle, sends the instruction and links the entry's gradient rule when
+gradients are recorded (the caller knows the result's shape and dtype);
+``apply`` infers them first from the op table (the kernel on meta tensors,
+cached).  ``emit`` sends without recording (gradient-free ops, backward's own).
 """
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import numpy as np
 import torch
 
 from gt.client import runtime as _rt
-from gt.client.autograd import RULES, Node, grad_mode
+from gt.client import surface
+from gt.client.autograd import RULES, Node
+from gt.client.modes import grad_mode
 from gt.client.shapes import SUPPORTED_DTYPES, dtype_name
 from gt.client.tensor import Tensor
-from gt.ops import OP_FUNCS, OPCODE, OPS
+from gt.ops import OP_FUNCS, OP_NAMES, OPCODE
 
 _new_object = object.__new__
 _Size = torch.Size
@@ -23,7 +26,8 @@ _CACHE_LIMIT = 8192
 
 
 def make(shape: tuple, dtype: torch.dtype) -> Tensor:
-    """The one way to build a handle (its value is produced by the op emitted next)."""
+    """A handle whose value the op emitted next produces (``send`` builds its own inline:
+    a call less on the path every op takes)."""
     t = _new_object(Tensor)
     t._id = _new_id()
     t.shape = shape if type(shape) is _Size else _Size(shape)
@@ -36,6 +40,26 @@ def make(shape: tuple, dtype: torch.dtype) -> Tensor:
     return t
 
 
+def send(opcode: int, inputs: tuple, ids: tuple, shape: tuple, dtype: torch.dtype, params: tuple = (),
+         scalars: tuple = ()) -> Tensor:
+    """Send op ``opcode`` on gt tensors ``inputs`` (``ids``: their ids) and record its gradient
+    when gradients are on and one of them requires grad: the one send-and-record path of
+    every op.  The caller builds ``ids``, as it knows how many inputs there are."""
+    out = _new_object(Tensor)
+    out._id = i = _new_id()
+    out.shape = shape = shape if shape.__class__ is _Size else _Size(shape)
+    out.dtype = dtype
+    out.requires_grad = False
+    out.grad = out._grad_fn = out._data_of = out._views = None
+    _rt.submit(opcode, i, ids, params, scalars, shape)
+    if grad_mode.enabled:
+        for t in inputs:
+            if t.requires_grad:
+                record(opcode, out, inputs, scalars + params if scalars else params)
+                break
+    return out
+
+
 def emit(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, params: tuple = (),
          scalars: tuple = ()) -> Tensor:
     """Send one instruction (``inputs`` are tensor ids) and return its result's handle."""
@@ -44,13 +68,14 @@ def emit(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, params: t
     return out
 
 
-def emit_number(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, s, params: tuple = ()) -> Tensor:
-    """Emit an op taking a Python number: a float is a graph input (a learning rate may
+def send_number(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, s, params: tuple = ()) -> Tensor:
+    """``send`` an op taking a Python number: a float is a graph input (a learning rate may
     change every step without recompiling); an int or bool is a static param, part of
     the batch signature, because it decides result dtypes."""
+    ids = tuple([t._id for t in inputs])
     if type(s) is float:
-        return emit(opcode, inputs, shape, dtype, params, (s,))
-    return emit(opcode, inputs, shape, dtype, (s,) + params)
+        return send(opcode, inputs, ids, shape, dtype, params, (s,))
+    return send(opcode, inputs, ids, shape, dtype, (s,) + params)
 
 
 def alias(src: Tensor) -> Tensor:
@@ -154,6 +179,9 @@ def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -
     if out is None:
         metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
         res = OP_FUNCS[opcode](*metas, *scalars, *params)
+        if res.dtype not in SUPPORTED_DTYPES:
+            raise NotImplementedError(f"{OP_NAMES[opcode]}: its result would be a {res.dtype} tensor; GT does not "
+                                      f"support dtype {res.dtype} yet")
         out = (_Size(res.shape), res.dtype)
         if len(_meta_cache) >= _CACHE_LIMIT:
             _meta_cache.clear()
@@ -170,17 +198,27 @@ def apply(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = (), s
         inputs = operands(inputs)
         for t in inputs:
             if not isinstance(t, Tensor):
-                raise TypeError(f"{OPS[opcode].name}(): expected gt or torch Tensors, got {type(t).__name__}") \
+                raise TypeError(f"{OP_NAMES[opcode]}(): expected gt or torch Tensors, got {type(t).__name__}") \
                     from None
         ids = tuple(t._id for t in inputs)
     if shape is None:
         shape, dtype = infer(opcode, inputs, params, scalars)
-    out = emit(opcode, ids, shape, dtype, params, scalars)
-    if grad_mode.enabled:
-        for t in inputs:
-            if t.requires_grad:
-                return record(opcode, out, inputs, scalars + params)
+    return send(opcode, inputs, ids, shape, dtype, params, scalars)
+
+
+def deepcopy(self: Tensor, memo: dict) -> Tensor:
+    """``copy.deepcopy``: as torch, only graph leaves copy.  A new handle on the same worker
+    value is a copy, because worker values are never written in place (SSA)."""
+    if self._grad_fn is not None:
+        raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                           "protocol at the moment.")
+    out = alias(self)   # a value of its own, not a view
+    out.requires_grad = self.requires_grad
+    memo[id(self)] = out
+    if self.grad is not None:
+        out.grad = deepcopy(self.grad, memo)
     return out
 
 
 _ALIAS = OPCODE["alias"]
+surface.methods(__deepcopy__=deepcopy)

@@ -1,16 +1,17 @@
-"""Gradient rules, built from the op table's formulas.
+"""Gradient rules, built from the op table's gradient functions.
 
-Each table entry's ``grad`` formulas become one rule ``rule(node, g) -> grads per
-input``, stored in ``autograd.RULES`` by opcode.  Formulas are evaluated with GT
-tensor operations, so a backward pass emits ordinary instructions that batch
-and compile like forward ones; torch's own backward kernels (relu, sigmoid,
-softmax, mse_loss ...) are table entries called by name.  The helpers below are
-the formulas' vocabulary beyond tensor methods.
+Each table entry's ``grad`` functions become one rule ``rule(node, g) -> grads per
+input``, stored in ``autograd.RULES`` by opcode.  They compute with GT tensor
+operations, so a backward pass emits ordinary instructions that batch and compile
+like forward ones; torch's own backward kernels (relu, sigmoid, softmax, mse_loss
+...) are table entries called as ``ops.<name>``.  This module fills ``gt.ops.ops``
+(the table's names for the client's emitters) with an emitter per entry and the
+helpers below, the vocabulary beyond tensor methods (``gt.ops.table.VOCABULARY``).
 """
 from __future__ import annotations
 
+import inspect
 import math
-import re
 
 from gt.client import emit
 from gt.client.autograd import RULES, grad_mode
@@ -18,7 +19,8 @@ from gt.client.functional import einsum, where
 from gt.client.indexing import read_key
 from gt.client.shapes import inverse_permutation, matmul_shape, reduce_shape
 from gt.client.tensor import Tensor
-from gt.ops import OPCODE, OPS
+from gt.ops import OPCODE, OPS, VJP, ops
+from gt.ops.table import VOCABULARY
 
 _SUM_TO, _SUM_DIM, _EXPAND = OPCODE["sum_to"], OPCODE["sum_dim"], OPCODE["expand"]
 _sum_to_plans: dict = {}
@@ -151,43 +153,59 @@ def _emitter(opcode: int):
     return call
 
 
-_NAMESPACE = {e.name: _emitter(i) for i, e in enumerate(OPS)}
-_NAMESPACE.update(sum_to=sum_to, expand_back=expand_back, numel_of=numel_of, inverse_permutation=inverse_permutation,
-                  matmul_grads=matmul_grads, cat_grads=cat_grads, stack_grads=stack_grads, index_grads=index_grads,
-                  setitem_grads=setitem_grads, einsum_grads=einsum_grads, unflatten_grads=unflatten_grads,
-                  where=where, log=math.log)
-_USES_OUT = re.compile(r"\bout\b")
+def vjp(g: Tensor, inputs: tuple, code: int, extra: tuple) -> tuple:
+    """The gradients of a ``VJP`` entry: its ``<name>_vjp`` entry (torch's own backward of the
+    kernel) once per input that needs one."""
+    return tuple(emit.apply(code, (g,) + inputs, extra + (i,), shape=t.shape, dtype=t.dtype)
+                 if t.requires_grad else None for i, t in enumerate(inputs))
+
+
+vars(ops).update({e.name: _emitter(i) for i, e in enumerate(OPS)})
+vars(ops).update(sum_to=sum_to, expand_back=expand_back, numel_of=numel_of, inverse_permutation=inverse_permutation,
+                 matmul_grads=matmul_grads, cat_grads=cat_grads, stack_grads=stack_grads, index_grads=index_grads,
+                 setitem_grads=setitem_grads, einsum_grads=einsum_grads, unflatten_grads=unflatten_grads,
+                 where=where, log=math.log)
+if not VOCABULARY <= vars(ops).keys():
+    raise ImportError(f"gt.client.gradients lacks the gradient vocabulary {sorted(VOCABULARY - vars(ops).keys())}")
 
 
 class Rule:
-    """One entry's gradient: ``rule(node, g)``; node.saved is (non-tensor args, saved result)."""
+    """One entry's gradient: ``rule(node, g)``; node.saved is (non-tensor args, saved result).
 
-    __slots__ = ("fns", "all_at_once", "uses_out", "node")
+    Each gradient function is called with the values of the names it takes, looked up
+    once here: ``g``, ``out``, ``inputs`` or the entry's ``args``."""
+
+    __slots__ = ("fns", "all_at_once", "uses_out", "node", "vjp")
 
     def __init__(self, entry) -> None:
         self.node = entry.node or entry.name
-        self.uses_out = any(_USES_OUT.search(f) for f in entry.grad)
-        if entry.grad[0].startswith("*"):
-            self.all_at_once = True
-            self.fns = eval(f"lambda g, out, inputs, {', '.join(entry.args)}: {entry.grad[0][1:]}",  # noqa: S307
-                            _NAMESPACE)
-        else:
-            self.all_at_once = False
-            args = ", ".join(entry.args)
-            self.fns = tuple(eval(f"lambda g, out, {args}: {f}", _NAMESPACE) if f else None  # noqa: S307
-                             for f in entry.grad)
+        self.vjp = OPCODE[entry.name + "_vjp"] if entry.grad == (VJP,) else None
+        if self.vjp is not None:
+            self.fns, self.all_at_once, self.uses_out = (), True, False
+            return
+        fns = [(fn, tuple(inspect.signature(fn).parameters) if fn else ()) for fn in entry.grad]
+        self.all_at_once = "inputs" in fns[0][1] if fns[0][0] else False
+        names = ("g", "out") + (("inputs",) if self.all_at_once else ()) + tuple(entry.args)
+        self.uses_out = any("out" in params for fn, params in fns if fn)
+        self.fns = tuple((fn, tuple(names.index(p) for p in params)) if fn else None for fn, params in fns)
 
     def __call__(self, node, g) -> tuple:
         extra, out = node.saved
         inputs = node.inputs
+        if self.vjp is not None:
+            return vjp(g, inputs, self.vjp, extra)
         if self.all_at_once:
-            return self.fns(g, out, inputs, *extra)
+            fn, where = self.fns[0]
+            values = (g, out, inputs) + extra
+            return fn(*[values[i] for i in where])
+        values = (g, out) + inputs + extra
         grads = []
-        for fn, t in zip(self.fns, inputs):
-            if fn is None or not t.requires_grad:
+        for f, t in zip(self.fns, inputs):
+            if f is None or not t.requires_grad:
                 grads.append(None)
                 continue
-            gi = fn(g, out, *inputs, *extra)
+            fn, where = f
+            gi = fn(*[values[i] for i in where])
             grads.append(gi if gi.shape == t.shape else sum_to(gi, t.shape))
         return grads
 

@@ -8,13 +8,15 @@ data, so reading with one is a sync point: the mask's count is fetched.
 """
 from __future__ import annotations
 
+import warnings
 from collections import namedtuple
 
 import numpy as np
 import torch
 
-from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import alias, apply, emit, emit_number, infer, number, operand, record
+from gt.client import surface
+from gt.client.creation import tensor
+from gt.client.emit import alias, apply, infer, number, operand, send, send_number
 from gt.client.inplace import inplace
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
@@ -30,11 +32,12 @@ Plan = namedtuple("Plan", ["basic", "tensors", "layout", "key"])
 
 def _as_index(k):
     """A list, numpy array or torch tensor in a key becomes an index tensor, as in torch."""
-    if isinstance(k, (list, np.ndarray, torch.Tensor)):
-        if isinstance(k, torch.Tensor):
-            return operand(k)
-        from gt.client.creation import tensor
+    if isinstance(k, torch.Tensor):
+        return operand(k)
+    if isinstance(k, (list, np.ndarray)):
         return tensor(k)
+    if isinstance(k, range):
+        return tensor(list(k), dtype=torch.int64)
     return k
 
 
@@ -126,11 +129,26 @@ def _basic_key(shape: tuple, key: tuple):
     return tuple(out)
 
 
+def _as_tuple(key) -> tuple:
+    """A key as a tuple; a list holding sequences, slices, None or ``...`` is one, as in torch
+    2.11-2.13 (with torch's deprecation warning): ``x[[[0, 1], [1, 2]]]`` is ``x[[0, 1], [1, 2]]``."""
+    if type(key) is tuple:
+        return key
+    if type(key) is list and any(k is None or k is Ellipsis or isinstance(k, (list, tuple, range, slice, Tensor))
+                                 for k in key):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed "
+                      "in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted "
+                      "as tensor index, x[torch.tensor(seq)], which will result either in an error or a different "
+                      "result", UserWarning, stacklevel=3)
+        return tuple(key)
+    return (key,)
+
+
 def getitem(x: Tensor, key) -> Tensor:
     if type(key) is not tuple:
-        key = (key,)
+        key = _as_tuple(key)
     for k in key:
-        if isinstance(k, (Tensor, list, np.ndarray, torch.Tensor)):
+        if isinstance(k, (Tensor, list, np.ndarray, range, torch.Tensor)):
             return _advanced_read(x, tuple(_as_index(k) for k in key))
     ck = _basic_key(x.shape, key)
     hit = _basic_cache.get(ck) if ck is not None else None
@@ -139,9 +157,8 @@ def getitem(x: Tensor, key) -> Tensor:
         if ck is not None and len(_basic_cache) < 4096:
             _basic_cache[ck] = hit
     shape, norm = hit
-    out = emit(_GETITEM, (x._id,), shape, x.dtype, (norm,))
-    if x.requires_grad and _gm.enabled:
-        record(_GETITEM, out, (x,), (norm,))
+    out = send(_GETITEM, (x,), (x._id,), shape, x.dtype, (norm,))
+    if out._grad_fn is not None:
         out._grad_fn.name = _index_name(key, norm, x.shape)
     return link(out, x, INDEX, key)
 
@@ -164,7 +181,7 @@ def read_key(x: Tensor, key: tuple, tensors: tuple) -> Tensor:
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
-    key = tuple(_as_index(k) for k in (key if type(key) is tuple else (key,)))
+    key = tuple(_as_index(k) for k in _as_tuple(key))
     plan = _plan(x, key)
     with quiet():
         read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
@@ -188,10 +205,7 @@ def setitem(x: Tensor, key, value) -> None:
 
 def _setitem_number(x: Tensor, plan: Plan, s) -> Tensor:
     code = OPCODE["setitem_scalar"]
-    out = emit_number(code, (x._id,) + tuple(t._id for t in plan.tensors), x.shape, x.dtype, s, (plan.key,))
-    if x.requires_grad and _gm.enabled:
-        record(code, out, (x,) + plan.tensors, (s, plan.key))
-    return out
+    return send_number(code, (x,) + plan.tensors, x.shape, x.dtype, s, (plan.key,))
 
 
 def _index_name(key, norm: tuple, shape: tuple) -> str:
@@ -270,8 +284,19 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     return apply(OPCODE["sort_indices"], (x,), (norm_dim(dim, x.ndim), descending, bool(stable)))
 
 
-def bind(cls: type) -> None:
-    methods = dict(__getitem__=getitem, __setitem__=setitem, masked_fill=masked_fill, index_select=index_select,
-                   gather=gather, scatter=scatter, topk=topk, sort=sort, argsort=argsort)
-    for name, fn in methods.items():
-        setattr(cls, name, fn)
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The elements of ``x`` where ``mask`` (broadcast together) is True, as a 1-D tensor: a
+    boolean-mask read, so a sync point (the mask's count is fetched)."""
+    if not isinstance(mask, Tensor) or mask.dtype is not torch.bool:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {getattr(mask, 'dtype', type(mask))}")
+    shape = broadcast(x.shape, mask.shape)
+    return getitem(x.expand(shape), mask.expand(shape))
+
+
+surface.functions(masked_select=masked_select)
+surface.methods(masked_select=masked_select)
+surface.functions(argsort=argsort, gather=gather, index_select=index_select, masked_fill=masked_fill,
+                  scatter=scatter, sort=sort, topk=topk)
+surface.methods(__getitem__=getitem, __setitem__=setitem, masked_fill=masked_fill, index_select=index_select,
+                gather=gather, scatter=scatter, topk=topk, sort=sort, argsort=argsort)
+surface.inplace("masked_fill", "scatter")

@@ -12,9 +12,11 @@ import torch
 from gt.client import runtime as _rt
 from gt.client import views as _views
 from gt.client.autograd import grad_mode as _gm, note_rebinding
+from gt.client import surface
+from gt.client.creation import tensor
 from gt.client.emit import alias, emit, number, record
 from gt.client.functional import add_scaled
-from gt.client.shapes import as_dtype, broadcast, size_args
+from gt.client.shapes import as_dtype, broadcast, inverse_permutation, size_args
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE
 
@@ -53,7 +55,7 @@ def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> T
         self.requires_grad, self._grad_fn = res.requires_grad, res._grad_fn
         note_rebinding(self, old)
     if self._data_of is not None or self._views is not None:
-        _views.after_inplace(self)   # a view writes back into its base; a base re-makes its views
+        after_inplace(self)   # a view writes back into its base; a base re-makes its views
     return self
 
 
@@ -135,13 +137,11 @@ def new_ones(self: Tensor, *size, dtype=None, device=None, requires_grad: bool =
 
 
 def new_tensor(self: Tensor, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    from gt.client.creation import tensor
     return tensor(data, dtype=as_dtype(dtype) or self.dtype, requires_grad=requires_grad)
 
 
 def _copy_of(old: Tensor, src) -> Tensor:
     if not isinstance(src, Tensor):
-        from gt.client.creation import tensor
         src = tensor(src)
     broadcast(src.shape, old.shape)
     if src.shape != old.shape:
@@ -160,19 +160,83 @@ def _fill(old: Tensor, value) -> Tensor:
     return new_full(old, old.shape, value)
 
 
-def bind(cls: type) -> None:
-    from gt.client import indexing as I
-    for name in ("mul", "div", "clamp", "clamp_min", "clamp_max", "pow", "exp", "log", "sqrt",
-                 "rsqrt", "abs", "neg", "sigmoid", "tanh", "relu", "sin", "cos", "floor", "ceil", "round",
-                 "reciprocal", "sign", "erf"):
-        setattr(cls, name + "_", inplace_method(getattr(cls, name), name + "_"))
-    cls.add_, cls.sub_ = _add_, _sub_
-    for name, fn in (("masked_fill_", I.masked_fill), ("scatter_", I.scatter), ("copy_", _copy_of),
-                     ("fill_", _fill), ("zero_", lambda old: new_full(old, old.shape, 0))):
-        setattr(cls, name, inplace_method(fn, name))
-    cls.__iadd__ = inplace_method(cls.__add__, "__iadd__")
-    cls.__isub__ = inplace_method(cls.__sub__, "__isub__")
-    cls.__imul__ = inplace_method(cls.__mul__, "__imul__")
-    cls.__itruediv__ = inplace_method(cls.__truediv__, "__itruediv__")
-    cls.data = property(_get_data, _set_data)
-    cls.new_full, cls.new_zeros, cls.new_ones, cls.new_tensor = new_full, new_zeros, new_ones, new_tensor
+surface.methods(add_=_add_, sub_=_sub_, copy_=inplace_method(_copy_of, "copy_"), fill_=inplace_method(_fill, "fill_"),
+                zero_=inplace_method(lambda old: new_full(old, old.shape, 0), "zero_"),
+                data=property(_get_data, _set_data), new_full=new_full, new_zeros=new_zeros, new_ones=new_ones,
+                new_tensor=new_tensor)
+surface.inplace(__add__="__iadd__", __sub__="__isub__", __mul__="__imul__", __truediv__="__itruediv__")
+
+
+# -- views: write back into the base, re-make a base's views (see gt.client.views) --------------
+def after_inplace(t: Tensor) -> None:
+    """``t`` took a new value in place: write it back into its base, re-make its views."""
+    link_ = t._data_of
+    state = _views.state
+    if link_ is not None and not state.remaking:
+        if state.writing is None:
+            state.writing = []
+        state.writing.append(t)
+        try:
+            with _views.quiet():
+                _write_back(t, *link_)
+        finally:
+            state.writing.pop()
+    if t._views is not None:
+        remake(t)
+
+
+def remake(base: Tensor) -> None:
+    """Make ``base``'s live views again from its current value (each as an in-place op)."""
+    state = _views.state
+    writing = state.writing or ()
+    alive = []
+    for ref in base._views:
+        v = ref()
+        if v is None:
+            continue
+        alive.append(ref)
+        if any(v is w for w in writing):
+            continue
+        _, kind, args = v._data_of
+        state.remaking += 1
+        try:
+            with _views.quiet():
+                inplace(v, lambda _old, kind=kind, args=args: _replay(base, kind, args))
+        finally:
+            state.remaking -= 1
+    base._views = alive or None
+
+
+def _replay(base: Tensor, kind: int, args) -> Tensor:
+    """The view op that made a view, run again on its base (through Tensor's methods)."""
+    if kind == _views.IDENTITY:
+        return alias(base)
+    if kind == _views.RESHAPE:
+        return base.reshape(args)
+    if kind == _views.TRANSPOSE:
+        return base.transpose(*args)
+    if kind == _views.PERMUTE:
+        return base.permute(args)
+    if kind == _views.EXPAND:
+        return base.expand(args)
+    return base[args]
+
+
+def _write_back(view: Tensor, base: Tensor, kind: int, args) -> None:
+    if kind == _views.IDENTITY:
+        # .data and detach(): the base takes the value, its autograd history untouched.
+        prev, _gm.enabled = _gm.enabled, False
+        try:
+            inplace(base, lambda _old: alias(view))
+        finally:
+            _gm.enabled = prev
+    elif kind == _views.INDEX:
+        base[args] = view
+    elif kind == _views.RESHAPE:
+        base.copy_(view.reshape(base.shape))
+    elif kind == _views.TRANSPOSE:
+        base.copy_(view.transpose(*args))
+    elif kind == _views.PERMUTE:
+        base.copy_(view.permute(inverse_permutation(args)))
+    else:
+        raise RuntimeError(_views.EXPANDED)

@@ -10,8 +10,8 @@ import math
 
 import torch
 
-from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import apply, emit, operands, record
+from gt.client import surface
+from gt.client.emit import apply, operands, send
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
 from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
@@ -51,9 +51,7 @@ def _reshaped(x: Tensor, shape: tuple, strict: bool) -> Tensor:
     if not as_view and strict:
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
                            "spans across two contiguous subspaces). Use .reshape(...) instead.")
-    out = emit(_RESHAPE, (x._id,), new, x.dtype, (new,))
-    if x.requires_grad and _gm.enabled:
-        record(_RESHAPE, out, (x,), (new,))
+    out = send(_RESHAPE, (x,), (x._id,), new, x.dtype, (new,))
     return link(out, x, RESHAPE, new) if as_view else out
 
 
@@ -102,9 +100,7 @@ def transpose(x: Tensor, dim0: int | None = None, dim1: int | None = None) -> Te
         return x
     shape = list(x.shape)
     shape[a], shape[b] = shape[b], shape[a]
-    out = emit(_TRANSPOSE, (x._id,), tuple(shape), x.dtype, (a, b))
-    if x.requires_grad and _gm.enabled:
-        record(_TRANSPOSE, out, (x,), (a, b))
+    out = send(_TRANSPOSE, (x,), (x._id,), tuple(shape), x.dtype, (a, b))
     return link(out, x, TRANSPOSE, (a, b))
 
 
@@ -134,9 +130,7 @@ def permute(x: Tensor, *dims) -> Tensor:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
     if dims == tuple(range(x.ndim)):
         return x
-    out = emit(_PERMUTE, (x._id,), tuple(x.shape[d] for d in dims), x.dtype, (dims,))
-    if x.requires_grad and _gm.enabled:
-        record(_PERMUTE, out, (x,), (dims,))
+    out = send(_PERMUTE, (x,), (x._id,), tuple(x.shape[d] for d in dims), x.dtype, (dims,))
     return link(out, x, PERMUTE, dims)
 
 
@@ -151,9 +145,7 @@ def expand(x: Tensor, *shape) -> Tensor:
         raise RuntimeError(f"expand: shape {fmt(x.shape)} cannot be expanded to {fmt(target)}")
     if target == x.shape:
         return x
-    out = emit(_EXPAND, (x._id,), target, x.dtype, (target,))
-    if x.requires_grad and _gm.enabled:
-        record(_EXPAND, out, (x,), (target,))
+    out = send(_EXPAND, (x,), (x._id,), target, x.dtype, (target,))
     return link(out, x, EXPAND, target)
 
 
@@ -258,13 +250,10 @@ def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
     return out
 
 
-def bind(cls: type) -> None:
-    methods = dict(reshape=reshape, view=view, view_as=view_as, flatten=flatten, unflatten=unflatten,
-                   unsqueeze=unsqueeze, squeeze=squeeze, transpose=transpose, swapaxes=transpose,
-                   swapdims=transpose, t=t, permute=permute, expand=expand, expand_as=expand_as,
-                   repeat=repeat, tril=tril, triu=triu, narrow=narrow, select=select, split=split, chunk=chunk,
-                   unbind=unbind, contiguous=contiguous)
-    for name, fn in methods.items():
-        setattr(cls, name, fn)
-    cls.T = property(_T)
-    cls.mT = property(lambda self: transpose(self, -2, -1))
+_MOVEMENT = dict(reshape=reshape, flatten=flatten, unflatten=unflatten, unsqueeze=unsqueeze, squeeze=squeeze,
+                 transpose=transpose, swapaxes=transpose, swapdims=transpose, t=t, permute=permute, expand=expand,
+                 repeat=repeat, tril=tril, triu=triu, narrow=narrow, select=select, split=split, chunk=chunk,
+                 unbind=unbind)
+surface.functions(**_MOVEMENT, cat=cat, concat=cat, concatenate=cat, stack=stack)
+surface.methods(**_MOVEMENT, view=view, view_as=view_as, expand_as=expand_as, contiguous=contiguous,
+                T=property(_T), mT=property(lambda self: transpose(self, -2, -1)))

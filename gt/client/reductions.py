@@ -6,9 +6,8 @@ from collections import namedtuple
 
 import torch
 
-from gt.client.autograd import grad_mode as _gm
-from gt.client.emit import apply, emit, number, record
-from gt.client.functional import maximum, minimum
+from gt.client import surface
+from gt.client.emit import apply, emit, number, send
 from gt.client.shapes import FLOATING, norm_dim, norm_dims, reduce_shape
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE as _OP
@@ -26,17 +25,9 @@ def _dims_arg(name: str, dim, keepdim, axis, keepdims):
 
 def _reduce(x: Tensor, name: str, dim, keepdim: bool, dtype: torch.dtype) -> Tensor:
     if dim is None or dim == () or dim == []:
-        code = _OP[name + "_all"]
-        out = emit(code, (x._id,), (), dtype)
-        extra = ()
-    else:
-        dims = norm_dims(dim, x.ndim)
-        code = _OP[name + "_dim"]
-        extra = (dims, keepdim)
-        out = emit(code, (x._id,), reduce_shape(x.shape, dims, keepdim), dtype, extra)
-    if x.requires_grad and _gm.enabled:
-        record(code, out, (x,), extra)
-    return out
+        return send(_OP[name + "_all"], (x,), (x._id,), (), dtype)
+    dims = norm_dims(dim, x.ndim)
+    return send(_OP[name + "_dim"], (x,), (x._id,), reduce_shape(x.shape, dims, keepdim), dtype, (dims, keepdim))
 
 
 def sum(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None) -> Tensor:
@@ -57,7 +48,7 @@ def mean(x: Tensor, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype
 
 def _extremum(x: Tensor, name: str, dim, keepdim: bool, axis, keepdims):
     if isinstance(dim, Tensor):
-        return (maximum if name == "max" else minimum)(x, dim)
+        return x.maximum(dim) if name == "max" else x.minimum(dim)
     dim, keepdim = _dims_arg(name, dim, keepdim, axis, keepdims)
     if dim is None:
         if x.numel() == 0:
@@ -70,10 +61,7 @@ def _extremum(x: Tensor, name: str, dim, keepdim: bool, axis, keepdims):
     shape = reduce_shape(x.shape, (d,), keepdim)
     arg = "argmax_dim" if name == "max" else "argmin_dim"
     idx = emit(_OP[arg], (x._id,), shape, torch.int64, (d, keepdim))
-    code = _OP["amax_dim" if name == "max" else "amin_dim"]
-    values = emit(code, (x._id,), shape, x.dtype, (d, keepdim))
-    if x.requires_grad and _gm.enabled:
-        record(code, values, (x,), (d, keepdim))
+    values = send(_OP["amax_dim" if name == "max" else "amin_dim"], (x,), (x._id,), shape, x.dtype, (d, keepdim))
     return values_indices(values, idx)
 
 
@@ -174,8 +162,7 @@ def log_softmax(x: Tensor, dim=None, dtype=None, *, _stacklevel=3) -> Tensor:
     return _softmax_like("log_softmax", x, dim, dtype)
 
 
-def bind(cls: type) -> None:
-    methods = dict(sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, all=all, any=any, var=var,
+_REDUCTIONS = dict(sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, all=all, any=any, var=var,
                    std=std, norm=norm, cumsum=cumsum, softmax=softmax, log_softmax=log_softmax)
-    for name, fn in methods.items():
-        setattr(cls, name, fn)
+surface.functions(**_REDUCTIONS)
+surface.methods(**_REDUCTIONS)

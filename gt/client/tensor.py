@@ -1,9 +1,9 @@
 """The client's Tensor: a handle (id, shape, dtype) to a value the worker holds.
 
 This module holds the handle itself, its metadata and the reads of its data
-(the sync points).  Its operations are bound onto the class by the modules
-that define them (``gt.client.functional``, ``reductions``, ``movement``,
-``indexing``, ``inplace``), which emit instructions through ``gt.client.emit``.
+(the sync points); it imports no op.  Its operations are installed on the class
+once, by ``gt.client.surface.install`` when the client has loaded: the methods
+generated from the op table and those the client modules declare.
 """
 from __future__ import annotations
 
@@ -14,17 +14,6 @@ import torch
 
 from gt.client import runtime as _rt
 from gt.client.shapes import FLOATING, norm_dim
-
-# The GT prototype's module path for creation functions, kept working.
-_PROTOTYPE_NAMES = ("from_numpy", "randn", "zeros", "ones", "tensor")
-
-
-def __getattr__(name: str):
-    if name in _PROTOTYPE_NAMES:
-        from gt.client import creation
-        return getattr(creation, name)
-    raise AttributeError(f"module 'gt.client.tensor' has no attribute '{name}'")
-
 
 class Tensor:
     """A handle to a tensor held by the worker."""
@@ -144,20 +133,6 @@ class Tensor:
         return text[:-1] + suffix + ")"
 
     __str__ = __repr__
-
-    def __deepcopy__(self, memo: dict) -> "Tensor":
-        # As torch: only graph leaves copy.  A new handle on the same worker value is a
-        # copy, because worker values are never written in place (SSA).
-        if self._grad_fn is not None:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
-                               "protocol at the moment.")
-        from gt.client.emit import alias
-        out = alias(self)   # a value of its own, not a view
-        out.requires_grad = self.requires_grad
-        memo[id(self)] = out
-        if self.grad is not None:
-            out.grad = self.grad.__deepcopy__(memo)
-        return out
 
     def __reduce_ex__(self, protocol):
         raise TypeError("a gt Tensor is a handle to a worker value and cannot be pickled: use gt.save(), "

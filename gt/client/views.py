@@ -11,7 +11,8 @@ and the ops made of it, transpose, permute, expand, basic indexing, ``detach``,
 - after an in-place op on a base, its live views are made again from its new value.
 
 So ``v = x[1:3]; v.add_(1)`` changes ``x``, and ``x.mul_(2)`` changes ``v``, as in
-torch.  Where torch's answer depends on memory layout (``reshape`` views or copies,
+torch.  This module keeps the links; ``gt.client.inplace`` writes back and re-makes
+(through Tensor's methods, so no view op is imported here).  Where torch's answer depends on memory layout (``reshape`` views or copies,
 ``view`` refuses, ``contiguous`` copies), the layout a view would have in torch is
 found by replaying its chain of view ops on a meta tensor shaped as its root.
 
@@ -26,7 +27,7 @@ import weakref
 
 import torch
 
-from gt.client.shapes import inverse_permutation
+from gt.client.modes import grad_mode
 
 IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX = range(6)
 
@@ -40,7 +41,7 @@ class _State(threading.local):
 
 state = _State()
 
-_EXPANDED = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+EXPANDED = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
              "location. Please clone() the tensor before performing the operation.")
 
 
@@ -120,10 +121,9 @@ def check_writable(t) -> None:
     """Refuse, before anything changes, the in-place writes into a view that torch refuses:
     into an expanded view (its elements share memory), and, with gradients on, into a
     view of a leaf that requires grad."""
-    from gt.client.autograd import grad_mode
     link_ = t._data_of
     if link_[1] == EXPAND:
-        raise RuntimeError(_EXPANDED)
+        raise RuntimeError(EXPANDED)
     if not grad_mode.enabled:
         return
     while link_ is not None and link_[1] != IDENTITY:   # detach() and .data cut the autograd chain
@@ -132,81 +132,3 @@ def check_writable(t) -> None:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         link_ = base._data_of
-
-
-def after_inplace(t) -> None:
-    """``t`` took a new value in place: write it back into its base, re-make its views."""
-    link_ = t._data_of
-    if link_ is not None and not state.remaking:
-        if state.writing is None:
-            state.writing = []
-        state.writing.append(t)
-        try:
-            with quiet():
-                _write_back(t, *link_)
-        finally:
-            state.writing.pop()
-    if t._views is not None:
-        remake(t)
-
-
-def remake(base) -> None:
-    """Make ``base``'s live views again from its current value (each as an in-place op)."""
-    from gt.client.inplace import inplace
-    writing = state.writing or ()
-    alive = []
-    for ref in base._views:
-        v = ref()
-        if v is None:
-            continue
-        alive.append(ref)
-        if any(v is w for w in writing):
-            continue
-        _, kind, args = v._data_of
-        state.remaking += 1
-        try:
-            with quiet():
-                inplace(v, lambda _old, kind=kind, args=args: _replay(base, kind, args))
-        finally:
-            state.remaking -= 1
-    base._views = alive or None
-
-
-def _replay(base, kind: int, args):
-    from gt.client import indexing, movement
-    from gt.client.emit import alias
-    if kind == IDENTITY:
-        return alias(base)
-    if kind == RESHAPE:
-        return movement.reshape(base, args)
-    if kind == TRANSPOSE:
-        return movement.transpose(base, *args)
-    if kind == PERMUTE:
-        return movement.permute(base, args)
-    if kind == EXPAND:
-        return movement.expand(base, args)
-    return indexing.getitem(base, args)
-
-
-def _write_back(view, base, kind: int, args) -> None:
-    from gt.client import indexing
-    from gt.client.autograd import grad_mode
-    from gt.client.emit import alias
-    from gt.client.inplace import inplace
-    if kind == IDENTITY:
-        # .data and detach(): the base takes the value, its autograd history untouched.
-        prev, grad_mode.enabled = grad_mode.enabled, False
-        try:
-            inplace(base, lambda _old: alias(view))
-        finally:
-            grad_mode.enabled = prev
-    elif kind == INDEX:
-        indexing.setitem(base, args, view)
-    elif kind == RESHAPE:
-        base.copy_(view.reshape(base.shape))
-    elif kind == TRANSPOSE:
-        base.copy_(view.transpose(*args))
-    elif kind == PERMUTE:
-        base.copy_(view.permute(inverse_permutation(args)))
-    else:
-        raise RuntimeError(_EXPANDED)

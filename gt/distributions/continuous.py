@@ -18,7 +18,6 @@ from torch.distributions import constraints
 
 from gt.client.creation import eye, full, tensor
 from gt.client.emit import apply, put
-from gt.client.functional import lgamma, digamma
 from gt.client.movement import stack
 from gt.client.shapes import broadcast
 from gt.client.tensor import Tensor
@@ -202,11 +201,11 @@ class Gamma(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         c = self.concentration
-        return xlogy(c, self.rate) + xlogy(c - 1, value) - self.rate * value - lgamma(c)
+        return xlogy(c, self.rate) + xlogy(c - 1, value) - self.rate * value - c.lgamma()
 
     def entropy(self) -> Tensor:
         c = self.concentration
-        return c - self.rate.log() + lgamma(c) + (1.0 - c) * digamma(c)
+        return c - self.rate.log() + c.lgamma() + (1.0 - c) * c.digamma()
 
 
 class Dirichlet(Distribution):
@@ -231,7 +230,7 @@ class Dirichlet(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         c = self.concentration
-        return xlogy(c - 1.0, value).sum(-1) + lgamma(c.sum(-1)) - lgamma(c).sum(-1)
+        return xlogy(c - 1.0, value).sum(-1) + c.sum(-1).lgamma() - c.lgamma().sum(-1)
 
     @property
     def mean(self) -> Tensor:
@@ -246,7 +245,7 @@ class Dirichlet(Distribution):
         c = self.concentration
         k = c.size(-1)
         a0 = c.sum(-1)
-        return lgamma(c).sum(-1) - lgamma(a0) - (k - a0) * digamma(a0) - ((c - 1.0) * digamma(c)).sum(-1)
+        return c.lgamma().sum(-1) - a0.lgamma() - (k - a0) * a0.digamma() - ((c - 1.0) * c.digamma()).sum(-1)
 
 
 class Beta(Distribution):

@@ -6,7 +6,6 @@ from typing import Callable
 
 import torch
 
-from gt.client.functional import digamma, lgamma
 from gt.distributions.continuous import (Beta, Dirichlet, Gamma, MultivariateNormal, Normal, Uniform,
                                          _diagonal, _solve_tril, batch_mahalanobis)
 from gt.distributions.discrete import Bernoulli, Categorical
@@ -73,8 +72,8 @@ def _kl_uniform_uniform(p: Uniform, q: Uniform):
 @register_kl(Gamma, Gamma)
 def _kl_gamma_gamma(p: Gamma, q: Gamma):
     t1 = q.concentration * (p.rate / q.rate).log()
-    t2 = lgamma(q.concentration) - lgamma(p.concentration)
-    t3 = (p.concentration - q.concentration) * digamma(p.concentration)
+    t2 = q.concentration.lgamma() - p.concentration.lgamma()
+    t3 = (p.concentration - q.concentration) * p.concentration.digamma()
     t4 = (q.rate - p.rate) * (p.concentration / p.rate)
     return t1 + t2 + t3 + t4
 
@@ -83,11 +82,11 @@ def _kl_gamma_gamma(p: Gamma, q: Gamma):
 def _kl_beta_beta(p: Beta, q: Beta):
     sum_p = p.concentration1 + p.concentration0
     sum_q = q.concentration1 + q.concentration0
-    t1 = lgamma(q.concentration1) + lgamma(q.concentration0) + lgamma(sum_p)
-    t2 = lgamma(p.concentration1) + lgamma(p.concentration0) + lgamma(sum_q)
-    t3 = (p.concentration1 - q.concentration1) * digamma(p.concentration1)
-    t4 = (p.concentration0 - q.concentration0) * digamma(p.concentration0)
-    t5 = (sum_q - sum_p) * digamma(sum_p)
+    t1 = q.concentration1.lgamma() + q.concentration0.lgamma() + sum_p.lgamma()
+    t2 = p.concentration1.lgamma() + p.concentration0.lgamma() + sum_q.lgamma()
+    t3 = (p.concentration1 - q.concentration1) * p.concentration1.digamma()
+    t4 = (p.concentration0 - q.concentration0) * p.concentration0.digamma()
+    t5 = (sum_q - sum_p) * sum_p.digamma()
     return t1 - t2 + t3 + t4 + t5
 
 
@@ -95,10 +94,10 @@ def _kl_beta_beta(p: Beta, q: Beta):
 def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet):
     sum_p = p.concentration.sum(-1)
     sum_q = q.concentration.sum(-1)
-    t1 = lgamma(sum_p) - lgamma(sum_q)
-    t2 = (lgamma(p.concentration) - lgamma(q.concentration)).sum(-1)
+    t1 = sum_p.lgamma() - sum_q.lgamma()
+    t2 = (p.concentration.lgamma() - q.concentration.lgamma()).sum(-1)
     t3 = p.concentration - q.concentration
-    t4 = digamma(p.concentration) - digamma(sum_p).unsqueeze(-1)
+    t4 = p.concentration.digamma() - sum_p.digamma().unsqueeze(-1)
     return t1 - t2 + (t3 * t4).sum(-1)
 
 

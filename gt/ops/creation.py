@@ -21,4 +21,3 @@ ENTRIES = (
     Op("linspace", linspace, "creation", ("start", "end", "steps", "dtype")),
     Op("eye", eye, "creation", ("n", "m", "dtype")),
 )
-DEVICE_OPS = ("linspace", "eye")

@@ -344,8 +344,3 @@ def any_dims(x, dims, keepdim):
 
 def zeros_like(x):
     return torch.zeros_like(x)
-
-
-def trigamma(x):
-    """``polygamma(1, x)``: digamma's derivative."""
-    return torch.polygamma(1, x)

@@ -4,7 +4,7 @@ Each kernel is the torch call ``torch.optim`` makes, so eager updates equal torc
 for bit.  In a compiled graph a float scalar arrives as a 0-d tensor of the first input's
 dtype; ``addcmul``/``addcdiv`` take their ``value`` only as a Python number, so there they
 are written out as the arithmetic Inductor decomposes them into anyway.  Optimizer updates
-run under ``no_grad``: the entries have no gradients.
+run under ``no_grad``; only the public ones (lerp, addcmul, addcdiv) have gradients.
 """
 from __future__ import annotations
 
@@ -88,10 +88,20 @@ def rprop_grad(grad, factor, etaminus):
     return torch.where(factor.eq(etaminus), 0, grad)
 
 
+_PUBLIC = ("function", "method", "inplace", "out")
+
 ENTRIES = (
-    Op("lerp", torch.lerp, "meta", ("a", "b", "weight")),
-    Op("addcmul", addcmul, "meta", ("a", "t1", "t2", "value")),
-    Op("addcdiv", addcdiv, "meta", ("a", "t1", "t2", "value")),
+    # lerp, addcmul, addcdiv are also gt.<name> and Tensor.<name>(_), differentiable
+    Op("lerp", torch.lerp, "meta", grad=(lambda g, weight: g * (1 - weight), lambda g, weight: g * weight),
+       node="lerp", sig="input: Tensor, end: Tensor, weight: Scalar", variants=_PUBLIC),
+    Op("addcmul", addcmul, "meta", grad=(lambda g: g, lambda g, tensor2, value: g * value * tensor2,
+                                         lambda g, tensor1, value: g * value * tensor1),
+       node="addcmul", sig="input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Scalar = 1",
+       variants=_PUBLIC),
+    Op("addcdiv", addcdiv, "meta", grad=(lambda g: g, lambda g, tensor2, value: g * value / tensor2,
+                                         lambda g, tensor1, tensor2, value: -g * value * tensor1 / (tensor2 * tensor2)),
+       node="addcdiv", sig="input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Scalar = 1",
+       variants=_PUBLIC),
     Op("decay_add", decay_add, "meta", ("buf", "g", "decay", "alpha")),
     Op("decay_addcmul", decay_addcmul, "meta", ("v", "g", "decay", "value")),
     Op("sqrt_div_add", sqrt_div_add, "meta", ("v", "c", "eps")),

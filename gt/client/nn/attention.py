@@ -19,7 +19,6 @@ import torch
 
 from gt.client.creation import ones, zeros
 from gt.client.emit import apply, infer
-from gt.client.functional import bmm
 from gt.client.movement import cat
 from gt.client.nn import functional as F
 from gt.client.nn import init
@@ -211,13 +210,13 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
         dropout_p = 0.0
     if need_weights:
         q_scaled = q * math.sqrt(1.0 / float(q.shape[-1]))
-        scores = bmm(q_scaled, k.transpose(-2, -1))
+        scores = q_scaled.bmm(k.transpose(-2, -1))
         if attn_mask is not None:
             scores = attn_mask + scores
         weights = scores.softmax(-1)
         if dropout_p > 0.0:
             weights = F.dropout(weights, p=dropout_p)
-        out = bmm(weights, v).transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+        out = weights.bmm(v).transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
         out = F.linear(out, out_proj_weight, out_proj_bias).view(tgt_len, bsz, embed_dim)
         weights = weights.view(bsz, num_heads, tgt_len, src_len)
         if average_attn_weights:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import struct
 
 from gt.client import runtime as _rt
-from gt.client import views as _views
 from gt.client.emit import emit as _emit
+from gt.client.inplace import remake
 from gt.client.tensor import Tensor
 from gt.ops import OPCODE as _OP
 
@@ -102,4 +102,4 @@ def assign(target: Tensor, value: Tensor) -> None:
     target._id, value._id = value._id, -1
     _rt.free(old)
     if target._views is not None:   # a view of a parameter (its .data kept, a state_dict entry) follows it
-        _views.remake(target)
+        remake(target)
