@@ -68,7 +68,14 @@ def format_(self, spec: str) -> str:
     return object.__format__(self, spec)
 
 
+def _new(cls, *args, **kwargs):
+    """``Tensor.__new__``: torch's legacy constructor, ``torch.Tensor(2, 3)`` or ``torch.Tensor([1, 2])``;
+    a complete handle from the creation functions, so ``__del__`` never sees one without ``_id``."""
+    return legacy_new(None, args, kwargs)
+
+
 def bind(cls: type) -> None:
+    cls.__new__ = staticmethod(_new)
     cls.is_cuda = property(lambda self: self.device.type == "cuda")
     cls.nelement = cls.numel
     cls.element_size = lambda self: self.dtype.itemsize

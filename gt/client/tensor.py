@@ -24,12 +24,6 @@ class Tensor:
     __array_ufunc__ = None  # make numpy defer to our reflected operators
     __array_priority__ = 1000
 
-    def __new__(cls, *args, **kwargs):
-        # torch's legacy constructor, torch.Tensor(2, 3) or torch.Tensor([1, 2]): a complete handle
-        # from the creation functions, so __del__ never sees an instance without _id.
-        from gt.client.devices import legacy_new
-        return legacy_new(None, args, kwargs)
-
     def __del__(self):
         i = self._id
         if i > 0:
