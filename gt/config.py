@@ -63,8 +63,19 @@ def _device(name: str) -> str | None:
     return raw
 
 
+def _refuse_auto_shard() -> None:
+    """GT_AUTO_SHARD=1 (the prototype's automatic batch sharding) is refused rather than ignored."""
+    if _flag("GT_AUTO_SHARD"):
+        raise NotImplementedError(
+            "GT_AUTO_SHARD=1: GT does not support sharding batches over workers yet (data-parallel "
+            "training); each client runs on one worker. Unset GT_AUTO_SHARD, or run several client "
+            "processes against gt.gpu_workers(n).")
+
+
 def from_env() -> Config:
-    """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE."""
+    """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE;
+    refuse GT_AUTO_SHARD=1."""
+    _refuse_auto_shard()
     return Config(
         auto_compile=_flag("GT_AUTO_COMPILE"),
         hot_threshold=positive_int("GT_HOTPATH_THRESHOLD", 10),
