@@ -67,9 +67,9 @@ def _refuse_auto_shard() -> None:
     """GT_AUTO_SHARD=1 (the prototype's automatic batch sharding) is refused rather than ignored."""
     if _flag("GT_AUTO_SHARD"):
         raise NotImplementedError(
-            "GT_AUTO_SHARD=1: GT does not support sharding batches over workers yet (data-parallel "
-            "training); each client runs on one worker. Unset GT_AUTO_SHARD, or run several client "
-            "processes against gt.gpu_workers(n).")
+            "GT_AUTO_SHARD=1: GT does not support sharding every batch automatically yet; for "
+            "data-parallel training over n workers call gt.gpu_workers(n, shard=True) in the script "
+            "(it splits the batches made by gt.tensor / gt.from_numpy).")
 
 
 def from_env() -> Config:

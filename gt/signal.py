@@ -78,8 +78,8 @@ class SignalConfig:
 
 
 _SHARD_REFUSED = ("{what}: GT does not support sharding a scope's tensors over workers yet (the GT "
-                  "prototype's ShardConfig / YAML 'shard:'); each client runs on one worker. To use "
-                  "several workers, run several client processes against gt.gpu_workers(n).")
+                  "prototype's ShardConfig / YAML 'shard:'; sharded parameters). For data-parallel "
+                  "training over n workers, call gt.gpu_workers(n, shard=True).")
 _BACKWARD_REFUSED = ("{what}: GT does not support backward signals yet (running a scope's gradients "
                      "under another scope); gradients are computed where the forward ran. To compile "
                      "the backward pass, open a compile scope around loss.backward().")

@@ -138,7 +138,7 @@ def test_shard_and_backward_settings_are_validated_then_refused(scopes):
 
 def test_gt_auto_shard_is_refused_not_ignored():
     env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
-    for value, error in (("1", "NotImplementedError: GT_AUTO_SHARD=1: GT does not support sharding batches"),
+    for value, error in (("1", "NotImplementedError: GT_AUTO_SHARD=1: GT does not support sharding every batch"),
                          ("yes", "GT_AUTO_SHARD='yes': expected 0 or 1")):
         env["GT_AUTO_SHARD"] = value
         proc = subprocess.run([sys.executable, "-c", "import gt"], env=env, capture_output=True, text=True,

@@ -174,6 +174,7 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
         given: set = set()   # ids of the gradient handles leaves received in this pass
         if root is None:
             _accumulate(tensor, gradient, given)
+            _finish()
             return
         grads = {root: gradient}
         queue = [(-root.seq, root)]
@@ -198,13 +199,28 @@ def backward(tensor: Tensor, gradient: Tensor, retain_graph: bool = False) -> No
                 else:
                     grads[fn] = gi
                     heappush(queue, (-fn.seq, fn))
+        _finish()
     finally:
+        _touched.clear()
         grad_mode.enabled = prev
         _views.state.quiet -= 1
         runtime.mark_boundary()
 
 
+# Data-parallel mode (gt.client.data_parallel) averages the gradients a backward pass gave:
+# ``after_backward(leaves)`` runs at its end, with the leaves that received one.
+after_backward = None
+_touched: list = []
+
+
+def _finish() -> None:
+    if after_backward is not None:
+        after_backward(_touched[:])
+
+
 def _accumulate(leaf, g, given: set) -> None:
+    if after_backward is not None:
+        _touched.append(leaf)
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)
     if leaf.grad is not None:

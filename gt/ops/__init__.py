@@ -27,10 +27,10 @@ errors) and fails when one has no check; the other modules' entries have their o
 """
 from __future__ import annotations
 
-from gt.ops import core, creation, nn, optim
+from gt.ops import core, creation, distributed, nn, optim
 from gt.ops.table import KINDS, Op, check
 
-OPS: tuple = core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES
+OPS: tuple = core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES + distributed.ENTRIES
 check(OPS)
 
 OP_NAMES = tuple(e.name for e in OPS)

@@ -11,6 +11,7 @@ import sys
 
 from gt import config as _config
 from gt.transport import settings as _settings
+from gt.worker import distributed
 from gt.worker.remote import WorkerProcess
 
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                                    heartbeat_timeout=args.heartbeat_timeout)
     except _config.ConfigError as exc:
         ap.error(str(exc))
+    distributed.init_from_env(args.device or config.device)
     worker = WorkerProcess(_settings.tcp_endpoint(host, port), device=args.device, name=args.name, cfg=cfg,
                            config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent)
     try:
