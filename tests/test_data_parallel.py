@@ -87,3 +87,40 @@ def test_shard_flag_is_checked_before_starting_anything():
     import gt
     with pytest.raises(TypeError, match="must be True or False"):
         gt.gpu_workers(2, shard=1)
+
+
+KILL = """
+import json, os, signal, time
+import numpy as np
+import gt
+import gt.nn as nn
+gt.gpu_workers(2, shard=True)
+model = nn.Linear(4, 1)
+opt = gt.optim.SGD(model.parameters(), lr=0.1)
+def step():
+    opt.zero_grad()
+    loss = model(gt.from_numpy(np.ones((8, 4), "float32"))).pow(2).mean()
+    loss.backward()
+    opt.step()
+    return loss.item()
+step()
+srv = gt.client.runtime._servers[0]
+os.kill(srv.workers[1].pid, signal.SIGKILL)
+t0 = time.monotonic()
+try:
+    step()
+    error = None
+except RuntimeError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "seconds": time.monotonic() - t0,
+                  "pids": [srv.server.pid] + [w.pid for w in srv.workers]}))
+"""
+
+
+def test_a_worker_dying_mid_collective_fails_the_read_quickly():
+    res = finish(subprocess.Popen([sys.executable, "-c", KILL], env=_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True), timeout=300)
+    assert res["error"] is not None and res["seconds"] < 15
+    assert res["error"].startswith("data parallel over 2 workers: the group failed (a worker of it is gone")
+    for pid in res["pids"]:
+        wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")

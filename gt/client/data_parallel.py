@@ -204,9 +204,13 @@ class DataParallelWorker:
                 "GT can read; GT reads replicated tensors, 0-d mean/sum reductions and losses, and tensors "
                 "computed elementwise from a batch")
         self._send_all()
-        if kind is None:
-            return self.conns[0].fetch(tensor_id)
-        values = [conn.fetch(tensor_id) for conn in self.conns]
+        try:
+            if kind is None:
+                return self.conns[0].fetch(tensor_id)
+            values = [conn.fetch(tensor_id) for conn in self.conns]
+        except RuntimeError as exc:
+            raise RuntimeError(f"data parallel over {self.world} workers: the group failed (a worker of it is gone "
+                               f"or failed, so its collectives cannot complete): {exc}") from None
         if kind == SHARD:
             return torch.cat(values)
         total = torch.stack(values).sum(0)
