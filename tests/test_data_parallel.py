@@ -124,3 +124,43 @@ def test_a_worker_dying_mid_collective_fails_the_read_quickly():
     assert res["error"].startswith("data parallel over 2 workers: the group failed (a worker of it is gone")
     for pid in res["pids"]:
         wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
+
+
+COMPILED = """
+import json
+import numpy as np
+import gt
+import gt.nn as nn
+gt.gpu_workers(2, shard=True)
+gt.manual_seed(0)
+X = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+model = nn.Linear(4, 1)
+opt = gt.optim.SGD(model.parameters(), lr=0.1)
+losses = []
+for _ in range(8):
+    opt.zero_grad()
+    loss = model(gt.from_numpy(X)).pow(2).mean()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+stats = gt.debug.get_worker_stats()
+print(json.dumps({"losses": losses, "compiled": sum(v["operations"]["compiled"] for v in stats.values())}))
+"""
+
+
+def test_data_parallel_steps_run_compiled_with_the_same_numbers():
+    res = finish(subprocess.Popen([sys.executable, "-c", COMPILED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=_env(GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD="2"), text=True), timeout=400)
+    torch.manual_seed(0)
+    X = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 4)).astype("float32"))
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = model(X).pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    assert res["compiled"] > 0

@@ -8,13 +8,14 @@ shape given (``gt.client.data_parallel``): it has no process group to infer them
 from __future__ import annotations
 
 import torch.distributed as dist
-from torch.distributed import _functional_collectives as funcol
 
 from gt.ops.table import Op
 
 
 def all_reduce_mean(x):
-    """The average of ``x`` over every worker of the group (each worker gets it)."""
+    """The average of ``x`` over every worker of the group (each worker gets it).  The collectives
+    module loads with the group (gt.worker.distributed), not with every ``import gt``."""
+    from torch.distributed import _functional_collectives as funcol
     return funcol.all_reduce(x, "sum", dist.group.WORLD) / dist.get_world_size()
 
 

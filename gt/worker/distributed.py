@@ -14,6 +14,7 @@ import os
 
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives  # noqa: F401  (loaded once here for gt.ops.distributed)
 
 from gt.config import positive_int
 
