@@ -174,16 +174,18 @@ class DataParallelWorker:
         for conn in self.conns:
             conn.put(tensor_id, value)
 
-    def put_batch(self, tensor_id: int, value: torch.Tensor) -> torch.Tensor:
-        """A batch: one equal shard along dim 0 to each worker; returns rank 0's shard."""
+    def shard_shape(self, value: torch.Tensor) -> tuple:
+        """The shape of each worker's shard of batch ``value``; ValueError unless it splits evenly."""
         if value.shape[0] % self.world:
             raise ValueError(f"data parallel over {self.world} workers: a batch's size along dim 0 must divide "
                              f"by {self.world}, got shape {tuple(value.shape)}")
-        shards = value.split(value.shape[0] // self.world)
-        for conn, shard in zip(self.conns, shards):
+        return (value.shape[0] // self.world,) + tuple(value.shape[1:])
+
+    def put_batch(self, tensor_id: int, value: torch.Tensor) -> None:
+        """A batch: one equal shard along dim 0 to each worker (``shard_shape`` checked it splits)."""
+        for conn, shard in zip(self.conns, value.split(value.shape[0] // self.world)):
             conn.put(tensor_id, shard.contiguous())
         self._kind[tensor_id] = SHARD
-        return shards[0]
 
     # -- gradients ---------------------------------------------------------------------------
     def sync_gradients(self, leaves: list) -> None:

@@ -77,8 +77,8 @@ def put(value: torch.Tensor, requires_grad: bool = False, batch: bool = False) -
                         + ", ".join(dtype_name(d) for d in SUPPORTED_DTYPES) + ")")
     worker = _rt.get_worker()
     if batch and not requires_grad and value.dim() and hasattr(worker, "put_batch"):
-        out = make((), value.dtype)
-        out.shape = _Size(worker.put_batch(out._id, value).shape)
+        out = make(worker.shard_shape(value), value.dtype)
+        worker.put_batch(out._id, value)
         return out
     out = make(tuple(value.shape), value.dtype)
     worker.put(out._id, value)
