@@ -27,11 +27,11 @@ errors) and fails when one has no check; the other modules' entries have their o
 """
 from __future__ import annotations
 
-from gt.ops import core, creation, distributions, nn, optim, sparse
+from gt.ops import core, creation, distributed, distributions, nn, optim, sparse
 from gt.ops.table import KINDS, Op, check
 
 OPS: tuple = (core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES + distributions.ENTRIES
-                + sparse.ENTRIES)
+              + sparse.ENTRIES + distributed.ENTRIES)
 check(OPS)
 
 OP_NAMES = tuple(e.name for e in OPS)
