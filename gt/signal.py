@@ -15,12 +15,12 @@ A scope changes nothing unless it is configured, from the YAML file named by
 or from Python with ``gt.register_config("forward", gt.SignalConfig(compile=True))``.
 A ``compile: true`` scope cuts the worker's batches at its entry and exit, and
 the batches made inside it compile on first sight (no hot-path threshold),
-cached like any hot pattern.  ``shard`` and ``backward`` settings are checked
-and kept; with one worker they are not applied (logged once per scope).
+cached like any hot pattern.  ``shard`` and ``backward`` settings are checked,
+then refused with NotImplementedError: GT does not shard a scope's tensors or
+route its gradients through another scope yet (nothing is silently ignored).
 """
 from __future__ import annotations
 
-import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,12 +29,14 @@ from typing import Any, Iterator
 from gt.client import runtime
 from gt.config import ConfigError
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class ShardConfig:
-    """How a scope's tensors would be split over workers: along ``axis``, over ``workers`` (ids)."""
+    """How a scope's tensors would be split over workers: along ``axis``, over ``workers`` (ids).
+
+    A valid ShardConfig can be built, but a scope or tensor configured with one is refused
+    (NotImplementedError): GT does not shard tensors over workers yet.
+    """
 
     axis: int = 0
     workers: tuple = ()
@@ -68,11 +70,23 @@ class SignalConfig:
             raise TypeError(f"SignalConfig.shard must be a ShardConfig, got {type(self.shard).__name__}")
         if self.backward_signal is not None and not isinstance(self.backward_signal, str):
             raise TypeError(f"SignalConfig.backward_signal must be a scope name, got {self.backward_signal!r}")
+        if self.shard is not None:
+            raise NotImplementedError(_SHARD_REFUSED.format(what=f"SignalConfig(shard={self.shard!r})"))
+        if self.backward_signal is not None:
+            raise NotImplementedError(_BACKWARD_REFUSED.format(
+                what=f"SignalConfig(backward_signal={self.backward_signal!r})"))
+
+
+_SHARD_REFUSED = ("{what}: GT does not support sharding a scope's tensors over workers yet (the GT "
+                  "prototype's ShardConfig / YAML 'shard:'; sharded parameters). For data-parallel "
+                  "training over n workers, call gt.gpu_workers(n, shard=True).")
+_BACKWARD_REFUSED = ("{what}: GT does not support backward signals yet (running a scope's gradients "
+                     "under another scope); gradients are computed where the forward ran. To compile "
+                     "the backward pass, open a compile scope around loss.backward().")
 
 
 _configs: dict[str, SignalConfig] = {}
 _stack: list[tuple[str, bool]] = []     # (name, compiles) of the open scopes, innermost last
-_not_applied_logged: set[str] = set()
 
 
 def _check_name(name: Any) -> str:
@@ -113,6 +127,8 @@ def _from_mapping(name: str, raw: Any, where: str) -> SignalConfig:
                             backward_signal=raw.get("backward", raw.get("backward_signal")))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: scope {name!r}: {exc}") from None
+    except NotImplementedError as exc:
+        raise NotImplementedError(f"{where}: scope {name!r}: {exc}") from None
 
 
 def load_config(path: str) -> None:
@@ -139,13 +155,15 @@ def enter(name: str, backward: str | None = None) -> None:
     """Open scope ``name`` (``exit(name)`` closes it)."""
     config = _configs.get(_check_name(name))
     compiles = config is not None and config.compile
-    if config is not None and (config.shard is not None or config.backward_signal or backward) \
-            and name not in _not_applied_logged:
-        _not_applied_logged.add(name)
-        log.info("[signal] scope %r: shard/backward settings are not applied with one worker", name)
+    _refuse_backward("enter", name, backward)
     _stack.append((name, compiles))
     if compiles:
         runtime.mark_boundary(True)
+
+
+def _refuse_backward(fn: str, name: str, backward: Any) -> None:
+    if backward is not None:
+        raise NotImplementedError(_BACKWARD_REFUSED.format(what=f"gt.signal.{fn}({name!r}, {backward!r})"))
 
 
 def exit(name: str) -> None:  # noqa: A001 - the prototype's name
@@ -163,7 +181,8 @@ def exit(name: str) -> None:  # noqa: A001 - the prototype's name
 @contextmanager
 def context(name: str, backward: str | None = None) -> Iterator[None]:
     """``with gt.signal.context(name):`` runs its body inside scope ``name``."""
-    enter(name, backward)
+    _refuse_backward("context", _check_name(name), backward)
+    enter(name)
     try:
         yield
     finally:
@@ -173,16 +192,14 @@ def context(name: str, backward: str | None = None) -> Iterator[None]:
 def tensor(t: Any, name: str, backward_name: str | None = None) -> Any:
     """Tag tensor ``t`` with scope ``name`` (a copy-shard in the prototype): returns ``t``.
 
-    With one worker there is nothing to shard, so the tensor is returned as it is.
+    A scope cannot be configured to shard (see ShardConfig), so the tensor is returned as it is;
+    a ``backward_name`` is refused like ``backward=`` on a scope.
     """
     from gt.client.tensor import Tensor
 
     if not isinstance(t, Tensor):
         raise TypeError(f"gt.signal.tensor: expected a gt Tensor, got {type(t).__name__}")
-    config = _configs.get(_check_name(name))
-    if config is not None and config.shard is not None and name not in _not_applied_logged:
-        _not_applied_logged.add(name)
-        log.info("[signal] scope %r: shard settings are not applied with one worker", name)
+    _refuse_backward("tensor", _check_name(name), backward_name)
     return t
 
 

@@ -1,8 +1,8 @@
 """Compile scopes (gt.signal): configuration, batching at scope edges, compile on first sight."""
 from __future__ import annotations
 
-import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -19,7 +19,6 @@ from gt.worker import engine as engine_mod
 def scopes(monkeypatch):
     """Scope configuration starts empty and is restored after the test."""
     monkeypatch.setattr(gt_signal, "_configs", {})
-    monkeypatch.setattr(gt_signal, "_not_applied_logged", set())
     yield gt_signal
     assert gt_signal._stack == [], "a test left a scope open"
 
@@ -103,7 +102,7 @@ def test_signal_tensor_returns_the_tensor_and_checks_its_arguments(scopes):
         gt.signal.tensor(x, "")
 
 
-def test_shard_settings_are_validated_and_logged_once_as_not_applied(scopes, caplog):
+def test_shard_and_backward_settings_are_validated_then_refused(scopes):
     with pytest.raises(ValueError, match="non-empty list"):
         gt.ShardConfig(axis=0, workers=[])
     with pytest.raises(ValueError, match="lists a worker twice"):
@@ -114,26 +113,56 @@ def test_shard_settings_are_validated_and_logged_once_as_not_applied(scopes, cap
         gt.SignalConfig(compile="yes")
     with pytest.raises(TypeError, match="must be a SignalConfig"):
         gt.register_config("dp", {"compile": True})
-    gt.register_config("dp", gt.SignalConfig(shard=gt.ShardConfig(axis=0, workers=[0, 1]),
-                                              backward_signal="dp_bwd"))
-    assert gt_signal.get_config("dp").shard.workers == (0, 1)
-    gt_logger = logging.getLogger("gt")
-    gt_logger.addHandler(caplog.handler)
-    try:
-        for _ in range(3):
-            with gt.signal.context("dp"):
-                pass
-    finally:
-        gt_logger.removeHandler(caplog.handler)
-    assert caplog.text.count("'dp': shard/backward settings are not applied with one worker") == 1
+    with pytest.raises(TypeError, match="must be a ShardConfig"):
+        gt.SignalConfig(shard={"axis": 0})
+    shard = gt.ShardConfig(axis=0, workers=[0, 1])
+    assert shard.workers == (0, 1)
+    with pytest.raises(NotImplementedError, match=r"SignalConfig\(shard=ShardConfig\(axis=0, workers=\(0, 1\)\)\): "
+                                                  r"GT does not support sharding .*gt.gpu_workers\(n, shard=True\)"):
+        gt.SignalConfig(shard=shard)
+    with pytest.raises(NotImplementedError, match=r"SignalConfig\(backward_signal='dp_bwd'\): "
+                                                  "GT does not support backward signals"):
+        gt.SignalConfig(compile=True, backward_signal="dp_bwd")
+    assert gt_signal.get_config("dp") is None
+    x = gt.ones(2)
+    with pytest.raises(NotImplementedError, match=r"gt.signal.context\('dp', 'dp_bwd'\): GT does not support "
+                                                  "backward signals"):
+        with gt.signal.context("dp", backward="dp_bwd"):
+            pass
+    with pytest.raises(NotImplementedError, match=r"gt.signal.enter\('dp', 'dp_bwd'\)"):
+        gt.signal.enter("dp", "dp_bwd")
+    with pytest.raises(NotImplementedError, match=r"gt.signal.tensor\('dp', 'dp_bwd'\)"):
+        gt.signal.tensor(x, "dp", "dp_bwd")
+    assert gt.signal.tensor(x, "dp") is x
+
+
+def test_gt_auto_shard_is_refused_not_ignored():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
+    for value, error in (("1", "NotImplementedError: GT_AUTO_SHARD=1: GT does not support sharding every batch"),
+                         ("yes", "GT_AUTO_SHARD='yes': expected 0 or 1")):
+        env["GT_AUTO_SHARD"] = value
+        proc = subprocess.run([sys.executable, "-c", "import gt"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode != 0 and error in proc.stderr, proc.stderr
+    env["GT_AUTO_SHARD"] = "0"
+    proc = subprocess.run([sys.executable, "-c", "import gt"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_yaml_config_is_loaded_and_checked(scopes, tmp_path):
     good = tmp_path / "good.yaml"
-    good.write_text("fwd:\n  compile: true\nlayer1:\n  shard: {axis: 0, workers: [0, 1]}\n  backward: layer1_bwd\n")
+    good.write_text("fwd:\n  compile: true\nplain:\n")
     gt_signal.load_config(str(good))
     assert gt_signal.get_config("fwd") == gt.SignalConfig(compile=True)
-    assert gt_signal.get_config("layer1").backward_signal == "layer1_bwd"
+    assert gt_signal.get_config("plain") == gt.SignalConfig()
+    for text, what in (("layer1:\n  shard: {axis: 0, workers: [0, 1]}\n", "SignalConfig(shard="),
+                       ("layer1:\n  compile: true\n  backward: layer1_bwd\n", "SignalConfig(backward_signal=")):
+        refused = tmp_path / "refused.yaml"
+        refused.write_text(text)
+        with pytest.raises(NotImplementedError, match=rf"GT_CONFIG=.*refused.yaml.*scope 'layer1': "
+                                                      rf"{re.escape(what)}"):
+            gt_signal.load_config(str(refused))
+        assert gt_signal.get_config("layer1") is None
     bad = tmp_path / "bad.yaml"
     bad.write_text("fwd:\n  compile: true\n  fuse: 3\n")
     with pytest.raises(ConfigError, match=r"GT_CONFIG=.*bad.yaml.*'fwd' has unknown settings \['fuse'\]"):

@@ -223,14 +223,30 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None,
                 if gi.dtype is not inp.dtype:  # as torch's engine: a gradient has its input's dtype
                     gi = gi.to(inp.dtype)
                 send(inp, gi)
+        if found is None:
+            _finish()
     finally:
+        _touched.clear()
         grad_mode.enabled = prev
         _views.state.quiet -= 1
         runtime.mark_boundary()
     return found
 
 
+# Data-parallel mode (gt.client.data_parallel) averages the gradients a backward pass gave:
+# ``after_backward(leaves)`` runs at its end, with the leaves that received one.
+after_backward = None
+_touched: list = []
+
+
+def _finish() -> None:
+    if after_backward is not None:
+        after_backward(_touched[:])
+
+
 def _accumulate(leaf, g, given: set, create_graph: bool = False) -> None:
+    if after_backward is not None:
+        _touched.append(leaf)
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)
     if leaf.grad is not None:

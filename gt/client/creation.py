@@ -67,7 +67,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
                 value = torch.tensor(_values_of(data), dtype=dtype)
             except (TypeError, ValueError, RuntimeError) as exc:
                 raise TypeError(f"gt.tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
-    return _put(value, requires_grad)
+    return _put(value, requires_grad, batch=True)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -92,7 +92,7 @@ def from_numpy(a: np.ndarray, requires_grad: bool = False) -> Tensor:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
     _check_numpy_dtype(a)
-    return _put(torch.tensor(a), requires_grad)
+    return _put(torch.tensor(a), requires_grad, batch=True)
 
 
 # -- deterministic: worker ops -------------------------------------------------------------------

@@ -94,13 +94,19 @@ def record(opcode: int, out: Tensor, inputs: tuple, extra: tuple = ()) -> Tensor
     return out
 
 
-def put(value: torch.Tensor, requires_grad: bool = False) -> Tensor:
-    """A tensor created from data: the value goes to the worker now."""
+def put(value: torch.Tensor, requires_grad: bool = False, batch: bool = False) -> Tensor:
+    """A tensor created from data: the value goes to the worker now.  ``batch``: the user's data
+    (gt.tensor, gt.from_numpy), split over the workers in data-parallel mode."""
     if value.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"GT does not support dtype {value.dtype} (supported: "
                         + ", ".join(dtype_name(d) for d in SUPPORTED_DTYPES) + ")")
+    worker = _rt.get_worker()
+    if batch and not requires_grad and value.dim() and hasattr(worker, "put_batch"):
+        out = make(worker.shard_shape(value), value.dtype)
+        worker.put_batch(out._id, value)
+        return out
     out = make(tuple(value.shape), value.dtype)
-    _rt.get_worker().put(out._id, value)
+    worker.put(out._id, value)
     if requires_grad:
         out.requires_grad_(True)
     return out

@@ -40,11 +40,11 @@ modules' entries have their own tests.
 """
 from __future__ import annotations
 
-from gt.ops import core, creation, distributions, math, nn, optim, sparse
+from gt.ops import core, creation, distributed, distributions, math, nn, optim, sparse
 from gt.ops.table import KINDS, VJP, Op, load, ops
 
 OPS: tuple = load(core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES + math.ENTRIES + distributions.ENTRIES
-                  + sparse.ENTRIES)
+                  + sparse.ENTRIES + distributed.ENTRIES)
 
 OP_NAMES = tuple(e.name for e in OPS)
 OP_FUNCS = tuple(e.kernel for e in OPS)

@@ -12,6 +12,7 @@ import sys
 
 from gt import config as _config
 from gt.transport import settings as _settings
+from gt.worker import distributed
 from gt.worker.remote import RESTART, WorkerProcess
 
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                    heartbeat_timeout=args.heartbeat_timeout)
     except _config.ConfigError as exc:
         ap.error(str(exc))
+    distributed.init_from_env(args.device or config.device)
     worker = WorkerProcess(_settings.tcp_endpoint(host, port), device=args.device, name=args.name, cfg=cfg,
                            config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent,
                            max_client_mb=args.max_client_mb)

@@ -1,0 +1,166 @@
+"""Data-parallel training over several worker processes (gt.gpu_workers(n, shard=True)), Gloo on CPU.
+
+Each test runs its GT script in a subprocess (it starts a server and two workers forming a
+torch.distributed group) under a time limit, and checks its numbers against torch in this process.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from test_remote import _alive, _env, finish, wait_for
+
+TRAIN = """
+import json, sys
+import numpy as np
+import gt
+import gt.nn as nn
+gt.gpu_workers(2, shard=True)
+gt.manual_seed(0)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((64, 8)).astype("float32")
+Y = rng.standard_normal((64, 2)).astype("float32")
+model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+opt = gt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+lossf = nn.MSELoss()
+losses = []
+for step in range(4):
+    x, y = gt.from_numpy(X), gt.from_numpy(Y)
+    opt.zero_grad()
+    loss = lossf(model(x), y)
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+out = {"losses": losses, "shape": list(x.shape), "grad": model[0].weight.grad.numpy().tolist(),
+       "w": [p.detach().numpy().tolist() for p in model.parameters()],
+       "pred": model(x).detach().numpy().tolist(), "xsum": x.sum().item(), "errors": []}
+for bad in (lambda: model[0](x).sum(0).detach().numpy(), lambda: gt.from_numpy(X[:3]),
+            lambda: gt.gpu_workers(2, shard="yes")):
+    try:
+        bad()
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        out["errors"].append(f"{type(exc).__name__}: {exc}")
+srv = gt.client.runtime._servers[0]
+out["pids"] = [srv.server.pid] + [w.pid for w in srv.workers]
+print(json.dumps(out))
+"""
+
+
+def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one():
+    res = finish(subprocess.Popen([sys.executable, "-c", TRAIN], env=_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True), timeout=300)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((64, 8)).astype("float32"))
+    Y = torch.from_numpy(rng.standard_normal((64, 2)).astype("float32"))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(X), Y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    np.testing.assert_allclose(res["grad"], model[0].weight.grad.numpy(), rtol=1e-4, atol=1e-6)
+    for got, want in zip(res["w"], model.parameters()):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert res["shape"] == [32, 8]            # a batch handle has its shard's shape
+    with torch.no_grad():
+        np.testing.assert_allclose(res["pred"], model(X).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res["xsum"], X.sum().item(), rtol=1e-5)
+    refused, indivisible, bad_flag = res["errors"]
+    assert refused.startswith("NotImplementedError: data parallel: this tensor is a per-worker partial result")
+    assert indivisible == ("ValueError: data parallel over 2 workers: a batch's size along dim 0 must divide "
+                           "by 2, got shape (3, 8)")
+    assert bad_flag == "TypeError: gpu_workers(shard=...) must be True or False, got 'yes'"
+    for pid in res["pids"]:
+        wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
+
+
+def test_shard_flag_is_checked_before_starting_anything():
+    import gt
+    with pytest.raises(TypeError, match="must be True or False"):
+        gt.gpu_workers(2, shard=1)
+
+
+KILL = """
+import json, os, signal, time
+import numpy as np
+import gt
+import gt.nn as nn
+gt.gpu_workers(2, shard=True)
+model = nn.Linear(4, 1)
+opt = gt.optim.SGD(model.parameters(), lr=0.1)
+def step():
+    opt.zero_grad()
+    loss = model(gt.from_numpy(np.ones((8, 4), "float32"))).pow(2).mean()
+    loss.backward()
+    opt.step()
+    return loss.item()
+step()
+srv = gt.client.runtime._servers[0]
+os.kill(srv.workers[1].pid, signal.SIGKILL)
+t0 = time.monotonic()
+try:
+    step()
+    error = None
+except RuntimeError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "seconds": time.monotonic() - t0,
+                  "pids": [srv.server.pid] + [w.pid for w in srv.workers]}))
+"""
+
+
+def test_a_worker_dying_mid_collective_fails_the_read_quickly():
+    res = finish(subprocess.Popen([sys.executable, "-c", KILL], env=_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True), timeout=300)
+    assert res["error"] is not None and res["seconds"] < 15
+    assert res["error"].startswith("data parallel over 2 workers: the group failed (a worker of it is gone")
+    for pid in res["pids"]:
+        wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
+
+
+COMPILED = """
+import json
+import numpy as np
+import gt
+import gt.nn as nn
+gt.gpu_workers(2, shard=True)
+gt.manual_seed(0)
+X = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+model = nn.Linear(4, 1)
+opt = gt.optim.SGD(model.parameters(), lr=0.1)
+losses = []
+for _ in range(8):
+    opt.zero_grad()
+    loss = model(gt.from_numpy(X)).pow(2).mean()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+stats = gt.debug.get_worker_stats()
+print(json.dumps({"losses": losses, "compiled": sum(v["operations"]["compiled"] for v in stats.values())}))
+"""
+
+
+def test_data_parallel_steps_run_compiled_with_the_same_numbers():
+    res = finish(subprocess.Popen([sys.executable, "-c", COMPILED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=_env(GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD="2"), text=True), timeout=400)
+    torch.manual_seed(0)
+    X = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 4)).astype("float32"))
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = model(X).pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    assert res["compiled"] > 0
