@@ -25,7 +25,8 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
-from gt.client.runtime import connect_server as connect, gpu_workers  # noqa: E402  (remote mode)
+from gt.client.runtime import connect_server as connect  # noqa: E402  (remote mode)
+from gt.client.workers import gpu_workers  # noqa: E402
 from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.surface import FUNCTIONS as _FUNCTIONS  # noqa: E402

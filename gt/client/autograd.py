@@ -233,19 +233,16 @@ def propagate(roots, retain_graph: bool = False, targets: tuple | None = None,
     return found
 
 
-# Data-parallel mode (gt.client.data_parallel) averages the gradients a backward pass gave:
-# ``after_backward(leaves)`` runs at its end, with the leaves that received one.
-after_backward = None
-_touched: list = []
+_touched: list = []   # the leaves a backward pass gave a gradient, while runtime.after_backward is set
 
 
 def _finish() -> None:
-    if after_backward is not None:
-        after_backward(_touched[:])
+    if runtime.after_backward is not None:
+        runtime.after_backward(_touched[:])
 
 
 def _accumulate(leaf, g, given: set, create_graph: bool = False) -> None:
-    if after_backward is not None:
+    if runtime.after_backward is not None:
         _touched.append(leaf)
     if g.dtype is not leaf.dtype:
         g = g.to(leaf.dtype)

@@ -31,7 +31,6 @@ import time
 
 import torch
 
-from gt.client import autograd as _autograd
 from gt.client import runtime as _rt
 from gt.ops import OPCODE, OPS
 
@@ -94,7 +93,7 @@ def start(address: str, token: str | None, n: int) -> "DataParallelWorker":
     _rt.connect(dp)
     with _rt._lock:
         _rt._connections.extend(dp.conns)   # closed by gt's disconnect() and at exit
-    _autograd.after_backward = dp.sync_gradients
+    _rt.after_backward = dp.sync_gradients
     return dp
 
 
@@ -234,8 +233,8 @@ class DataParallelWorker:
     handle = _rt.RemoteWorker.handle
 
     def close(self) -> None:
-        if _autograd.after_backward == self.sync_gradients:
-            _autograd.after_backward = None
+        if _rt.after_backward == self.sync_gradients:
+            _rt.after_backward = None
         for conn in self.conns:
             conn.close()
 

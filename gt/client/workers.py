@@ -1,0 +1,37 @@
+"""``gt.gpu_workers(n)``: a GT server and n workers on this machine, used by this process.
+
+Above the runtime (which keeps the connection) and data parallel mode (which ``shard=True`` starts).
+"""
+from __future__ import annotations
+
+import time
+
+from gt.client import data_parallel
+from gt.client import runtime as _rt
+from gt.transport import launch
+
+
+def gpu_workers(n: int, shard: bool = False) -> str:
+    """Start a GT server with ``n`` workers on this machine (one per visible GPU, else CPU
+    workers) and use it; they are stopped when this process exits.  Returns the address.
+    ``shard=True``: the n workers train this one script data-parallel (gt.client.data_parallel)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"gpu_workers(n) needs a positive number of workers, got {n!r}")
+    if type(shard) is not bool:
+        raise TypeError(f"gpu_workers(shard=...) must be True or False, got {shard!r}")
+    devices = launch.local_devices(n)
+    server = launch.start_server()
+    _rt._servers.append(server)
+    for device, env, args in data_parallel.launches(devices) if shard else [(d, e, ()) for d, e in devices]:
+        server.add_worker(device, env, args)
+    conn = _rt.connect_server(server.address)
+    deadline = time.monotonic() + conn.cfg.connect_timeout * 4  # n workers import torch concurrently
+    while len(conn.get_all_stats()) < n:
+        dead = [p.returncode for p in server.workers if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            raise RuntimeError(f"gpu_workers({n}): only {len(conn.get_all_stats())} worker(s) came up"
+                               + (f"; {len(dead)} exited with status {dead}" if dead else ""))
+        time.sleep(0.1)
+    if shard:
+        data_parallel.start(server.address, _rt._remote[1], n)
+    return server.address
