@@ -16,7 +16,7 @@ from numbers import Number
 import torch
 from torch.distributions import constraints
 
-from gt.client.creation import eye, full, tensor
+from gt.client.creation import eye, tensor
 from gt.client.emit import apply, put
 from gt.client.movement import stack
 from gt.client.shapes import broadcast
