@@ -23,7 +23,7 @@ from gt import config as gt_config
 from gt.client import runtime
 from gt.worker.worker import Worker
 
-from devices import twin
+from devices import on_device, twin
 
 # float32 results are compared with a relative tolerance a little above the
 # type's epsilon (GT and torch may order a reduction differently).
@@ -82,10 +82,10 @@ def pair():
 @pytest.fixture
 def twins():
     """``twins(build, seed=0) -> (torch_model, gt_model)``: ``build(framework)`` under the same seed,
-    so both start from the same weights."""
+    so both start from the same weights; torch's model is on the worker's device."""
     def make(build, seed: int = 0):
         torch.manual_seed(seed)
-        tm = build(torch)
+        tm = on_device(build(torch))
         gt.manual_seed(seed)
         return tm, build(gt)
     return make
@@ -142,17 +142,21 @@ def against_torch(rng):
     """``against_torch(g_fn, t_fn, arrays, grads=(), modules=None, rtol=None, atol=None)``: both functions on
     the same arrays (inputs ``grads`` require gradients); results compared, then the gradients of a random
     weighting of the result: of those inputs and, for ``modules=(gt_module, torch_module)``, of every
-    parameter.  Returns both results."""
+    parameter.  torch runs on the worker's device: its inputs are put there, and so are ``t_fn`` and
+    ``modules[1]`` where they are torch modules.  Returns both results."""
     def run(g_fn, t_fn, arrays, grads=(), modules=None, rtol=None, atol=None):
+        for m in (t_fn, modules and modules[1]):
+            if isinstance(m, torch.nn.Module):
+                on_device(m)
         g_in = [gt.from_numpy(np.array(a), requires_grad=i in grads) for i, a in enumerate(arrays)]
-        t_in = [torch.tensor(np.array(a), requires_grad=i in grads) for i, a in enumerate(arrays)]
+        t_in = [twin(a, requires_grad=i in grads) for i, a in enumerate(arrays)]
         g_out, t_out = g_fn(*g_in), t_fn(*t_in)
         _assert_matches(g_out, t_out, rtol, atol)
         if not t_out.requires_grad:
             return g_out, t_out
         w = rng.standard_normal(tuple(t_out.shape)).astype(_values(t_out).dtype)
         (g_out * gt.from_numpy(w)).sum().backward()
-        (t_out * torch.from_numpy(w)).sum().backward()
+        (t_out * twin(w)).sum().backward()
         for i in grads:
             _assert_matches(g_in[i].grad, t_in[i].grad, rtol, atol)
         if modules is not None:

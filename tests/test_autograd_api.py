@@ -8,6 +8,8 @@ import torch
 
 import gt
 
+from devices import DEVICE
+
 
 def _mlp(fw):
     return fw.nn.Sequential(fw.nn.Linear(4, 8), fw.nn.Tanh(), fw.nn.Linear(8, 3))
@@ -18,7 +20,7 @@ def test_input_gradient_for_an_adversarial_example(pair, assert_matches, twins):
     tm, gm = twins(_mlp)
     gx, tx = pair(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32), requires_grad=True)
     y = torch.tensor([0, 1, 2, 0, 1])
-    tl = torch.nn.functional.cross_entropy(tm(tx), y)
+    tl = torch.nn.functional.cross_entropy(tm(tx), y.to(DEVICE))
     gl = gt.nn.functional.cross_entropy(gm(gx), y)
     (tg,) = torch.autograd.grad(tl, tx)
     (gg,) = gt.autograd.grad(gl, gx)
@@ -61,7 +63,7 @@ def test_grad_unused_inputs_and_errors_as_torch(pair):
 
 def test_backward_of_several_tensors_accumulates(pair, assert_matches):
     gx, tx = pair([1.0, 2.0, 3.0], requires_grad=True)
-    torch.autograd.backward([(tx * tx).sum(), tx * 3], [None, torch.ones(3)])
+    torch.autograd.backward([(tx * tx).sum(), tx * 3], [None, torch.ones(3, device=DEVICE)])
     gt.autograd.backward([(gx * gx).sum(), gx * 3], [None, gt.ones(3)])
     assert_matches(gx.grad, tx.grad)
 

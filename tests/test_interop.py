@@ -11,6 +11,8 @@ import gt
 import gt.utils.data
 from gt.utils.data import DataLoader, Dataset, TensorDataset, random_split
 
+from devices import DEVICE
+
 
 def test_gt_utils_data_is_torch_utils_data():
     assert gt.utils.data is torch.utils.data
@@ -18,25 +20,28 @@ def test_gt_utils_data_is_torch_utils_data():
 
 
 def test_torch_operands_in_arithmetic_both_ways(pair, assert_matches):
+    """A CPU torch tensor is an operand's value: GT sends it to the worker's device (torch on a GPU
+    would refuse to mix devices; its reference here takes the operand on the worker's device)."""
     g, t = pair(np.arange(6.0, dtype=np.float32).reshape(2, 3))
     other = torch.linspace(-1, 1, 6).reshape(2, 3)
+    o = other.to(DEVICE)
     for fn in (lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b,
                lambda a, b: a ** b.abs(), lambda a, b: a == b, lambda a, b: a > b):
-        assert_matches(fn(g, other), fn(t, other))
-        assert_matches(fn(other, g), fn(other, t))
-    assert_matches(g @ other.T, t @ other.T)
-    assert_matches(other @ g.T, other @ t.T)
-    assert_matches(gt.cat([g, other]), torch.cat([t, other]))
-    assert_matches(gt.maximum(other, g), torch.maximum(other, t))
-    assert_matches(gt.exp(other), torch.exp(other))
-    assert_matches(gt.where(other > 0, g, other), torch.where(other > 0, t, other))
+        assert_matches(fn(g, other), fn(t, o))
+        assert_matches(fn(other, g), fn(o, t))
+    assert_matches(g @ other.T, t @ o.T)
+    assert_matches(other @ g.T, o @ t.T)
+    assert_matches(gt.cat([g, other]), torch.cat([t, o]))
+    assert_matches(gt.maximum(other, g), torch.maximum(o, t))
+    assert_matches(gt.exp(other), torch.exp(o))
+    assert_matches(gt.where(other > 0, g, other), torch.where(o > 0, t, o))
 
 
 def test_torch_method_given_a_gt_tensor_runs_gt_method(pair, assert_matches):
     g, t = pair(np.arange(4.0).reshape(4, 1))
     target = torch.tensor([0.0, 1.0, 5.0, 3.0])
     assert_matches(target.view_as(g), target.view_as(t))
-    assert_matches(target.view_as(g).eq(g), target.view_as(t).eq(t))
+    assert_matches(target.view_as(g).eq(g), target.to(DEVICE).view_as(t).eq(t))
     with pytest.raises(TypeError):
         torch.relu(g)   # torch functions stay torch's: it refuses a GT tensor
 
@@ -56,7 +61,7 @@ def test_torch_index_and_values_in_indexing(pair, assert_matches):
     assert_matches(g[idx], t[idx])
     assert_matches(g[mask], t[mask])
     g[idx] = torch.full((2, 3), -1.0)
-    t[idx] = torch.full((2, 3), -1.0)
+    t[idx] = torch.full((2, 3), -1.0, device=DEVICE)
     assert_matches(g, t)
 
 
@@ -163,7 +168,7 @@ def test_data_conversions_as_torch(pair, assert_matches):
     a = np.arange(4, dtype=np.int32)
     assert_matches(gt.from_numpy(a), torch.from_numpy(a))
     gv, tv = pair(np.arange(4.0))
-    np.testing.assert_array_equal(gv.numpy(), tv.numpy())
+    np.testing.assert_array_equal(gv.numpy(), tv.cpu().numpy())
     assert gv.tolist() == tv.tolist()
 
 

@@ -330,7 +330,8 @@ def test_load_state_dict_assign_takes_the_given_tensors(assert_matches):
     assert g.half() is g and g.weight.dtype == torch.float16 and g.running_mean.dtype == torch.float16
 
 
-NEWER_TORCH_ARGUMENTS = {"BatchNorm1d": ("bias",), "BatchNorm2d": ("bias",)}
+NEWER_TORCH_ARGUMENTS = {name: ("bias",) for name in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm",
+                                                      "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")}
 
 
 def test_module_constructors_take_torchs_arguments():
@@ -344,7 +345,7 @@ def test_module_constructors_take_torchs_arguments():
         if t_params[1:] == ["args", "kwargs"]:  # torch's Module, Parameter, Sigmoid, Tanh
             continue
         g_params = list(inspect.signature(g.__init__).parameters)
-        # arguments of a newer torch than the one installed (BatchNorm's bias: in torch 2.13, not 2.11)
+        # arguments of a newer torch than the one installed (the norms' bias: in torch 2.13, not 2.11)
         newer = [p for p in g_params if p not in t_params and p in NEWER_TORCH_ARGUMENTS.get(name, ())]
         assert [p for p in g_params if p not in newer] == t_params, name
         checked += 1

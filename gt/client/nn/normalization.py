@@ -56,9 +56,10 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}{bias}"
 
 
-# torch's batch norms take ``bias`` in recent versions (2.13, not 2.11), where they and LayerNorm print
-# it; GT takes it whatever torch is installed, and prints what the installed torch prints.
-_PRINTS_BIAS = {name: "bias=" in getattr(torch.nn, name)(1).extra_repr() for name in ("LayerNorm", "BatchNorm1d")}
+# torch's batch and group norms take ``bias`` in recent versions (2.13, not 2.11), where they and LayerNorm
+# print it; GT takes it whatever torch is installed, and prints what the installed torch prints.
+_PRINTS_BIAS = {name: "bias=" in getattr(torch.nn, name)(*args).extra_repr()
+                for name, args in (("LayerNorm", (1,)), ("BatchNorm1d", (1,)), ("GroupNorm", (1, 1)))}
 
 
 class _BatchNorm(Module):
@@ -160,8 +161,8 @@ class GroupNorm(Module):
         return FX.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
-                f"bias={self.bias is not None}")
+        bias = f", bias={self.bias is not None}" if _PRINTS_BIAS["GroupNorm"] else ""
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}{bias}"
 
 
 class _InstanceNorm(_BatchNorm):
