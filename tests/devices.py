@@ -33,3 +33,27 @@ def twin(a, requires_grad: bool = False, dtype: torch.dtype | None = None) -> to
 def on_device(module: torch.nn.Module) -> torch.nn.Module:
     """A torch module (built on the CPU, under the test's seed) moved to DEVICE."""
     return module.to(DEVICE)
+
+
+class _TorchOnDevice:
+    """torch, with the data that code written for both frameworks makes (``lib.tensor(x)``,
+    ``lib.ones(...)``) on DEVICE."""
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    def tensor(a):
+        return twin(a)
+
+    @staticmethod
+    def ones(*shape):
+        return torch.ones(*shape, device=DEVICE)
+
+
+TORCH = _TorchOnDevice()
+
+
+def host(t) -> np.ndarray:
+    """A gt or torch tensor's values as a numpy array."""
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()

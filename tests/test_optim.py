@@ -13,7 +13,7 @@ import gt.optim
 from gt.client import optim as client_optim
 from gt.worker import policy as policy_mod
 
-from devices import DEVICE, ON_GPU, twin
+from devices import ON_GPU, TORCH, host, twin
 
 CONFIGS = [
     ("SGD", {"lr": 0.1}),
@@ -39,33 +39,11 @@ CONFIGS = [
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CONFIGS]
 
 
-class _TorchOnDevice:
-    """torch, with the steps' data (``tensor``, ``ones``) made on the worker's device."""
-
-    def __getattr__(self, name):
-        return getattr(torch, name)
-
-    @staticmethod
-    def tensor(a):
-        return twin(a)
-
-    @staticmethod
-    def ones(*shape):
-        return torch.ones(*shape, device=DEVICE)
-
-
-TORCH = _TorchOnDevice()
-
-
 def _params(rng, shapes=((3, 4), (4,), (2, 4))):
     """GT's parameters and torch's twins (on the worker's device: its kernels round as GT's)."""
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     return ([gt.nn.Parameter(gt.tensor(a)) for a in arrays],
             [torch.nn.Parameter(twin(a)) for a in arrays])
-
-
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
 
 
 # On a GPU torch's default optimizer kernels (foreach) round an ulp apart from the single-tensor code GT
@@ -77,7 +55,7 @@ GPU_TOLERANCES = {torch.float32: (1e-6, 1e-7), torch.float64: (1e-13, 1e-15), to
 def _assert_same(g, t, dtype: torch.dtype | None = None) -> None:
     """GT's tensor ``g`` holds torch's ``t``: bit for bit on the CPU, to a few ulps (of ``dtype``, by
     default ``t``'s) on a GPU."""
-    got, want = _np(g), _np(t)
+    got, want = host(g), host(t)
     dtype = dtype or t.dtype
     if ON_GPU and dtype in GPU_TOLERANCES:
         rtol, atol = GPU_TOLERANCES[dtype]
@@ -129,7 +107,7 @@ def test_steps_equal_torch_bit_for_bit(name, kw, rng):
         g_opt.step()
         t_opt.step()
         for g, t in zip(g_params, t_params):
-            np.testing.assert_array_equal(_np(g), _np(t))
+            np.testing.assert_array_equal(host(g), host(t))
     assert g_params[2].grad is None
     assert (g_params[2] in g_opt.state) == (t_params[2] in t_opt.state)
     for g, t in zip(g_params, t_params):
@@ -248,7 +226,7 @@ def test_zero_grad_sets_none_or_zeros(rng):
         _backward(params, np.ones((2, 3), np.float32), lib)
         opt.zero_grad(set_to_none=False)
         assert params[0].grad is not None and params[2].grad is None
-        np.testing.assert_array_equal(_np(params[0].grad), np.zeros((3, 4), np.float32))
+        np.testing.assert_array_equal(host(params[0].grad), np.zeros((3, 4), np.float32))
         opt.zero_grad()
         assert params[0].grad is None and params[1].grad is None
 
@@ -373,7 +351,7 @@ def test_load_state_dict_from_torch_continues_torchs_run(name, kw, rng):
         _backward(t_params, rng.standard_normal((5, 3)).astype(np.float32), TORCH)
         t_opt.step()
     for g, t in zip(g_params, t_params):
-        g.data = gt.tensor(_np(t))
+        g.data = gt.tensor(host(t))
     g_opt = getattr(gt.optim, name)(g_params, lr=1.0)
     g_opt.load_state_dict(t_opt.state_dict())
     assert g_opt.param_groups[0]["lr"] == kw["lr"] and g_opt.param_groups[0]["params"] == g_params
