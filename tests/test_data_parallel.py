@@ -14,6 +14,16 @@ import torch
 
 from test_remote import _alive, _env, finish, wait_for
 
+
+def _dp_env(**extra) -> dict:
+    """The scripts' environment: one worker per GPU where two GPUs are visible; else CPU workers, the GPU
+    hidden (gpu_workers(2) refuses to put two workers on one GPU)."""
+    env = _env(**extra)
+    if torch.cuda.device_count() < 2:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
 TRAIN = """
 import json, sys
 import numpy as np
@@ -51,7 +61,7 @@ print(json.dumps(out))
 
 
 def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one():
-    res = finish(subprocess.Popen([sys.executable, "-c", TRAIN], env=_env(), stdout=subprocess.PIPE,
+    res = finish(subprocess.Popen([sys.executable, "-c", TRAIN], env=_dp_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True), timeout=300)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -118,7 +128,7 @@ print(json.dumps({"error": error, "seconds": time.monotonic() - t0,
 
 
 def test_a_worker_dying_mid_collective_fails_the_read_quickly():
-    res = finish(subprocess.Popen([sys.executable, "-c", KILL], env=_env(), stdout=subprocess.PIPE,
+    res = finish(subprocess.Popen([sys.executable, "-c", KILL], env=_dp_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True), timeout=300)
     assert res["error"] is not None and res["seconds"] < 15
     assert res["error"].startswith("data parallel over 2 workers: the group failed (a worker of it is gone")
@@ -150,7 +160,7 @@ print(json.dumps({"losses": losses, "compiled": sum(v["operations"]["compiled"] 
 
 def test_data_parallel_steps_run_compiled_with_the_same_numbers():
     res = finish(subprocess.Popen([sys.executable, "-c", COMPILED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=_env(GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD="2"), text=True), timeout=400)
+                                  env=_dp_env(GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD="2"), text=True), timeout=400)
     torch.manual_seed(0)
     X = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 4)).astype("float32"))
     model = torch.nn.Linear(4, 1)

@@ -372,11 +372,11 @@ def test_generated_functions_bind_arguments_as_torch_does():
 def test_generated_in_place_and_out_variants_match_torch():
     (x, t), (y, u) = _both(np.arange(12.0).reshape(3, 4) - 5), _both(np.ones((2, 4)))
     assert x.index_add_(0, gt.tensor([0, 2]), y, alpha=2) is x
-    t.index_add_(0, torch.tensor([0, 2]), u, alpha=2)
+    t.index_add_(0, torch.tensor([0, 2], device=t.device), u, alpha=2)
     _same(x, t)
     _same(x.log().nan_to_num_(), t.log().nan_to_num_())
     _same(x.fmod_(3), t.fmod_(3))
-    out_g, out_t = gt.zeros(3), torch.zeros(3)
+    out_g, out_t = gt.zeros(3), torch.zeros(3, device=t.device)
     assert gt.logsumexp(x, 1, out=out_g) is out_g
     _same(out_g, torch.logsumexp(t, 1, out=out_t))
     with pytest.raises(RuntimeError, match="don't support automatic differentiation"):

@@ -35,8 +35,10 @@ def as_gt(source: str) -> str:
     return _IMPORT.sub(rewrite, source)
 
 
-def _start(script: Path, **env_vars) -> subprocess.Popen:
+def _start(script: Path, hide_gpus: bool = False, **env_vars) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
+    if hide_gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ""
     # One intra-op thread: both runs reduce in the same order, and stay quick on a busy machine.
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env.update(env_vars, OMP_NUM_THREADS="1", PYTHONPATH=path, GT_CACHE_DIR="")   # never the user's cache
@@ -44,8 +46,13 @@ def _start(script: Path, **env_vars) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-# Appended to the gt run: the worker's operation counts, on stderr (stdout holds the numbers).
-_REPORT_STATS = "\nimport sys\nprint('GT_OPS', torch.debug.get_worker().get_stats()['operations'], file=sys.stderr)\n"
+# Appended to the gt run: the worker's operation and compilation counts, on stderr (stdout holds the numbers).
+_REPORT_STATS = ("\nimport sys\n_stats = torch.debug.get_worker().get_stats()\n"
+                 "_stats['operations']['compile_failures'] = _stats['compilation']['compile_failures']\n"
+                 "print('GT_OPS', _stats['operations'], file=sys.stderr)\n")
+# Put before the gt run where counts must not depend on the machine's timings: a compiled pattern is
+# never judged against eager runs (nor reverted to eager, as one slower than eager would be).
+_NEVER_REVERT = "import gt.worker.policy\ngt.worker.policy.REVERT_SAMPLES = 0\n"
 
 
 def _output(proc: subprocess.Popen, name: str) -> tuple[list[float], str]:
@@ -56,12 +63,15 @@ def _output(proc: subprocess.Popen, name: str) -> tuple[list[float], str]:
     return numbers, err
 
 
-def _run_both(name: str, tmp_path: Path, **gt_env) -> tuple[list[float], list[float], dict]:
-    """Both runs' printed numbers, and the gt run's operation counts."""
+def _run_both(name: str, tmp_path: Path, prelude: str = "", **gt_env) -> tuple[list[float], list[float], dict]:
+    """Both runs' printed numbers, and the gt run's operation counts (and compile failures); ``prelude``
+    goes before the gt run's script.  torch's run is on the CPU, the GPUs hidden from it: scripts that
+    pick "cuda" where it is available would draw dropout masks and randn_like with CUDA's generator,
+    while GT draws with torch's CPU generator whatever its worker's device (as gt.cuda says)."""
     script = ROOT / "examples" / name
     gt_script = tmp_path / name
-    gt_script.write_text(as_gt(script.read_text()) + _REPORT_STATS)
-    torch_proc, gt_proc = _start(script), _start(gt_script, **gt_env)   # side by side: half the wall time
+    gt_script.write_text(prelude + as_gt(script.read_text()) + _REPORT_STATS)
+    torch_proc, gt_proc = _start(script, hide_gpus=True), _start(gt_script, **gt_env)   # side by side
     torch_numbers, _ = _output(torch_proc, name)
     gt_numbers, err = _output(gt_proc, f"{name} under gt")
     ops = ast.literal_eval(re.search(r"^GT_OPS (.*)$", err, re.MULTILINE).group(1))
@@ -87,7 +97,8 @@ def test_tutorial_prints_pytorchs_numbers(name, tmp_path):
 
 
 def test_tutorial_compiled_prints_pytorchs_numbers_to_float32_tolerance(tmp_path):
-    torch_numbers, gt_numbers, ops = _run_both("minibatch.py", tmp_path, GT_AUTO_COMPILE="1",
+    torch_numbers, gt_numbers, ops = _run_both("minibatch.py", tmp_path, _NEVER_REVERT, GT_AUTO_COMPILE="1",
                                                GT_HOTPATH_THRESHOLD="2")
     assert gt_numbers == pytest.approx(torch_numbers, rel=1e-4, abs=1e-6)
+    assert ops["compile_failures"] == 0
     assert ops["compiled"] > ops["eager"]          # the steady loop ran compiled
