@@ -62,7 +62,7 @@ def test_learning_rates_equal_torchs_step_by_step(name, kw, opt_name, opt_kw):
 def test_step_to_an_epoch_uses_torchs_closed_form(name, kw):
     g_opt, t_opt = _optimizers()
     g_s, t_s = getattr(gt_sched, name)(g_opt, **kw), getattr(torch_sched, name)(t_opt, **kw)
-    for epoch in (3, 7, 1):
+    for epoch in (3, 7, 1, 4, 2, 6):   # on MultiStepLR's milestones and StepLR's steps too
         g_s.step(epoch)
         with pytest.warns(UserWarning):
             t_s.step(epoch)
