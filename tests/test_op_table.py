@@ -233,7 +233,10 @@ def _linalg(lib, x, y):
             L.vector_norm(x, dim=(0, 1), keepdim=True), L.matrix_norm(x), L.matrix_norm(x, "nuc"), L.inv(a),
             L.solve(a, y[:, :2]), L.solve(a, y[:2, :3], left=False), L.det(a), L.slogdet(a), L.cholesky(a),
             L.cholesky(a, upper=True), L.qr(x[:, :3]), L.svd(a, full_matrices=False).S, L.eigh(a).eigenvalues,
-            L.pinv(x), L.lstsq(a.detach(), y.detach()).solution, L.matrix_exp(a * 0.1))
+            L.pinv(x), L.lstsq(a.detach(), y.detach()).solution, L.matrix_exp(a * 0.1),
+            L.solve_triangular(L.cholesky(a), y[:, :2], upper=False),
+            L.solve_triangular(a.triu(), y[:2, :3], upper=True, left=False, unitriangular=True),
+            lib.cholesky_inverse(L.cholesky(a)), L.cholesky(a, upper=True).cholesky_inverse(upper=True))
 
 
 def _nn_losses(F, labels, x, y):

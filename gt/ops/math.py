@@ -180,6 +180,11 @@ ENTRIES: tuple = (
     Op("linalg_lstsq", lambda A, B, rcond, driver: torch.linalg.lstsq(A, B, rcond, driver=driver), "data",
        sig="A: Tensor, B: Tensor, rcond: float? = None, *, driver: str? = None", variants=_FN, export=_LINALG),
     _linalg("linalg_matrix_exp", torch.linalg.matrix_exp, "A: Tensor"),
+    _linalg("linalg_solve_triangular", lambda A, B, upper, left, unitriangular: torch.linalg.solve_triangular(
+        A, B, upper=upper, left=left, unitriangular=unitriangular),
+            "A: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False"),
+    Op("cholesky_inverse", torch.cholesky_inverse, "meta", grad=VJP, node="cholesky_inverse",
+       sig="input: Tensor, upper: bool = False", variants=_METHOD),
     # -- gt.fft (results that are complex raise NotImplementedError: GT has no complex dtypes)
     _fft("fft_fft", torch.fft.fft),
     _fft("fft_ifft", torch.fft.ifft),
