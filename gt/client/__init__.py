@@ -12,8 +12,10 @@ from gt.client import creation, devices, functional, gradients, indexing, inplac
 from gt.client import generate, reductions, surface, tensor  # noqa: F401
 from gt.client.tensor import Tensor
 from gt.ops import OPS
+from gt.ops.aliases import ALIASES
 
 generate.generate(OPS)
+surface.alias(ALIASES)
 generate.install(Tensor, inplace.inplace_method)
 devices.bind(Tensor)
 interop.bind(Tensor)

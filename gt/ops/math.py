@@ -46,8 +46,8 @@ def _fft(name, fn, sig="input: Tensor, n: int? = None, dim: int = -1, norm: str?
     return Op(name, fn, "meta", grad=VJP, node=name, sig=sig, variants=_FN, export=_FFT)
 
 
-def _linalg(name, fn, sig, grad=VJP):
-    return Op(name, fn, "meta", grad=grad, node=name, sig=sig, variants=_FN, export=_LINALG)
+def _linalg(name, fn, sig, grad=VJP, node=""):
+    return Op(name, fn, "meta", grad=grad, node=node or name, sig=sig, variants=_FN, export=_LINALG)
 
 
 def _logsumexp_grad(g, out, input, dim, keepdim):
@@ -67,6 +67,13 @@ ENTRIES: tuple = (
     elementwise("asin", torch.asin, lambda g, x: g * (1 - x * x).rsqrt()),
     elementwise("acos", torch.acos, lambda g, x: -g * (1 - x * x).rsqrt()),
     elementwise("atan", torch.atan, lambda g, x: g / (x * x + 1)),
+    elementwise("asinh", torch.asinh, lambda g, x: g * (x * x + 1).rsqrt()),
+    elementwise("acosh", torch.acosh, lambda g, x: g * (x * x - 1).rsqrt()),
+    elementwise("atanh", torch.atanh, lambda g, x: g / (1 - x * x)),
+    elementwise("log2", torch.log2, lambda g, x: g / (x * math.log(2)), "log20"),
+    elementwise("log10", torch.log10, lambda g, x: g / (x * math.log(10)), "log100"),
+    elementwise("exp2", torch.exp2, lambda g, out: g * out * math.log(2), "exp20", export=_SPECIAL),
+    elementwise("square", torch.square, lambda g, x: g * 2 * x, "pow"),
     elementwise("erfinv", torch.erfinv, lambda g, out: g * (out * out).exp() * (math.sqrt(math.pi) / 2),
                 export=_SPECIAL),
     elementwise("digamma", torch.digamma, lambda g, x: g * ops.polygamma(x, 1), export=_SPECIAL),
@@ -82,7 +89,7 @@ ENTRIES: tuple = (
     Op("nan_to_num", torch.nan_to_num, "meta", grad=(lambda g, input: g * input.isfinite(),), node="nan_to_num",
        sig="input: Tensor, nan: float = 0.0, posinf: float? = None, neginf: float? = None", variants=_INPLACE),
     # -- broadcasting binary
-    _binary("atan2", torch.atan2, (lambda g, a, b: g * b / (a * a + b * b), lambda g, a, b: -g * a / (a * a + b * b))),
+    _binary("atan2", torch.atan2, (lambda g, a, b: g * b / (a * a + b * b), lambda g, a, b: -g * a / (a * a + b * b)), "atan20"),
     _binary("hypot", torch.hypot, (lambda g, out, a: g * a / out, lambda g, out, b: g * b / out)),
     _binary("logaddexp", torch.logaddexp, (lambda g, a, b: g * (a - b).sigmoid(),
                                            lambda g, a, b: g * (b - a).sigmoid())),
@@ -164,7 +171,7 @@ ENTRIES: tuple = (
     _linalg("linalg_matrix_norm", lambda A, ord, dim, keepdim, dtype: torch.linalg.matrix_norm(
         A, ord, dim, keepdim, dtype=dtype),
             "A: Tensor, ord: Any = 'fro', dim: int[] = (-2, -1), keepdim: bool = False, *, dtype: dtype? = None"),
-    _linalg("linalg_inv", torch.linalg.inv, "A: Tensor", (lambda g, out: -(out.mT @ g @ out.mT),)),
+    _linalg("linalg_inv", torch.linalg.inv, "A: Tensor", (lambda g, out: -(out.mT @ g @ out.mT),), "linalg_inv_ex"),
     _linalg("linalg_solve", lambda A, B, left: torch.linalg.solve(A, B, left=left),
             "A: Tensor, B: Tensor, *, left: bool = True"),
     _linalg("linalg_det", torch.linalg.det, "A: Tensor"),

@@ -1,0 +1,79 @@
+"""torch's other names for GT's ops (gt/ops/aliases.py) and the forms of ops beyond one signature
+(tensor repeats, ``sorter=``, the real-valued ``gt.fft`` functions), side by side with torch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import gt
+from gt.client import surface
+from gt.ops.aliases import ALIASES
+
+from devices import DEVICE, twin
+
+
+def _lookup(lib, name: str):
+    namespace, _, short = name.rpartition(".")
+    return getattr(getattr(lib, namespace) if namespace else lib, short)
+
+
+def _same(g, t, rtol=1e-10, atol=1e-12):
+    assert isinstance(g, gt.Tensor), type(g)
+    assert tuple(g.shape) == tuple(t.shape) and g.dtype == t.dtype, (g.shape, g.dtype, t.shape, t.dtype)
+    np.testing.assert_allclose(g.detach().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol, equal_nan=True)
+
+
+# The arguments each alias is called with (``x``, ``y``: 3x3 float64 tensors; ``a``: positive definite).
+_ARGS = {"arctan2": "xy", "divide": "xy", "true_divide": "xy", "multiply": "xy", "subtract": "xy",
+         "greater": "xy", "greater_equal": "xy", "less": "xy", "less_equal": "xy", "not_equal": "xy", "ger": "vv",
+         "det": "a", "inverse": "a", "matrix_exp": "a"}
+_EXTRA = {"moveaxis": (0, 1), "clip": (-0.3, 0.4)}
+
+
+def _inputs(lib, name, rng_values):
+    leaves = x, y = tuple(lib.tensor(v, requires_grad=True) for v in rng_values)
+    spd = x @ x.mT + lib.eye(3, dtype=x.dtype) * 3
+    if name == "arccosh":
+        x = x.abs() + 1
+    elif name in ("arccos", "arcsin", "arctanh"):
+        x = x.tanh() * 0.9
+    operands = {"x": (x,), "xy": (x, y), "vv": (x[0], y[1]), "a": (spd,)}[_ARGS.get(name.rpartition(".")[2], "x")]
+    return operands + _EXTRA.get(name, ()), leaves
+
+
+@pytest.mark.parametrize("name, target", ALIASES, ids=[a for a, _ in ALIASES])
+def test_each_alias_is_its_targets_function_and_equals_torchs(name, target, rng):
+    assert _lookup(gt, name) is _lookup(gt, target)
+    values = [rng.standard_normal((3, 3)) for _ in range(2)]
+    (g_args, g_leaves), (t_args, t_leaves) = _inputs(gt, name, values), _inputs(torch, name, values)
+    g_out, t_out = _lookup(gt, name)(*g_args), _lookup(torch, name)(*t_args)
+    _same(g_out, t_out)
+    short = name.rpartition(".")[2]
+    if "." not in name and hasattr(torch.Tensor, short):
+        _same(getattr(g_args[0], short)(*g_args[1:]), getattr(t_args[0], short)(*t_args[1:]))
+    if t_out.requires_grad:
+        g_out.sum().backward()
+        t_out.sum().backward()
+        for g, t in zip(g_leaves, t_leaves):
+            assert (g.grad is None) == (t.grad is None)
+            if t.grad is not None:
+                _same(g.grad, t.grad)
+        assert f"grad_fn=<{type(t_out.grad_fn).__name__}>" in repr(g_out)
+
+
+@pytest.mark.parametrize("name", sorted({a for a, _ in ALIASES if "." not in a and hasattr(torch.Tensor, a + "_")
+                                         and (a in surface.INPLACE or a + "_" in surface.METHODS)}))
+def test_in_place_aliases_change_the_tensor_as_torchs(name, rng):
+    values = [rng.uniform(0.2, 0.8, (3, 3)) for _ in range(2)]
+    (g_args, _), (t_args, _) = _inputs(gt, name, values), _inputs(torch, name, values)
+    g, t = g_args[0].detach().clone(), t_args[0].detach().clone()
+    g_res = getattr(g, name + "_")(*(a.detach() if isinstance(a, gt.Tensor) else a for a in g_args[1:]))
+    t_res = getattr(t, name + "_")(*(a.detach() if isinstance(a, torch.Tensor) else a for a in t_args[1:]))
+    assert g_res is g
+    _same(g, t_res)
+
+
+def test_an_alias_of_a_missing_name_is_refused():
+    with pytest.raises(ValueError, match="alias 'foo' names 'no_such_op', which GT does not have"):
+        surface.alias((("foo", "no_such_op"),))
