@@ -77,3 +77,73 @@ def test_in_place_aliases_change_the_tensor_as_torchs(name, rng):
 def test_an_alias_of_a_missing_name_is_refused():
     with pytest.raises(ValueError, match="alias 'foo' names 'no_such_op', which GT does not have"):
         surface.alias((("foo", "no_such_op"),))
+
+
+# -- overloads: repeat_interleave with tensor repeats, searchsorted with sorter= ------------------------
+REPEATS = [
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([1, 0, 2]), 0),
+    lambda lib, x: x.repeat_interleave(lib.tensor([3]), -1),
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor(2)),                        # flattened
+    lambda lib, x: x.repeat_interleave(lib.tensor([2, 1, 0, 1]), dim=1, output_size=4),
+    lambda lib, x: lib.repeat_interleave(x, 2, dim=0),
+    lambda lib, x: lib.repeat_interleave(lib.tensor([2, 0, 3])),
+    lambda lib, x: lib.repeat_interleave(lib.tensor([1, 2]), output_size=3),
+]
+
+
+@pytest.mark.parametrize("build", REPEATS)
+def test_repeat_interleave_equals_torchs_with_gradients(build, rng):
+    a = rng.standard_normal((3, 4))
+    g, t = gt.from_numpy(a.copy(), requires_grad=True), twin(a, True)
+    with DEVICE:
+        t_out = build(torch, t)
+    g_out = build(gt, g)
+    _same(g_out, t_out)
+    if t_out.requires_grad:
+        w = rng.standard_normal(tuple(t_out.shape))
+        (g_out * gt.from_numpy(w)).sum().backward()
+        (t_out * twin(w)).sum().backward()
+        _same(g.grad, t.grad)
+        assert f"grad_fn=<{type(t_out.grad_fn).__name__}>" in repr(g_out)
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([[1, 2]]), 0),
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([1, 2]), 0),
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([1, -1, 2]), 0),
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([1.0, 2.0, 1.0]), 0),
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([1, 2, 1]), 0, output_size=5),
+    lambda lib, x: lib.repeat_interleave(x, lib.tensor([1, 2, 1]), 2),
+])
+def test_repeat_interleave_refuses_what_torch_refuses(build):
+    a = np.ones((3, 4))
+    with DEVICE:
+        with pytest.raises(Exception) as t_exc:
+            build(torch, twin(a))
+    with pytest.raises(type(t_exc.value)) as g_exc:
+        build(gt, gt.from_numpy(a))
+    assert str(g_exc.value).split("\n")[0] == str(t_exc.value).split("\n")[0]
+
+
+def test_searchsorted_with_sorter_equals_torchs(rng):
+    seq = rng.standard_normal((2, 6))
+    values = rng.standard_normal((2, 5))
+    order = np.argsort(seq, axis=-1)
+    for kwargs in ({}, {"right": True}, {"side": "right", "out_int32": True}):
+        g_out = gt.searchsorted(gt.from_numpy(seq), gt.from_numpy(values), sorter=gt.from_numpy(order), **kwargs)
+        t_out = torch.searchsorted(twin(seq), twin(values), sorter=twin(order), **kwargs)
+        np.testing.assert_array_equal(g_out.numpy(), t_out.cpu().numpy())
+        assert g_out.dtype == t_out.dtype
+    out = gt.zeros(2, 5, dtype=torch.int64)
+    gt.searchsorted(gt.from_numpy(seq), gt.from_numpy(values), sorter=gt.from_numpy(order), out=out)
+    np.testing.assert_array_equal(out.numpy(), torch.searchsorted(twin(seq), twin(values), sorter=twin(order)).cpu())
+
+
+@pytest.mark.parametrize("sorter", [np.array([0, 1]), np.array([2, 0, 1], np.int32)])
+def test_searchsorted_refuses_a_bad_sorter_as_torch(sorter):
+    seq, values = np.array([3.0, 1.0, 2.0]), np.array([1.5])
+    with pytest.raises(RuntimeError) as t_exc:
+        torch.searchsorted(twin(seq), twin(values), sorter=twin(sorter))
+    with pytest.raises(RuntimeError) as g_exc:
+        gt.searchsorted(gt.from_numpy(seq), gt.from_numpy(values), sorter=gt.from_numpy(sorter))
+    assert str(g_exc.value).replace(" ", "") == str(t_exc.value).replace(" ", "")   # torch's meta kernel adds one

@@ -193,6 +193,8 @@ SAMPLES = {
         lib.cdist(x, y), lib.cdist(x, y, p=1.0), lib.tensordot(x, y.T, 1), lib.tensordot(x, y, ([1], [1])),
         x.roll(1, 0), lib.roll(x, (1, -2), (0, 1)), x.roll(5), x.flip(0, 1), lib.flip(x, [1]), lib.rot90(x),
         x.rot90(2, [0, 1]), lib.repeat_interleave(x, 2, 0), x.repeat_interleave(3), x.movedim(0, 1),
+        lib.repeat_interleave(x, lib.tensor([1, 0, 2]), 0), x.repeat_interleave(lib.tensor(2), dim=1, output_size=8),
+        lib.repeat_interleave(lib.tensor([2, 1])),
         lib.movedim(x[None], (0, 1), (2, 0))),
     "math_products": lambda lib, x, y: (
         lib.addmm(y[:, :3], x, y.T, beta=0.5, alpha=2), x[:, :3].addmm(x, y.T),
@@ -210,6 +212,7 @@ SAMPLES = {
         x.scatter_reduce(0, lib.tensor([[0, 1, 2, 0]]), y[:1], "amax"),
         lib.scatter_reduce(x, 1, lib.tensor([[0, 0]] * 3), y[:, :2], "sum", include_self=False),
         lib.searchsorted(lib.tensor([-0.5, 0.0, 0.5], dtype=x.dtype), x.detach()),
+        lib.searchsorted(y[0].detach(), x.detach(), right=True, sorter=y[0].detach().argsort()),
         lib.bucketize(x.detach(), lib.tensor([0.0, 0.5], dtype=x.dtype), right=True), lib.histc(x.detach(), 5),
         lib.unique(lib.tensor([3, 1, 3]), return_inverse=True, return_counts=True), lib.unique(lib.tensor([2, 0, 2])),
         (x > 0).unique(), lib.nonzero(x > 0), (x > 0).nonzero(as_tuple=True), lib.bincount(lib.tensor([0, 2, 2])),

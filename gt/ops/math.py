@@ -24,6 +24,7 @@ from gt.ops.table import VJP, Op, elementwise, ops
 _FN = ("function", "out")
 _METHOD = ("function", "method", "out")
 _INPLACE = ("function", "method", "inplace", "out")
+_OVERLOAD = ("function",)   # with export=(): one overload of a function gt.client.overloads declares
 _SPECIAL = ("gt", "gt.special")
 _LINALG = ("gt.linalg",)
 _FFT = ("gt.fft",)
@@ -130,9 +131,13 @@ ENTRIES: tuple = (
        sig="input: Tensor, k: int = 1, dims: int[] = (0, 1)", variants=_METHOD),
     Op("movedim", torch.movedim, "meta", grad=(lambda g, source, destination: g.movedim(destination, source),),
        node="permute", sig="input: Tensor, source: int[], destination: int[]", variants=_METHOD),
+    # torch's overloads of one name, each an entry; gt.client.overloads picks one per call
     Op("repeat_interleave", lambda x, repeats, dim, output_size: torch.repeat_interleave(
-        x, repeats, dim, output_size=output_size), "meta", grad=VJP, node="repeat_interleave",
-       sig="input: Tensor, repeats: int, dim: int? = None, *, output_size: int? = None", variants=_METHOD),
+        x, repeats, dim, output_size=output_size), "meta", grad=VJP, node="view",
+       sig="input: Tensor, repeats: int, dim: int? = None, *, output_size: int? = None", variants=_OVERLOAD, export=()),
+    Op("repeat_interleave_index", lambda repeats, output_size: torch.repeat_interleave(
+        repeats, output_size=output_size), "data", sig="repeats: Tensor, *, output_size: int? = None",
+       variants=_OVERLOAD, export=()),
     # -- indexing
     Op("take", torch.take, "meta", grad=VJP, node="take", sig="input: Tensor, index: Tensor", variants=_METHOD),
     Op("index_add", lambda x, i, s, dim, alpha: torch.index_add(x, dim, i, s, alpha=alpha), "meta", grad=VJP,
@@ -151,7 +156,11 @@ ENTRIES: tuple = (
     Op("searchsorted", lambda s, x, out_int32, right, side: torch.searchsorted(s, x, out_int32=out_int32, right=right,
                                                                                 side=side), "meta",
        sig="sorted_sequence: Tensor, input: Tensor, *, out_int32: bool = False, right: bool = False, side: str? = None",
-       variants=_FN),
+       variants=_OVERLOAD, export=()),
+    Op("searchsorted_sorter", lambda s, x, sorter, out_int32, right, side: torch.searchsorted(
+        s, x, out_int32=out_int32, right=right, side=side, sorter=sorter), "meta",
+       sig="sorted_sequence: Tensor, input: Tensor, *, out_int32: bool = False, right: bool = False, "
+           "side: str? = None, sorter: Tensor", variants=_OVERLOAD, export=()),
     Op("bucketize", lambda x, b, out_int32, right: torch.bucketize(x, b, out_int32=out_int32, right=right), "meta",
        sig="input: Tensor, boundaries: Tensor, *, out_int32: bool = False, right: bool = False", variants=_FN),
     Op("histc", torch.histc, "data", sig="input: Tensor, bins: int = 100, min: Scalar = 0, max: Scalar = 0"),
