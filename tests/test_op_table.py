@@ -204,7 +204,10 @@ SAMPLES = {
         lib.isclose(x, y, atol=0.5), x.isclose(x), lib.nan_to_num(x.log()), x.log().nan_to_num(1.0, neginf=-5.0),
         lib.polygamma(1, x.abs() + 0.5), lib.special.polygamma(2, x.abs() + 1), lib.special.digamma(x),
         lib.special.erfinv(x.clamp(-0.9, 0.9)), lib.special.expm1(x), lib.special.log1p(x.abs()), lib.special.erf(x),
-        lib.fft.irfft(x), lib.fft.irfft(x, n=6, dim=0, norm="ortho")),
+        lib.fft.irfft(x), lib.fft.irfft(x, n=6, dim=0, norm="ortho"), lib.fft.hfft(x, norm="forward"),
+        lib.fft.irfft2(x), lib.fft.hfft2(x, s=(3, 4)), lib.fft.irfftn(x, dim=(0,)), lib.fft.hfftn(x, norm="ortho"),
+        lib.fft.fftshift(x), lib.fft.ifftshift(x, dim=1), lib.fft.fftshift(x, (0, 1)) * lib.fft.fftfreq(4, 0.1),
+        lib.fft.rfftfreq(7, dtype=x.dtype)),
     "math_index": lambda lib, x, y: (
         lib.take(x, lib.tensor([0, 5, 11])), x.index_add(0, lib.tensor([0, 2]), y[:2], alpha=2),
         lib.index_copy(x, 1, lib.tensor([3, 0]), y[:, :2]), x.index_fill(1, lib.tensor([1]), -1.5),

@@ -43,6 +43,10 @@ def _which(fn):
     return kernel
 
 
+_FFT2_SIG = "input: Tensor, s: int[]? = None, dim: int[] = (-2, -1), norm: str? = None"
+_FFTN_SIG = "input: Tensor, s: int[]? = None, dim: int[]? = None, norm: str? = None"
+
+
 def _fft(name, fn, sig="input: Tensor, n: int? = None, dim: int = -1, norm: str? = None"):
     return Op(name, fn, "meta", grad=VJP, node=name, sig=sig, variants=_FN, export=_FFT)
 
@@ -206,5 +210,15 @@ ENTRIES: tuple = (
     _fft("fft_ifft", torch.fft.ifft),
     _fft("fft_rfft", torch.fft.rfft),
     _fft("fft_irfft", torch.fft.irfft),
-    _fft("fft_fftn", torch.fft.fftn, "input: Tensor, s: int[]? = None, dim: int[]? = None, norm: str? = None"),
+    _fft("fft_fftn", torch.fft.fftn, _FFTN_SIG),
+    # -- gt.fft with real results (a real input is the real part of a complex one)
+    _fft("fft_hfft", torch.fft.hfft),
+    _fft("fft_irfft2", torch.fft.irfft2, _FFT2_SIG),
+    _fft("fft_hfft2", torch.fft.hfft2, _FFT2_SIG),
+    _fft("fft_irfftn", torch.fft.irfftn, _FFTN_SIG),
+    _fft("fft_hfftn", torch.fft.hfftn, _FFTN_SIG),
+    Op("fft_fftshift", torch.fft.fftshift, "meta", grad=(lambda g, dim: ops.fft_ifftshift(g, dim),), node="roll",
+       sig="input: Tensor, dim: int[]? = None", variants=("function",), export=_FFT),
+    Op("fft_ifftshift", torch.fft.ifftshift, "meta", grad=(lambda g, dim: ops.fft_fftshift(g, dim),), node="roll",
+       sig="input: Tensor, dim: int[]? = None", variants=("function",), export=_FFT),
 )
