@@ -72,6 +72,8 @@ ENTRIES: tuple = (
     Op("hardshrink", aten.hardshrink, "meta", ("x", "lambd"), ("hardshrink_backward(g, x, lambd)",), "hardshrink"),
     Op("softshrink", aten.softshrink, "meta", ("x", "lambd"), ("softshrink_backward(g, x, lambd)",), "softshrink"),
     Op("glu", aten.glu, "meta", ("x", "dim"), ("glu_backward(g, x, dim)",), "glu"),
+    # rrelu in training: the slopes (``noise``, 1 where x > 0) are drawn on the client, as torch's CPU kernel does
+    Op("rrelu_with_noise", torch.mul, "meta", ("x", "noise"), (lambda g, noise: g * noise, None), "rrelu_with_noise"),
     Op("prelu", aten.prelu, "meta", ("x", "weight"),
        ("prelu_backward(g, x, weight, 0)", "prelu_backward(g, x, weight, 1)"), "prelu_kernel"),
     # -- losses
