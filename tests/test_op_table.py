@@ -195,6 +195,7 @@ SAMPLES = {
         x.rot90(2, [0, 1]), lib.repeat_interleave(x, 2, 0), x.repeat_interleave(3), x.movedim(0, 1),
         lib.repeat_interleave(x, lib.tensor([1, 0, 2]), 0), x.repeat_interleave(lib.tensor(2), dim=1, output_size=8),
         lib.repeat_interleave(lib.tensor([2, 1])),
+        lib.diagonal_scatter(x, y[:, 0]), x[:, :3].diagonal_scatter(y[0, :2], 1), x.diagonal(-1).exp(),
         lib.movedim(x[None], (0, 1), (2, 0))),
     "math_products": lambda lib, x, y: (
         lib.addmm(y[:, :3], x, y.T, beta=0.5, alpha=2), x[:, :3].addmm(x, y.T),

@@ -14,12 +14,14 @@ from gt.client import surface
 from gt.client.emit import apply, operands, send
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
-from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
-from gt.ops import OPCODE
+from gt.client.generate import from_signature
+from gt.client.views import DIAGONAL, EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
+from gt.ops import OPCODE, OPS
 from gt.transport.wire import MAX_INPUTS
 
 _RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND = (OPCODE[n] for n in ("reshape", "transpose", "permute", "expand"))
 _reshape_cache: dict = {}
+_diagonal = from_signature(OPS[OPCODE["diagonal"]])   # the entry's checks and kernel; linked as a view here
 
 
 def _sizes(args: tuple) -> tuple:
@@ -132,6 +134,20 @@ def permute(x: Tensor, *dims) -> Tensor:
         return x
     out = send(_PERMUTE, (x,), (x._id,), tuple(x.shape[d] for d in dims), x.dtype, (dims,))
     return link(out, x, PERMUTE, dims)
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    """A permute (a view) moving dims ``source`` to ``destination``; torch's checks and order,
+    read off a meta tensor whose strides number its dims."""
+    probe = torch.empty_strided((1,) * x.ndim, tuple(range(1, x.ndim + 1)), device="meta")
+    dims = tuple(s - 1 for s in probe.movedim(source, destination).stride())
+    return _renamed(permute(x, dims), x, "permute")
+
+
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of the (dim1, dim2) planes: a view, as torch's (writes into it reach ``x``)."""
+    out = _diagonal(x, offset, dim1, dim2)
+    return link(out, x, DIAGONAL, (offset, dim1, dim2))
 
 
 def expand(x: Tensor, *shape) -> Tensor:
@@ -253,7 +269,7 @@ def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
 _MOVEMENT = dict(reshape=reshape, flatten=flatten, unflatten=unflatten, unsqueeze=unsqueeze, squeeze=squeeze,
                  transpose=transpose, swapaxes=transpose, swapdims=transpose, t=t, permute=permute, expand=expand,
                  repeat=repeat, tril=tril, triu=triu, narrow=narrow, select=select, split=split, chunk=chunk,
-                 unbind=unbind)
+                 unbind=unbind, movedim=movedim, diagonal=diagonal)
 surface.functions(**_MOVEMENT, cat=cat, concat=cat, concatenate=cat, stack=stack)
 surface.methods(**_MOVEMENT, view=view, view_as=view_as, expand_as=expand_as, contiguous=contiguous,
                 T=property(_T), mT=property(lambda self: transpose(self, -2, -1)))

@@ -24,7 +24,7 @@ from gt.ops.table import VJP, Op, elementwise, ops
 _FN = ("function", "out")
 _METHOD = ("function", "method", "out")
 _INPLACE = ("function", "method", "inplace", "out")
-_OVERLOAD = ("function",)   # with export=(): one overload of a function gt.client.overloads declares
+_OVERLOAD = ("function",)   # with export=(): made into a function by a hand-written one (overloads, views)
 _SPECIAL = ("gt", "gt.special")
 _LINALG = ("gt.linalg",)
 _FFT = ("gt.fft",)
@@ -126,15 +126,15 @@ ENTRIES: tuple = (
     Op("diag_embed", torch.diag_embed, "meta", grad=VJP, node="diag_embed",
        sig="input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1", variants=_METHOD),
     Op("diagonal", torch.diagonal, "meta", grad=VJP, node="diagonal",
-       sig="input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1", variants=_METHOD),
+       sig="input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1", variants=_OVERLOAD, export=()),
+    Op("diagonal_scatter", torch.diagonal_scatter, "meta", grad=VJP, node="diagonal_scatter",
+       sig="input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1", variants=_METHOD),
     Op("roll", torch.roll, "meta", grad=(lambda g, shifts, dims: g.roll(tuple(-s for s in shifts), dims),),
        node="roll", sig="input: Tensor, shifts: int[], dims: int[]? = None", variants=_METHOD),
     Op("flip", torch.flip, "meta", grad=(lambda g, dims: g.flip(dims),), node="flip", sig="input: Tensor, dims: int[]",
        variants=_METHOD),
     Op("rot90", torch.rot90, "meta", grad=(lambda g, k, dims: g.rot90(-k, dims),), node="rot90",
        sig="input: Tensor, k: int = 1, dims: int[] = (0, 1)", variants=_METHOD),
-    Op("movedim", torch.movedim, "meta", grad=(lambda g, source, destination: g.movedim(destination, source),),
-       node="permute", sig="input: Tensor, source: int[], destination: int[]", variants=_METHOD),
     # torch's overloads of one name, each an entry; gt.client.overloads picks one per call
     Op("repeat_interleave", lambda x, repeats, dim, output_size: torch.repeat_interleave(
         x, repeats, dim, output_size=output_size), "meta", grad=VJP, node="view",
