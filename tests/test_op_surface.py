@@ -29,6 +29,7 @@ _ARGS = {"arctan2": "xy", "divide": "xy", "true_divide": "xy", "multiply": "xy",
          "greater": "xy", "greater_equal": "xy", "less": "xy", "less_equal": "xy", "not_equal": "xy", "ger": "vv",
          "det": "a", "inverse": "a", "matrix_exp": "a"}
 _EXTRA = {"moveaxis": (0, 1), "clip": (-0.3, 0.4)}
+_SEQUENCE = {"row_stack"}   # takes a list of tensors
 
 
 def _inputs(lib, name, rng_values):
@@ -39,6 +40,8 @@ def _inputs(lib, name, rng_values):
     elif name in ("arccos", "arcsin", "arctanh"):
         x = x.tanh() * 0.9
     operands = {"x": (x,), "xy": (x, y), "vv": (x[0], y[1]), "a": (spd,)}[_ARGS.get(name.rpartition(".")[2], "x")]
+    if name in _SEQUENCE:
+        operands = ([x, y],)
     return operands + _EXTRA.get(name, ()), leaves
 
 
@@ -50,7 +53,7 @@ def test_each_alias_is_its_targets_function_and_equals_torchs(name, target, rng)
     g_out, t_out = _lookup(gt, name)(*g_args), _lookup(torch, name)(*t_args)
     _same(g_out, t_out)
     short = name.rpartition(".")[2]
-    if "." not in name and hasattr(torch.Tensor, short):
+    if "." not in name and hasattr(torch.Tensor, short) and name not in _SEQUENCE:
         _same(getattr(g_args[0], short)(*g_args[1:]), getattr(t_args[0], short)(*t_args[1:]))
     if t_out.requires_grad:
         g_out.sum().backward()
@@ -147,3 +150,51 @@ def test_searchsorted_refuses_a_bad_sorter_as_torch(sorter):
     with pytest.raises(RuntimeError) as g_exc:
         gt.searchsorted(gt.from_numpy(seq), gt.from_numpy(values), sorter=gt.from_numpy(sorter))
     assert str(g_exc.value).replace(" ", "") == str(t_exc.value).replace(" ", "")   # torch's meta kernel adds one
+
+
+# -- stacking composites (atleast_*, hstack, vstack, dstack, column_stack) ------------------------------
+STACKS = ["hstack", "vstack", "dstack", "column_stack"]
+
+
+@pytest.mark.parametrize("name", STACKS)
+@pytest.mark.parametrize("shapes", [[(), ()], [(3,), (3,)], [(2, 3), (2, 3)], [(2, 3, 2), (2, 3, 2)], [(3,), (3, 1)]])
+def test_stacking_equals_torchs_with_gradients(name, shapes, rng):
+    arrays = [rng.standard_normal(s) for s in shapes]
+    g_in = [gt.from_numpy(np.asarray(a).copy(), requires_grad=True) for a in arrays]
+    t_in = [twin(np.asarray(a), True) for a in arrays]
+    with DEVICE:
+        try:
+            t_out = getattr(torch, name)(t_in)
+        except RuntimeError as exc:
+            with pytest.raises(RuntimeError):
+                getattr(gt, name)(g_in)
+            assert str(exc)
+            return
+    g_out = getattr(gt, name)(g_in)
+    _same(g_out, t_out)
+    w = rng.standard_normal(tuple(t_out.shape))
+    (g_out * gt.from_numpy(w)).sum().backward()
+    (t_out * twin(w)).sum().backward()
+    for g, t in zip(g_in, t_in):
+        _same(g.grad, t.grad)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_atleast_nd_equals_torchs(n, rng):
+    arrays = [rng.standard_normal(s) for s in ((), (4,), (2, 3), (2, 3, 4))]
+    fn, tfn = getattr(gt, f"atleast_{n}d"), getattr(torch, f"atleast_{n}d")
+    g_in, t_in = [gt.from_numpy(np.asarray(a).copy()) for a in arrays], [twin(np.asarray(a)) for a in arrays]
+    for g, t in zip(g_in, t_in):
+        _same(fn(g), tfn(t))
+    for g_all, t_all in ((fn(*g_in), tfn(*t_in)), (fn(g_in), tfn(t_in))):
+        assert isinstance(g_all, tuple) and len(g_all) == len(t_all)
+        for g, t in zip(g_all, t_all):
+            _same(g, t)
+
+
+def test_stacking_an_empty_list_is_refused_as_torch():
+    for name in STACKS:
+        with pytest.raises(RuntimeError, match=f"{name} expects a non-empty TensorList"):
+            getattr(torch, name)([])
+        with pytest.raises(RuntimeError, match=f"{name} expects a non-empty TensorList"):
+            getattr(gt, name)([])

@@ -15,7 +15,7 @@ ALIASES: tuple = (
     ("arccosh", "acosh"), ("arcsinh", "asinh"), ("arctanh", "atanh"), ("negative", "neg"), ("fix", "trunc"),
     ("divide", "div"), ("true_divide", "div"), ("multiply", "mul"), ("subtract", "sub"),
     ("greater", "gt"), ("greater_equal", "ge"), ("less", "lt"), ("less_equal", "le"), ("not_equal", "ne"),
-    ("moveaxis", "movedim"), ("ger", "outer"), ("clip", "clamp"),
+    ("moveaxis", "movedim"), ("ger", "outer"), ("clip", "clamp"), ("row_stack", "vstack"),
     ("det", "linalg.det"), ("inverse", "linalg.inv"), ("matrix_exp", "linalg.matrix_exp"),
     ("special.expit", "sigmoid"), ("special.psi", "digamma"), ("special.gammaln", "lgamma"),
 )
