@@ -11,7 +11,10 @@ native functions are named.  Gradients are functions where they are short, else
 torch's lack of a meta kernel, ``linalg.lstsq``) needs the values, so calling one reads
 its inputs (a sync point, as ``x[mask]`` is); their results have no gradient.
 GT has no complex dtypes: ``gt.fft`` functions whose result is complex raise
-NotImplementedError; ``irfft`` of a real tensor (a real result) works.
+NotImplementedError; those with real results of a real tensor (``irfft``, ``hfft`` and their 2-d
+and n-d forms, ``fftshift``) work.  Entries exported nowhere (``export=()``) are overloads that a
+hand-written function picks between (``gt/client/overloads.py``) or view ops linked to their
+base (``diagonal``, ``gt/client/movement.py``).
 """
 from __future__ import annotations
 
@@ -94,7 +97,8 @@ ENTRIES: tuple = (
     Op("nan_to_num", torch.nan_to_num, "meta", grad=(lambda g, input: g * input.isfinite(),), node="nan_to_num",
        sig="input: Tensor, nan: float = 0.0, posinf: float? = None, neginf: float? = None", variants=_INPLACE),
     # -- broadcasting binary
-    _binary("atan2", torch.atan2, (lambda g, a, b: g * b / (a * a + b * b), lambda g, a, b: -g * a / (a * a + b * b)), "atan20"),
+    _binary("atan2", torch.atan2, (lambda g, a, b: g * b / (a * a + b * b),
+                                   lambda g, a, b: -g * a / (a * a + b * b)), "atan20"),
     _binary("hypot", torch.hypot, (lambda g, out, a: g * a / out, lambda g, out, b: g * b / out)),
     _binary("logaddexp", torch.logaddexp, (lambda g, a, b: g * (a - b).sigmoid(),
                                            lambda g, a, b: g * (b - a).sigmoid())),
