@@ -42,6 +42,7 @@ def _every_op_program():
     gamma_x = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.1)
     dirichlet_x = gt.from_numpy(np.full((4, 3), 1 / 3, np.float32))
     lstm = gt.nn.LSTM(3, 3)
+    noise = gt.from_numpy(rng.uniform(0.1, 0.3, (4, 5)).astype(np.float32))   # rrelu's slopes
     gt.flush()
     yield  # data is on the worker; what follows is one batch
     h = gt.nn.functional.linear(x, w, b)
@@ -96,6 +97,11 @@ def _every_op_program():
     n = n + (F.hardswish(h) + F.hardsigmoid(h) + F.threshold(h, 0.1, 2.0) + F.hardshrink(h) + F.softshrink(h)).sum()
     n = n + F.glu(h[:, :4]).sum() + F.celu(h, 0.5).sum()
     n = n + F.ctc_loss(x[:, None].log_softmax(2), gt.tensor([[1, 2]]), (4,), (2,))
+    pooled, where = F.max_pool2d(pos[None], 2, 1, return_indices=True)
+    n = n + F.max_unpool2d(pooled * 2, where, 2, 1).sum()
+    pooled, where = F.max_pool3d(pos.reshape(1, 1, 2, 2, 3), 2, 1, return_indices=True)
+    n = n + F.max_unpool3d(pooled, where, 2, 1).sum() + gt.fft.fftfreq(3).sum() + gt.fft.rfftfreq(4, 0.5).sum()
+    n = n + apply(OPCODE["rrelu_with_noise"], (h, noise)).sum()        # rrelu(training=True) reads h: not here
     D, op = gt.distributions, OPCODE
     mvn = D.MultivariateNormal(x[0], covariance_matrix=pos.T @ pos + gt.eye(3), validate_args=False)
     d = mvn.log_prob(x).sum() + D.kl_divergence(mvn, mvn).sum() + pos.lgamma().sum() + pos.digamma().sum()
@@ -136,6 +142,7 @@ def _math_program(part: int):
     b = gt.from_numpy(rng.standard_normal(5).astype(np.float32), requires_grad=True)
     pos = gt.from_numpy(rng.random((4, 3)).astype(np.float32) + 0.5, requires_grad=True)
     idx, idx2, half = gt.tensor([0, 2]), gt.tensor([[0, 1]] * 4), gt.tensor(0.5)
+    sorter = gt.tensor([2, 0, 1])
     gt.flush()
     yield  # data is on the worker; what follows is one batch
     p = pos.sigmoid() * 0.5 + 0.25
@@ -149,6 +156,10 @@ def _math_program(part: int):
         m = m + gt.tensordot(x, pos, ([1], [1])).sum() + gt.addmm(b[:3], pos.T, x).sum() + sq.diag().sum()
         m = m + gt.baddbmm(x[None], pos[None], sq[None]).sum() + x[0].diag_embed().sum() + x.diagonal(1).sum()
         m = m + (x.roll(1, 0) * x.flip(1) * x.rot90(2)).sum() + x.movedim(0, 1).sum() + x.logsumexp(1).sum()
+        m = m + (x.asinh() + (pos + 1).acosh() + (p - 0.5).atanh() + pos.log2() + pos.log10() + x.exp2()).sum()
+        m = m + x.square().sum() + gt.diagonal_scatter(x, pos[:3, 0]).sum() + gt.fft.hfft(x).sum()
+        m = m + gt.fft.irfft2(x).sum() + gt.fft.hfft2(x).sum() + gt.fft.irfftn(x).sum() + gt.fft.hfftn(x).sum()
+        m = m + (gt.fft.fftshift(x) * gt.fft.ifftshift(pos, dim=0)).sum()
     else:
         m = x.take(idx).sum() + x.index_add(0, idx, pos[:2]).sum() + x.index_copy(0, idx, pos[:2]).sum()
         m = m + x.index_fill(1, idx, 0.5).sum() + x.scatter_add(1, idx2, pos[:, :2]).sum()
@@ -157,6 +168,8 @@ def _math_program(part: int):
         m = m + L.matrix_norm(x) + L.inv(sq).sum() + L.solve(sq, pos[:3]).sum() + L.det(sq) + L.cholesky(sq).sum()
         m = m + L.slogdet(sq).logabsdet + L.qr(pos).R.sum() + L.svd(sq).S.sum() + L.eigh(sq).eigenvalues.sum()
         m = m + L.pinv(x).sum() + L.matrix_exp(sq * 0.1).sum() + gt.fft.irfft(x).sum()
+        m = m + L.solve_triangular(L.cholesky(sq), pos[:3], upper=False).sum() + sq.cholesky_inverse().sum()
+        m = m + gt.searchsorted(b[:3], x, sorter=sorter).sum()
     m.backward()
     yield [m, x.grad, pos.grad] + ([b.grad] if part == 0 else [])
 

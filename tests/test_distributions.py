@@ -28,6 +28,7 @@ def _params(lib, name):
         "dirichlet": lambda: (t([[1.0, 2.0, 3.0], [0.5, 0.5, 4.0]]),),
         "mvn-scale_tril": lambda: (t([[0.5, -1.0, 0.0], [1.0, 0.0, 2.0]]), t(L)),
         "mvn-covariance": lambda: (t([0.5, -1.0, 0.0]), t(L @ L.T)),
+        "mvn-precision": lambda: (t([[0.5, -1.0, 0.0], [1.0, 0.0, 2.0]]), t(np.linalg.inv(L @ L.T))),
     }[name]()
 
 
@@ -45,11 +46,12 @@ def _make(lib, name, params):
         "dirichlet": lambda: D.Dirichlet(*params),
         "mvn-scale_tril": lambda: D.MultivariateNormal(params[0], scale_tril=params[1]),
         "mvn-covariance": lambda: D.MultivariateNormal(params[0], covariance_matrix=params[1]),
+        "mvn-precision": lambda: D.MultivariateNormal(params[0], precision_matrix=params[1]),
     }[name]()
 
 
 NAMES = ["normal", "uniform", "bernoulli-probs", "bernoulli-logits", "categorical-probs", "categorical-logits",
-         "gamma", "beta", "dirichlet", "mvn-scale_tril", "mvn-covariance"]
+         "gamma", "beta", "dirichlet", "mvn-scale_tril", "mvn-covariance", "mvn-precision"]
 REPARAMETERISED = [n for n in NAMES if not n.startswith(("bernoulli", "categorical"))]
 
 
@@ -118,6 +120,42 @@ def test_moments_equal_torchs(name):
         g_v, t_v = getattr(g, attr), getattr(t, attr)
         assert tuple(g_v.shape) == tuple(t_v.shape)
         np.testing.assert_allclose(g_v.detach().numpy(), t_v.detach().numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ["mvn-scale_tril", "mvn-covariance", "mvn-precision"])
+def test_mvn_matrices_and_their_gradients_equal_torchs(name):
+    """Each of the three matrices follows from the one given (precision: Cholesky of the
+    reversed matrix, as torch's ``_precision_to_scale_tril``)."""
+    (g, g_params), (t, t_params) = _both(name)
+    total = []
+    for attr in ("scale_tril", "covariance_matrix", "precision_matrix"):
+        g_m, t_m = getattr(g, attr), getattr(t, attr)
+        _close(g_m, t_m, rtol=1e-4, atol=1e-5)
+        total.append((g_m.sum(), t_m.sum()))
+    sum(a for a, _ in total).backward()
+    sum(b for _, b in total).backward()
+    _grads_close(g_params, t_params, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bernoulli_at_extreme_probs_equals_torchs(dtype):
+    """Probabilities at and next to 0 and 1: logits from ``log1p`` as torch's (bit for bit), so
+    log_prob, entropy and their gradients are finite and equal torch's."""
+    tiny = np.finfo(dtype).eps / 4
+    probs = np.concatenate([[0.0, tiny, 1e-4, 0.5, 1 - 1e-4, 1 - tiny, 1.0],
+                            np.random.default_rng(0).uniform(0, 0.01, 20)]).astype(dtype)
+    value = (np.arange(len(probs)) % 2).astype(dtype)
+    results = []
+    for lib in (gt, torch):
+        p = lib.tensor(probs, requires_grad=True)
+        d = lib.distributions.Bernoulli(probs=p)
+        out = (d.logits, d.log_prob(lib.tensor(value)), d.entropy())
+        sum(o.sum() for o in out).backward()
+        results.append(out + (p.grad,))
+    np.testing.assert_array_equal(results[0][0].detach().numpy(), results[1][0].detach().numpy())
+    for a, b in zip(*results):
+        assert np.isfinite(b.detach().numpy()).all()
+        _close(a, b, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=0)
 
 
 def test_categorical_probs_logits_and_support_as_torchs():
@@ -265,8 +303,6 @@ def test_what_gt_lacks_is_named():
     with pytest.raises(NotImplementedError, match="No KL\\(p \\|\\| q\\) is implemented for p type Normal and q "
                                                   "type Gamma"):
         gt.distributions.kl_divergence(gt.distributions.Normal(0.0, 1.0), gt.distributions.Gamma(1.0, 1.0))
-    with pytest.raises(NotImplementedError, match="precision_matrix is not supported yet"):
-        gt.distributions.MultivariateNormal(gt.zeros(2), precision_matrix=gt.eye(2))
 
 
 def test_register_kl_adds_a_pair():

@@ -239,9 +239,64 @@ def test_pooling_errors_are_torchs(rng):
             getattr(TF, name)(torch.from_numpy(x), 2)
         with pytest.raises(RuntimeError):
             getattr(F, name)(gt.from_numpy(x), 2)
-    for fn in (F.adaptive_max_pool2d, F.max_pool1d):
-        with pytest.raises(NotImplementedError, match="return_indices"):
-            fn(gt.from_numpy(x[0]), 2, return_indices=True)
+    with pytest.raises(NotImplementedError, match="return_indices"):
+        F.adaptive_max_pool2d(gt.from_numpy(x[0]), 2, return_indices=True)
+
+
+# -- max pooling with indices, and unpooling ----------------------------------------------------------------
+MAX_POOL = [  # (n, input shape, pooling kwargs)
+    (1, (2, 3, 9), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    (1, (3, 8), {"kernel_size": 2}),
+    (2, (2, 3, 6, 7), {"kernel_size": 2, "ceil_mode": True}),
+    (2, (3, 5, 5), {"kernel_size": 3, "stride": 1, "padding": 1}),
+    (3, (2, 2, 4, 5, 6), {"kernel_size": 2, "dilation": (1, 2, 1)}),
+    (3, (2, 4, 4, 4), {"kernel_size": (2, 2, 1)}),
+]
+
+
+@pytest.mark.parametrize("n, shape, kwargs", MAX_POOL)
+def test_max_pool_with_indices_and_unpool_equal_torchs(n, shape, kwargs, rng):
+    """Values, indices, the unpooled tensor and the gradients through both, as torch's; the
+    modules too (``return_indices=True``, ``MaxUnpool<n>d``)."""
+    from devices import twin
+    a = _normal(rng, *shape, dtype=np.float64)
+    unpool_kwargs = {k: v for k, v in kwargs.items() if k in ("kernel_size", "stride", "padding")}
+    results = []
+    for lib, x in ((gt, gt.from_numpy(a.copy(), requires_grad=True)), (torch, twin(a, True))):
+        pool = getattr(lib.nn, f"MaxPool{n}d")(**kwargs, return_indices=True)
+        out, idx = pool(x)
+        fout, fidx = getattr(lib.nn.functional, f"max_pool{n}d")(x, **kwargs, return_indices=True)
+        up = getattr(lib.nn, f"MaxUnpool{n}d")(**unpool_kwargs)(out * 2, idx) if not kwargs.get("dilation") else out
+        w = lib.tensor(np.linspace(-1, 1, up.numel()).reshape(tuple(up.shape)), dtype=up.dtype)
+        (up * w).sum().backward()
+        results.append((out, idx, fout, fidx, up, x.grad, repr(pool)))
+    for g, t in zip(*results):
+        if isinstance(t, str):
+            assert g == t
+        else:
+            assert tuple(g.shape) == tuple(t.shape) and g.dtype == t.dtype
+            np.testing.assert_allclose(g.detach().numpy(), t.detach().cpu().numpy(), rtol=1e-12)
+
+
+def test_max_unpool_output_size_and_errors_are_torchs(rng):
+    from devices import twin
+    a = _normal(rng, 1, 2, 5, 5, dtype=np.float64)
+    results = []
+    for lib, x in ((gt, gt.from_numpy(a.copy())), (torch, twin(a))):
+        out, idx = lib.nn.functional.max_pool2d(x, 2, return_indices=True)
+        results.append(lib.nn.functional.max_unpool2d(out, idx, 2, output_size=(5, 5)))
+        results.append(lib.nn.functional.max_unpool2d(out, idx, 2, output_size=torch.Size((1, 2, 4, 5))))
+        for bad in ((7, 7), (5,)):
+            with pytest.raises(ValueError) as exc:
+                lib.nn.functional.max_unpool2d(out, idx, 2, output_size=bad)
+            results.append(str(exc.value))
+    half = len(results) // 2
+    for g, t in zip(results[:half], results[half:]):
+        if isinstance(t, str):
+            assert g == t
+        else:
+            np.testing.assert_array_equal(g.numpy(), t.cpu().numpy())
+    assert repr(gt.nn.MaxUnpool3d(2, padding=1)) == repr(torch.nn.MaxUnpool3d(2, padding=1))
 
 
 # -- fold and unfold -----------------------------------------------------------------------------------------

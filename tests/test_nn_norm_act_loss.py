@@ -82,8 +82,37 @@ def test_activation_errors_are_torchs(rng):
             call(F, gt.from_numpy(x))
     with pytest.raises(ValueError, match="Softmax2d: expected input to be 3D or 4D"):
         gt.nn.Softmax2d()(gt.from_numpy(x))
-    with pytest.raises(NotImplementedError, match="rrelu"):
-        F.rrelu(gt.from_numpy(x), training=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("form", ["functional", "module", "inplace"])
+def test_rrelu_training_draws_torchs_slopes_under_the_same_seed(form, dtype, rng):
+    """torch's CPU kernel draws one slope per non-positive element, in order, from the CPU
+    generator; GT draws the same ones with it (so the reference is torch on the CPU, whatever the
+    worker's device), and the generator is left where torch leaves it."""
+    x = _normal(rng, 4, 3, 5, dtype=dtype)
+    x.flat[:3] = (0.0, -0.0, 1e-30)
+    results = []
+    for lib in (gt, torch):
+        a = lib.from_numpy(x.copy())
+        a.requires_grad_()
+        lib.manual_seed(11)
+        if form == "module":
+            m = lib.nn.RReLU(0.1, 0.4)
+            assert m.training
+            out = m(a)
+        elif form == "inplace":
+            out = a * 1
+            assert lib.nn.functional.rrelu(out, 0.2, 0.5, training=True, inplace=True) is out
+        else:
+            out = lib.nn.functional.rrelu(a, training=True)
+        after = lib.rand(3)
+        (out * lib.from_numpy(np.linspace(-1, 1, x.size).reshape(x.shape).astype(dtype))).sum().backward()
+        results.append((out, after, a.grad, repr(out).rpartition("grad_fn=")[2]))
+    g, t = results
+    for a, b in zip(g[:3], t[:3]):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert g[3] == t[3] or form == "inplace"   # torch names its in-place node RreluWithNoiseBackward1
 
 
 # -- dropout -------------------------------------------------------------------------------------------------

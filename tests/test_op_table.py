@@ -193,6 +193,9 @@ SAMPLES = {
         lib.cdist(x, y), lib.cdist(x, y, p=1.0), lib.tensordot(x, y.T, 1), lib.tensordot(x, y, ([1], [1])),
         x.roll(1, 0), lib.roll(x, (1, -2), (0, 1)), x.roll(5), x.flip(0, 1), lib.flip(x, [1]), lib.rot90(x),
         x.rot90(2, [0, 1]), lib.repeat_interleave(x, 2, 0), x.repeat_interleave(3), x.movedim(0, 1),
+        lib.repeat_interleave(x, lib.tensor([1, 0, 2]), 0), x.repeat_interleave(lib.tensor(2), dim=1, output_size=8),
+        lib.repeat_interleave(lib.tensor([2, 1])),
+        lib.diagonal_scatter(x, y[:, 0]), x[:, :3].diagonal_scatter(y[0, :2], 1), x.diagonal(-1).exp(),
         lib.movedim(x[None], (0, 1), (2, 0))),
     "math_products": lambda lib, x, y: (
         lib.addmm(y[:, :3], x, y.T, beta=0.5, alpha=2), x[:, :3].addmm(x, y.T),
@@ -202,7 +205,10 @@ SAMPLES = {
         lib.isclose(x, y, atol=0.5), x.isclose(x), lib.nan_to_num(x.log()), x.log().nan_to_num(1.0, neginf=-5.0),
         lib.polygamma(1, x.abs() + 0.5), lib.special.polygamma(2, x.abs() + 1), lib.special.digamma(x),
         lib.special.erfinv(x.clamp(-0.9, 0.9)), lib.special.expm1(x), lib.special.log1p(x.abs()), lib.special.erf(x),
-        lib.fft.irfft(x), lib.fft.irfft(x, n=6, dim=0, norm="ortho")),
+        lib.fft.irfft(x), lib.fft.irfft(x, n=6, dim=0, norm="ortho"), lib.fft.hfft(x, norm="forward"),
+        lib.fft.irfft2(x), lib.fft.hfft2(x, s=(3, 4)), lib.fft.irfftn(x, dim=(0,)), lib.fft.hfftn(x, norm="ortho"),
+        lib.fft.fftshift(x), lib.fft.ifftshift(x, dim=1), lib.fft.fftshift(x, (0, 1)) * lib.fft.fftfreq(4, 0.1),
+        lib.fft.rfftfreq(7, dtype=x.dtype)),
     "math_index": lambda lib, x, y: (
         lib.take(x, lib.tensor([0, 5, 11])), x.index_add(0, lib.tensor([0, 2]), y[:2], alpha=2),
         lib.index_copy(x, 1, lib.tensor([3, 0]), y[:, :2]), x.index_fill(1, lib.tensor([1]), -1.5),
@@ -210,6 +216,7 @@ SAMPLES = {
         x.scatter_reduce(0, lib.tensor([[0, 1, 2, 0]]), y[:1], "amax"),
         lib.scatter_reduce(x, 1, lib.tensor([[0, 0]] * 3), y[:, :2], "sum", include_self=False),
         lib.searchsorted(lib.tensor([-0.5, 0.0, 0.5], dtype=x.dtype), x.detach()),
+        lib.searchsorted(y[0].detach(), x.detach(), right=True, sorter=y[0].detach().argsort()),
         lib.bucketize(x.detach(), lib.tensor([0.0, 0.5], dtype=x.dtype), right=True), lib.histc(x.detach(), 5),
         lib.unique(lib.tensor([3, 1, 3]), return_inverse=True, return_counts=True), lib.unique(lib.tensor([2, 0, 2])),
         (x > 0).unique(), lib.nonzero(x > 0), (x > 0).nonzero(as_tuple=True), lib.bincount(lib.tensor([0, 2, 2])),
@@ -233,7 +240,10 @@ def _linalg(lib, x, y):
             L.vector_norm(x, dim=(0, 1), keepdim=True), L.matrix_norm(x), L.matrix_norm(x, "nuc"), L.inv(a),
             L.solve(a, y[:, :2]), L.solve(a, y[:2, :3], left=False), L.det(a), L.slogdet(a), L.cholesky(a),
             L.cholesky(a, upper=True), L.qr(x[:, :3]), L.svd(a, full_matrices=False).S, L.eigh(a).eigenvalues,
-            L.pinv(x), L.lstsq(a.detach(), y.detach()).solution, L.matrix_exp(a * 0.1))
+            L.pinv(x), L.lstsq(a.detach(), y.detach()).solution, L.matrix_exp(a * 0.1),
+            L.solve_triangular(L.cholesky(a), y[:, :2], upper=False),
+            L.solve_triangular(a.triu(), y[:2, :3], upper=True, left=False, unitriangular=True),
+            lib.cholesky_inverse(L.cholesky(a)), L.cholesky(a, upper=True).cholesky_inverse(upper=True))
 
 
 def _nn_losses(F, labels, x, y):

@@ -134,9 +134,29 @@ def _contiguous_views(lib):
     return x, rows, cols
 
 
+def _diagonals(lib):
+    x = lib.arange(24, dtype=lib.float32).reshape(2, 3, 4)
+    d = x.diagonal(1, 1, 2)        # a (2, 3) view of x
+    d.add_(100.0)
+    main = lib.diagonal(x[0])
+    main[1] = -5.0
+    x.mul_(2.0)                    # reaches both diagonals
+    return x, d, main, d.t().contiguous()
+
+
+def _moved(lib):
+    x = lib.arange(24, dtype=lib.float32).reshape(2, 3, 4)
+    m = x.movedim(0, -1)           # a permuted view
+    m[0] = 7.0
+    a = lib.moveaxis(x, (0, 1), (2, 0))
+    x.add_(1.0)
+    flags = lib.tensor([float(m.is_contiguous()), float(a.is_contiguous()), float(m.flatten().is_contiguous())])
+    return x, m, a, flags
+
+
 @pytest.mark.parametrize("case", [_slice_written, _select_filled, _transposed, _reshaped, _chain, _split_and_unbind,
                                   _written_into_view, _detach_and_data, _contiguous_copy,
-                                  _reshape_views_or_copies_as_torch, _contiguous_views],
+                                  _reshape_views_or_copies_as_torch, _contiguous_views, _diagonals, _moved],
                          ids=lambda f: f.__name__.strip("_"))
 def test_views_share_their_base_as_in_torch(use_worker, case):
     use_worker(batch_size=1)
@@ -207,6 +227,18 @@ def test_gradients_through_a_view_written_in_place(use_worker):
         (y * y).sum().backward()
         return x.grad, y.detach()
     _same(case)
+
+
+def test_gradients_through_a_diagonal_written_in_place(use_worker):
+    grads = []
+    for lib in (torch, gt):
+        w = lib.tensor(np.arange(1.0, 10.0).reshape(3, 3), requires_grad=True)
+        y = w * 1.0
+        y.diagonal().mul_(2.0).add_(w[0] * w[1])       # writes into y through its diagonal
+        (y * lib.tensor(np.arange(9.0).reshape(3, 3))).sum().backward()
+        grads.append((y.detach().numpy(), w.grad.numpy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0])
+    np.testing.assert_allclose(grads[1][1], grads[0][1])
 
 
 def test_gradients_of_two_leaves_stay_apart_when_one_is_changed(use_worker):

@@ -9,11 +9,13 @@ top, the table's functions are generated and every declared method is installed
 on ``Tensor`` once.
 """
 from gt.client import creation, devices, functional, gradients, indexing, inplace, interop, movement  # noqa: F401
-from gt.client import generate, reductions, surface, tensor  # noqa: F401
+from gt.client import generate, overloads, reductions, surface, tensor  # noqa: F401
 from gt.client.tensor import Tensor
 from gt.ops import OPS
+from gt.ops.aliases import ALIASES
 
 generate.generate(OPS)
+surface.alias(ALIASES)
 generate.install(Tensor, inplace.inplace_method)
 devices.bind(Tensor)
 interop.bind(Tensor)

@@ -165,6 +165,19 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
     return _finish(_emit(_OP["eye"], (), meta.shape, meta.dtype, (n, m, meta.dtype)), requires_grad)
 
 
+def _frequencies(name: str):
+    """``gt.fft.<name>(n, d=1.0)``: the sample frequencies of an FFT of ``n`` points."""
+    code, torch_fn = _OP["fft_" + name], getattr(torch.fft, name)
+
+    def fn(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        d = _number("d", d)
+        meta = _on_meta(torch_fn, n, d, dtype=_dtype(dtype))
+        return _finish(_emit(code, (), meta.shape, meta.dtype, (n, d, meta.dtype)), requires_grad)
+    fn.__name__ = name
+    fn.__doc__ = f"torch.fft.{name}: the sample frequencies of an FFT of ``n`` points, spaced ``d`` apart."
+    return fn
+
+
 # -- random: torch's generator on the client ---------------------------------------------------------
 Generator = torch.Generator   # ``generator=`` takes torch's own: GT draws with torch's generators
 
@@ -275,6 +288,7 @@ surface.functions(Generator=Generator, arange=arange, bernoulli=bernoulli, empty
                   normal=normal, ones=ones, ones_like=ones_like, rand=rand, rand_like=rand_like, randint=randint,
                   randn=randn, randn_like=randn_like, randperm=randperm, seed=seed, set_rng_state=set_rng_state,
                   tensor=tensor, zeros=zeros, zeros_like=zeros_like)
+surface.functions("gt.fft", fftfreq=_frequencies("fftfreq"), rfftfreq=_frequencies("rfftfreq"))
 surface.methods(bernoulli=bernoulli, multinomial=multinomial,
                 **{name: _redraw_method(name) for name in ("uniform_", "normal_", "random_", "exponential_",
                                                            "bernoulli_")})

@@ -219,6 +219,8 @@ def _replay(base: Tensor, kind: int, args) -> Tensor:
         return base.permute(args)
     if kind == _views.EXPAND:
         return base.expand(args)
+    if kind == _views.DIAGONAL:
+        return base.diagonal(*args)
     return base[args]
 
 
@@ -238,5 +240,7 @@ def _write_back(view: Tensor, base: Tensor, kind: int, args) -> None:
         base.copy_(view.transpose(*args))
     elif kind == _views.PERMUTE:
         base.copy_(view.permute(inverse_permutation(args)))
+    elif kind == _views.DIAGONAL:
+        inplace(base, lambda old: old.diagonal_scatter(view, *args))
     else:
         raise RuntimeError(_views.EXPANDED)

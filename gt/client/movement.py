@@ -14,12 +14,14 @@ from gt.client import surface
 from gt.client.emit import apply, operands, send
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
-from gt.client.views import EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
-from gt.ops import OPCODE
+from gt.client.generate import from_signature
+from gt.client.views import DIAGONAL, EXPAND, PERMUTE, RESHAPE, TRANSPOSE, layout, link, viewable
+from gt.ops import OPCODE, OPS
 from gt.transport.wire import MAX_INPUTS
 
 _RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND = (OPCODE[n] for n in ("reshape", "transpose", "permute", "expand"))
 _reshape_cache: dict = {}
+_diagonal = from_signature(OPS[OPCODE["diagonal"]])   # the entry's checks and kernel; linked as a view here
 
 
 def _sizes(args: tuple) -> tuple:
@@ -134,6 +136,20 @@ def permute(x: Tensor, *dims) -> Tensor:
     return link(out, x, PERMUTE, dims)
 
 
+def movedim(x: Tensor, source, destination) -> Tensor:
+    """A permute (a view) moving dims ``source`` to ``destination``; torch's checks and order,
+    read off a meta tensor whose strides number its dims."""
+    probe = torch.empty_strided((1,) * x.ndim, tuple(range(1, x.ndim + 1)), device="meta")
+    dims = tuple(s - 1 for s in probe.movedim(source, destination).stride())
+    return _renamed(permute(x, dims), x, "permute")
+
+
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of the (dim1, dim2) planes: a view, as torch's (writes into it reach ``x``)."""
+    out = _diagonal(x, offset, dim1, dim2)
+    return link(out, x, DIAGONAL, (offset, dim1, dim2))
+
+
 def expand(x: Tensor, *shape) -> Tensor:
     shape = _sizes(shape)
     lead = len(shape) - x.ndim
@@ -191,6 +207,51 @@ concat = concatenate = cat
 
 def stack(tensors, dim: int = 0) -> Tensor:
     return _joined("stack", tensors, dim)
+
+
+def _at_least(ndim: int):
+    """``atleast_<ndim>d``: each tensor reshaped to at least ``ndim`` dims, as torch places the new ones."""
+    def one(x: Tensor) -> Tensor:
+        if x.ndim >= ndim:
+            return x
+        if ndim == 3 and x.ndim:   # (N,) -> (1, N, 1); (M, N) -> (M, N, 1)
+            return (x if x.ndim == 2 else x.unsqueeze(0)).unsqueeze(-1)
+        return x.reshape((1,) * (ndim - x.ndim) + tuple(x.shape))
+
+    def fn(*tensors):
+        if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+            return one(tensors[0])
+        return tuple(one(t) for t in (tensors[0] if len(tensors) == 1 else tensors))
+    fn.__name__ = f"atleast_{ndim}d"
+    return fn
+
+
+atleast_1d, atleast_2d, atleast_3d = _at_least(1), _at_least(2), _at_least(3)
+
+
+def _stacked(name: str, tensors) -> tuple:
+    if not len(tensors):
+        raise RuntimeError(f"{name} expects a non-empty TensorList")
+    return tuple(operands(tuple(tensors)))
+
+
+def hstack(tensors) -> Tensor:
+    """torch.hstack: cat along dim 1 (dim 0 for 1-d tensors)."""
+    tensors = atleast_1d(_stacked("hstack", tensors))
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    return cat(atleast_2d(_stacked("vstack", tensors)), 0)
+
+
+def dstack(tensors) -> Tensor:
+    return cat(atleast_3d(_stacked("dstack", tensors)), 2)
+
+
+def column_stack(tensors) -> Tensor:
+    """torch.column_stack: 0-d and 1-d tensors as columns, then cat along dim 1."""
+    return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in _stacked("column_stack", tensors)], 1)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -253,7 +314,9 @@ def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
 _MOVEMENT = dict(reshape=reshape, flatten=flatten, unflatten=unflatten, unsqueeze=unsqueeze, squeeze=squeeze,
                  transpose=transpose, swapaxes=transpose, swapdims=transpose, t=t, permute=permute, expand=expand,
                  repeat=repeat, tril=tril, triu=triu, narrow=narrow, select=select, split=split, chunk=chunk,
-                 unbind=unbind)
-surface.functions(**_MOVEMENT, cat=cat, concat=cat, concatenate=cat, stack=stack)
+                 unbind=unbind, movedim=movedim, diagonal=diagonal)
+surface.functions(**_MOVEMENT, cat=cat, concat=cat, concatenate=cat, stack=stack, atleast_1d=atleast_1d,
+                  atleast_2d=atleast_2d, atleast_3d=atleast_3d, hstack=hstack, vstack=vstack,
+                  dstack=dstack, column_stack=column_stack)
 surface.methods(**_MOVEMENT, view=view, view_as=view_as, expand_as=expand_as, contiguous=contiguous,
                 T=property(_T), mT=property(lambda self: transpose(self, -2, -1)))

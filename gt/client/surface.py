@@ -40,6 +40,33 @@ def inplace(*names: str, **renamed: str) -> None:
     _add(INPLACE, "Tensor", renamed)
 
 
+def _qualified(name: str) -> tuple:
+    """``"linalg.det"`` -> ``("gt.linalg", "det")``; ``"abs"`` -> ``("gt", "abs")``."""
+    namespace, _, short = name.rpartition(".")
+    return ("gt." + namespace if namespace else "gt"), short
+
+
+def alias(pairs: tuple) -> None:
+    """Declare each ``(alias, target)`` of ``gt.ops.aliases.ALIASES``: the target's function under
+    the alias's name and, where torch's Tensor has them, its method and in-place form."""
+    import torch
+
+    for name, target in pairs:
+        (namespace, short), (target_namespace, target_short) = _qualified(name), _qualified(target)
+        fn = FUNCTIONS[target_namespace].get(target_short)
+        if fn is None:
+            raise ValueError(f"gt.client: alias {name!r} names {target!r}, which GT does not have")
+        functions(namespace, **{short: fn})
+        if namespace != "gt" or not hasattr(torch.Tensor, short):
+            continue
+        methods(**{short: METHODS.get(target_short, fn)})
+        if hasattr(torch.Tensor, short + "_"):
+            if target_short in INPLACE:
+                inplace(short)
+            elif target_short + "_" in METHODS:
+                methods(**{short + "_": METHODS[target_short + "_"]})
+
+
 def missing_from(namespace: str):
     """A module ``__getattr__`` for ``gt.<namespace>``: a name torch has there is named as one
     GT does not support yet."""

@@ -2,8 +2,8 @@
 
 Every GT value is its own (the worker sees each id written once), and an in-place
 op rebinds its handle to a new value (``gt.client.inplace``).  A view op (reshape
-and the ops made of it, transpose, permute, expand, basic indexing, ``detach``,
-``.data``) links its result to its base as ``(base, kind, args)``:
+and the ops made of it, transpose, permute and movedim, expand, basic indexing, diagonal,
+``detach``, ``.data``) links its result to its base as ``(base, kind, args)``:
 
 - after an in-place op on a view, the view's new value is written back into its
   base as an in-place op of the base (``base[key] = v``, ``base.copy_(v.t())``, ...),
@@ -29,7 +29,7 @@ import torch
 
 from gt.client.modes import grad_mode
 
-IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX = range(6)
+IDENTITY, RESHAPE, TRANSPOSE, PERMUTE, EXPAND, INDEX, DIAGONAL = range(7)
 
 
 class _State(threading.local):
@@ -77,6 +77,8 @@ def layout(t) -> torch.Tensor:
                 m = m.expand(args)
             elif kind == INDEX:
                 m = m[args]
+            elif kind == DIAGONAL:
+                m = m.diagonal(*args)
         if len(_layouts) >= 4096:
             _layouts.clear()
         _layouts[key] = m

@@ -45,6 +45,13 @@ def _solve_tril(l: Tensor, b: Tensor) -> Tensor:
     return apply(OPCODE["dist_solve_tril"], (l, b))
 
 
+def _precision_to_scale_tril(p: Tensor) -> Tensor:
+    """torch's ``_precision_to_scale_tril``: the lower Cholesky factor of ``P^-1``, from the
+    Cholesky factor of ``P`` with rows and columns reversed."""
+    l_inv = apply(OPCODE["dist_cholesky"], (p.flip((-2, -1)),)).flip((-2, -1)).mT
+    return _solve_tril(l_inv, eye(p.shape[-1], dtype=p.dtype))
+
+
 def batch_mahalanobis(l: Tensor, x: Tensor) -> Tensor:
     """``x^T (L L^T)^-1 x`` for each vector in ``x``."""
     return (_solve_tril(l, x.unsqueeze(-1)).squeeze(-1) ** 2).sum(-1)
@@ -294,8 +301,8 @@ class Beta(Distribution):
 
 
 class MultivariateNormal(Distribution):
-    """The multivariate normal with ``loc`` and one of ``covariance_matrix``/``scale_tril``, as
-    ``torch.distributions.MultivariateNormal`` (``precision_matrix`` is not supported yet)."""
+    """The multivariate normal with ``loc`` and one of ``covariance_matrix``, ``precision_matrix``
+    or ``scale_tril``, as ``torch.distributions.MultivariateNormal``."""
 
     arg_constraints = {"loc": constraints.real_vector, "covariance_matrix": constraints.positive_definite,
                        "precision_matrix": constraints.positive_definite, "scale_tril": constraints.lower_cholesky}
@@ -311,9 +318,6 @@ class MultivariateNormal(Distribution):
         if len(given) != 1:
             raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
         name, matrix = given[0]
-        if name == "precision_matrix":
-            raise NotImplementedError("gt.distributions.MultivariateNormal: precision_matrix is not supported yet "
-                                      "(give covariance_matrix or scale_tril)")
         if matrix.dim() < 2:
             raise ValueError(f"{name} matrix must be at least two-dimensional, with optional leading batch "
                              f"dimensions")
@@ -321,8 +325,12 @@ class MultivariateNormal(Distribution):
         self.__dict__[name] = matrix.expand(batch_shape + tuple(matrix.shape[-2:]))
         self.loc = loc.expand(batch_shape + tuple(loc.shape[-1:]))
         super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
-        self._unbroadcasted_scale_tril = (matrix if name == "scale_tril"
-                                          else apply(OPCODE["dist_cholesky"], (matrix,)))
+        if name == "scale_tril":
+            self._unbroadcasted_scale_tril = matrix
+        elif name == "covariance_matrix":
+            self._unbroadcasted_scale_tril = apply(OPCODE["dist_cholesky"], (matrix,))
+        else:
+            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
 
     @cached_property
     def scale_tril(self) -> Tensor:
@@ -335,7 +343,8 @@ class MultivariateNormal(Distribution):
 
     @cached_property
     def precision_matrix(self) -> Tensor:
-        raise NotImplementedError("gt.distributions.MultivariateNormal: precision_matrix is not supported yet")
+        return self._unbroadcasted_scale_tril.cholesky_inverse().expand(
+            self._batch_shape + self._event_shape + self._event_shape)
 
     @property
     def mean(self) -> Tensor:

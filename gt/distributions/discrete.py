@@ -120,7 +120,7 @@ class Bernoulli(Distribution):
     @cached_property
     def logits(self) -> Tensor:
         ps = clamp_probs(self.probs)
-        return ps.log() - (1 - ps).log()
+        return ps.log() - (-ps).log1p()
 
     @cached_property
     def probs(self) -> Tensor:

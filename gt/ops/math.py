@@ -11,7 +11,10 @@ native functions are named.  Gradients are functions where they are short, else
 torch's lack of a meta kernel, ``linalg.lstsq``) needs the values, so calling one reads
 its inputs (a sync point, as ``x[mask]`` is); their results have no gradient.
 GT has no complex dtypes: ``gt.fft`` functions whose result is complex raise
-NotImplementedError; ``irfft`` of a real tensor (a real result) works.
+NotImplementedError; those with real results of a real tensor (``irfft``, ``hfft`` and their 2-d
+and n-d forms, ``fftshift``) work.  Entries exported nowhere (``export=()``) are overloads that a
+hand-written function picks between (``gt/client/overloads.py``) or view ops linked to their
+base (``diagonal``, ``gt/client/movement.py``).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from gt.ops.table import VJP, Op, elementwise, ops
 _FN = ("function", "out")
 _METHOD = ("function", "method", "out")
 _INPLACE = ("function", "method", "inplace", "out")
+_OVERLOAD = ("function",)   # with export=(): made into a function by a hand-written one (overloads, views)
 _SPECIAL = ("gt", "gt.special")
 _LINALG = ("gt.linalg",)
 _FFT = ("gt.fft",)
@@ -42,12 +46,16 @@ def _which(fn):
     return kernel
 
 
+_FFT2_SIG = "input: Tensor, s: int[]? = None, dim: int[] = (-2, -1), norm: str? = None"
+_FFTN_SIG = "input: Tensor, s: int[]? = None, dim: int[]? = None, norm: str? = None"
+
+
 def _fft(name, fn, sig="input: Tensor, n: int? = None, dim: int = -1, norm: str? = None"):
     return Op(name, fn, "meta", grad=VJP, node=name, sig=sig, variants=_FN, export=_FFT)
 
 
-def _linalg(name, fn, sig, grad=VJP):
-    return Op(name, fn, "meta", grad=grad, node=name, sig=sig, variants=_FN, export=_LINALG)
+def _linalg(name, fn, sig, grad=VJP, node=""):
+    return Op(name, fn, "meta", grad=grad, node=node or name, sig=sig, variants=_FN, export=_LINALG)
 
 
 def _logsumexp_grad(g, out, input, dim, keepdim):
@@ -67,6 +75,13 @@ ENTRIES: tuple = (
     elementwise("asin", torch.asin, lambda g, x: g * (1 - x * x).rsqrt()),
     elementwise("acos", torch.acos, lambda g, x: -g * (1 - x * x).rsqrt()),
     elementwise("atan", torch.atan, lambda g, x: g / (x * x + 1)),
+    elementwise("asinh", torch.asinh, lambda g, x: g * (x * x + 1).rsqrt()),
+    elementwise("acosh", torch.acosh, lambda g, x: g * (x * x - 1).rsqrt()),
+    elementwise("atanh", torch.atanh, lambda g, x: g / (1 - x * x)),
+    elementwise("log2", torch.log2, lambda g, x: g / (x * math.log(2)), "log20"),
+    elementwise("log10", torch.log10, lambda g, x: g / (x * math.log(10)), "log100"),
+    elementwise("exp2", torch.exp2, lambda g, out: g * out * math.log(2), "exp20", export=_SPECIAL),
+    elementwise("square", torch.square, lambda g, x: g * 2 * x, "pow"),
     elementwise("erfinv", torch.erfinv, lambda g, out: g * (out * out).exp() * (math.sqrt(math.pi) / 2),
                 export=_SPECIAL),
     elementwise("digamma", torch.digamma, lambda g, x: g * ops.polygamma(x, 1), export=_SPECIAL),
@@ -82,7 +97,8 @@ ENTRIES: tuple = (
     Op("nan_to_num", torch.nan_to_num, "meta", grad=(lambda g, input: g * input.isfinite(),), node="nan_to_num",
        sig="input: Tensor, nan: float = 0.0, posinf: float? = None, neginf: float? = None", variants=_INPLACE),
     # -- broadcasting binary
-    _binary("atan2", torch.atan2, (lambda g, a, b: g * b / (a * a + b * b), lambda g, a, b: -g * a / (a * a + b * b))),
+    _binary("atan2", torch.atan2, (lambda g, a, b: g * b / (a * a + b * b),
+                                   lambda g, a, b: -g * a / (a * a + b * b)), "atan20"),
     _binary("hypot", torch.hypot, (lambda g, out, a: g * a / out, lambda g, out, b: g * b / out)),
     _binary("logaddexp", torch.logaddexp, (lambda g, a, b: g * (a - b).sigmoid(),
                                            lambda g, a, b: g * (b - a).sigmoid())),
@@ -114,18 +130,22 @@ ENTRIES: tuple = (
     Op("diag_embed", torch.diag_embed, "meta", grad=VJP, node="diag_embed",
        sig="input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1", variants=_METHOD),
     Op("diagonal", torch.diagonal, "meta", grad=VJP, node="diagonal",
-       sig="input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1", variants=_METHOD),
+       sig="input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1", variants=_OVERLOAD, export=()),
+    Op("diagonal_scatter", torch.diagonal_scatter, "meta", grad=VJP, node="diagonal_scatter",
+       sig="input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1", variants=_METHOD),
     Op("roll", torch.roll, "meta", grad=(lambda g, shifts, dims: g.roll(tuple(-s for s in shifts), dims),),
        node="roll", sig="input: Tensor, shifts: int[], dims: int[]? = None", variants=_METHOD),
     Op("flip", torch.flip, "meta", grad=(lambda g, dims: g.flip(dims),), node="flip", sig="input: Tensor, dims: int[]",
        variants=_METHOD),
     Op("rot90", torch.rot90, "meta", grad=(lambda g, k, dims: g.rot90(-k, dims),), node="rot90",
        sig="input: Tensor, k: int = 1, dims: int[] = (0, 1)", variants=_METHOD),
-    Op("movedim", torch.movedim, "meta", grad=(lambda g, source, destination: g.movedim(destination, source),),
-       node="permute", sig="input: Tensor, source: int[], destination: int[]", variants=_METHOD),
+    # torch's overloads of one name, each an entry; gt.client.overloads picks one per call
     Op("repeat_interleave", lambda x, repeats, dim, output_size: torch.repeat_interleave(
-        x, repeats, dim, output_size=output_size), "meta", grad=VJP, node="repeat_interleave",
-       sig="input: Tensor, repeats: int, dim: int? = None, *, output_size: int? = None", variants=_METHOD),
+        x, repeats, dim, output_size=output_size), "meta", grad=VJP, node="view",
+       sig="input: Tensor, repeats: int, dim: int? = None, *, output_size: int? = None", variants=_OVERLOAD, export=()),
+    Op("repeat_interleave_index", lambda repeats, output_size: torch.repeat_interleave(
+        repeats, output_size=output_size), "data", sig="repeats: Tensor, *, output_size: int? = None",
+       variants=_OVERLOAD, export=()),
     # -- indexing
     Op("take", torch.take, "meta", grad=VJP, node="take", sig="input: Tensor, index: Tensor", variants=_METHOD),
     Op("index_add", lambda x, i, s, dim, alpha: torch.index_add(x, dim, i, s, alpha=alpha), "meta", grad=VJP,
@@ -144,7 +164,11 @@ ENTRIES: tuple = (
     Op("searchsorted", lambda s, x, out_int32, right, side: torch.searchsorted(s, x, out_int32=out_int32, right=right,
                                                                                 side=side), "meta",
        sig="sorted_sequence: Tensor, input: Tensor, *, out_int32: bool = False, right: bool = False, side: str? = None",
-       variants=_FN),
+       variants=_OVERLOAD, export=()),
+    Op("searchsorted_sorter", lambda s, x, sorter, out_int32, right, side: torch.searchsorted(
+        s, x, out_int32=out_int32, right=right, side=side, sorter=sorter), "meta",
+       sig="sorted_sequence: Tensor, input: Tensor, *, out_int32: bool = False, right: bool = False, "
+           "side: str? = None, sorter: Tensor", variants=_OVERLOAD, export=()),
     Op("bucketize", lambda x, b, out_int32, right: torch.bucketize(x, b, out_int32=out_int32, right=right), "meta",
        sig="input: Tensor, boundaries: Tensor, *, out_int32: bool = False, right: bool = False", variants=_FN),
     Op("histc", torch.histc, "data", sig="input: Tensor, bins: int = 100, min: Scalar = 0, max: Scalar = 0"),
@@ -164,7 +188,7 @@ ENTRIES: tuple = (
     _linalg("linalg_matrix_norm", lambda A, ord, dim, keepdim, dtype: torch.linalg.matrix_norm(
         A, ord, dim, keepdim, dtype=dtype),
             "A: Tensor, ord: Any = 'fro', dim: int[] = (-2, -1), keepdim: bool = False, *, dtype: dtype? = None"),
-    _linalg("linalg_inv", torch.linalg.inv, "A: Tensor", (lambda g, out: -(out.mT @ g @ out.mT),)),
+    _linalg("linalg_inv", torch.linalg.inv, "A: Tensor", (lambda g, out: -(out.mT @ g @ out.mT),), "linalg_inv_ex"),
     _linalg("linalg_solve", lambda A, B, left: torch.linalg.solve(A, B, left=left),
             "A: Tensor, B: Tensor, *, left: bool = True"),
     _linalg("linalg_det", torch.linalg.det, "A: Tensor"),
@@ -180,10 +204,25 @@ ENTRIES: tuple = (
     Op("linalg_lstsq", lambda A, B, rcond, driver: torch.linalg.lstsq(A, B, rcond, driver=driver), "data",
        sig="A: Tensor, B: Tensor, rcond: float? = None, *, driver: str? = None", variants=_FN, export=_LINALG),
     _linalg("linalg_matrix_exp", torch.linalg.matrix_exp, "A: Tensor"),
+    _linalg("linalg_solve_triangular", lambda A, B, upper, left, unitriangular: torch.linalg.solve_triangular(
+        A, B, upper=upper, left=left, unitriangular=unitriangular),
+            "A: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False"),
+    Op("cholesky_inverse", torch.cholesky_inverse, "meta", grad=VJP, node="cholesky_inverse",
+       sig="input: Tensor, upper: bool = False", variants=_METHOD),
     # -- gt.fft (results that are complex raise NotImplementedError: GT has no complex dtypes)
     _fft("fft_fft", torch.fft.fft),
     _fft("fft_ifft", torch.fft.ifft),
     _fft("fft_rfft", torch.fft.rfft),
     _fft("fft_irfft", torch.fft.irfft),
-    _fft("fft_fftn", torch.fft.fftn, "input: Tensor, s: int[]? = None, dim: int[]? = None, norm: str? = None"),
+    _fft("fft_fftn", torch.fft.fftn, _FFTN_SIG),
+    # -- gt.fft with real results (a real input is the real part of a complex one)
+    _fft("fft_hfft", torch.fft.hfft),
+    _fft("fft_irfft2", torch.fft.irfft2, _FFT2_SIG),
+    _fft("fft_hfft2", torch.fft.hfft2, _FFT2_SIG),
+    _fft("fft_irfftn", torch.fft.irfftn, _FFTN_SIG),
+    _fft("fft_hfftn", torch.fft.hfftn, _FFTN_SIG),
+    Op("fft_fftshift", torch.fft.fftshift, "meta", grad=(lambda g, dim: ops.fft_ifftshift(g, dim),), node="roll",
+       sig="input: Tensor, dim: int[]? = None", variants=("function",), export=_FFT),
+    Op("fft_ifftshift", torch.fft.ifftshift, "meta", grad=(lambda g, dim: ops.fft_fftshift(g, dim),), node="roll",
+       sig="input: Tensor, dim: int[]? = None", variants=("function",), export=_FFT),
 )

@@ -14,9 +14,21 @@ import torch
 
 from gt.ops import layer_kernels as lk
 from gt.ops import nn_kernels as k
-from gt.ops.table import Op
+from gt.ops.table import Op, ops
 
 aten = torch.ops.aten
+_POOL = ("x", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+_UNPOOL = ("x", "indices", "output_size", "stride", "padding")
+
+
+def _max_pool_grad(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    return ops.max_pool_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _max_unpool_grad(g, x, indices, output_size):
+    """Each input value's gradient is the output gradient where it was put (torch's max_pool_double_backward)."""
+    n = len(output_size)
+    return g.flatten(-n).gather(-1, indices.flatten(-n)).reshape(x.shape)
 
 
 def _loss_grads(backward: str, target_backward: str, params: str) -> str:
@@ -60,6 +72,8 @@ ENTRIES: tuple = (
     Op("hardshrink", aten.hardshrink, "meta", ("x", "lambd"), ("hardshrink_backward(g, x, lambd)",), "hardshrink"),
     Op("softshrink", aten.softshrink, "meta", ("x", "lambd"), ("softshrink_backward(g, x, lambd)",), "softshrink"),
     Op("glu", aten.glu, "meta", ("x", "dim"), ("glu_backward(g, x, dim)",), "glu"),
+    # rrelu in training: the slopes (``noise``, 1 where x > 0) are drawn on the client, as torch's CPU kernel does
+    Op("rrelu_with_noise", torch.mul, "meta", ("x", "noise"), (lambda g, noise: g * noise, None), "rrelu_with_noise"),
     Op("prelu", aten.prelu, "meta", ("x", "weight"),
        ("prelu_backward(g, x, weight, 0)", "prelu_backward(g, x, weight, 1)"), "prelu_kernel"),
     # -- losses
@@ -95,9 +109,11 @@ ENTRIES: tuple = (
        "convolution"),
     Op("group_norm", k.group_norm, "meta", ("num_groups", "eps"),
        (_affine_grads("group_norm_backward", "num_groups, eps", "3"),), "native_group_norm"),
-    Op("max_pool2d", k.max_pool2d, "meta", ("x", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-       ("max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode)",),
-       "max_pool2d_with_indices"),
+    Op("max_pool2d", k.max_pool, "meta", _POOL, (_max_pool_grad,), "max_pool2_d_with_indices"),
+    Op("max_pool3d", k.max_pool, "meta", _POOL, (_max_pool_grad,), "max_pool3_d_with_indices"),
+    Op("max_pool_indices", k.max_pool_indices, "meta", _POOL),
+    Op("max_unpool2d", k.max_unpool, "meta", _UNPOOL, (_max_unpool_grad, None), "max_unpool2_d"),
+    Op("max_unpool3d", k.max_unpool, "meta", _UNPOOL, (_max_unpool_grad, None), "max_unpool3_d"),
     Op("avg_pool2d", aten.avg_pool2d, "meta",
        ("x", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
        ("avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)",),
@@ -179,8 +195,7 @@ ENTRIES: tuple = (
        ("g", "x", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")),
     Op("ctc_loss_backward", k.ctc_loss_backward, "gradient",
        ("g", "log_probs", "targets", "input_lengths", "target_lengths", "blank", "zero_infinity")),
-    Op("max_pool2d_backward", k.max_pool2d_backward, "gradient",
-       ("g", "x", "kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    Op("max_pool_backward", k.max_pool_backward, "gradient", ("g",) + _POOL),
     Op("avg_pool2d_backward", k.avg_pool2d_backward, "gradient",
        ("g", "x", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
     Op("adaptive_avg_pool2d_backward", k.adaptive_avg_pool2d_backward, "gradient", ("g", "x", "output_size")),

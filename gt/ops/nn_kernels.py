@@ -314,14 +314,31 @@ def group_norm_backward(g, x, *rest):
                                            mask)[which]
 
 
-def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    return aten.max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)[0]
+# 2-d or 3-d max pooling, by the kernel size's length
+_MAX_POOL = {2: aten.max_pool2d_with_indices, 3: aten.max_pool3d_with_indices}
+_MAX_POOL_BACKWARD = {2: aten.max_pool2d_with_indices_backward, 3: aten.max_pool3d_with_indices_backward}
 
 
-def max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode):
+    return _MAX_POOL[len(kernel_size)](x, kernel_size, stride, padding, dilation, ceil_mode)[0]
+
+
+def max_pool_indices(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Where each maximum is, as an index into the flattened spatial dims of ``x`` (``return_indices``)."""
+    return _MAX_POOL[len(kernel_size)](x, kernel_size, stride, padding, dilation, ceil_mode)[1]
+
+
+def max_pool_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
     """torch's max-pool backward kernel; the argmax indices are recomputed from ``x``."""
-    indices = aten.max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode)[1]
-    return aten.max_pool2d_with_indices_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode, indices)
+    indices = max_pool_indices(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _MAX_POOL_BACKWARD[len(kernel_size)](g, x, kernel_size, stride, padding, dilation, ceil_mode, indices)
+
+
+def max_unpool(x, indices, output_size, stride, padding):
+    """torch's max_unpool2d or (an ``output_size`` of 3) max_unpool3d: each value put where its index says."""
+    if len(output_size) == 2:
+        return aten.max_unpool2d(x, indices, output_size)
+    return aten.max_unpool3d(x, indices, output_size, stride, padding)
 
 
 def avg_pool2d_backward(g, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):

@@ -33,7 +33,8 @@ from gt.client.nn.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, G
                                         InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm)
 from gt.client.nn.parameter import Parameter
 from gt.client.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
-                                  AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d)
+                                  AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d, MaxUnpool2d,
+                                  MaxUnpool3d)
 from gt.client.nn.resampling import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d,
                                      ConstantPad3d, Fold, PixelShuffle, PixelUnshuffle, ReflectionPad1d,
                                      ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
@@ -61,6 +62,7 @@ __all__ = [
     "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "functional", "init", "utils",
     "GRU", "GRUCell", "LSTM", "LSTMCell", "MultiheadAttention", "RNN", "RNNBase", "RNNCell", "RNNCellBase",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
+    "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     # the GT prototype's functions
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "gelu", "leaky_relu",
     "log_softmax", "mse_loss", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",

@@ -83,7 +83,8 @@ class Threshold(Module):
 
 
 class RReLU(Module):
-    """Random leaky ReLU; GT supports its evaluation mode (the mean slope)."""
+    """Random leaky ReLU: random slopes for negative inputs in training (torch's samples under
+    the same seed), the mean slope in evaluation."""
 
     def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
         super().__init__()

@@ -254,14 +254,20 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor:
+               return_indices: bool = False):
     """2-d max pooling (torch's max_pool2d_with_indices; its backward kernel recomputes the indices)."""
-    if return_indices:
-        raise NotImplementedError("GT does not support torch.nn.functional.max_pool2d(return_indices=True) yet")
-    kernel = ntuple(kernel_size, 2, "kernel_size")
-    stride = kernel if stride is None or stride == [] else ntuple(stride, 2, "stride")
-    return _apply("max_pool2d", (input,), (kernel, stride, ntuple(padding, 2, "padding"),
-                                            ntuple(dilation, 2, "dilation"), bool(ceil_mode)))
+    return max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool(n: int, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool,
+             return_indices: bool):
+    """``n``-d max pooling (2 or 3); with ``return_indices``, also where each maximum is (one more
+    op, without a gradient), as the pair torch returns."""
+    kernel = ntuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, n, "stride")
+    params = (kernel, stride, ntuple(padding, n, "padding"), ntuple(dilation, n, "dilation"), bool(ceil_mode))
+    out = _apply(f"max_pool{n}d", (input,), params)
+    return (out, _apply("max_pool_indices", (input,), params)) if return_indices else out
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

@@ -71,10 +71,18 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
           inplace: bool = False) -> Tensor:
-    """Evaluation-mode rrelu: leaky_relu with the mean slope, as torch."""
-    if training:
-        raise NotImplementedError("gt: rrelu(training=True) (random slopes) is not supported")
-    return leaky_relu(input, (lower + upper) / 2, inplace)
+    """Randomised leaky ReLU.  Training: each non-positive element scaled by a slope drawn from
+    U(lower, upper) with torch's CPU generator, as torch's CPU kernel draws them (one draw per
+    such element, in order), so the input is read (a sync point) to know which; evaluation:
+    leaky_relu with the mean slope."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    noise = torch.empty(tuple(input.shape), dtype=input.dtype)
+    torch.ops.aten.rrelu_with_noise(input._value().detach().cpu(), noise, lower, upper, True)
+    noise = put(noise)
+    if inplace:
+        return _rebind(input, lambda x: _apply("rrelu_with_noise", (x, noise)))
+    return _apply("rrelu_with_noise", (input, noise))
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:

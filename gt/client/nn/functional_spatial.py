@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import warnings
 
-from gt.client.nn.functional import _apply, convolution_checks, ntuple
+import torch
+
+from gt.client.nn.functional import _apply, convolution_checks, max_pool, ntuple
 from gt.client.tensor import Tensor
 
 
@@ -115,15 +117,45 @@ def _pool1d_args(kernel_size, stride, padding) -> tuple:
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor:
+               return_indices: bool = False):
     """1-d max pooling: 2-d max pooling of a height-1 view, as torch's max_pool1d_with_indices."""
-    if return_indices:
-        raise NotImplementedError("gt: max_pool1d(return_indices=True) is not supported")
     _check_1d("max_pool1d", input)
     kernel, stride, padding = _pool1d_args(kernel_size, stride, padding)
     dilation = (1,) + ntuple(dilation, 1, "dilation")
-    return _apply("max_pool2d", (input.unsqueeze(-2),), (kernel, stride, padding, dilation,
-                                                          bool(ceil_mode))).squeeze(-2)
+    out = max_pool(2, input.unsqueeze(-2), kernel, stride, padding, dilation, ceil_mode, return_indices)
+    return tuple(o.squeeze(-2) for o in out) if return_indices else out.squeeze(-2)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """3-d max pooling (torch's max_pool3d_with_indices; its backward kernel recomputes the indices)."""
+    return max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _max_unpool(n: int, input: Tensor, indices: Tensor, kernel_size, stride, padding, output_size) -> Tensor:
+    """The ``n``-d partial inverse of max pooling: each value put where ``indices`` says, zeros
+    elsewhere; the output size as torch works it out (and refuses it)."""
+    kernel = ntuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None else ntuple(stride, n, "stride")
+    padding = ntuple(padding, n, "padding")
+    size = tuple(torch.nn.functional._unpool_output_size(torch.empty(tuple(input.shape), device="meta"), list(kernel),
+                                                         list(stride), list(padding), output_size))
+    if n == 1:   # as torch: 2-d unpooling of a width-1 view
+        return _apply("max_unpool2d", (input.unsqueeze(-1), indices.unsqueeze(-1)),
+                      (size + (1,), stride, padding)).squeeze(-1)
+    return _apply(f"max_unpool{n}d", (input, indices), (size, stride, padding))
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -178,5 +210,6 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
 
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "conv_transpose1d",
-           "conv_transpose2d", "conv_transpose3d", "fold", "interpolate", "max_pool1d", "pixel_shuffle",
+           "conv_transpose2d", "conv_transpose3d", "fold", "interpolate", "max_pool1d", "max_pool3d",
+           "max_unpool1d", "max_unpool2d", "max_unpool3d", "pixel_shuffle",
            "pixel_unshuffle", "unfold", "upsample", "upsample_bilinear", "upsample_nearest"]

@@ -13,8 +13,6 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False) -> None:
         super().__init__()
-        if return_indices:
-            raise NotImplementedError(f"GT does not support torch.nn.{type(self).__name__}(return_indices=True) yet")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -28,13 +26,52 @@ class _MaxPoolNd(Module):
 
 
 class MaxPool1d(_MaxPoolNd):
-    def forward(self, input: Tensor) -> Tensor:
-        return FS.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, input: Tensor):
+        return FS.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                             self.return_indices)
 
 
 class MaxPool2d(_MaxPoolNd):
-    def forward(self, input: Tensor) -> Tensor:
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, input: Tensor):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    def forward(self, input: Tensor):
+        return FS.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                             self.return_indices)
+
+
+class _MaxUnpoolNd(Module):
+    """The partial inverse of ``MaxPool<n>d`` given its indices; ``stride`` defaults to ``kernel_size``."""
+
+    n = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        self.kernel_size = F.ntuple(kernel_size, self.n, "kernel_size")
+        self.stride = F.ntuple(stride if stride is not None else kernel_size, self.n, "stride")
+        self.padding = F.ntuple(padding, self.n, "padding")
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return getattr(FS, f"max_unpool{self.n}d")(input, indices, self.kernel_size, self.stride, self.padding,
+                                                   output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    n = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    n = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    n = 3
 
 
 class AvgPool1d(Module):
