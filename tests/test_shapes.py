@@ -88,15 +88,21 @@ def _train(sizes, rng_seed=0):
     return losses, [p.detach().numpy() for p in model.parameters()]
 
 
-def test_a_last_partial_batch_every_epoch_keeps_one_graph_per_step(use_worker, monkeypatch):
-    symbolic = []
+@pytest.fixture
+def symbolic(monkeypatch):
+    """Graphs run uncompiled (the fx graph itself); the list of each symbolic compile's dims."""
+    compiles = []
 
     def stand_in(gm, inputs, dynamic):
-        symbolic.append(dynamic)
+        compiles.append(dynamic)
         return None, None, lambda args: gm(*args)
 
     monkeypatch.setattr(engine_mod, "_compile_symbolic", stand_in)
     monkeypatch.setattr(engine_mod, "_compile_graph", lambda gm, inputs: lambda args: gm(*args))
+    return compiles
+
+
+def test_a_last_partial_batch_every_epoch_keeps_one_graph_per_step(use_worker, symbolic):
     sizes = [16, 16, 16, 5] * 8                 # epochs of 53 samples in batches of 16
     use_worker(batch_size=1)
     ref_losses, ref_params = _train(sizes)
@@ -158,17 +164,9 @@ def test_a_param_that_is_no_input_size_keeps_a_pattern_per_value(use_worker, rng
     assert (stats["compilation"]["cache_misses"], stats["compilation"]["cache_hits"]) == (2, 2)   # n = 2, 3
 
 
-def test_variable_sequence_lengths_keep_one_graph_per_step(use_worker, monkeypatch):
+def test_variable_sequence_lengths_keep_one_graph_per_step(use_worker, symbolic):
     """Embedding, mean over the sequence: the backward expands to (batch, length, dim), a
     param.  The step still becomes one symbolic graph, with torch's numbers."""
-    symbolic = []
-
-    def stand_in(gm, inputs, dynamic):
-        symbolic.append(dynamic)
-        return None, None, lambda args: gm(*args)
-
-    monkeypatch.setattr(engine_mod, "_compile_symbolic", stand_in)
-    monkeypatch.setattr(engine_mod, "_compile_graph", lambda gm, inputs: lambda args: gm(*args))
     lengths = np.random.default_rng(1).integers(3, 12, size=30)
 
     def train(lib, tensor):
