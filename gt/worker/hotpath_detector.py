@@ -107,15 +107,18 @@ class HotPathDetector:
         return Batch(canon, ext_ids, live_ids, metas=metas)
 
     def record_batch(self, operations: list, batch: Batch | None = None,
-                     tensors: dict | None = None) -> bool:
+                     tensors: dict | None = None, dynamic: bool | None = None) -> bool:
         """Count one occurrence of this batch; True when it should run compiled.
 
         ``batch`` is the canonical form from the worker's batcher; without it the
         operations are canonicalised here (their inputs' shapes read from ``tensors``).
+        ``dynamic`` (a region's setting): True, its sizes are symbolic from the first
+        sight; False, exact; None, symbolic once they vary.
         """
         if batch is None:
             batch = self._canonical(operations, tensors if tensors is not None else {})
-        self._shape_agnostic(batch, operations)
+        if dynamic is not False:
+            self._shape_agnostic(batch, operations, dynamic)
         codes = tuple(map(self.meta_code, batch.metas))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
         state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
@@ -129,7 +132,7 @@ class HotPathDetector:
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and hot
 
-    def _shape_agnostic(self, batch: Batch, operations: list) -> None:
+    def _shape_agnostic(self, batch: Batch, operations: list, dynamic: bool | None) -> None:
         """Automatic dynamic, as Dynamo's: once a batch's structure (canonical form, inputs'
         dtypes and ranks) is seen with another size in some dims, those dims are symbolic in
         its pattern (``batch.metas`` keeps no size, only the dims' stride order, there) and
@@ -148,6 +151,11 @@ class HotPathDetector:
         family = self._sizes.get(key)
         if family is None:
             family = self._family(key, batch, operations, sizes)
+        if dynamic and family.dynamic is None:    # every size symbolic at once (0 and 1 stay specialised)
+            dims = tuple(frozenset(d for d, n in enumerate(m) if n > 1) for m in sizes)
+            if any(dims):
+                family.dynamic = dims
+                self.symbolic_patterns += 1
         first, dynamic = family.first, family.dynamic
         if family.sym:
             if not all(_param_ints(operations[i][3])[j] == sizes[k][d] for i, j, k, d in family.sym):
