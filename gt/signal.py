@@ -8,14 +8,23 @@ A scope changes nothing unless it is configured, from the YAML file named by
 
     forward:
       compile: true
+    eval:
+      compile: false
+      dynamic: false
     layer1:
       shard: {axis: 0, workers: [0, 1]}
       backward: layer1_bwd
 
 or from Python with ``gt.register_config("forward", gt.SignalConfig(compile=True))``.
-A ``compile: true`` scope cuts the worker's batches at its entry and exit, and
-the batches made inside it compile on first sight (no hot-path threshold),
-cached like any hot pattern.  ``shard`` and ``backward`` settings are checked,
+A configured scope cuts the worker's batches at its entry and exit.  With
+``compile: true`` the batches made inside it compile on first sight (no hot-path
+threshold), cached like any hot pattern; with ``compile: false`` they never
+compile (nor join a step's merged graph), whatever the hot-path detector counts.
+``dynamic: true`` compiles the scope's batches with symbolic sizes from the
+first graph on, ``dynamic: false`` keeps every size exact (a graph per size);
+unset, sizes become symbolic once they vary (``GT_AUTO_COMPILE=1``'s automatic
+dynamic, which ``dynamic`` needs).  The innermost scope that sets a setting
+decides it.  ``shard`` and ``backward`` settings are checked,
 then refused with NotImplementedError: GT does not shard a scope's tensors or
 route its gradients through another scope yet (nothing is silently ignored).
 """
@@ -57,15 +66,20 @@ class ShardConfig:
 
 @dataclass(frozen=True)
 class SignalConfig:
-    """A scope's settings: ``compile`` its region, ``shard`` its tensors, use ``backward_signal`` for gradients."""
+    """A scope's settings: ``compile`` its region (True: at once, False: never, None: as the
+    hot-path detector decides), its sizes ``dynamic`` (True: symbolic, False: exact, None: once they
+    vary), ``shard`` its tensors, use ``backward_signal`` for gradients."""
 
-    compile: bool = False
+    compile: bool | None = None
     shard: ShardConfig | None = None
     backward_signal: str | None = None
+    dynamic: bool | None = None
 
     def __post_init__(self) -> None:
-        if type(self.compile) is not bool:
-            raise TypeError(f"SignalConfig.compile must be True or False, got {self.compile!r}")
+        for name in ("compile", "dynamic"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not bool:
+                raise TypeError(f"SignalConfig.{name} must be True, False or None, got {value!r}")
         if self.shard is not None and not isinstance(self.shard, ShardConfig):
             raise TypeError(f"SignalConfig.shard must be a ShardConfig, got {type(self.shard).__name__}")
         if self.backward_signal is not None and not isinstance(self.backward_signal, str):
@@ -86,7 +100,7 @@ _BACKWARD_REFUSED = ("{what}: GT does not support backward signals yet (running 
 
 
 _configs: dict[str, SignalConfig] = {}
-_stack: list[tuple[str, bool]] = []     # (name, compiles) of the open scopes, innermost last
+_stack: list[tuple[str, bool]] = []     # (name, configured) of the open scopes, innermost last
 
 
 def _check_name(name: Any) -> str:
@@ -113,17 +127,17 @@ def _from_mapping(name: str, raw: Any, where: str) -> SignalConfig:
         return SignalConfig()
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: scope {name!r} must map to settings, got {raw!r}")
-    unknown = set(raw) - {"compile", "shard", "backward", "backward_signal"}
+    unknown = set(raw) - {"compile", "dynamic", "shard", "backward", "backward_signal"}
     if unknown:
         raise ConfigError(f"{where}: scope {name!r} has unknown settings {sorted(unknown)} "
-                          "(known: compile, shard, backward)")
+                          "(known: compile, dynamic, shard, backward)")
     shard = raw.get("shard")
     try:
         if shard is not None:
             if not isinstance(shard, dict) or set(shard) - {"axis", "workers"}:
                 raise ValueError(f"shard must be {{axis: int, workers: [ids]}}, got {shard!r}")
             shard = ShardConfig(**shard)
-        return SignalConfig(compile=raw.get("compile", False), shard=shard,
+        return SignalConfig(compile=raw.get("compile"), dynamic=raw.get("dynamic"), shard=shard,
                             backward_signal=raw.get("backward", raw.get("backward_signal")))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: scope {name!r}: {exc}") from None
@@ -154,11 +168,12 @@ def load_config(path: str) -> None:
 def enter(name: str, backward: str | None = None) -> None:
     """Open scope ``name`` (``exit(name)`` closes it)."""
     config = _configs.get(_check_name(name))
-    compiles = config is not None and config.compile
+    region = None if config is None else (config.compile, config.dynamic)
     _refuse_backward("enter", name, backward)
-    _stack.append((name, compiles))
-    if compiles:
-        runtime.mark_boundary(True)
+    configured = region is not None and region != (None, None)
+    _stack.append((name, configured))
+    if configured:
+        runtime.mark_boundary(region)
 
 
 def _refuse_backward(fn: str, name: str, backward: Any) -> None:
@@ -170,11 +185,11 @@ def exit(name: str) -> None:  # noqa: A001 - the prototype's name
     """Close scope ``name``, the innermost open scope."""
     if not _stack:
         raise RuntimeError(f"gt.signal.exit({name!r}): no scope is open")
-    top, compiles = _stack[-1]
+    top, configured = _stack[-1]
     if top != name:
         raise RuntimeError(f"gt.signal.exit({name!r}): the innermost open scope is {top!r}")
     _stack.pop()
-    if compiles:
+    if configured:
         runtime.mark_boundary(False)
 
 

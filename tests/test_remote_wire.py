@@ -24,8 +24,11 @@ def test_params_round_trip_to_exactly_what_ops_take():
     assert op.scalars == (0.5, 2, False) and type(op.scalars[2]) is bool
     assert wire.decode_params(wire.decode_items(wire.encode([(0, 0, 1, (), torch.Size([2, 3]), ())]))[0]
                               .params) == (2, 3)
-    assert wire.decode_items(wire.encode([(2,), (2, True), (2, False)])) == \
-        [wire.Boundary(None), wire.Boundary(True), wire.Boundary(False)]
+    assert wire.decode_items(wire.encode([(2,), (2, True), (2, False), (2, (False, None)), (2, (None, True))])) == \
+        [wire.Boundary(None), wire.Boundary(True), wire.Boundary(False), wire.Boundary((False, None)),
+         wire.Boundary((None, True))]
+    with pytest.raises(wire.WireError):
+        wire.decode_items(wire.encode([(2, (1, "x"))]))
 
 
 @pytest.mark.parametrize("params, problem", [

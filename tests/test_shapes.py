@@ -88,15 +88,21 @@ def _train(sizes, rng_seed=0):
     return losses, [p.detach().numpy() for p in model.parameters()]
 
 
-def test_a_last_partial_batch_every_epoch_keeps_one_graph_per_step(use_worker, monkeypatch):
-    symbolic = []
+@pytest.fixture
+def symbolic(monkeypatch):
+    """Graphs run uncompiled (the fx graph itself); the list of each symbolic compile's dims."""
+    compiles = []
 
     def stand_in(gm, inputs, dynamic):
-        symbolic.append(dynamic)
+        compiles.append(dynamic)
         return None, None, lambda args: gm(*args)
 
     monkeypatch.setattr(engine_mod, "_compile_symbolic", stand_in)
     monkeypatch.setattr(engine_mod, "_compile_graph", lambda gm, inputs: lambda args: gm(*args))
+    return compiles
+
+
+def test_a_last_partial_batch_every_epoch_keeps_one_graph_per_step(use_worker, symbolic):
     sizes = [16, 16, 16, 5] * 8                 # epochs of 53 samples in batches of 16
     use_worker(batch_size=1)
     ref_losses, ref_params = _train(sizes)
@@ -125,3 +131,66 @@ def test_a_symbolic_graphs_guards_refuse_other_strides_and_static_sizes():
     assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 8)[:, :4], w])   # strides (8, 1)
     assert not shape_env.evaluate_guards_expression(code, [other, w.t().contiguous().t()])  # w transposed
     assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 5), torch.randn(5, 3)])  # static dim
+
+
+def test_a_size_in_an_ops_params_is_symbolic_with_the_input_dim_it_equals(use_worker, rng):
+    """``reshape(n, 2, 3)`` carries the batch size in its params: once n varies, the param
+    follows the input's dim 0 inside one graph; n = 1 breaks its guards (another graph)."""
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    sizes = [4, 4, 6, 9, 4, 7, 1, 5]
+    for n in sizes:
+        x = rng.standard_normal((n, 6)).astype(np.float32)
+        with gt.no_grad():
+            got = (gt.from_numpy(x) * 2.0).reshape(n, 2, 3).sum(2).numpy()
+        np.testing.assert_allclose(got, (x * 2).reshape(n, 2, 3).sum(2), rtol=1e-6, atol=1e-6, err_msg=f"size {n}")
+    stats = w.get_stats()
+    # 4, 4: one pattern; 6 joins it with dim 0 and the reshape's first int symbolic; hot at
+    # its third sight (4), compiled once, run again for 7; 1 needs a graph of its own; 5 runs the first.
+    assert stats["hotpath"]["symbolic_patterns"] == 1
+    assert (stats["compilation"]["cache_misses"], stats["compilation"]["cache_hits"]) == (2, 2)
+    assert stats["compilation"]["compile_failures"] == 0
+
+
+def test_a_param_that_is_no_input_size_keeps_a_pattern_per_value(use_worker, rng):
+    """``reshape(2 n, 3)``: 2 n is no input's size, so each n is its own exact pattern."""
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=1)
+    for n in [2, 2, 2, 3, 3, 3, 4]:
+        x = rng.standard_normal((n, 6)).astype(np.float32)
+        with gt.no_grad():
+            got = (gt.from_numpy(x) + 1.0).reshape(2 * n, 3).numpy()
+        np.testing.assert_allclose(got, (x + 1).reshape(2 * n, 3), rtol=1e-6)
+    stats = w.get_stats()
+    assert stats["hotpath"]["symbolic_patterns"] == 0
+    assert (stats["compilation"]["cache_misses"], stats["compilation"]["cache_hits"]) == (2, 2)   # n = 2, 3
+
+
+def test_variable_sequence_lengths_keep_one_graph_per_step(use_worker, symbolic):
+    """Embedding, mean over the sequence: the backward expands to (batch, length, dim), a
+    param.  The step still becomes one symbolic graph, with torch's numbers."""
+    lengths = np.random.default_rng(1).integers(3, 12, size=30)
+
+    def train(lib, tensor):
+        lib.manual_seed(0)
+        emb, out = lib.nn.Embedding(50, 4), lib.nn.Linear(4, 1)
+        opt = lib.optim.SGD([*emb.parameters(), *out.parameters()], lr=0.1, momentum=0.9)
+        data = np.random.default_rng(2)
+        losses = []
+        for t in lengths:
+            idx = tensor(data.integers(0, 50, size=(3, t)))
+            y = tensor(data.standard_normal((3, 1)).astype(np.float32))
+            opt.zero_grad()
+            loss = lib.nn.functional.mse_loss(out(emb(idx).mean(dim=1)), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses, emb.weight.detach().numpy()
+
+    ref_losses, ref_weight = train(torch, torch.from_numpy)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=3)
+    losses, weight = train(gt, gt.from_numpy)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    np.testing.assert_allclose(weight, ref_weight, rtol=1e-5, atol=1e-6)
+    stats = w.get_stats()
+    assert stats["hotpath"]["cycle_period"] == 3 and len(symbolic) == 1   # one graph: the whole step
+    assert stats["compilation"]["cache_misses"] == 1
+    assert stats["hotpath"]["hot_batches_executed"] >= 15

@@ -84,6 +84,55 @@ def test_enter_and_exit_cut_batches_at_the_scope_edges(scopes, compiles, use_wor
     assert compiles == [3]                       # only the scope's batch: a and its two scalars
 
 
+def test_a_compile_false_scope_never_compiles_nor_joins_a_merged_step(scopes, compiles, use_worker):
+    """The loop's other batch compiles alone; the scope's batch, as hot as it, runs eagerly,
+    and the two are not merged into one graph per step (as they are without the setting)."""
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    gt.register_config("eval", gt.SignalConfig(compile=False))
+    x = gt.tensor([0.5, -1.0, 2.0])
+    got = []
+    for _ in range(8):
+        y = _body(x)
+        with gt.signal.context("eval"):
+            z = (x * 3.0).tanh().sum()
+        got.append((y.item(), z.item()))
+    base = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(got, [(np.exp((base + 1) * 2).sum(), np.tanh(base * 3).sum())] * 8, rtol=1e-6)
+    stats = w.get_stats()
+    assert compiles == [3]                       # _body's batch only: x and two scalars
+    assert stats["hotpath"]["cycle_period"] == 0 and stats["hotpath"]["merged_batches"] == 0
+    assert stats["operations"]["compiled"] == 4 * stats["compilation"]["cache_hits"] + 4
+
+
+def test_dynamic_settings_make_a_scopes_sizes_symbolic_at_once_or_keep_them_exact(scopes, use_worker,
+                                                                                   monkeypatch, rng):
+    symbolic = []
+
+    def stand_in(gm, inputs, dynamic):
+        symbolic.append(dynamic)
+        return None, None, lambda args: gm(*args)
+
+    monkeypatch.setattr(engine_mod, "_compile_symbolic", stand_in)
+    monkeypatch.setattr(engine_mod, "_compile_graph", lambda gm, inputs: lambda args: gm(*args))
+    gt.register_config("dyn", gt.SignalConfig(compile=True, dynamic=True))
+    gt.register_config("exact", gt.SignalConfig(dynamic=False))
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=1)
+    for n in (5, 3, 4, 3, 6, 4, 3, 4):        # no cycle of batches forms
+        a = rng.standard_normal(n).astype(np.float32)
+        with gt.signal.context("dyn"):
+            y = (gt.from_numpy(a) * 2.0).exp()
+        with gt.signal.context("exact"):
+            z = (gt.from_numpy(a) + 1.0).tanh()
+        np.testing.assert_allclose(y.numpy(), np.exp(a * 2), rtol=1e-6)
+        np.testing.assert_allclose(z.numpy(), np.tanh(a + 1), rtol=1e-6)
+    stats = w.get_stats()
+    # "dyn": symbolic from its first (compiled) sight, one graph for every size; "exact": a
+    # pattern per size (3 and 4 compile, once each), never symbolic.
+    assert symbolic == [(frozenset({0}),)]
+    assert stats["hotpath"]["symbolic_patterns"] == 1
+    assert stats["compilation"]["cache_misses"] == 3
+
+
 def test_exit_must_name_the_innermost_scope(scopes):
     gt.signal.enter("outer")
     with pytest.raises(RuntimeError, match="innermost open scope is 'outer'"):
@@ -109,8 +158,10 @@ def test_shard_and_backward_settings_are_validated_then_refused(scopes):
         gt.ShardConfig(axis=0, workers=[0, 0])
     with pytest.raises(TypeError, match="axis must be an int"):
         gt.ShardConfig(axis="0", workers=[0])
-    with pytest.raises(TypeError, match="compile must be True or False"):
+    with pytest.raises(TypeError, match="compile must be True, False or None"):
         gt.SignalConfig(compile="yes")
+    with pytest.raises(TypeError, match="dynamic must be True, False or None, got 1"):
+        gt.SignalConfig(dynamic=1)
     with pytest.raises(TypeError, match="must be a SignalConfig"):
         gt.register_config("dp", {"compile": True})
     with pytest.raises(TypeError, match="must be a ShardConfig"):
@@ -151,9 +202,10 @@ def test_gt_auto_shard_is_refused_not_ignored():
 
 def test_yaml_config_is_loaded_and_checked(scopes, tmp_path):
     good = tmp_path / "good.yaml"
-    good.write_text("fwd:\n  compile: true\nplain:\n")
+    good.write_text("fwd:\n  compile: true\nplain:\neval:\n  compile: false\n  dynamic: true\n")
     gt_signal.load_config(str(good))
     assert gt_signal.get_config("fwd") == gt.SignalConfig(compile=True)
+    assert gt_signal.get_config("eval") == gt.SignalConfig(compile=False, dynamic=True)
     assert gt_signal.get_config("plain") == gt.SignalConfig()
     for text, what in (("layer1:\n  shard: {axis: 0, workers: [0, 1]}\n", "SignalConfig(shard="),
                        ("layer1:\n  compile: true\n  backward: layer1_bwd\n", "SignalConfig(backward_signal=")):

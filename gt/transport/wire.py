@@ -192,8 +192,8 @@ class Free(_Msg, tag=1):
 
 
 class Boundary(_Msg, tag=2):
-    """``Worker.mark_boundary(region)``: True opens a compile region, False closes one."""
-    region: Union[bool, None] = None
+    """``Worker.mark_boundary(region)``: (compile, dynamic) or True opens a region, False closes one."""
+    region: Union[bool, tuple[Union[bool, None], Union[bool, None]], None] = None
 
 
 class Put(_Msg, tag=3):

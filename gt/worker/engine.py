@@ -21,6 +21,7 @@ import logging
 import struct
 import time
 from collections import OrderedDict
+from itertools import count
 from operator import itemgetter
 from typing import Any, Callable
 
@@ -81,7 +82,7 @@ class Operation(tuple):
 class Batch:
     """A flushed batch in canonical form, plus what this run decided about it."""
 
-    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "dynamic",
+    __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "dynamic", "sym_params",
                  "compiled", "failed", "error", "compile_seconds")
 
     def __init__(self, canon: bytes, ext_ids: tuple, live_ids: tuple, freed_ids: tuple = (),
@@ -93,6 +94,8 @@ class Batch:
         self.metas = metas
         self.key = key  # the compiled-graph cache key; None: the canonical form itself
         self.dynamic = None     # per external input, the dims compiled as symbolic sizes (None: none)
+        # (op, int position in its params, external input, dim): param ints that are an input's size
+        self.sym_params: tuple = ()
         self.compiled = False   # set by the engine: did this run use a compiled graph?
         self.failed = False     # set by the engine: did compiling or running compiled fail?
         self.error = ""
@@ -278,10 +281,14 @@ class Engine:
         nodes = {i: graph.placeholder(f"in{k}") for k, i in enumerate(batch.ext_ids)}
         n_scalars = sum(len(op[4]) for op in operations)
         scalar_nodes = iter([graph.placeholder(f"s{k}") for k in range(n_scalars)])
-        for opcode, result_id, input_ids, params, scalars in operations:
+        sizes: dict = {}
+        for i, j, k, d in batch.sym_params:
+            size = graph.call_function(torch.ops.aten.sym_size.int, (nodes[batch.ext_ids[k]], d))
+            sizes.setdefault(i, {})[j] = size
+        for n, (opcode, result_id, input_ids, params, scalars) in enumerate(operations):
             args = [nodes[i] for i in input_ids]
             args.extend(graph.call_function(_ops.scalar_as, (next(scalar_nodes), args[0])) for _ in scalars)
-            args.extend(params)
+            args.extend(_with_sizes(params, sizes[n], count()) if n in sizes else params)
             nodes[result_id] = graph.call_function(self.graph_funcs[opcode], tuple(args))
         graph.output(tuple(nodes[i] for i in batch.live_ids))
         graph.lint()
@@ -394,6 +401,21 @@ def _canonical_batch(operations: list, tensors: dict) -> Batch:
     # A fresh batcher numbers params from 0: the key carries the params themselves, exactly.
     params = tuple((_exact(op[3]), tuple(type(s) for s in op[4])) for op in operations)
     return Batch(canon, ext_ids, live_ids, metas=metas, key=(canon, metas, params))
+
+
+def _with_sizes(params: tuple, sizes: dict, position) -> tuple:
+    """``params`` with the ints at ``sizes``' positions (counted over the nested ints, as
+    ``position`` counts them) replaced by the graph's size nodes."""
+    out = []
+    for v in params:
+        if type(v) is int:
+            p = next(position)
+            out.append(sizes.get(p, v))
+        elif isinstance(v, tuple):
+            out.append(_with_sizes(v, sizes, position))
+        else:
+            out.append(v)
+    return tuple(out)
 
 
 def _exact(value):

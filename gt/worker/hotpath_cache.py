@@ -84,17 +84,23 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def pattern_digest(canon: bytes, operations: list, metas: tuple) -> str:
-    """A digest of a batch pattern that is the same in every process (computed once per pattern)."""
+def canon_without_params(canon: bytes) -> bytes:
+    """A canonical form (gt.worker._batcher) with every op's param code set to 0: the code is
+    this process's interning of the params, so callers key the params themselves."""
     words = array.array("i")
     words.frombytes(canon)
     if sys.byteorder != "little":
         words.byteswap()
     k = 2
     for _ in range(words[0]):
-        words[k + 1] = 0      # the param code: this process's interning; the params follow below
+        words[k + 1] = 0
         k += 5 + words[k + 3]
-    h = hashlib.sha256(words.tobytes())
+    return words.tobytes()
+
+
+def pattern_digest(canon: bytes, operations: list, metas: tuple) -> str:
+    """A digest of a batch pattern that is the same in every process (computed once per pattern)."""
+    h = hashlib.sha256(canon_without_params(canon))
     h.update(repr([op[3] for op in operations]).encode())
     h.update(repr(metas).encode())
     return h.hexdigest()[:32]

@@ -18,13 +18,49 @@ import time
 
 from gt.worker import _batcher, _hotpath
 from gt import ops as _ops
-from gt.worker.engine import Batch, Operation, meta_of
-from gt.worker.hotpath_cache import PatternCache
+from gt.worker.engine import Batch, Operation, _exact, meta_of
+from gt.worker.hotpath_cache import PatternCache, canon_without_params
 from gt.worker.policy import COMPILED, HOT, STATE_NAMES, HotPathPolicy
 
 log = logging.getLogger(__name__)
 
 _META_CODES_LIMIT = 1 << 16
+
+
+class _Family:
+    """What automatic dynamic knows of one batch structure: the sizes it was first seen with,
+    the dims that varied since (per input), its canonical form, and its symbolic params
+    ((op, int position in its params, input, dim) each) with the first params' ints."""
+
+    __slots__ = ("first", "dynamic", "canon", "sym", "ints")
+
+    def __init__(self, first: tuple, canon: bytes, operations: list) -> None:
+        self.first = first
+        self.dynamic: tuple | None = None
+        self.canon = canon
+        self.sym: tuple = ()
+        self.ints = [_param_ints(op[3]) for op in operations]
+
+
+def _param_ints(params) -> list:
+    """The ints in an op's params (nested tuples, torch.Size), in order."""
+    out = []
+    for v in params:
+        if type(v) is int:
+            out.append(v)
+        elif isinstance(v, tuple):
+            out.extend(_param_ints(v))
+    return out
+
+
+def _param_class(value):
+    """An op's params with every int left open: batches that differ only in those ints are one
+    structure.  Everything else is kept exactly (float bits, types), as the batcher keys params."""
+    if type(value) is int:
+        return int
+    if isinstance(value, tuple):
+        return type(value), tuple(map(_param_class, value))
+    return _exact(value)
 
 
 class HotPathDetector:
@@ -46,8 +82,10 @@ class HotPathDetector:
         self._next_meta_code = 0
         self._current: tuple | None = None
         self._batcher: _batcher.Batcher | None = None   # for batches given as operations only
-        # Automatic dynamic: (canon, inputs' dtypes and ranks) -> [first sizes, dims symbolic per input]
+        # Automatic dynamic: (canon, inputs' dtypes and ranks) -> its _Family, which batches
+        # differing only in param ints that are input sizes share (found by the loose key).
         self._sizes: dict = {}
+        self._loose: dict = {}
         self.symbolic_patterns = 0
 
     def meta_code(self, meta: tuple) -> int:
@@ -69,15 +107,18 @@ class HotPathDetector:
         return Batch(canon, ext_ids, live_ids, metas=metas)
 
     def record_batch(self, operations: list, batch: Batch | None = None,
-                     tensors: dict | None = None) -> bool:
+                     tensors: dict | None = None, dynamic: bool | None = None) -> bool:
         """Count one occurrence of this batch; True when it should run compiled.
 
         ``batch`` is the canonical form from the worker's batcher; without it the
         operations are canonicalised here (their inputs' shapes read from ``tensors``).
+        ``dynamic`` (a region's setting): True, its sizes are symbolic from the first
+        sight; False, exact; None, symbolic once they vary.
         """
         if batch is None:
             batch = self._canonical(operations, tensors if tensors is not None else {})
-        self._shape_agnostic(batch, len(operations))
+        if dynamic is not False:
+            self._shape_agnostic(batch, operations, dynamic)
         codes = tuple(map(self.meta_code, batch.metas))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
         state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
@@ -91,35 +132,73 @@ class HotPathDetector:
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and hot
 
-    def _shape_agnostic(self, batch: Batch, n_ops: int) -> None:
+    def _shape_agnostic(self, batch: Batch, operations: list, dynamic: bool | None) -> None:
         """Automatic dynamic, as Dynamo's: once a batch's structure (canonical form, inputs'
         dtypes and ranks) is seen with another size in some dims, those dims are symbolic in
         its pattern (``batch.metas`` keeps no size, only the dims' stride order, there) and
-        the engine compiles it once with symbolic sizes (``batch.dynamic``)."""
+        the engine compiles it once with symbolic sizes (``batch.dynamic``).
+
+        A size may also sit in an op's params (an ``expand`` to the sequence length in a
+        backward pass): params whose ints vary with a symbolic dim (the same value as some
+        input's dim, at every size) join the family too; the batch then takes the family's
+        canonical form and the engine computes those ints from the input's size in the graph
+        (``batch.sym_params``).  A batch whose param is not its input's size is no member."""
         metas = batch.metas
         if None in metas:
             return
         key = (batch.canon, tuple((m[0], len(m[1])) for m in metas))
-        known = self._sizes.get(key)
         sizes = tuple(m[1] for m in metas)
-        if known is None:
-            if len(self._sizes) >= _META_CODES_LIMIT:
-                self._sizes.clear()
-            self._sizes[key] = [sizes, None]
-            return
-        first, dynamic = known
+        family = self._sizes.get(key)
+        if family is None:
+            family = self._family(key, batch, operations, sizes)
+        if dynamic and family.dynamic is None:    # every size symbolic at once (0 and 1 stay specialised)
+            dims = tuple(frozenset(d for d, n in enumerate(m) if n > 1) for m in sizes)
+            if any(dims):
+                family.dynamic = dims
+                self.symbolic_patterns += 1
+        first, dynamic = family.first, family.dynamic
+        if family.sym:
+            if not all(_param_ints(operations[i][3])[j] == sizes[k][d] for i, j, k, d in family.sym):
+                return
+            batch.canon, batch.sym_params = family.canon, family.sym
         if sizes != first:
             seen = tuple(frozenset(d for d, (a, b) in enumerate(zip(f, n)) if a != b) for f, n in zip(first, sizes))
             if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
-                dynamic = known[1] = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
+                dynamic = family.dynamic = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
                 self.symbolic_patterns += 1
                 log.info("[HotPath] Batch(%d ops) seen with other sizes: symbolic dims per input %s",
-                         n_ops, [sorted(d) for d in dynamic if d] or "none")
+                         len(operations), [sorted(d) for d in dynamic if d] or "none")
         if dynamic is not None:
             batch.dynamic = dynamic
             batch.metas = tuple(m if not d else (m[0], tuple(None if k in d else n for k, n in enumerate(m[1])),
                                                  tuple(sorted(range(len(m[2])), key=lambda k: -m[2][k])))
                                 for m, d in zip(metas, dynamic))
+
+    def _family(self, key: tuple, batch: Batch, operations: list, sizes: tuple) -> _Family:
+        """The sizes record of a batch structure seen for the first time; a batch that differs
+        from a known one only in param ints that are input sizes joins that one's record."""
+        if len(self._sizes) >= _META_CODES_LIMIT:
+            self._sizes.clear()
+            self._loose.clear()
+        loose = (canon_without_params(batch.canon), key[1], tuple(map(_param_class, [op[3] for op in operations])))
+        family = self._loose.get(loose)
+        if family is None:
+            family = self._sizes[key] = self._loose[loose] = _Family(sizes, batch.canon, operations)
+            return family
+        first, sym = family.first, list(family.sym)
+        for i, (was, op) in enumerate(zip(family.ints, operations)):
+            for j, (a, b) in enumerate(zip(was, _param_ints(op[3]))):
+                if a == b or any(s[:2] == (i, j) for s in sym):
+                    continue
+                source = next(((k, d) for k, (f, n) in enumerate(zip(first, sizes)) for d in range(len(n))
+                               if f[d] == a and n[d] == b), None)
+                if source is None:   # a structure of its own
+                    family = self._sizes[key] = _Family(sizes, batch.canon, operations)
+                    return family
+                sym.append((i, j, *source))
+        family.sym = tuple(sym)
+        self._sizes[key] = family
+        return family
 
     def observe_segment(self, key: int) -> int:
         """Feed the key of the next executed batch (its ``last_signature``); return the

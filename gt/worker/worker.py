@@ -19,9 +19,12 @@ reads; a loop without reads gets the phase whose graph has the fewest outputs.
 If merged batches stop repeating, or the merged cycle does not pay, the worker
 goes back to running segments and looks for a cycle again.
 
-Compile regions (``gt.signal`` scopes configured ``compile: true``) cut batches
-at their edges (``mark_boundary(compile_region=...)``), batch even when the batch
-size is 1, and their batches compile on first sight.
+Regions (``gt.signal`` scopes configured with ``compile`` or ``dynamic``) cut
+batches at their edges (``mark_boundary(compile_region=...)``) and batch even
+when the batch size is 1.  A ``compile: true`` region's batches compile on first
+sight; a ``compile: false`` region's never compile, and a cycle with one of its
+segments is not merged; ``dynamic`` makes a region's sizes symbolic (True) or
+exact (False) from the first sight.
 
 What runs compiled, what failed and what goes back to eager is decided by
 the pattern's policy (``gt.worker.policy``): the worker tells it each run's
@@ -150,7 +153,10 @@ class Worker:
         self._cut = batch_size
         self._seg_start = 0
         self._seg_limit = batch_size
-        self._regions = 0              # open compile regions (gt.signal scopes with compile: true)
+        self._regions: list = []       # (compile, dynamic) of the open regions (configured gt.signal scopes)
+        self._region_compile: bool | None = None   # the innermost setting: True, False, or None (not set)
+        self._region_dynamic: bool | None = None
+        self._eager_keys: set = set()  # patterns of compile: false regions (no cycle with one is merged)
         # Cycles (see the module docstring).
         self._recent: list[tuple] = []  # (pattern key, hot, live ids, freed ids) of the last segments
         # Frees between segments (nothing pending: applied at once), for _cycle_start's replay.
@@ -221,21 +227,31 @@ class Worker:
         except KeyError:
             raise RuntimeError(f"GT worker has no tensor {tensor_id}: it was freed or never computed") from None
 
-    def mark_boundary(self, compile_region: bool | None = None) -> None:
+    def mark_boundary(self, compile_region: bool | tuple | None = None) -> None:
         """The client reached a natural boundary (end of forward, backward, step): cut the batch.
 
-        ``compile_region`` True: a compile region (a ``gt.signal`` scope configured
-        ``compile: true``) opens here; False: the innermost open region closes
-        here.  Batches made inside a region compile on first sight.
+        ``compile_region`` (compile, dynamic): a region (a configured ``gt.signal``
+        scope) opens here, each setting True, False or None (not set); True is
+        (True, None), a compile region.  False: the innermost open region closes here.
         """
         if len(self.pending_operations) > self._seg_start:
             self._end_segment()
         if compile_region is not None:
-            self._regions += 1 if compile_region else -1
-            if self._regions < 0:
-                self._regions = 0
-                raise RuntimeError("GT worker: a compile region was closed that was never opened")
-            in_region = self._regions > 0
+            if compile_region is False:
+                if not self._regions:
+                    raise RuntimeError("GT worker: a compile region was closed that was never opened")
+                self._regions.pop()
+            else:
+                region = (True, None) if compile_region is True else tuple(compile_region)
+                self._regions.append(region)
+                if region[0] is False and self._period:
+                    self._run_pending()    # what a merged cycle holds runs before the region
+                    self._leave_cycle()
+            compiles = [r[0] for r in self._regions if r[0] is not None]
+            dynamics = [r[1] for r in self._regions if r[1] is not None]
+            self._region_compile = compiles[-1] if compiles else None
+            self._region_dynamic = dynamics[-1] if dynamics else None
+            in_region = bool(self._regions)
             self._immediate = self.batch_size == 1 and not in_region
             self._cut = max(self.batch_size, AUTO_COMPILE_BATCH_SIZE) if in_region else self.batch_size
             self._seg_limit = self._seg_start + self._cut
@@ -290,20 +306,25 @@ class Worker:
         tensors = self.tensors
         detector = self.hotpath_detector
         n = len(operations)
-        force_compile = self._regions > 0
+        force_compile = self._region_compile is True
+        eager = self._region_compile is False
         merged = self._period > 0     # a held cycle (or what a sync point found held)
         compile_it = False
-        if detector is not None or force_compile or (self.engine.enable_compilation and n >= 2):
+        if detector is not None or force_compile or (self.engine.enable_compilation and n >= 2 and not eager):
             batch.metas = tuple(map(meta_of, map(tensors.__getitem__, batch.ext_ids)))
             if detector is None:
                 batch.key = (batch.canon, batch.metas)
                 compile_it = n >= 2 and self.policy.compiles(batch.key)
             else:
-                hot = detector.record_batch(operations, batch)
+                hot = detector.record_batch(operations, batch, dynamic=self._region_dynamic)
                 for key in detector.take_evicted():
                     self.engine.forget(key)
                     self._merged_seen.pop(key, None)
+                    self._eager_keys.discard(key)
                 key = batch.key
+                if eager:
+                    self._eager_keys.add(key)
+                    hot = False
                 if merged:
                     self.stats["merged_batches"] += 1
                     compile_it = self._merged_compiles(key, hot, held) and n >= 2
@@ -385,6 +406,8 @@ class Worker:
         period = known or period
         segments = recent[-period:]
         cycle = tuple(seg[0] for seg in segments)
+        if not self._eager_keys.isdisjoint(cycle):
+            return hot        # a segment of a compile: false region: the cycle runs segment by segment
         bad = self._bad_cycles.get(_rotation(cycle))
         if bad is not None:
             if not self.policy.recheck_due(bad):
