@@ -15,9 +15,16 @@ A scope changes nothing unless it is configured, from the YAML file named by
 or from Python with ``gt.register_config("forward", gt.SignalConfig(compile=True))``.
 A ``compile: true`` scope cuts the worker's batches at its entry and exit, and
 the batches made inside it compile on first sight (no hot-path threshold),
-cached like any hot pattern.  ``shard`` and ``backward`` settings are checked,
-then refused with NotImplementedError: GT does not shard a scope's tensors or
-route its gradients through another scope yet (nothing is silently ignored).
+cached like any hot pattern.
+
+A ``shard`` setting needs a data-parallel group (``gt.gpu_workers(n, shard=True)``) and
+``workers`` naming all of it (0 .. n-1): the parameters made inside the scope (a model built
+in it) are sharded along ``axis`` when the scope closes, FSDP-style (gt.client.data_parallel:
+each worker keeps its shard, a use gathers the whole tensor, the gradient is reduce-scattered,
+the optimizer steps on the shards); ``gt.signal.tensor(t, name)`` shards parameter ``t`` the
+same way, or splits a replicated tensor along dim 0 as a batch (``axis`` 0).  A ``backward``
+setting is refused with NotImplementedError: GT does not route a scope's gradients through
+another scope (nothing is silently ignored).
 """
 from __future__ import annotations
 
@@ -27,16 +34,14 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from gt.client import runtime
+from gt.client.nn import parameter as _parameter
 from gt.config import ConfigError
 
 
 @dataclass(frozen=True)
 class ShardConfig:
-    """How a scope's tensors would be split over workers: along ``axis``, over ``workers`` (ids).
-
-    A valid ShardConfig can be built, but a scope or tensor configured with one is refused
-    (NotImplementedError): GT does not shard tensors over workers yet.
-    """
+    """How a scope's parameters are split over the data-parallel workers: along ``axis``, over
+    ``workers`` (ranks; GT shards over the whole group, so they are 0 .. n-1)."""
 
     axis: int = 0
     workers: tuple = ()
@@ -70,23 +75,20 @@ class SignalConfig:
             raise TypeError(f"SignalConfig.shard must be a ShardConfig, got {type(self.shard).__name__}")
         if self.backward_signal is not None and not isinstance(self.backward_signal, str):
             raise TypeError(f"SignalConfig.backward_signal must be a scope name, got {self.backward_signal!r}")
-        if self.shard is not None:
-            raise NotImplementedError(_SHARD_REFUSED.format(what=f"SignalConfig(shard={self.shard!r})"))
         if self.backward_signal is not None:
             raise NotImplementedError(_BACKWARD_REFUSED.format(
                 what=f"SignalConfig(backward_signal={self.backward_signal!r})"))
 
 
-_SHARD_REFUSED = ("{what}: GT does not support sharding a scope's tensors over workers yet (the GT "
-                  "prototype's ShardConfig / YAML 'shard:'; sharded parameters). For data-parallel "
-                  "training over n workers, call gt.gpu_workers(n, shard=True).")
 _BACKWARD_REFUSED = ("{what}: GT does not support backward signals yet (running a scope's gradients "
                      "under another scope); gradients are computed where the forward ran. To compile "
                      "the backward pass, open a compile scope around loss.backward().")
 
 
 _configs: dict[str, SignalConfig] = {}
-_stack: list[tuple[str, bool]] = []     # (name, compiles) of the open scopes, innermost last
+_stack: list[tuple[str, bool, tuple | None]] = []
+# (name, compiles, (ShardConfig, the enclosing scope's parameter list) or None) of the open scopes,
+# innermost last
 
 
 def _check_name(name: Any) -> str:
@@ -156,9 +158,30 @@ def enter(name: str, backward: str | None = None) -> None:
     config = _configs.get(_check_name(name))
     compiles = config is not None and config.compile
     _refuse_backward("enter", name, backward)
-    _stack.append((name, compiles))
+    sharding = None
+    if config is not None and config.shard is not None:
+        _group(config.shard, name)
+        sharding = (config.shard, _parameter.created)
+        _parameter.created = []
+    _stack.append((name, compiles, sharding))
     if compiles:
         runtime.mark_boundary(True)
+
+
+def _group(shard: ShardConfig, name: str):
+    """The data-parallel group that ``shard`` (scope ``name``'s) splits over; an error unless there is one
+    and ``shard.workers`` names all of it."""
+    from gt.client.data_parallel import DataParallelWorker
+
+    dp = runtime.worker if runtime._remote is None else None
+    what = f"{shard!r} of scope {name!r}"
+    if not isinstance(dp, DataParallelWorker):
+        raise RuntimeError(f"{what}: sharding needs a data-parallel group of workers, and this client has one "
+                           "worker; call gt.gpu_workers(n, shard=True) (or GT_AUTO_SHARD=1) before using it")
+    if sorted(shard.workers) != list(range(dp.world)):
+        raise NotImplementedError(f"{what}: GT shards over every worker of the group (workers 0..{dp.world - 1}); "
+                                  "GT does not support sharding over a subset of the workers yet")
+    return dp
 
 
 def _refuse_backward(fn: str, name: str, backward: Any) -> None:
@@ -170,10 +193,16 @@ def exit(name: str) -> None:  # noqa: A001 - the prototype's name
     """Close scope ``name``, the innermost open scope."""
     if not _stack:
         raise RuntimeError(f"gt.signal.exit({name!r}): no scope is open")
-    top, compiles = _stack[-1]
+    top, compiles, sharding = _stack[-1]
     if top != name:
         raise RuntimeError(f"gt.signal.exit({name!r}): the innermost open scope is {top!r}")
     _stack.pop()
+    if sharding is not None:
+        shard, previous = sharding
+        made, _parameter.created = _parameter.created, previous
+        dp = _group(shard, name)
+        for p in made:
+            dp.shard(p, shard.axis, f"{shard!r} of scope {name!r}")
     if compiles:
         runtime.mark_boundary(False)
 
@@ -190,17 +219,31 @@ def context(name: str, backward: str | None = None) -> Iterator[None]:
 
 
 def tensor(t: Any, name: str, backward_name: str | None = None) -> Any:
-    """Tag tensor ``t`` with scope ``name`` (a copy-shard in the prototype): returns ``t``.
+    """Tag tensor ``t`` with scope ``name`` (a copy-shard in the prototype).
 
-    A scope cannot be configured to shard (see ShardConfig), so the tensor is returned as it is;
-    a ``backward_name`` is refused like ``backward=`` on a scope.
+    A scope configured with a ShardConfig shards a parameter (a leaf that requires grad) in place
+    and returns it, or returns a replicated tensor's shard along dim 0 as a batch; any other scope
+    returns ``t`` as it is.  A ``backward_name`` is refused like ``backward=`` on a scope.
     """
     from gt.client.tensor import Tensor
 
     if not isinstance(t, Tensor):
         raise TypeError(f"gt.signal.tensor: expected a gt Tensor, got {type(t).__name__}")
     _refuse_backward("tensor", _check_name(name), backward_name)
-    return t
+    config = _configs.get(name)
+    if config is None or config.shard is None:
+        return t
+    shard, dp = config.shard, _group(config.shard, name)
+    what = f"gt.signal.tensor(t, {name!r}) with {shard!r}"
+    if t.requires_grad and t.is_leaf:
+        dp.shard(t, shard.axis, what)
+        return t
+    if t.requires_grad or shard.axis != 0:
+        raise NotImplementedError(f"{what}: GT shards parameters (leaves that require grad) along any axis and "
+                                  "splits other tensors along dim 0 as batches; GT does not support sharding "
+                                  + ("a computed tensor that requires grad" if t.requires_grad
+                                     else f"a tensor that is not a parameter along axis {shard.axis}") + " yet")
+    return dp.split(t, what)
 
 
 def _load_env_config() -> None:

@@ -15,11 +15,17 @@ import torch
 from test_remote import _alive, _env, finish, wait_for
 
 TRAIN = """
-import json, sys
+import json, sys, threading
 import numpy as np
 import gt
 import gt.nn as nn
-gt.gpu_workers(2, shard=True)
+from gt.client import runtime as rt
+gt.gpu_workers(2) if sys.argv[1] == "auto" else gt.gpu_workers(2, shard=True)
+all_reduces = []
+def counting(opcode, *args, submit=rt.submit):
+    all_reduces.extend([1] if gt.ops.OP_NAMES[opcode] == "all_reduce_mean" else [])
+    submit(opcode, *args)
+rt.submit = counting
 gt.manual_seed(0)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((64, 8)).astype("float32")
@@ -44,14 +50,29 @@ for bad in (lambda: model[0](x).sum(0).detach().numpy(), lambda: gt.from_numpy(X
         bad()
     except (NotImplementedError, ValueError, TypeError) as exc:
         out["errors"].append(f"{type(exc).__name__}: {exc}")
+def other_thread():
+    try:
+        gt.ones(2) + 1
+    except RuntimeError as exc:
+        out["errors"].append(str(exc))
+thread = threading.Thread(target=other_thread, name="loader")
+thread.start()
+thread.join()
+out["all_reduces"] = len(all_reduces)
+out["stats"] = {name: s["operations"]["total"] for name, s in gt.debug.get_worker_stats().items()}
 srv = gt.client.runtime._servers[0]
 out["pids"] = [srv.server.pid] + [w.pid for w in srv.workers]
 print(json.dumps(out))
 """
 
 
-def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one():
-    res = finish(subprocess.Popen([sys.executable, "-c", TRAIN], env=_env(), stdout=subprocess.PIPE,
+@pytest.mark.parametrize("mode, bucket_mb, per_step", [("shard", "25", 1), ("auto", "0.0005", 2)])
+def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one(mode, bucket_mb, per_step):
+    """gpu_workers(2, shard=True), or gpu_workers(2) with GT_AUTO_SHARD=1; the 4 gradients go in one
+    bucket of 25 MB, or in two of 524 bytes (backward gives the last layer's 136 bytes first, the
+    first layer's 576 last)."""
+    res = finish(subprocess.Popen([sys.executable, "-c", TRAIN, mode], stdout=subprocess.PIPE,
+                                  env=_env(GT_AUTO_SHARD="1" if mode == "auto" else "0", GT_DP_BUCKET_MB=bucket_mb),
                                   stderr=subprocess.PIPE, text=True), timeout=300)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -74,11 +95,17 @@ def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one():
     with torch.no_grad():
         np.testing.assert_allclose(res["pred"], model(X).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(res["xsum"], X.sum().item(), rtol=1e-5)
-    refused, indivisible, bad_flag = res["errors"]
+    assert res["all_reduces"] == 4 * per_step
+    assert sorted(name.rsplit("-", 1)[1] for name in res["stats"]) == ["rank0", "rank1"]
+    assert len(set(res["stats"].values())) == 1 and min(res["stats"].values()) > 0   # both ran the same ops
+    refused, indivisible, bad_flag, thread = res["errors"]
     assert refused.startswith("NotImplementedError: data parallel: this tensor is a per-worker partial result")
     assert indivisible == ("ValueError: data parallel over 2 workers: a batch's size along dim 0 must divide "
                            "by 2, got shape (3, 8)")
     assert bad_flag == "TypeError: gpu_workers(shard=...) must be True or False, got 'yes'"
+    assert thread == ("data parallel: this client's group of 2 workers is used from thread 'loader', but GT's "
+                      "data-parallel mode serves one thread, the one that called gt.gpu_workers(n, shard=True); "
+                      "make and use tensors from that thread only")
     for pid in res["pids"]:
         wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
 

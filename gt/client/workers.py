@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import time
 
+from gt import config
 from gt.client import data_parallel
 from gt.client import runtime as _rt
 from gt.transport import launch
 
 
-def gpu_workers(n: int, shard: bool = False) -> str:
+def gpu_workers(n: int, shard: bool | None = None) -> str:
     """Start a GT server with ``n`` workers on this machine (one per visible GPU, else CPU
     workers) and use it; they are stopped when this process exits.  Returns the address.
-    ``shard=True``: the n workers train this one script data-parallel (gt.client.data_parallel)."""
+    ``shard=True``: the n workers train this one script data-parallel (gt.client.data_parallel);
+    unset, ``GT_AUTO_SHARD=1`` asks for it whenever n > 1."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"gpu_workers(n) needs a positive number of workers, got {n!r}")
+    if shard is None:
+        shard = n > 1 and config.auto_shard()
     if type(shard) is not bool:
         raise TypeError(f"gpu_workers(shard=...) must be True or False, got {shard!r}")
     devices = launch.local_devices(n)
