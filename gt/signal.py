@@ -200,9 +200,7 @@ def exit(name: str) -> None:  # noqa: A001 - the prototype's name
     if sharding is not None:
         shard, previous = sharding
         made, _parameter.created = _parameter.created, previous
-        dp = _group(shard, name)
-        for p in made:
-            dp.shard(p, shard.axis, f"{shard!r} of scope {name!r}")
+        _group(shard, name).shard(made, shard.axis, f"{shard!r} of scope {name!r}")
     if compiles:
         runtime.mark_boundary(False)
 
@@ -236,7 +234,7 @@ def tensor(t: Any, name: str, backward_name: str | None = None) -> Any:
     shard, dp = config.shard, _group(config.shard, name)
     what = f"gt.signal.tensor(t, {name!r}) with {shard!r}"
     if t.requires_grad and t.is_leaf:
-        dp.shard(t, shard.axis, what)
+        dp.shard([t], shard.axis, what)
         return t
     if t.requires_grad or shard.axis != 0:
         raise NotImplementedError(f"{what}: GT shards parameters (leaves that require grad) along any axis and "

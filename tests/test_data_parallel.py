@@ -191,3 +191,88 @@ def test_data_parallel_steps_run_compiled_with_the_same_numbers():
         losses.append(loss.item())
     np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
     assert res["compiled"] > 0
+
+
+SHARDED = """
+import json
+import numpy as np
+import gt
+import gt.nn as nn
+gt.gpu_workers(2, shard=True)
+gt.manual_seed(0)
+gt.register_config("fsdp", gt.SignalConfig(shard=gt.ShardConfig(axis=0, workers=[0, 1])))
+gt.register_config("cols", gt.SignalConfig(shard=gt.ShardConfig(axis=1, workers=[0, 1])))
+gt.register_config("one", gt.SignalConfig(shard=gt.ShardConfig(axis=0, workers=[0])))
+rng = np.random.default_rng(0)
+X = rng.standard_normal((64, 8)).astype("float32")
+Y = rng.standard_normal((64, 2)).astype("float32")
+with gt.signal.context("fsdp"):       # the parameters made here are sharded along dim 0 as the scope closes
+    first = nn.Linear(8, 16)
+model = nn.Sequential(first, nn.ReLU(), nn.Linear(16, 2))
+assert gt.signal.tensor(model[2].weight, "cols") is model[2].weight     # one parameter, along dim 1
+opt = gt.optim.Adam(model.parameters(), lr=0.01)
+losses = []
+for step in range(4):
+    opt.zero_grad()
+    loss = nn.functional.mse_loss(model(gt.from_numpy(X)), gt.from_numpy(Y))
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+dp = gt.client.runtime.worker
+out = {"losses": losses, "sharded": [p._id in dp._axis for p in model.parameters()],
+       "state_sharded": [all(v._id in dp._axis for v in opt.state[p].values() if isinstance(v, gt.Tensor) and v.dim())
+                         for p in model.parameters()],
+       "shape": list(model[0].weight.shape), "grad": model[0].weight.grad.numpy().tolist(),
+       "state": {k: v.numpy().tolist() for k, v in model.state_dict().items()}}
+r = gt.randn(4, 3)
+whole = r.numpy()
+batch = gt.signal.tensor(r, "fsdp")     # not a parameter: split along dim 0 as a batch
+out["batch"] = [list(batch.shape), bool(np.array_equal(batch.numpy(), whole))]
+out["errors"] = []
+def inside(name, make):
+    with gt.signal.context(name):
+        make()
+for bad in (lambda: inside("one", lambda: None), lambda: inside("fsdp", lambda: nn.Linear(2, 3)),
+            lambda: gt.signal.tensor(gt.ones(4, 4) * 2, "cols")):
+    try:
+        bad()
+    except (NotImplementedError, ValueError) as exc:
+        out["errors"].append(f"{type(exc).__name__}: {exc}")
+print(json.dumps(out))
+"""
+
+
+def test_sharded_parameters_train_like_torch_on_one_process():
+    """ShardConfig on a scope (dim 0) and on one parameter (dim 1): Adam's numbers equal torch's, and the
+    parameters, their gradients and Adam's state stay sharded over the steps."""
+    res = finish(subprocess.Popen([sys.executable, "-c", SHARDED], env=_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True), timeout=300)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((64, 8)).astype("float32"))
+    Y = torch.from_numpy(rng.standard_normal((64, 2)).astype("float32"))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(X), Y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    assert res["sharded"] == [True, True, True, False] and res["state_sharded"] == [True, True, True, False]
+    assert res["shape"] == [16, 8]     # a sharded parameter's handle has the whole shape
+    np.testing.assert_allclose(res["grad"], model[0].weight.grad.numpy(), rtol=1e-4, atol=1e-6)
+    assert list(res["state"]) == list(model.state_dict())
+    for key, want in model.state_dict().items():
+        np.testing.assert_allclose(res["state"][key], want.numpy(), rtol=1e-5, atol=1e-6)
+    assert res["batch"] == [[2, 3], True]
+    subset, indivisible, not_a_param = res["errors"]
+    assert subset == ("NotImplementedError: ShardConfig(axis=0, workers=(0,)) of scope 'one': GT shards over every "
+                      "worker of the group (workers 0..1); GT does not support sharding over a subset of the "
+                      "workers yet")
+    assert indivisible == ("ValueError: ShardConfig(axis=0, workers=(0, 1)) of scope 'fsdp': a sharded tensor's "
+                           "size along axis 0 must divide by the 2 workers, got shape (3, 2)")
+    assert not_a_param.startswith("NotImplementedError: gt.signal.tensor(t, 'cols') with ShardConfig(axis=1, "
+                                  "workers=(0, 1)): GT shards parameters (leaves that require grad) along any axis")

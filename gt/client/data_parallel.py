@@ -274,26 +274,25 @@ class DataParallelWorker:
         self._kind[tensor_id] = SHARD
 
     # -- sharded parameters ------------------------------------------------------------------
-    def shard(self, t, axis: int, what: str) -> None:
-        """Keep only each worker's shard of ``t`` along ``axis`` (the handle keeps the whole shape)."""
-        if t._id in self._axis:
-            return
-        if not t.ndim:
-            raise ValueError(f"{what}: a 0-d tensor has no axis to shard")
-        if not -t.ndim <= axis < t.ndim:
-            raise IndexError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(t.shape)}")
-        axis %= t.ndim
-        if t.shape[axis] % self.world:
-            raise ValueError(f"{what}: a sharded tensor's size along axis {axis} must divide by the "
-                             f"{self.world} workers, got shape {tuple(t.shape)}")
-        if t._id in self._kind:
-            raise NotImplementedError(f"{what}: GT shards parameters and other replicated tensors; this one "
-                                      "depends on a batch, which is split along dim 0 already")
-        shard = _rt.new_id()
-        self.submit(_SHARD_OF, shard, (t._id,), (axis,), (), None)
-        self.free(t._id)
-        t._id = shard
-        self._axis[shard] = (axis, tuple(t.shape))
+    def shard(self, tensors: list, axis: int, what: str) -> None:
+        """Keep only each worker's shard of each of ``tensors`` along ``axis`` (their handles keep the
+        whole shape); all are checked before any is sharded."""
+        tensors = [t for t in tensors if t._id not in self._axis]
+        for t in tensors:
+            if not -t.ndim <= axis < t.ndim:
+                raise IndexError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(t.shape)}")
+            if t.shape[axis] % self.world:
+                raise ValueError(f"{what}: a sharded tensor's size along axis {axis % t.ndim} must divide by the "
+                                 f"{self.world} workers, got shape {tuple(t.shape)}")
+            if t._id in self._kind:
+                raise NotImplementedError(f"{what}: GT shards parameters and other replicated tensors; this one "
+                                          "depends on a batch, which is split along dim 0 already")
+        for t in tensors:
+            shard = _rt.new_id()
+            self.submit(_SHARD_OF, shard, (t._id,), (axis % t.ndim,), (), None)
+            self.free(t._id)
+            t._id = shard
+            self._axis[shard] = (axis % t.ndim, tuple(t.shape))
 
     # -- gradients ---------------------------------------------------------------------------
     def sync_gradients(self, leaves: list) -> None:
