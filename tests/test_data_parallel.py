@@ -276,3 +276,61 @@ def test_sharded_parameters_train_like_torch_on_one_process():
                            "size along axis 0 must divide by the 2 workers, got shape (3, 2)")
     assert not_a_param.startswith("NotImplementedError: gt.signal.tensor(t, 'cols') with ShardConfig(axis=1, "
                                   "workers=(0, 1)): GT shards parameters (leaves that require grad) along any axis")
+
+
+GROUP = """
+import json, sys
+import numpy as np
+import gt
+import gt.nn as nn
+gt.connect_group(sys.argv[1], "hostgroup", 2)
+gt.manual_seed(0)
+X = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+model = nn.Linear(4, 1)
+opt = gt.optim.SGD(model.parameters(), lr=0.1)
+losses = []
+for _ in range(3):
+    opt.zero_grad()
+    loss = model(gt.from_numpy(X)).pow(2).mean()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+print(json.dumps({"losses": losses, "ranks": sorted(gt.debug.get_worker_stats())}))
+"""
+
+
+def test_workers_started_separately_form_a_group_a_client_joins(tmp_path):
+    """The two-host set-up on one machine: a server, and two ``python -m gt.worker`` processes started by
+    hand with their rank, the world size and one rendezvous address; ``gt.connect_group`` trains on them."""
+    import socket
+
+    from gt.transport import launch
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "server.log", "ab")
+    srv = launch.start_server(env=_env(), output=log)
+    try:
+        for rank in range(2):
+            srv.add_worker("cpu", {"GT_DP_RANK": str(rank), "GT_DP_WORLD_SIZE": "2",
+                                   "GT_DP_INIT": f"tcp://127.0.0.1:{port}"}, ("--name", f"hostgroup-rank{rank}"),
+                           output=log)
+        srv.add_worker("cpu", output=log)    # a worker of the server outside the group
+        res = finish(subprocess.Popen([sys.executable, "-c", GROUP, srv.address], env=_env(),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), timeout=300)
+    finally:
+        srv.stop()
+        log.close()
+    torch.manual_seed(0)
+    X = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 4)).astype("float32"))
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        loss = model(X).pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    assert res["ranks"] == ["hostgroup-rank0", "hostgroup-rank1"]

@@ -70,7 +70,7 @@ def launches(devices: list[tuple[str, dict]]) -> list[tuple[str, dict, tuple]]:
         port = s.getsockname()[1]
     world = len(devices)
     return [(device, {**env, "GT_DP_RANK": str(rank), "GT_DP_WORLD_SIZE": str(world),
-                      "GT_DP_INIT": f"tcp://127.0.0.1:{port}"}, ("--name", _rank_name(rank)))
+                      "GT_DP_INIT": f"tcp://127.0.0.1:{port}"}, ("--name", rank_name(rank)))
             for rank, (device, env) in enumerate(devices)]
 
 
@@ -86,15 +86,17 @@ def _bucket_bytes() -> int:
     return max(1, int(mb * (1 << 20)))
 
 
-def _rank_name(rank: int) -> str:
-    return f"gt-dp{os.getpid()}-rank{rank}"
+def rank_name(rank: int, group: str | None = None) -> str:
+    """The name of the worker of rank ``rank``: ``<group>-rank<r>``, by default gpu_workers' group."""
+    return f"{group or f'gt-dp{os.getpid()}'}-rank{rank}"
 
 
-def start(address: str, token: str | None, n: int) -> "DataParallelWorker":
-    """Open one connection to each of the group's n workers and route this process's ops to them."""
+def start(address: str, token: str | None, n: int, group: str | None = None) -> "DataParallelWorker":
+    """Open one connection to each of the group's n workers (named ``<group>-rank<r>``; by default the
+    ones gpu_workers started) and route this process's ops to them."""
     by_rank: dict[int, _rt.RemoteWorker] = {}
     spare = []
-    names = {_rank_name(r): r for r in range(n)}
+    names = {rank_name(r, group): r for r in range(n)}
     for _ in range(3 * n):   # the server gives each new connection the worker with the fewest clients
         conn = _rt.RemoteWorker(address, token)
         conn.open()
@@ -110,8 +112,8 @@ def start(address: str, token: str | None, n: int) -> "DataParallelWorker":
     if len(by_rank) != n:
         for conn in by_rank.values():
             conn.close()
-        raise RuntimeError(f"gpu_workers({n}, shard=True): could not reach every worker of the group "
-                           f"(reached ranks {sorted(by_rank)})")
+        raise RuntimeError(f"data parallel over {n} workers: could not reach every worker of the group "
+                           f"{rank_name(0, group)[:-1]}* at {address} (reached ranks {sorted(by_rank)})")
     dp = DataParallelWorker([by_rank[r] for r in range(n)])
     _rt.connect(dp)
     with _rt._lock:

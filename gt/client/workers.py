@@ -1,4 +1,5 @@
-"""``gt.gpu_workers(n)``: a GT server and n workers on this machine, used by this process.
+"""``gt.gpu_workers(n)``: a GT server and n workers on this machine, used by this process;
+``gt.connect_group(address, group, n)``: a group of workers started by hand, on several hosts.
 
 Above the runtime (which keeps the connection) and data parallel mode (which ``shard=True`` starts).
 """
@@ -39,3 +40,23 @@ def gpu_workers(n: int, shard: bool | None = None) -> str:
     if shard:
         data_parallel.start(server.address, _rt._remote[1], n)
     return server.address
+
+
+def connect_group(address: str, group: str, n: int) -> None:
+    """Train this script data-parallel on the ``n`` workers of the GT server at ``address`` named
+    ``<group>-rank0`` .. ``<group>-rank<n-1>``: workers started with ``python -m gt.worker --name
+    <group>-rank<r>`` and ``GT_DP_RANK``, ``GT_DP_WORLD_SIZE``, ``GT_DP_INIT`` (one rendezvous
+    address for all), on any hosts.  Call it before the first tensor is made."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"connect_group(n) needs a positive number of workers, got {n!r}")
+    if not isinstance(group, str) or not group:
+        raise TypeError(f"connect_group(group) must be a non-empty str, got {group!r}")
+    conn = _rt.connect_server(address)
+    names = {data_parallel.rank_name(r, group) for r in range(n)}
+    deadline = time.monotonic() + conn.cfg.connect_timeout
+    while missing := sorted(names - set(conn.get_all_stats())):   # a group joins the server once it has formed
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"connect_group: worker(s) {missing} did not join the GT server at {address} within "
+                               f"{conn.cfg.connect_timeout:.0f} s")
+        time.sleep(0.1)
+    data_parallel.start(address, _rt._remote[1], n, group)
