@@ -66,6 +66,25 @@ print(json.dumps(out))
 """
 
 
+def _mlp(optimizer) -> tuple:
+    """TRAIN's and SHARDED's model after 4 steps of ``optimizer(params)`` by torch in this process, its
+    input and its losses."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((64, 8)).astype("float32"))
+    Y = torch.from_numpy(rng.standard_normal((64, 2)).astype("float32"))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = optimizer(model.parameters())
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(X), Y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return model, X, losses
+
+
 @pytest.mark.parametrize("mode, bucket_mb, per_step", [("shard", "25", 1), ("auto", "0.0005", 2)])
 def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one(mode, bucket_mb, per_step):
     """gpu_workers(2, shard=True), or gpu_workers(2) with GT_AUTO_SHARD=1; the 4 gradients go in one
@@ -74,19 +93,7 @@ def test_mlp_trains_data_parallel_on_two_workers_like_torch_on_one(mode, bucket_
     res = finish(subprocess.Popen([sys.executable, "-c", TRAIN, mode], stdout=subprocess.PIPE,
                                   env=_env(GT_AUTO_SHARD="1" if mode == "auto" else "0", GT_DP_BUCKET_MB=bucket_mb),
                                   stderr=subprocess.PIPE, text=True), timeout=300)
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    X = torch.from_numpy(rng.standard_normal((64, 8)).astype("float32"))
-    Y = torch.from_numpy(rng.standard_normal((64, 2)).astype("float32"))
-    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    losses = []
-    for _ in range(4):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(X), Y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    model, X, losses = _mlp(lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9))
     np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
     np.testing.assert_allclose(res["grad"], model[0].weight.grad.numpy(), rtol=1e-4, atol=1e-6)
     for got, want in zip(res["w"], model.parameters()):
@@ -153,12 +160,12 @@ def test_a_worker_dying_mid_collective_fails_the_read_quickly():
         wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
 
 
-COMPILED = """
-import json
+LINEAR = """
+import json, sys
 import numpy as np
 import gt
 import gt.nn as nn
-gt.gpu_workers(2, shard=True)
+gt.connect_group(sys.argv[1], "hostgroup", 2) if len(sys.argv) > 1 else gt.gpu_workers(2, shard=True)
 gt.manual_seed(0)
 X = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
 model = nn.Linear(4, 1)
@@ -171,13 +178,13 @@ for _ in range(8):
     opt.step()
     losses.append(loss.item())
 stats = gt.debug.get_worker_stats()
-print(json.dumps({"losses": losses, "compiled": sum(v["operations"]["compiled"] for v in stats.values())}))
+print(json.dumps({"losses": losses, "compiled": sum(v["operations"]["compiled"] for v in stats.values()),
+                  "ranks": sorted(stats)}))
 """
 
 
-def test_data_parallel_steps_run_compiled_with_the_same_numbers():
-    res = finish(subprocess.Popen([sys.executable, "-c", COMPILED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=_env(GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD="2"), text=True), timeout=400)
+def _linear_losses() -> list:
+    """LINEAR's 8 losses, by torch in this process."""
     torch.manual_seed(0)
     X = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 4)).astype("float32"))
     model = torch.nn.Linear(4, 1)
@@ -189,7 +196,13 @@ def test_data_parallel_steps_run_compiled_with_the_same_numbers():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    return losses
+
+
+def test_data_parallel_steps_run_compiled_with_the_same_numbers():
+    res = finish(subprocess.Popen([sys.executable, "-c", LINEAR], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=_env(GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD="2"), text=True), timeout=400)
+    np.testing.assert_allclose(res["losses"], _linear_losses(), rtol=1e-5)
     assert res["compiled"] > 0
 
 
@@ -247,19 +260,7 @@ def test_sharded_parameters_train_like_torch_on_one_process():
     parameters, their gradients and Adam's state stay sharded over the steps."""
     res = finish(subprocess.Popen([sys.executable, "-c", SHARDED], env=_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True), timeout=300)
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    X = torch.from_numpy(rng.standard_normal((64, 8)).astype("float32"))
-    Y = torch.from_numpy(rng.standard_normal((64, 2)).astype("float32"))
-    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    losses = []
-    for _ in range(4):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(X), Y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    model, _, losses = _mlp(lambda params: torch.optim.Adam(params, lr=0.01))
     np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
     assert res["sharded"] == [True, True, True, False] and res["state_sharded"] == [True, True, True, False]
     assert res["shape"] == [16, 8]     # a sharded parameter's handle has the whole shape
@@ -276,27 +277,6 @@ def test_sharded_parameters_train_like_torch_on_one_process():
                            "size along axis 0 must divide by the 2 workers, got shape (3, 2)")
     assert not_a_param.startswith("NotImplementedError: gt.signal.tensor(t, 'cols') with ShardConfig(axis=1, "
                                   "workers=(0, 1)): GT shards parameters (leaves that require grad) along any axis")
-
-
-GROUP = """
-import json, sys
-import numpy as np
-import gt
-import gt.nn as nn
-gt.connect_group(sys.argv[1], "hostgroup", 2)
-gt.manual_seed(0)
-X = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
-model = nn.Linear(4, 1)
-opt = gt.optim.SGD(model.parameters(), lr=0.1)
-losses = []
-for _ in range(3):
-    opt.zero_grad()
-    loss = model(gt.from_numpy(X)).pow(2).mean()
-    loss.backward()
-    opt.step()
-    losses.append(loss.item())
-print(json.dumps({"losses": losses, "ranks": sorted(gt.debug.get_worker_stats())}))
-"""
 
 
 def test_workers_started_separately_form_a_group_a_client_joins(tmp_path):
@@ -316,21 +296,10 @@ def test_workers_started_separately_form_a_group_a_client_joins(tmp_path):
                                    "GT_DP_INIT": f"tcp://127.0.0.1:{port}"}, ("--name", f"hostgroup-rank{rank}"),
                            output=log)
         srv.add_worker("cpu", output=log)    # a worker of the server outside the group
-        res = finish(subprocess.Popen([sys.executable, "-c", GROUP, srv.address], env=_env(),
+        res = finish(subprocess.Popen([sys.executable, "-c", LINEAR, srv.address], env=_env(),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), timeout=300)
     finally:
         srv.stop()
         log.close()
-    torch.manual_seed(0)
-    X = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 4)).astype("float32"))
-    model = torch.nn.Linear(4, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    losses = []
-    for _ in range(3):
-        opt.zero_grad()
-        loss = model(X).pow(2).mean()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    np.testing.assert_allclose(res["losses"], losses, rtol=1e-5)
+    np.testing.assert_allclose(res["losses"], _linear_losses(), rtol=1e-5)
     assert res["ranks"] == ["hostgroup-rank0", "hostgroup-rank1"]

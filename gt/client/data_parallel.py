@@ -25,6 +25,14 @@ sends every instruction to each of them.  The rule, kept deliberately small:
   result, for example a gradient before backward finished) raises NotImplementedError.
   Losses that weight or ignore samples (``cross_entropy`` with ``weight`` or hit
   ``ignore_index``) average per-worker means, as DDP does, which differs from one global mean.
+* **Sharded parameters** (``gt.ShardConfig`` on a scope or a tensor, see gt.signal), FSDP-style:
+  each worker keeps its shard along an axis, under the same id; the handle keeps the whole
+  shape.  An op that needs the whole tensor gets it gathered just before it (``all_gather``,
+  freed after the op); elementwise ops over shards of one shape (optimizer updates and state)
+  run on the shards; the gradient is reduce-scattered (``reduce_scatter_mean``) instead of
+  all-reduced; a read concatenates the shards.
+* **Groups started by hand** (``gt.connect_group``): the same, over workers named
+  ``<group>-rank<r>`` that formed their group from their own environment, on any hosts.
 """
 from __future__ import annotations
 
