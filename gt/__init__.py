@@ -26,7 +26,7 @@ _config.from_env()  # bad GT_* values stop here, naming the variable
 from gt import nn, optim  # noqa: E402
 from gt.client import runtime as _runtime  # noqa: E402
 from gt.client.runtime import connect_server as connect  # noqa: E402  (remote mode)
-from gt.client.workers import gpu_workers  # noqa: E402
+from gt.client.workers import connect_group, gpu_workers  # noqa: E402
 from gt.client.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gt.client.tensor import Tensor  # noqa: E402
 from gt.client.surface import FUNCTIONS as _FUNCTIONS  # noqa: E402
@@ -90,7 +90,8 @@ __all__ = ["Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enab
            "optim", "distributions", "sparse", "sparse_coo_tensor", "spmm", "debug", "fft", "linalg", "special",
            "flush", "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool",
            "device", "save", "load", "signal", "SignalConfig", "ShardConfig", "register_config", "connect",
-           "gpu_workers", "accelerator", "autograd", "backends", "cuda", "utils", "serialization", "GradScaler",
+           "gpu_workers", "connect_group", "accelerator", "autograd", "backends", "cuda", "utils", "serialization",
+           "GradScaler",
            "autocast", "as_tensor", "compile", "set_default_dtype", "get_default_dtype", "set_printoptions",
            "set_float32_matmul_precision", "get_float32_matmul_precision", "FloatTensor", "DoubleTensor",
            "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",

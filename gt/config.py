@@ -76,19 +76,15 @@ def _cache_dir(name: str) -> str | None:
     return os.path.abspath(os.path.expanduser(raw)) if raw else None
 
 
-def _refuse_auto_shard() -> None:
-    """GT_AUTO_SHARD=1 (the prototype's automatic batch sharding) is refused rather than ignored."""
-    if _flag("GT_AUTO_SHARD"):
-        raise NotImplementedError(
-            "GT_AUTO_SHARD=1: GT does not support sharding every batch automatically yet; for "
-            "data-parallel training over n workers call gt.gpu_workers(n, shard=True) in the script "
-            "(it splits the batches made by gt.tensor / gt.from_numpy).")
+def auto_shard() -> bool:
+    """GT_AUTO_SHARD=1: ``gt.gpu_workers(n)`` (n > 1) trains data-parallel, as ``shard=True``."""
+    return _flag("GT_AUTO_SHARD")
 
 
 def from_env() -> Config:
     """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE,
-    GT_CACHE_DIR and GT_CACHE_MAX_MB; refuse GT_AUTO_SHARD=1."""
-    _refuse_auto_shard()
+    GT_CACHE_DIR and GT_CACHE_MAX_MB; check GT_AUTO_SHARD."""
+    auto_shard()
     return Config(
         auto_compile=_flag("GT_AUTO_COMPILE"),
         hot_threshold=positive_int("GT_HOTPATH_THRESHOLD", 10),

@@ -13,9 +13,10 @@ def get_worker():
 
 
 def get_worker_stats() -> dict:
-    """``{worker_id: stats}`` for every worker (a sync point: pending work runs first)."""
+    """``{worker_id: stats}`` for every worker (a sync point: pending work runs first); in data-parallel
+    mode every rank of the group."""
     worker = runtime.get_worker()
-    if isinstance(worker, runtime.RemoteWorker):  # remote mode: every worker of the server
+    if hasattr(worker, "get_all_stats"):  # remote mode: every worker of the server or of the group
         return worker.get_all_stats()
     response = worker.handle(WorkerGetStats())
     if not response.success:

@@ -24,9 +24,16 @@ compile (nor join a step's merged graph), whatever the hot-path detector counts.
 first graph on, ``dynamic: false`` keeps every size exact (a graph per size);
 unset, sizes become symbolic once they vary (``GT_AUTO_COMPILE=1``'s automatic
 dynamic, which ``dynamic`` needs).  The innermost scope that sets a setting
-decides it.  ``shard`` and ``backward`` settings are checked,
-then refused with NotImplementedError: GT does not shard a scope's tensors or
-route its gradients through another scope yet (nothing is silently ignored).
+decides it.
+
+A ``shard`` setting needs a data-parallel group (``gt.gpu_workers(n, shard=True)``) and
+``workers`` naming all of it (0 .. n-1): the parameters made inside the scope (a model built
+in it) are sharded along ``axis`` when the scope closes, FSDP-style (gt.client.data_parallel:
+each worker keeps its shard, a use gathers the whole tensor, the gradient is reduce-scattered,
+the optimizer steps on the shards); ``gt.signal.tensor(t, name)`` shards parameter ``t`` the
+same way, or splits a replicated tensor along dim 0 as a batch (``axis`` 0).  A ``backward``
+setting is refused with NotImplementedError: GT does not route a scope's gradients through
+another scope (nothing is silently ignored).
 """
 from __future__ import annotations
 
@@ -36,16 +43,14 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from gt.client import runtime
+from gt.client.nn import parameter as _parameter
 from gt.config import ConfigError
 
 
 @dataclass(frozen=True)
 class ShardConfig:
-    """How a scope's tensors would be split over workers: along ``axis``, over ``workers`` (ids).
-
-    A valid ShardConfig can be built, but a scope or tensor configured with one is refused
-    (NotImplementedError): GT does not shard tensors over workers yet.
-    """
+    """How a scope's parameters are split over the data-parallel workers: along ``axis``, over
+    ``workers`` (ranks; GT shards over the whole group, so they are 0 .. n-1)."""
 
     axis: int = 0
     workers: tuple = ()
@@ -84,23 +89,20 @@ class SignalConfig:
             raise TypeError(f"SignalConfig.shard must be a ShardConfig, got {type(self.shard).__name__}")
         if self.backward_signal is not None and not isinstance(self.backward_signal, str):
             raise TypeError(f"SignalConfig.backward_signal must be a scope name, got {self.backward_signal!r}")
-        if self.shard is not None:
-            raise NotImplementedError(_SHARD_REFUSED.format(what=f"SignalConfig(shard={self.shard!r})"))
         if self.backward_signal is not None:
             raise NotImplementedError(_BACKWARD_REFUSED.format(
                 what=f"SignalConfig(backward_signal={self.backward_signal!r})"))
 
 
-_SHARD_REFUSED = ("{what}: GT does not support sharding a scope's tensors over workers yet (the GT "
-                  "prototype's ShardConfig / YAML 'shard:'; sharded parameters). For data-parallel "
-                  "training over n workers, call gt.gpu_workers(n, shard=True).")
 _BACKWARD_REFUSED = ("{what}: GT does not support backward signals yet (running a scope's gradients "
                      "under another scope); gradients are computed where the forward ran. To compile "
                      "the backward pass, open a compile scope around loss.backward().")
 
 
 _configs: dict[str, SignalConfig] = {}
-_stack: list[tuple[str, bool]] = []     # (name, configured) of the open scopes, innermost last
+_stack: list[tuple[str, bool, tuple | None]] = []
+# (name, configured, (ShardConfig, the enclosing scope's parameter list) or None) of the open scopes,
+# innermost last
 
 
 def _check_name(name: Any) -> str:
@@ -170,10 +172,31 @@ def enter(name: str, backward: str | None = None) -> None:
     config = _configs.get(_check_name(name))
     region = None if config is None else (config.compile, config.dynamic)
     _refuse_backward("enter", name, backward)
+    sharding = None
+    if config is not None and config.shard is not None:
+        _group(config.shard, name)
+        sharding = (config.shard, _parameter.created)
+        _parameter.created = []
     configured = region is not None and region != (None, None)
-    _stack.append((name, configured))
+    _stack.append((name, configured, sharding))
     if configured:
         runtime.mark_boundary(region)
+
+
+def _group(shard: ShardConfig, name: str):
+    """The data-parallel group that ``shard`` (scope ``name``'s) splits over; an error unless there is one
+    and ``shard.workers`` names all of it."""
+    from gt.client.data_parallel import DataParallelWorker
+
+    dp = runtime.worker if runtime._remote is None else None
+    what = f"{shard!r} of scope {name!r}"
+    if not isinstance(dp, DataParallelWorker):
+        raise RuntimeError(f"{what}: sharding needs a data-parallel group of workers, and this client has one "
+                           "worker; call gt.gpu_workers(n, shard=True) (or GT_AUTO_SHARD=1) before using it")
+    if sorted(shard.workers) != list(range(dp.world)):
+        raise NotImplementedError(f"{what}: GT shards over every worker of the group (workers 0..{dp.world - 1}); "
+                                  "GT does not support sharding over a subset of the workers yet")
+    return dp
 
 
 def _refuse_backward(fn: str, name: str, backward: Any) -> None:
@@ -185,10 +208,14 @@ def exit(name: str) -> None:  # noqa: A001 - the prototype's name
     """Close scope ``name``, the innermost open scope."""
     if not _stack:
         raise RuntimeError(f"gt.signal.exit({name!r}): no scope is open")
-    top, configured = _stack[-1]
+    top, configured, sharding = _stack[-1]
     if top != name:
         raise RuntimeError(f"gt.signal.exit({name!r}): the innermost open scope is {top!r}")
     _stack.pop()
+    if sharding is not None:
+        shard, previous = sharding
+        made, _parameter.created = _parameter.created, previous
+        _group(shard, name).shard(made, shard.axis, f"{shard!r} of scope {name!r}")
     if configured:
         runtime.mark_boundary(False)
 
@@ -205,17 +232,31 @@ def context(name: str, backward: str | None = None) -> Iterator[None]:
 
 
 def tensor(t: Any, name: str, backward_name: str | None = None) -> Any:
-    """Tag tensor ``t`` with scope ``name`` (a copy-shard in the prototype): returns ``t``.
+    """Tag tensor ``t`` with scope ``name`` (a copy-shard in the prototype).
 
-    A scope cannot be configured to shard (see ShardConfig), so the tensor is returned as it is;
-    a ``backward_name`` is refused like ``backward=`` on a scope.
+    A scope configured with a ShardConfig shards a parameter (a leaf that requires grad) in place
+    and returns it, or returns a replicated tensor's shard along dim 0 as a batch; any other scope
+    returns ``t`` as it is.  A ``backward_name`` is refused like ``backward=`` on a scope.
     """
     from gt.client.tensor import Tensor
 
     if not isinstance(t, Tensor):
         raise TypeError(f"gt.signal.tensor: expected a gt Tensor, got {type(t).__name__}")
     _refuse_backward("tensor", _check_name(name), backward_name)
-    return t
+    config = _configs.get(name)
+    if config is None or config.shard is None:
+        return t
+    shard, dp = config.shard, _group(config.shard, name)
+    what = f"gt.signal.tensor(t, {name!r}) with {shard!r}"
+    if t.requires_grad and t.is_leaf:
+        dp.shard([t], shard.axis, what)
+        return t
+    if t.requires_grad or shard.axis != 0:
+        raise NotImplementedError(f"{what}: GT shards parameters (leaves that require grad) along any axis and "
+                                  "splits other tensors along dim 0 as batches; GT does not support sharding "
+                                  + ("a computed tensor that requires grad" if t.requires_grad
+                                     else f"a tensor that is not a parameter along axis {shard.axis}") + " yet")
+    return dp.split(t, what)
 
 
 def _load_env_config() -> None:

@@ -174,6 +174,9 @@ def _math_program(part: int):
     yield [m, x.grad, pos.grad] + ([b.grad] if part == 0 else [])
 
 
+COLLECTIVES = {"all_reduce_mean", "shard_of", "all_gather", "reduce_scatter_mean"}
+
+
 def test_compiled_matches_eager_for_every_op(use_worker):
     """On the tests' device: cuda:0 where there is one."""
     w = use_worker(batch_size=100000, device=DEVICE)
@@ -184,8 +187,8 @@ def test_compiled_matches_eager_for_every_op(use_worker):
     live = next(program)
     ops = list(w.pending_operations)
     emitted = {OP_NAMES[op[0]] for op in ops}
-    # all_reduce_mean needs a process group: test_data_parallel compiles it on two workers
-    missing = set(OP_NAMES) - emitted - {"cast", "all_reduce_mean"} - NOT_ON_THE_WORKER | ({"cast"} - emitted)
+    # the collectives need a process group: test_data_parallel runs them on two workers
+    missing = set(OP_NAMES) - emitted - {"cast"} - COLLECTIVES - NOT_ON_THE_WORKER | ({"cast"} - emitted)
     assert not missing, f"the program does not cover {sorted(missing)}"
     _compiled_equals_eager(w, ops, live)
 

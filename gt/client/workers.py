@@ -1,4 +1,5 @@
-"""``gt.gpu_workers(n)``: a GT server and n workers on this machine, used by this process.
+"""``gt.gpu_workers(n)``: a GT server and n workers on this machine, used by this process;
+``gt.connect_group(address, group, n)``: a group of workers started by hand, on several hosts.
 
 Above the runtime (which keeps the connection) and data parallel mode (which ``shard=True`` starts).
 """
@@ -6,17 +7,21 @@ from __future__ import annotations
 
 import time
 
+from gt import config
 from gt.client import data_parallel
 from gt.client import runtime as _rt
 from gt.transport import launch
 
 
-def gpu_workers(n: int, shard: bool = False) -> str:
+def gpu_workers(n: int, shard: bool | None = None) -> str:
     """Start a GT server with ``n`` workers on this machine (one per visible GPU, else CPU
     workers) and use it; they are stopped when this process exits.  Returns the address.
-    ``shard=True``: the n workers train this one script data-parallel (gt.client.data_parallel)."""
+    ``shard=True``: the n workers train this one script data-parallel (gt.client.data_parallel);
+    unset, ``GT_AUTO_SHARD=1`` asks for it whenever n > 1."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"gpu_workers(n) needs a positive number of workers, got {n!r}")
+    if shard is None:
+        shard = n > 1 and config.auto_shard()
     if type(shard) is not bool:
         raise TypeError(f"gpu_workers(shard=...) must be True or False, got {shard!r}")
     devices = launch.local_devices(n)
@@ -35,3 +40,23 @@ def gpu_workers(n: int, shard: bool = False) -> str:
     if shard:
         data_parallel.start(server.address, _rt._remote[1], n)
     return server.address
+
+
+def connect_group(address: str, group: str, n: int) -> None:
+    """Train this script data-parallel on the ``n`` workers of the GT server at ``address`` named
+    ``<group>-rank0`` .. ``<group>-rank<n-1>``: workers started with ``python -m gt.worker --name
+    <group>-rank<r>`` and ``GT_DP_RANK``, ``GT_DP_WORLD_SIZE``, ``GT_DP_INIT`` (one rendezvous
+    address for all), on any hosts.  Call it before the first tensor is made."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"connect_group(n) needs a positive number of workers, got {n!r}")
+    if not isinstance(group, str) or not group:
+        raise TypeError(f"connect_group(group) must be a non-empty str, got {group!r}")
+    conn = _rt.connect_server(address)
+    names = {data_parallel.rank_name(r, group) for r in range(n)}
+    deadline = time.monotonic() + conn.cfg.connect_timeout
+    while missing := sorted(names - set(conn.get_all_stats())):   # a group joins the server once it has formed
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"connect_group: worker(s) {missing} did not join the GT server at {address} within "
+                               f"{conn.cfg.connect_timeout:.0f} s")
+        time.sleep(0.1)
+    data_parallel.start(address, _rt._remote[1], n, group)

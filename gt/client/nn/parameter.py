@@ -7,6 +7,11 @@ from gt.client.emit import alias, put
 from gt.client.tensor import Tensor
 
 
+# While a scope configured with a ShardConfig is open (gt.signal), the parameters made in it, to
+# be sharded when it closes (after the module's constructor has initialised them); else None.
+created: list | None = None
+
+
 class Parameter(Tensor):
     """A leaf tensor that requires grad (unless told otherwise) and that Modules register by attribute."""
 
@@ -25,6 +30,8 @@ class Parameter(Tensor):
         p._id, handle._id = handle._id, -1
         p.shape, p.dtype = handle.shape, handle.dtype
         p.requires_grad, p.grad, p._grad_fn, p._data_of, p._views = False, None, None, None, None
+        if created is not None:
+            created.append(p)
         return p.requires_grad_(requires_grad)
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
