@@ -301,8 +301,8 @@ def test_instruction_log_names_client_worker_and_ops(server, connect):
 
     def mine():
         log = (server.log_dir / "instructions.log").read_text().splitlines()
-        lines = [line for line in log if f"worker={conn.worker_id}" in line]
-        return lines if any("op=sum_all" in line for line in lines) else None
+        lines = [line for line in log if f"client={conn.session} worker={conn.worker_id}" in line]
+        return lines if any("op=fetch" in line for line in lines) else None  # the copies arrive after the read
 
     mine = wait_for(mine, 10, "the log's writer thread")
     assert any("op=put" in line and "shape=(2, 5)" in line and "dtype=float32" in line for line in mine)
@@ -443,8 +443,10 @@ def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_p
         srv.server.kill()
         srv.server.wait()
         t0 = time.monotonic()
-        with pytest.raises(RuntimeError, match=f"GT server at {srv.address} is unreachable"):
-            (a * 2).sum().item()
+        with pytest.raises(RuntimeError, match="GT server.* is unreachable"):
+            while time.monotonic() - t0 < 2 * LOST_WITHIN:  # the direct path reads on until the timeout
+                assert (a * 2).sum().item() == 4.0
+                time.sleep(0.05)
         assert time.monotonic() - t0 < LOST_WITHIN
         with pytest.raises(RuntimeError, match="unreachable"):  # and it stays that way
             a.numpy()
@@ -557,11 +559,11 @@ def test_a_lost_request_fails_after_the_heartbeat_timeout(connect):
     conn = connect()
     a = gt.from_numpy(np.arange(4, dtype=np.float32))
     assert a.sum().item() == 6.0
-    conn._sock = _DropNextStream(conn._sock)
+    conn._data = _DropNextStream(conn._data)
     t0 = time.monotonic()
     with time_limit(30), pytest.raises(RuntimeError, match="answered a later request before request .*lost"):
         (a * 2).sum().item()
-    assert conn._sock.dropped == 1
+    assert conn._data.dropped == 1
     assert 3 <= time.monotonic() - t0 < LOST_WITHIN + 1
 
 

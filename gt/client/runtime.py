@@ -194,20 +194,32 @@ class RemoteWorker:
     waits for that acknowledgement: a client can run at most
     two windows ahead of its worker, so queues stay bounded without a round trip
     per message.
+
+    Once the server has assigned a worker, the connection talks to it directly
+    when the worker offers a direct socket (``GT_DIRECT=1``, the default): it
+    presents its session's secret there, and streams and answers then skip the
+    server, which still sees this client's heartbeats, stats requests and
+    goodbye, and tells it when the worker is lost.  A worker that does not answer
+    within ``DIRECT_TIMEOUT`` (not reachable from here) leaves the streams going
+    through the server.
     """
 
     WINDOW = 32
     MAX_ITEMS = 4096
     COALESCE_ITEMS = 256
     COALESCE_SECONDS = 0.001
+    DIRECT_TIMEOUT = 2.0
 
     def __init__(self, address: str, token: str) -> None:
         self.address = address
         self.cfg = _settings.from_env()
         self._token = token
         self.worker_id: str | None = None
+        self.session = 0  # the server's number for this connection (in its instruction log)
         self._device: torch.device | None = None
-        self._sock = None
+        self._sock = None   # to the server
+        self._data = None   # where streams go: the worker's direct socket, else the server's
+        self._poller: zmq.Poller | None = None
         self._heartbeat: HeartbeatLink | None = None
         self._items: list = []
         self._req = 0
@@ -251,11 +263,46 @@ class RemoteWorker:
             sock.close(0)
             raise
         self._sock, self._heartbeat = sock, heartbeat
+        direct = self._direct(ctx, welcome) if welcome.direct and self.cfg.direct else None
+        self._data = sock if direct is None else direct
+        self._poller = zmq.Poller()
+        for s in {sock, self._data}:
+            self._poller.register(s, zmq.POLLIN)
         self.worker_id = welcome.worker
+        self.session = welcome.session
         self._device = torch.device(welcome.device)
         self._max_bytes = welcome.max_message_bytes
         self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
+
+    def _direct(self, ctx: zmq.Context, welcome: wire.Welcome):
+        """A socket connected to the worker's direct endpoint and admitted there, or None."""
+        sock = ctx.socket(zmq.DEALER)
+        sock.ipv6 = True
+        sock.linger = 1000
+        sock.sndhwm = sock.rcvhwm = 0
+        try:
+            sock.connect(welcome.direct)
+            hello = wire.encode(wire.DirectHello(welcome.session, welcome.secret))
+            deadline = time.monotonic() + self.DIRECT_TIMEOUT
+            while time.monotonic() < deadline:
+                sock.send(hello, zmq.NOBLOCK)  # again until answered: the worker may not know the session yet
+                if sock.poll(50):
+                    msg = wire.decode_header(sock.recv_multipart()[0])
+                    if type(msg) is wire.DirectWelcome and msg.session == welcome.session:
+                        return sock
+                    if type(msg) is wire.Refused:
+                        log.warning("GT client: worker %s refused the direct connection (%s); going through the "
+                                    "server", welcome.worker, msg.reason)
+                        break
+            else:
+                log.info("GT client: worker %s did not answer at %s within %.0f s; going through the server",
+                         welcome.worker, welcome.direct, self.DIRECT_TIMEOUT)
+        except (zmq.ZMQError, wire.WireError) as exc:
+            log.warning("GT client: no direct connection to worker %s at %s (%s); going through the server",
+                        welcome.worker, welcome.direct, exc)
+        sock.close(0)
+        return None
 
     def _await_welcome(self, sock, monitor, heartbeat: HeartbeatLink) -> wire.Welcome:
         limit = self.cfg.connect_timeout
@@ -294,6 +341,8 @@ class RemoteWorker:
             except zmq.ZMQError:
                 pass
         self._heartbeat.close()
+        if self._data is not self._sock:
+            self._data.close()
         self._sock.close()
 
     @property
@@ -369,7 +418,7 @@ class RemoteWorker:
         if len(body) > self._max_bytes:
             self._send_split(items)
         else:
-            self._sock.send_multipart((_STREAM, body), copy=False)
+            self._data.send_multipart((_STREAM, body), copy=False)
         self._last_send = _clock()
         return req
 
@@ -378,7 +427,7 @@ class RemoteWorker:
         (a tensor or params too large to send) is refused with a ValueError naming the limit."""
         body = wire.encode(items)
         if len(body) <= self._max_bytes:
-            self._sock.send_multipart((_STREAM, body), copy=False)
+            self._data.send_multipart((_STREAM, body), copy=False)
         elif len(items) == 1:
             raise ValueError(f"a message of {len(body)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
@@ -408,7 +457,10 @@ class RemoteWorker:
 
     def get_all_stats(self) -> dict:
         """``{worker name: stats}`` for every worker of the server (a sync point)."""
-        self._send()
+        if self._data is self._sock:
+            self._send()  # the server forwards it before the stats query
+        else:  # the stream takes another way: applied before the query is sent
+            self._wait(self._send(sync=True))
         req = self._next_req()
         self._sock.send(wire.encode(wire.StatsRequest(req)))
         return dict(self._wait(req, probe=False).stats)
@@ -436,12 +488,14 @@ class RemoteWorker:
         it, and the probe answered first means the request never reached the worker."""
         if self._dead is not None:
             raise RuntimeError(self._dead)
-        sock, heartbeat = self._sock, self._heartbeat
+        poll, heartbeat = self._poller.poll, self._heartbeat
+        if heartbeat.silent_for() > self.cfg.heartbeat_timeout:  # the worker may still answer directly: not for long
+            self._unreachable()
         slice_ms = self.cfg.heartbeat_interval * 1e3
         probe_at = time.monotonic() + self.cfg.heartbeat_timeout if probe else float("inf")
         probe_req = 0
         while True:
-            if sock.poll(slice_ms):
+            for sock, _ in poll(slice_ms):
                 frames = sock.recv_multipart()
                 msg = wire.decode_header(frames[0])
                 kind = type(msg)
@@ -472,11 +526,14 @@ class RemoteWorker:
                 self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                            "tensors this client held are gone")
             if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
-                self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
-                           f"{heartbeat.silent_for():.1f} s")
+                self._unreachable()
             if not probe_req and time.monotonic() > probe_at:
                 probe_req = self._next_req()
-                sock.send_multipart((_STREAM, wire.encode([(5, probe_req)])))
+                self._data.send_multipart((_STREAM, wire.encode([(5, probe_req)])))
+
+    def _unreachable(self) -> None:
+        self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
+                   f"{self._heartbeat.silent_for():.1f} s")
 
     def _fail(self, message: str) -> None:
         self._dead = message

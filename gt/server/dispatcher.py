@@ -5,9 +5,14 @@ also means one address to open, tunnel or firewall).  Each peer's first
 message says what it is (``ClientHello`` / ``WorkerHello``); the dispatcher
 checks the token and protocol version, then:
 
-- assigns each client a session on the least loaded worker (fewest sessions)
-  and forwards the client's instruction streams there, and the worker's answers
-  back, without decoding either body;
+- assigns each client a session on the least loaded worker (fewest sessions),
+  with a random per-session secret; a worker that takes direct connections gets
+  the secret, the client gets the secret and the worker's address, and from then
+  on talks to its worker directly (the worker checks the secret, and copies each
+  stream to the dispatcher for the instruction log while there is one);
+- for a client that cannot or may not connect directly (``GT_DIRECT=0``),
+  forwards its instruction streams to the worker, and the worker's answers back,
+  without decoding either body;
 - tracks liveness from heartbeats: a silent worker is dropped and every client
   on it is told (``WorkerLost``), which its next sync point raises; a silent or
   departed client's session is closed on its worker, which frees its tensors;
@@ -57,6 +62,7 @@ class _Peer:
 class _WorkerPeer(_Peer):
     name: str = ""
     device: str = ""
+    direct: str = ""  # endpoint of the worker's direct socket ("": none)
     sessions: set = field(default_factory=set)
 
 
@@ -383,11 +389,12 @@ class Dispatcher:
             if name not in taken:
                 break
             name = f"{msg.name}#{i}"
-        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device)
+        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device, direct=msg.direct)
         self._peers[rid] = worker
         self._workers.append(worker)
         log.info("GT server: worker %s (%s, pid %d) joined", name, msg.device, msg.pid)
-        self._send(rid, wire.encode(wire.Welcome(name, msg.device, 0, self.cfg.max_message_bytes)))
+        self._send(rid, wire.encode(wire.Welcome(name, msg.device, 0, self.cfg.max_message_bytes,
+                                                 self._log is not None)))
         waiting, self._waiting = self._waiting, []
         for client in waiting:
             self._assign(client)
@@ -397,9 +404,11 @@ class Dispatcher:
         client.worker = worker
         client.deliver = wire.encode(wire.Deliver(client.session))
         worker.sessions.add(client.session)
-        self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
+        secret = secrets.token_bytes(24) if worker.direct else b""
+        self._send(worker.rid, wire.encode(wire.SessionOpen(client.session, secret)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
-                                                        self.cfg.max_message_bytes, self._log is not None)))
+                                                        self.cfg.max_message_bytes, self._log is not None,
+                                                        worker.direct, secret)))
         log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
 
     def _from_client(self, client: _ClientPeer, msg, body) -> None:
@@ -428,6 +437,10 @@ class Dispatcher:
             client = self._sessions.get(msg.session)
             if body is not None and client is not None and client.worker is worker:
                 self._send(client.rid, _FORWARD, body)
+        elif kind is wire.StreamCopy:
+            client = self._sessions.get(msg.session)
+            if self._log is not None and body is not None and client is not None and client.worker is worker:
+                self._log.record(client.session, worker.name, body)
         elif kind is wire.StatsAnswer:
             gather = self._gathers.get(msg.req)
             if gather is not None and worker.rid in gather.waiting:

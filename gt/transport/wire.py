@@ -28,7 +28,7 @@ from msgspec import Meta, Raw, Struct
 
 from gt.ops import NUM_OPCODES
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_ID = 2 ** 62
 MAX_DIMS = 64
 MAX_INPUTS = 64   # tensors one op may take (the client splits a longer cat or stack)
@@ -58,6 +58,7 @@ DTypeName = Annotated[str, Meta(max_length=16)]
 Text = Annotated[str, Meta(max_length=4096)]
 Name = Annotated[str, Meta(max_length=MAX_STRING)]
 Count = Annotated[int, Meta(ge=0, le=2 ** 62)]
+Secret = Annotated[bytes, Meta(max_length=64)]
 
 
 class _Msg(Struct, array_like=True, frozen=True):
@@ -73,22 +74,28 @@ class ClientHello(_Msg, tag=1):
 
 
 class WorkerHello(_Msg, tag=2):
-    """worker -> dispatcher, first message (and again after a lost dispatcher)."""
+    """worker -> dispatcher, first message (and again after a lost dispatcher).  ``direct``: the
+    endpoint where the worker takes its clients' direct connections ("": none)."""
     version: int
     token: Text
     name: Name
     device: Name
     pid: int
+    direct: Name = ""
 
 
 class Welcome(_Msg, tag=3):
     """dispatcher -> client/worker: accepted.  ``worker``/``device``: the client's worker.
-    ``log_shapes``: the dispatcher keeps an instruction log, so ops carry their result's shape."""
+    ``log_shapes``: the dispatcher keeps an instruction log, so ops carry their result's shape (and a
+    worker copies the streams it gets directly to the dispatcher).  ``direct``/``secret``: where the
+    client may reach its worker directly, and the session's secret it presents there."""
     worker: Name
     device: Name
     session: Count
     max_message_bytes: Count
     log_shapes: bool = False
+    direct: Name = ""
+    secret: Secret = b""
 
 
 class Refused(_Msg, tag=4):
@@ -107,7 +114,7 @@ class Pong(_Msg, tag=6):
 
 
 class Stream(_Msg, tag=7):
-    """client -> dispatcher, body: an instruction list for the client's worker."""
+    """client -> dispatcher (or the worker's direct socket), body: an instruction list for the client's worker."""
 
 
 class Deliver(_Msg, tag=8):
@@ -121,7 +128,7 @@ class Reply(_Msg, tag=9):
 
 
 class Forward(_Msg, tag=10):
-    """dispatcher -> client, body: its worker's answer."""
+    """dispatcher (or the worker's direct socket) -> client, body: its worker's answer."""
 
 
 class Bye(_Msg, tag=11):
@@ -129,8 +136,9 @@ class Bye(_Msg, tag=11):
 
 
 class SessionOpen(_Msg, tag=12):
-    """dispatcher -> worker: a client was assigned to you."""
+    """dispatcher -> worker: a client was assigned to you; it may connect directly presenting ``secret``."""
     session: Count
+    secret: Secret = b""
 
 
 class SessionClose(_Msg, tag=13):
@@ -172,8 +180,25 @@ class Error(_Msg, tag=19):
     reason: Text
 
 
+class DirectHello(_Msg, tag=20):
+    """client -> worker's direct socket: this connection carries ``session``'s streams."""
+    session: Count
+    secret: Secret
+
+
+class DirectWelcome(_Msg, tag=21):
+    """worker -> client: the direct connection is admitted (a ``Refused`` says why not)."""
+    session: Count
+
+
+class StreamCopy(_Msg, tag=22):
+    """worker -> dispatcher, body: a stream ``session``'s client sent directly, for the instruction log."""
+    session: Count
+
+
 Header = Union[ClientHello, WorkerHello, Welcome, Refused, Ping, Pong, Stream, Deliver, Reply, Forward, Bye,
-               SessionOpen, SessionClose, StatsRequest, StatsQuery, StatsAnswer, StatsResult, WorkerLost, Error]
+               SessionOpen, SessionClose, StatsRequest, StatsQuery, StatsAnswer, StatsResult, WorkerLost, Error,
+               DirectHello, DirectWelcome, StreamCopy]
 
 
 # -- instruction stream (client -> worker body) --------------------------------------

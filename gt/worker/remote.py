@@ -7,11 +7,19 @@ arrive on one DEALER socket connected to the dispatcher and are applied in
 order; only a ``Fetch`` or ``Sync`` item (the client waits for those) and a
 stats query are answered.
 
+The direct path: the worker also binds a ROUTER socket of its own (a free port,
+``--direct-host``), named in its hello.  A client the dispatcher assigned here
+connects to it and presents its session's secret (which the dispatcher gave
+both); from then on that client's streams and answers skip the dispatcher, so a
+read costs one hop each way.  While the dispatcher keeps an instruction log,
+each direct stream is also copied to it (the same frame, sent asynchronously).
+
 Every body is decoded against ``gt.transport.wire``'s schema before use; a body
 that fails is not applied, and its client gets the reason at its next sync point.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import socket
@@ -32,18 +40,22 @@ log = logging.getLogger(__name__)
 
 _PARAMS_CACHE_BYTES = 1 << 20  # per session: the encodings kept as keys (the decoded tuples are of like size)
 _PARAMS_CACHE_ITEM = 4096
+_FORWARD = wire.encode(wire.Forward())
 # serve()'s status when the CUDA context is lost: ``python -m gt.worker`` starts itself afresh.
 RESTART = 3
 
 
 class _Session:
-    """One client's worker, the reason its last message was refused (reported at its next sync), and
-    its decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session)."""
+    """One client's worker, the reason its last message was refused (reported at its next sync), its
+    decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session), the
+    secret its client presents on the direct path and that connection's routing id once it has."""
 
-    __slots__ = ("worker", "rejected", "params", "params_bytes")
+    __slots__ = ("worker", "rejected", "params", "params_bytes", "secret", "rid")
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, secret: bytes) -> None:
         self.worker = worker
+        self.secret = secret
+        self.rid: bytes | None = None
         self.rejected: str | None = None
         self.params: dict[bytes, tuple] = {}
         self.params_bytes = 0
@@ -68,7 +80,7 @@ class WorkerProcess:
     def __init__(self, endpoint: str, device: str | None = None, name: str | None = None,
                  cfg: _settings.RemoteSettings | None = None, config: _config.Config | None = None,
                  batch_size: int | None = None, exit_with_parent: int | None = None,
-                 max_client_mb: int | None = None) -> None:
+                 max_client_mb: int | None = None, direct_host: str | None = None) -> None:
         self.cfg = cfg if cfg is not None else _settings.from_env()
         self.config = config if config is not None else _config.from_env()
         self.batch_size = batch_size
@@ -91,11 +103,30 @@ class WorkerProcess:
         self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
         self.sock.connect(endpoint)
         self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.direct, self.direct_endpoint = self._bind_direct(direct_host) if direct_host else (None, "")
+        self._direct_sessions: dict[bytes, int] = {}  # routing id of an admitted direct connection -> session
+        self._copy_streams = False  # the dispatcher keeps an instruction log: copy direct streams to it
+        self._gone = "it holds no session for this connection: it restarted, or the server ended the session"
         self.registered = False
         self._hello_sent = 0.0
         self._rejections, self._last_reject_log = 0, -1e9  # refused items not yet in a warning; its time
         self._hellos: deque[str] = deque(maxlen=64)  # the credentials of the hellos not answered yet
         self._heard = time.monotonic()
+
+    def _bind_direct(self, host: str) -> tuple[zmq.Socket, str]:
+        """The socket clients connect to directly: ``host`` "*" binds every interface and names this
+        machine's host name to clients."""
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.ipv6 = True
+        sock.linger = 0
+        sock.sndhwm = sock.rcvhwm = 0
+        sock.maxmsgsize = 2 * self.cfg.max_message_bytes + (1 << 16)
+        bind = "*" if host == "*" else host
+        port = sock.bind_to_random_port(_settings.tcp_endpoint(bind, 0).rsplit(":", 1)[0])
+        self.poller.register(sock, zmq.POLLIN)
+        return sock, _settings.tcp_endpoint(socket.gethostname() if host == "*" else host, port)
 
     # -- main loop -------------------------------------------------------------------------
     def serve(self) -> int:
@@ -105,10 +136,13 @@ class WorkerProcess:
             while True:
                 if not self.registered and self._hello_due():
                     self._hello()
-                if self.sock.poll(self.cfg.heartbeat_interval * 1e3):
-                    self._heard = time.monotonic()
+                for sock, _ in self.poller.poll(self.cfg.heartbeat_interval * 1e3):
                     try:
-                        status = self._handle(self.sock.recv_multipart(copy=False))
+                        if sock is self.direct:
+                            status = self._handle_direct(sock.recv_multipart(copy=False))
+                        else:
+                            self._heard = time.monotonic()
+                            status = self._handle(sock.recv_multipart(copy=False))
                     except Exception:  # noqa: BLE001 - one message must never stop the worker
                         log.exception("GT worker %s: failed on a message; dropped it", self.name)
                         status = None
@@ -126,6 +160,8 @@ class WorkerProcess:
 
     def close(self) -> None:
         self.heartbeat.close()
+        if self.direct is not None:
+            self.direct.close(0)
         self.sock.close()
         self.ctx.term()
 
@@ -143,7 +179,7 @@ class WorkerProcess:
         token = self._credential()
         self._hellos.append(token)
         self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, token, self.name[:200],
-                                                    self.device, os.getpid())))
+                                                    self.device, os.getpid(), self.direct_endpoint)))
         self._hello_sent = time.monotonic()
 
     def _restart(self) -> int:
@@ -159,12 +195,15 @@ class WorkerProcess:
         return _settings.worker_token(self.cfg, int(self.endpoint.rsplit(":", 1)[1]))
 
     def _lost_dispatcher(self) -> None:
+        silent = self.heartbeat.silent_for()
+        self._gone = f"its GT server is unreachable (silent for {silent:.1f} s): it dropped its clients' sessions"
         if self.registered or self.sessions:
             log.warning("GT worker %s: lost the dispatcher at %s (%s); dropping %d client session(s) and "
                         "registering again when it returns", self.name, self.endpoint,
                         "it forgot this worker" if self.heartbeat.forgotten else
                         f"silent for {self.heartbeat.silent_for():.1f} s", len(self.sessions))
         self.sessions.clear()
+        self._direct_sessions.clear()
         self.registered = False
         self.heartbeat.forgotten = False
         self.heartbeat.registered = False
@@ -184,14 +223,19 @@ class WorkerProcess:
             if session is None:
                 self._answer_orphan(msg.session, frames[1].buffer)
             else:
+                if session.rid is not None:  # its client gave up on the direct path: answer the way it asks
+                    self._direct_sessions.pop(session.rid, None)
+                    session.rid = None
                 self._apply(msg.session, session, frames[1].buffer)
                 if context_lost() is not None:
                     return self._restart()
         elif kind is wire.SessionOpen:
             self.sessions[msg.session] = _Session(Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size,
-                                                         device=self.device, config=self.config))
+                                                         device=self.device, config=self.config), msg.secret)
         elif kind is wire.SessionClose:
-            self.sessions.pop(msg.session, None)
+            session = self.sessions.pop(msg.session, None)
+            if session is not None and session.rid is not None:
+                self._direct_sessions.pop(session.rid, None)
         elif kind is wire.StatsQuery:
             self._stats(msg)
         elif kind is wire.Welcome:
@@ -199,6 +243,9 @@ class WorkerProcess:
             self.registered = True
             self.name = msg.worker
             self.max_message_bytes = msg.max_message_bytes
+            self._copy_streams = msg.log_shapes
+            if self.direct is not None:  # for the clients' connections, all made from now on
+                self.direct.maxmsgsize = 2 * msg.max_message_bytes + (1 << 16)
             log.info("GT worker %s (%s) registered with the dispatcher at %s", self.name, self.device, self.endpoint)
         elif kind is wire.Refused:
             # Refusals come in the order of the hellos: one that presented a credential since replaced (a
@@ -209,6 +256,52 @@ class WorkerProcess:
             return 2
         else:
             log.warning("GT worker %s: ignored a %s from the dispatcher", self.name, kind.__name__)
+        return None
+
+    # -- the direct path ----------------------------------------------------------------------
+    def _handle_direct(self, frames: list) -> int | None:
+        """A message on the direct socket: a client's hello (its session's secret), or a stream of
+        an admitted connection.  Anything else is dropped (counted in the rejection warnings)."""
+        rid = frames[0].bytes
+        try:
+            msg = wire.decode_header(frames[1].buffer) if 2 <= len(frames) <= 3 else None
+        except wire.WireError as exc:
+            msg = None
+            self._note_rejection(f"a direct connection sent a malformed header: {exc}")
+        kind = type(msg)
+        if kind is wire.DirectHello:
+            session = self.sessions.get(msg.session)
+            if session is None:  # not opened yet (the dispatcher's word may come later): the client asks again
+                return
+            if session.secret and hmac.compare_digest(msg.secret, session.secret):
+                if session.rid is not None:
+                    self._direct_sessions.pop(session.rid, None)
+                session.rid = rid
+                self._direct_sessions[rid] = msg.session
+                self.direct.send_multipart((rid, wire.encode(wire.DirectWelcome(msg.session))))
+            else:
+                self._note_rejection(f"a direct connection presented a wrong secret for session {msg.session}")
+                self.direct.send_multipart((rid, wire.encode(wire.Refused("wrong session secret"))))
+        elif kind is wire.Stream and len(frames) == 3:
+            body = frames[2]
+            sid = self._direct_sessions.get(rid)
+            if sid is None:
+                self._note_rejection("a stream from a direct connection that has not presented its secret")
+                self.direct.send_multipart((rid, wire.encode(wire.WorkerLost(self.name, self._gone))))
+            elif len(body.buffer) > self.max_message_bytes:
+                why = (f"a message of {len(body.buffer)} bytes exceeds the server's limit "
+                       f"GT_MAX_MESSAGE_BYTES={self.max_message_bytes}")
+                self._note_rejection(why)
+                self.direct.send_multipart((rid, wire.encode(wire.Error(why))))
+            else:
+                if self._copy_streams:
+                    self.sock.send_multipart((wire.encode(wire.StreamCopy(sid)), body), copy=False)
+                session = self.sessions[sid]
+                self._apply(sid, session, body.buffer)
+                if context_lost() is not None:
+                    return self._restart()
+        elif msg is not None:
+            self._note_rejection(f"a direct connection may not send {kind.__name__}")
         return None
 
     # -- a client's instructions ------------------------------------------------------------
@@ -268,14 +361,18 @@ class WorkerProcess:
         for req in reqs:
             self._reply(sid, wire.Failure(req, message))
 
-    def _reject(self, session: _Session, reason: str) -> None:
-        """Keep the first reason for the client's next sync; warn at most once a second, with a count."""
+    def _note_rejection(self, reason: str) -> None:
+        """Count a refused item or message; warn at most once a second, with the count."""
         self._rejections += 1
         now = time.monotonic()
         if now - self._last_reject_log >= 1.0:
             log.warning("GT worker %s: refused %d item(s) of client messages; latest: %s", self.name,
                         self._rejections, reason)
             self._rejections, self._last_reject_log = 0, now
+
+    def _reject(self, session: _Session, reason: str) -> None:
+        """Keep the first reason for the client's next sync (and count it)."""
+        self._note_rejection(reason)
         if session.rejected is None:
             session.rejected = f"GT worker {self.name} refused a message from this client: {reason}"
 
@@ -294,7 +391,12 @@ class WorkerProcess:
         return wire.Value(item.req, dtype, shape, data)
 
     def _reply(self, sid: int, answer) -> None:
-        self.sock.send_multipart((wire.encode(wire.Reply(sid)), wire.encode(answer)), copy=False)
+        """Answer session ``sid``'s client: on its direct connection when it has one, else via the dispatcher."""
+        session = self.sessions.get(sid)
+        if session is not None and session.rid is not None:
+            self.direct.send_multipart((session.rid, _FORWARD, wire.encode(answer)), copy=False)
+        else:
+            self.sock.send_multipart((wire.encode(wire.Reply(sid)), wire.encode(answer)), copy=False)
 
     def _stats(self, msg: wire.StatsQuery) -> None:
         stats: dict = {"device": self.device}
