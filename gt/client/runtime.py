@@ -229,6 +229,7 @@ class RemoteWorker:
         self._max_bytes = self.cfg.max_message_bytes
         self.closed = False
         self._last_send = 0.0  # perf_counter() of the last message sent
+        self._probe_req = 0  # the probe a wait sent after a request (0: none)
         self._log_shapes = False  # the server logs instructions: send result shapes
 
     # -- connection ------------------------------------------------------------------------
@@ -283,18 +284,14 @@ class RemoteWorker:
         sock.sndhwm = sock.rcvhwm = 0
         try:
             sock.connect(welcome.direct)
-            hello = wire.encode(wire.DirectHello(welcome.session, welcome.secret))
-            deadline = time.monotonic() + self.DIRECT_TIMEOUT
-            while time.monotonic() < deadline:
-                sock.send(hello, zmq.NOBLOCK)  # again until answered: the worker may not know the session yet
-                if sock.poll(50):
-                    msg = wire.decode_header(sock.recv_multipart()[0])
-                    if type(msg) is wire.DirectWelcome and msg.session == welcome.session:
-                        return sock
-                    if type(msg) is wire.Refused:
-                        log.warning("GT client: worker %s refused the direct connection (%s); going through the "
-                                    "server", welcome.worker, msg.reason)
-                        break
+            sock.send(wire.encode(wire.DirectHello(welcome.session, welcome.secret)), zmq.NOBLOCK)
+            if sock.poll(self.DIRECT_TIMEOUT * 1e3):
+                msg = wire.decode_direct(sock.recv())
+                if type(msg) is wire.DirectWelcome and msg.session == welcome.session:
+                    sock.rcvtimeo = int(self.cfg.heartbeat_interval * 1e3)  # _wait's slice
+                    return sock
+                log.warning("GT client: worker %s did not admit the direct connection (%s); going through the "
+                            "server", welcome.worker, getattr(msg, "reason", type(msg).__name__))
             else:
                 log.info("GT client: worker %s did not answer at %s within %.0f s; going through the server",
                          welcome.worker, welcome.direct, self.DIRECT_TIMEOUT)
@@ -418,7 +415,7 @@ class RemoteWorker:
         if len(body) > self._max_bytes:
             self._send_split(items)
         else:
-            self._data.send_multipart((_STREAM, body), copy=False)
+            self._post(body)
         self._last_send = _clock()
         return req
 
@@ -427,7 +424,7 @@ class RemoteWorker:
         (a tensor or params too large to send) is refused with a ValueError naming the limit."""
         body = wire.encode(items)
         if len(body) <= self._max_bytes:
-            self._data.send_multipart((_STREAM, body), copy=False)
+            self._post(body)
         elif len(items) == 1:
             raise ValueError(f"a message of {len(body)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
@@ -435,6 +432,13 @@ class RemoteWorker:
             half = len(items) // 2
             self._send_split(items[:half])
             self._send_split(items[half:])
+
+    def _post(self, body) -> None:
+        """Send an instruction list: one frame on the direct path, a ``Stream`` to the server else."""
+        if self._data is self._sock:
+            self._sock.send_multipart((_STREAM, body), copy=False)
+        else:
+            self._data.send(body, copy=False)
 
     def _next_req(self) -> int:
         self._req += 1
@@ -488,48 +492,75 @@ class RemoteWorker:
         it, and the probe answered first means the request never reached the worker."""
         if self._dead is not None:
             raise RuntimeError(self._dead)
-        poll, heartbeat = self._poller.poll, self._heartbeat
+        heartbeat, server, data = self._heartbeat, self._sock, self._data
         if heartbeat.silent_for() > self.cfg.heartbeat_timeout:  # the worker may still answer directly: not for long
             self._unreachable()
         slice_ms = self.cfg.heartbeat_interval * 1e3
         probe_at = time.monotonic() + self.cfg.heartbeat_timeout if probe else float("inf")
-        probe_req = 0
+        self._probe_req = 0
         while True:
-            for sock, _ in poll(slice_ms):
-                frames = sock.recv_multipart()
-                msg = wire.decode_header(frames[0])
-                kind = type(msg)
-                if kind is wire.Forward and len(frames) == 2:
-                    answer = wire.decode_answer(frames[1])
-                    failed = type(answer) is wire.Failure
-                    if answer.req == self._window_req:
-                        self._window_req = 0  # the send window's acknowledgement
-                        if failed:  # only a worker that lost this session refuses an acknowledgement
-                            self._fail(answer.message)
-                    if answer.req == req:
-                        if failed:
-                            raise RuntimeError(answer.message)
+            if data is not server and probe:  # the fast path: a blocking read of the worker's answer
+                try:
+                    answer = self._answered(wire.decode_direct(data.recv()), req)
+                except zmq.Again:  # a heartbeat interval without an answer: has the server news?
+                    while server.poll(0):
+                        self._from_server(server.recv_multipart(), req)
+                else:
+                    if answer is not None:
                         return answer
-                    if answer.req == probe_req:
-                        self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "
-                                   "message of this client was lost on the way (larger than the server's limit "
-                                   f"GT_MAX_MESSAGE_BYTES={self._max_bytes}?); the tensors this client held "
-                                   "there may be wrong")
-                elif kind is wire.StatsResult and msg.req == req:
-                    return msg
-                elif kind is wire.WorkerLost:
-                    self._fail(f"GT worker {msg.worker} was lost ({msg.reason}): the tensors this client held "
-                               "there are gone")
-                elif kind is wire.Error:  # instructions were lost with it: this connection cannot go on
-                    self._fail(f"the GT server at {self.address} refused a message of this client: {msg.reason}")
+            else:
+                for sock, _ in self._poller.poll(slice_ms):
+                    if sock is server:
+                        answer = self._from_server(server.recv_multipart(), req)
+                    else:
+                        answer = self._answered(wire.decode_direct(data.recv(zmq.NOBLOCK)), req)
+                    if answer is not None:
+                        return answer
             if heartbeat.forgotten:
                 self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                            "tensors this client held are gone")
             if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
                 self._unreachable()
-            if not probe_req and time.monotonic() > probe_at:
-                probe_req = self._next_req()
-                self._data.send_multipart((_STREAM, wire.encode([(5, probe_req)])))
+            if not self._probe_req and time.monotonic() > probe_at:
+                self._probe_req = self._next_req()
+                self._post(wire.encode([(5, self._probe_req)]))
+
+    def _answered(self, answer, req: int):
+        """``answer`` when it answers ``req``; None for another request's answer; RuntimeError when it
+        reports a failure of ``req``, a lost request, or a lost worker."""
+        kind = type(answer)
+        if kind is wire.WorkerLost:
+            self._fail(f"GT worker {answer.worker} was lost ({answer.reason}): the tensors this client held "
+                       "there are gone")
+        if kind is wire.Error:  # instructions were lost with it: this connection cannot go on
+            self._fail(f"the GT server at {self.address} refused a message of this client: {answer.reason}")
+        if kind is not wire.Value and kind is not wire.Failure and kind is not wire.Ack:
+            return None  # a late answer to the direct hello
+        failed = kind is wire.Failure
+        if answer.req == self._window_req:
+            self._window_req = 0  # the send window's acknowledgement
+            if failed:  # only a worker that lost this session refuses an acknowledgement
+                self._fail(answer.message)
+        if answer.req == req:
+            if failed:
+                raise RuntimeError(answer.message)
+            return answer
+        if answer.req == self._probe_req:
+            self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "
+                       "message of this client was lost on the way (larger than the server's limit "
+                       f"GT_MAX_MESSAGE_BYTES={self._max_bytes}?); the tensors this client held "
+                       "there may be wrong")
+        return None
+
+    def _from_server(self, frames: list, req: int):
+        """A message from the server: a forwarded answer, a stats result, or news of a lost worker."""
+        msg = wire.decode_header(frames[0])
+        kind = type(msg)
+        if kind is wire.Forward and len(frames) == 2:
+            return self._answered(wire.decode_answer(frames[1]), req)
+        if kind is wire.StatsResult:
+            return msg if msg.req == req else None
+        return self._answered(msg, req)  # WorkerLost, Error
 
     def _unreachable(self) -> None:
         self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "

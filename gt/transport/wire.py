@@ -114,7 +114,7 @@ class Pong(_Msg, tag=6):
 
 
 class Stream(_Msg, tag=7):
-    """client -> dispatcher (or the worker's direct socket), body: an instruction list for the client's worker."""
+    """client -> dispatcher, body: an instruction list for the client's worker."""
 
 
 class Deliver(_Msg, tag=8):
@@ -128,7 +128,7 @@ class Reply(_Msg, tag=9):
 
 
 class Forward(_Msg, tag=10):
-    """dispatcher (or the worker's direct socket) -> client, body: its worker's answer."""
+    """dispatcher -> client, body: its worker's answer."""
 
 
 class Bye(_Msg, tag=11):
@@ -181,7 +181,8 @@ class Error(_Msg, tag=19):
 
 
 class DirectHello(_Msg, tag=20):
-    """client -> worker's direct socket: this connection carries ``session``'s streams."""
+    """client -> worker's direct socket, its first message: this connection carries ``session``'s streams
+    (each message after it is an instruction list, one frame)."""
     session: Count
     secret: Secret
 
@@ -259,6 +260,9 @@ class Ack(_Msg, tag=2):
 
 
 Answer = Union[Value, Failure, Ack]
+# On the direct path every message is one frame (a frame fewer each way is measurably faster): from the
+# client a ``DirectHello``, then instruction lists; from the worker an answer, or one of these headers.
+DirectAnswer = Union[Value, Failure, Ack, Refused, WorkerLost, Error, DirectWelcome]
 
 
 # -- codecs ----------------------------------------------------------------------------
@@ -286,6 +290,7 @@ encode = _encoder.encode
 _header_decoder = msgspec.msgpack.Decoder(Header)
 _items_decoder = msgspec.msgpack.Decoder(Annotated[list[Item], Meta(max_length=1 << 20)])
 _answer_decoder = msgspec.msgpack.Decoder(Answer)
+_direct_decoder = msgspec.msgpack.Decoder(DirectAnswer)
 _params_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
 
 
@@ -304,6 +309,7 @@ def _decoder(decoder: msgspec.msgpack.Decoder, what: str):
 decode_header = _decoder(_header_decoder, "header")
 decode_items = _decoder(_items_decoder, "instruction list")
 decode_answer = _decoder(_answer_decoder, "answer")
+decode_direct = _decoder(_direct_decoder, "direct answer")
 _decode_any = _decoder(_params_decoder, "op params")
 
 

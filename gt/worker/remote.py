@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 _PARAMS_CACHE_BYTES = 1 << 20  # per session: the encodings kept as keys (the decoded tuples are of like size)
 _PARAMS_CACHE_ITEM = 4096
-_FORWARD = wire.encode(wire.Forward())
 # serve()'s status when the CUDA context is lost: ``python -m gt.worker`` starts itself afresh.
 RESTART = 3
 
@@ -107,6 +106,7 @@ class WorkerProcess:
         self.poller.register(self.sock, zmq.POLLIN)
         self.direct, self.direct_endpoint = self._bind_direct(direct_host) if direct_host else (None, "")
         self._direct_sessions: dict[bytes, int] = {}  # routing id of an admitted direct connection -> session
+        self._early: dict[int, tuple] = {}  # session -> (routing id, secret) of a hello before its SessionOpen
         self._copy_streams = False  # the dispatcher keeps an instruction log: copy direct streams to it
         self._gone = "it holds no session for this connection: it restarted, or the server ended the session"
         self.registered = False
@@ -204,6 +204,7 @@ class WorkerProcess:
                         f"silent for {self.heartbeat.silent_for():.1f} s", len(self.sessions))
         self.sessions.clear()
         self._direct_sessions.clear()
+        self._early.clear()
         self.registered = False
         self.heartbeat.forgotten = False
         self.heartbeat.registered = False
@@ -230,8 +231,12 @@ class WorkerProcess:
                 if context_lost() is not None:
                     return self._restart()
         elif kind is wire.SessionOpen:
-            self.sessions[msg.session] = _Session(Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size,
-                                                         device=self.device, config=self.config), msg.secret)
+            session = self.sessions[msg.session] = _Session(Worker(
+                f"{self.name}/{msg.session}", batch_size=self.batch_size, device=self.device, config=self.config),
+                msg.secret)
+            early = self._early.pop(msg.session, None)
+            if early is not None:
+                self._admit(msg.session, session, *early)
         elif kind is wire.SessionClose:
             session = self.sessions.pop(msg.session, None)
             if session is not None and session.rid is not None:
@@ -260,49 +265,49 @@ class WorkerProcess:
 
     # -- the direct path ----------------------------------------------------------------------
     def _handle_direct(self, frames: list) -> int | None:
-        """A message on the direct socket: a client's hello (its session's secret), or a stream of
-        an admitted connection.  Anything else is dropped (counted in the rejection warnings)."""
+        """A message on the direct socket (one frame): a stream of an admitted connection, else a client's
+        hello presenting its session's secret.  Anything else is answered ``WorkerLost``: this worker holds
+        no session for that connection."""
         rid = frames[0].bytes
-        try:
-            msg = wire.decode_header(frames[1].buffer) if 2 <= len(frames) <= 3 else None
-        except wire.WireError as exc:
-            msg = None
-            self._note_rejection(f"a direct connection sent a malformed header: {exc}")
-        kind = type(msg)
-        if kind is wire.DirectHello:
-            session = self.sessions.get(msg.session)
-            if session is None:  # not opened yet (the dispatcher's word may come later): the client asks again
-                return
-            if session.secret and hmac.compare_digest(msg.secret, session.secret):
-                if session.rid is not None:
-                    self._direct_sessions.pop(session.rid, None)
-                session.rid = rid
-                self._direct_sessions[rid] = msg.session
-                self.direct.send_multipart((rid, wire.encode(wire.DirectWelcome(msg.session))))
-            else:
-                self._note_rejection(f"a direct connection presented a wrong secret for session {msg.session}")
-                self.direct.send_multipart((rid, wire.encode(wire.Refused("wrong session secret"))))
-        elif kind is wire.Stream and len(frames) == 3:
-            body = frames[2]
-            sid = self._direct_sessions.get(rid)
-            if sid is None:
-                self._note_rejection("a stream from a direct connection that has not presented its secret")
-                self.direct.send_multipart((rid, wire.encode(wire.WorkerLost(self.name, self._gone))))
-            elif len(body.buffer) > self.max_message_bytes:
-                why = (f"a message of {len(body.buffer)} bytes exceeds the server's limit "
+        sid = self._direct_sessions.get(rid) if len(frames) == 2 else None
+        if sid is not None:
+            frame = frames[1]
+            if len(frame.buffer) > self.max_message_bytes:
+                why = (f"a message of {len(frame.buffer)} bytes exceeds the server's limit "
                        f"GT_MAX_MESSAGE_BYTES={self.max_message_bytes}")
                 self._note_rejection(why)
                 self.direct.send_multipart((rid, wire.encode(wire.Error(why))))
-            else:
-                if self._copy_streams:
-                    self.sock.send_multipart((wire.encode(wire.StreamCopy(sid)), body), copy=False)
-                session = self.sessions[sid]
-                self._apply(sid, session, body.buffer)
-                if context_lost() is not None:
-                    return self._restart()
-        elif msg is not None:
-            self._note_rejection(f"a direct connection may not send {kind.__name__}")
+                return None
+            if self._copy_streams:
+                self.sock.send_multipart((wire.encode(wire.StreamCopy(sid)), frame), copy=False)
+            self._apply(sid, self.sessions[sid], frame.buffer)
+            return self._restart() if context_lost() is not None else None
+        try:
+            msg = wire.decode_header(frames[1].buffer) if len(frames) == 2 else None
+        except wire.WireError:
+            msg = None
+        if type(msg) is wire.DirectHello:
+            session = self.sessions.get(msg.session)
+            if session is not None:
+                self._admit(msg.session, session, rid, msg.secret)
+            elif len(self._early) < 256:  # the dispatcher's SessionOpen may come later: admitted then
+                self._early[msg.session] = (rid, msg.secret)
+        else:
+            self._note_rejection("a message from a direct connection that holds no session")
+            self.direct.send_multipart((rid, wire.encode(wire.WorkerLost(self.name, self._gone))))
         return None
+
+    def _admit(self, sid: int, session: _Session, rid: bytes, secret: bytes) -> None:
+        """Admit a direct connection presenting ``session``'s secret (or refuse it, saying so)."""
+        if session.secret and hmac.compare_digest(secret, session.secret):
+            if session.rid is not None:
+                self._direct_sessions.pop(session.rid, None)
+            session.rid = rid
+            self._direct_sessions[rid] = sid
+            self.direct.send_multipart((rid, wire.encode(wire.DirectWelcome(sid))))
+        else:
+            self._note_rejection(f"a direct connection presented a wrong secret for session {sid}")
+            self.direct.send_multipart((rid, wire.encode(wire.Refused("wrong session secret"))))
 
     # -- a client's instructions ------------------------------------------------------------
     def _apply(self, sid: int, session: _Session, body) -> None:
@@ -394,7 +399,7 @@ class WorkerProcess:
         """Answer session ``sid``'s client: on its direct connection when it has one, else via the dispatcher."""
         session = self.sessions.get(sid)
         if session is not None and session.rid is not None:
-            self.direct.send_multipart((session.rid, _FORWARD, wire.encode(answer)), copy=False)
+            self.direct.send_multipart((session.rid, wire.encode(answer)))
         else:
             self.sock.send_multipart((wire.encode(wire.Reply(sid)), wire.encode(answer)), copy=False)
 
