@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pickle
 import signal
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 
+import msgspec
 import numpy as np
 import pytest
 import torch
@@ -342,6 +344,7 @@ def test_killed_client_tensors_are_freed(server, cluster_stats):
 def test_killed_worker_errors_its_clients_and_others_go_on(server, connect, tmp_path):
     server.add_worker("cpu", output=open(tmp_path / "worker.log", "ab"))
     conn = connect()
+    assert conn.direct  # death on the direct path surfaces through the server, in time
     wait_for(lambda: len(conn.get_all_stats()) == 3, 60, "a third worker")
     a = gt.from_numpy(np.ones(3, dtype=np.float32))
     assert (a + 1).sum().item() == 6.0
@@ -360,6 +363,72 @@ def test_killed_worker_errors_its_clients_and_others_go_on(server, connect, tmp_
     c = gt.from_numpy(np.arange(4, dtype=np.float32))
     assert (c * c).sum().item() == 14.0
     assert conn.worker_id not in gt.debug.get_worker_stats()
+
+
+def test_reads_go_directly_to_the_worker_or_through_the_server_alike(connect, monkeypatch):
+    """Issue 18: after assignment a client talks to its worker directly; GT_DIRECT=0 keeps the routed path."""
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    results = {}
+    for direct in ("1", "0"):
+        monkeypatch.setenv("GT_DIRECT", direct)
+        conn = connect()
+        assert bool(conn.direct) == (direct == "1") and (conn._data is not conn._sock) == (direct == "1")
+        a = gt.from_numpy(values)
+        results[direct] = ((a * 2 + 1).sum(1).tolist(), (a @ a.t()).numpy(), conn.get_stats()["tensors"])
+        runtime.disconnect()
+    ref = torch.from_numpy(values)
+    for got in results.values():
+        assert got[0] == (ref * 2 + 1).sum(1).tolist()
+        assert np.array_equal(got[1], (ref @ ref.t()).numpy())
+        assert got[2] >= 1  # stats of this session, the stream applied before the query
+
+
+def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, monkeypatch, caplog):
+    """The direct connection cannot be made (the worker's address is not reachable from here): routed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nobody = f"tcp://127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
+    real = runtime.RemoteWorker._direct
+    monkeypatch.setattr(runtime.RemoteWorker, "DIRECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(runtime.RemoteWorker, "_direct",
+                        lambda self, ctx, welcome: real(self, ctx, msgspec.structs.replace(welcome, direct=nobody)))
+    t0 = time.monotonic()
+    gt_logger = logging.getLogger("gt")
+    gt_logger.addHandler(caplog.handler)  # GT's logger does not propagate to the root
+    try:
+        with caplog.at_level(logging.INFO, logger="gt"):
+            conn = connect()
+    finally:
+        gt_logger.removeHandler(caplog.handler)
+    assert 0.5 <= time.monotonic() - t0 < 10
+    assert conn.direct == "" and conn._data is conn._sock
+    assert f"did not answer at {nobody} within 0.5 s; going through the server" in caplog.text
+    a = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert (a * a).sum().item() == 14.0
+
+
+def test_the_direct_socket_admits_only_its_session_secret(connect):
+    """A peer that reaches a worker's direct socket gets nothing without its session's secret."""
+    conn = connect()
+    a = gt.from_numpy(np.arange(3, dtype=np.float32))
+    assert (a + 1).sum().item() == 6.0
+    rogue = zmq.Context.instance().socket(zmq.DEALER)
+    rogue.linger = 0
+    rogue.connect(conn.direct)
+    try:
+        rogue.send(wire.encode([(4, 1, a._id)]))  # a stream without a hello: told it holds no session
+        assert rogue.poll(10_000)
+        lost = wire.decode_direct(rogue.recv())
+        assert type(lost) is wire.WorkerLost and "holds no session for this connection" in lost.reason
+        rogue.send(wire.encode(wire.DirectHello(conn.session, b"guess" * 4)))
+        assert rogue.poll(10_000)
+        refused = wire.decode_direct(rogue.recv())
+        assert type(refused) is wire.Refused and "wrong session secret" in refused.reason
+        rogue.send(wire.encode([(4, 2, a._id)]))  # still not admitted: no value
+        assert rogue.poll(10_000) and type(wire.decode_direct(rogue.recv())) is wire.WorkerLost
+    finally:
+        rogue.close()
+    assert (a * 3).sum().item() == 9.0  # the real client is untouched
 
 
 def test_hostile_frames_change_nothing(server, connect, tmp_path):

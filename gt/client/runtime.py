@@ -216,6 +216,7 @@ class RemoteWorker:
         self._token = token
         self.worker_id: str | None = None
         self.session = 0  # the server's number for this connection (in its instruction log)
+        self.direct = ""  # the worker's endpoint this connection talks to directly ("": through the server)
         self._device: torch.device | None = None
         self._sock = None   # to the server
         self._data = None   # where streams go: the worker's direct socket, else the server's
@@ -266,6 +267,7 @@ class RemoteWorker:
         self._sock, self._heartbeat = sock, heartbeat
         direct = self._direct(ctx, welcome) if welcome.direct and self.cfg.direct else None
         self._data = sock if direct is None else direct
+        self.direct = "" if direct is None else welcome.direct
         self._poller = zmq.Poller()
         for s in {sock, self._data}:
             self._poller.register(s, zmq.POLLIN)
@@ -293,7 +295,7 @@ class RemoteWorker:
                 log.warning("GT client: worker %s did not admit the direct connection (%s); going through the "
                             "server", welcome.worker, getattr(msg, "reason", type(msg).__name__))
             else:
-                log.info("GT client: worker %s did not answer at %s within %.0f s; going through the server",
+                log.info("GT client: worker %s did not answer at %s within %.1f s; going through the server",
                          welcome.worker, welcome.direct, self.DIRECT_TIMEOUT)
         except (zmq.ZMQError, wire.WireError) as exc:
             log.warning("GT client: no direct connection to worker %s at %s (%s); going through the server",
