@@ -859,16 +859,20 @@ def test_a_client_past_its_memory_quota_fails_alone(tmp_path, connect):
         greedy = run_client("""
 import json, numpy as np, gt
 keep = [gt.from_numpy(np.ones(1 << 20, dtype=np.float32)) * i for i in range(4)]  # 4 MB each
+more = [gt.zeros(1 << 18) + i for i in range(40)]  # 40 MB more in 1 MB results, one message, no sync
+quota = next(iter(gt.debug.get_worker_stats().values()))["quota"]
 try:
     keep[-1].sum().item()
-    print(json.dumps({"error": None}))
+    print(json.dumps({"error": None, "quota": quota}))
 except RuntimeError as exc:
-    print(json.dumps({"error": str(exc)}))
+    print(json.dumps({"error": str(exc), "quota": quota}))
 """, srv.address)
         res = finish(greedy, timeout=120)
         assert res["error"] and "more than its quota --max-client-mb=8" in res["error"]
+        # checked as each result is stored, not after the message: the client never held more than its quota
+        assert res["quota"]["limit_bytes"] == 8 << 20 and 7 << 20 <= res["quota"]["peak_bytes"] <= 8 << 20
         connect(srv.address)  # another client of the same worker is served
-        a = gt.from_numpy(np.ones(1 << 20, dtype=np.float32))
-        assert (a * 2).sum().item() == 2.0 * (1 << 20)
+        a = gt.from_numpy(np.ones(1 << 19, dtype=np.float32))
+        assert (a * 2).sum().item() == 2.0 * (1 << 19)
     finally:
         srv.stop()

@@ -44,6 +44,65 @@ _PARAMS_CACHE_ITEM = 4096
 RESTART = 3
 
 
+class QuotaExceeded(RuntimeError):
+    """A client's tensors would take more than its quota (``--max-client-mb``)."""
+
+
+class _QuotaTable(dict):
+    """A session's tensor table that counts the bytes of the storages it holds (a storage shared by
+    views once) and refuses, with ``QuotaExceeded``, a tensor whose new storage would take them past
+    ``limit``: each result is checked as it is stored, so a client holds at most its quota, and
+    passes it only for the moment between a refused result's computation and its refusal."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.held = self.peak = 0
+        self._storages: dict[int, list] = {}  # storage address -> [bytes, tensors in the table using it]
+
+    def __setitem__(self, key: int, value: torch.Tensor) -> None:
+        storage = value.untyped_storage()
+        address = storage.data_ptr()
+        size = storage.nbytes()
+        if address not in self._storages and self.held + size > self.limit:
+            raise QuotaExceeded(f"a result of {size / 2 ** 20:.1f} MB would take this client's tensors to "
+                                f"{(self.held + size) / 2 ** 20:.1f} MB, more than its quota --max-client-mb="
+                                f"{self.limit >> 20}: it was refused (free tensors to go on)")
+        self.pop(key, None)
+        entry = self._storages.get(address)
+        if entry is None:
+            entry = self._storages[address] = [size, 0]
+            self.held += size
+            self.peak = max(self.peak, self.held)
+        entry[1] += 1
+        dict.__setitem__(self, key, value)
+
+    def update(self, other: dict) -> None:
+        for key, value in other.items():
+            self[key] = value
+
+    def pop(self, key: int, default=None):
+        value = dict.pop(self, key, None)
+        if value is None:
+            return default
+        address = value.untyped_storage().data_ptr()
+        entry = self._storages[address]
+        entry[1] -= 1
+        if not entry[1]:
+            del self._storages[address]
+            self.held -= entry[0]
+        return value
+
+    def __delitem__(self, key: int) -> None:
+        if self.pop(key) is None:
+            raise KeyError(key)
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self._storages.clear()
+        self.held = 0
+
+
 class _Session:
     """One client's worker, the reason its last message was refused (reported at its next sync), its
     decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session), the
@@ -231,9 +290,11 @@ class WorkerProcess:
                 if context_lost() is not None:
                     return self._restart()
         elif kind is wire.SessionOpen:
-            session = self.sessions[msg.session] = _Session(Worker(
-                f"{self.name}/{msg.session}", batch_size=self.batch_size, device=self.device, config=self.config),
-                msg.secret)
+            worker = Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size, device=self.device,
+                            config=self.config)
+            if self.max_client_bytes is not None:
+                worker.tensors = _QuotaTable(self.max_client_bytes)
+            session = self.sessions[msg.session] = _Session(worker, msg.secret)
             early = self._early.pop(msg.session, None)
             if early is not None:
                 self._admit(msg.session, session, *early)
@@ -341,21 +402,6 @@ class WorkerProcess:
                 self._reject(session, str(exc))
             except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
                 self._reject(session, f"{type(exc).__name__}: {exc}")
-        if self.max_client_bytes is not None:
-            self._check_quota(session)
-
-    def _check_quota(self, session: _Session) -> None:
-        """A client holding more than --max-client-mb loses its tensors (the others keep theirs) and
-        learns why at its next sync point."""
-        storages = {}
-        for t in session.worker.tensors.values():
-            storage = t.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-        held = sum(storages.values())
-        if held > self.max_client_bytes:
-            session.worker.tensors.clear()
-            self._reject(session, f"this client's tensors took {held / 2 ** 20:.1f} MB, more than its quota "
-                                  f"--max-client-mb={self.max_client_bytes >> 20}: they were freed")
 
     def _answer_orphan(self, sid: int, body) -> None:
         """A stream for a session this worker does not hold: its waits get an error, never silence."""
@@ -408,6 +454,9 @@ class WorkerProcess:
         own = self.sessions.get(msg.session)
         if own is not None:
             stats.update(own.worker.get_stats())
+            table = own.worker.tensors
+            if type(table) is _QuotaTable:
+                stats["quota"] = {"limit_bytes": table.limit, "held_bytes": table.held, "peak_bytes": table.peak}
         stats["process"] = {"pid": os.getpid(), "clients": len(self.sessions),
                             "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values()),
                             "params_cache_bytes": sum(s.params_bytes for s in self.sessions.values())}
