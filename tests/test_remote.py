@@ -391,7 +391,8 @@ def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, mon
     real = runtime.RemoteWorker._direct
     monkeypatch.setattr(runtime.RemoteWorker, "DIRECT_TIMEOUT", 0.5)
     monkeypatch.setattr(runtime.RemoteWorker, "_direct",
-                        lambda self, ctx, welcome: real(self, ctx, msgspec.structs.replace(welcome, direct=nobody)))
+                        lambda self, ctx, welcome, keys: real(self, ctx, msgspec.structs.replace(welcome, direct=nobody),
+                                                              keys))
     t0 = time.monotonic()
     gt_logger = logging.getLogger("gt")
     gt_logger.addHandler(caplog.handler)  # GT's logger does not propagate to the root
@@ -874,5 +875,39 @@ except RuntimeError as exc:
         connect(srv.address)  # another client of the same worker is served
         a = gt.from_numpy(np.ones(1 << 19, dtype=np.float32))
         assert (a * 2).sum().item() == 2.0 * (1 << 19)
+    finally:
+        srv.stop()
+
+
+def test_curve_keys_encrypt_and_admit_only_authorized_keys(tmp_path, connect, monkeypatch):
+    """Issue 18: optional CURVE: keys for the server, workers and clients; unauthorized keys never get in."""
+    keys, other = tmp_path / "keys", tmp_path / "other"
+    subprocess.run([sys.executable, "-m", "gt.server", "--make-curve-keys", str(keys)], check=True, env=_env(),
+                   capture_output=True)
+    srv = start_cluster(tmp_path, 1, env=_env(GT_CURVE_KEYS=str(keys)))
+    try:
+        monkeypatch.setenv("GT_CURVE_KEYS", str(keys))
+        conn = connect(srv.address)
+        assert conn.direct  # the direct path is under CURVE too
+        a = gt.from_numpy(np.arange(6, dtype=np.float32))
+        assert (a * a).sum().item() == 55.0 and conn.get_stats()["tensors"] >= 1
+        runtime.disconnect()
+        # a client key the server does not list: refused in the handshake, saying so
+        subprocess.run([sys.executable, "-m", "gt.server", "--make-curve-keys", str(other)], check=True, env=_env(),
+                       capture_output=True)
+        for name in ("server.key", "worker.key"):
+            (other / name).write_bytes((keys / name).read_bytes())
+        monkeypatch.setenv("GT_CURVE_KEYS", str(other))
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionRefusedError, match="refused this client's CURVE key"):
+            connect(srv.address)
+        assert time.monotonic() - t0 < 10
+        # a peer without CURVE gets no answer at all: nothing in clear reaches the server
+        plain = zmq.Context.instance().socket(zmq.DEALER)
+        plain.linger = 0
+        plain.connect(settings.tcp_endpoint(*settings.parse_address(srv.address)))
+        plain.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, "", os.getpid())))
+        assert not plain.poll(2000)
+        plain.close()
     finally:
         srv.stop()

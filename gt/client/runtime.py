@@ -28,6 +28,7 @@ import zmq
 from gt.ops import OP_NAMES
 from gt.transport import settings as _settings
 from gt.transport import wire
+from gt.transport.curve import Keys
 from gt.transport.heartbeat import HeartbeatLink
 from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 
@@ -251,8 +252,12 @@ class RemoteWorker:
         sock.sndhwm = sock.rcvhwm = 0  # bounded by the send window instead
         # a server refusing this machine's address says so only in the handshake, seen by a monitor
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        keys = Keys(self.cfg.curve_keys) if self.cfg.curve_keys else None
+        secure = None if keys is None else lambda s: keys.client(s, "server", "client")
+        if secure is not None:
+            secure(sock)
         sock.connect(endpoint)
-        heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval)
+        heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval, secure)
         try:
             try:
                 sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
@@ -265,7 +270,7 @@ class RemoteWorker:
             sock.close(0)
             raise
         self._sock, self._heartbeat = sock, heartbeat
-        direct = self._direct(ctx, welcome) if welcome.direct and self.cfg.direct else None
+        direct = self._direct(ctx, welcome, keys) if welcome.direct and self.cfg.direct else None
         self._data = sock if direct is None else direct
         self.direct = "" if direct is None else welcome.direct
         self._poller = zmq.Poller()
@@ -278,9 +283,11 @@ class RemoteWorker:
         self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
 
-    def _direct(self, ctx: zmq.Context, welcome: wire.Welcome):
+    def _direct(self, ctx: zmq.Context, welcome: wire.Welcome, keys: Keys | None):
         """A socket connected to the worker's direct endpoint and admitted there, or None."""
         sock = ctx.socket(zmq.DEALER)
+        if keys is not None:
+            keys.client(sock, "worker", "client")
         sock.ipv6 = True
         sock.linger = 1000
         sock.sndhwm = sock.rcvhwm = 0
@@ -316,6 +323,10 @@ class RemoteWorker:
                                       "`python -m gt.server` running there?  (Without GT_TOKEN it admits only "
                                       "this machine.)")
             if monitor.poll(0):
+                if self.cfg.curve_keys:
+                    raise ConnectionRefusedError(f"the GT server at {self.address} refused this client's CURVE key "
+                                                 f"(GT_CURVE_KEYS={self.cfg.curve_keys}): its public key is not "
+                                                 "among the server's authorized keys")
                 raise ConnectionRefusedError(f"the GT server at {self.address} refused this machine's connection: "
                                              "without GT_TOKEN a GT server admits only connections from its own "
                                              "machine (set GT_TOKEN on the server and here)")

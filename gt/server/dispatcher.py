@@ -43,6 +43,7 @@ import zmq
 
 from gt.server.instruction_log import InstructionLog
 from gt.transport import settings as _settings
+from gt.transport.curve import Keys
 from gt.transport import wire
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class _LoopbackOnly:
         self._thread = threading.Thread(target=self._run, name="gt-zap", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:  # as zmq.auth's ThreadAuthenticator, used instead of this with CURVE
         self._stop.set()
         self._thread.join()
         self._sock.close(0)
@@ -150,16 +151,22 @@ class Dispatcher:
         self._token = self.cfg.token.encode()
         self._exit_with_parent = exit_with_parent
         self.ctx = zmq.Context()
-        # No token: only this machine may talk to us.  The ZAP handler checks the
-        # peer's address during the handshake, before any of its messages arrive.
-        self._auth = None if self._token else _LoopbackOnly(self.ctx)
-        if not is_loopback(host):
+        # CURVE: only the authorized keys may talk to us, encrypted.  Else, without a token, only this
+        # machine.  The ZAP handler checks either during the handshake, before any message arrives.
+        keys = Keys(self.cfg.curve_keys) if self.cfg.curve_keys else None
+        if keys is not None:
+            self._auth = keys.authenticator(self.ctx)
+        else:
+            self._auth = None if self._token else _LoopbackOnly(self.ctx)
+        if not is_loopback(host) and keys is None:
             log.warning("GT server: listening on %s, reachable from other machines; %s", host,
                         "peers must present GT_TOKEN (sent in clear: use a private network or a tunnel)"
                         if self._token else "without GT_TOKEN only loopback peers are admitted")
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.ipv6 = True  # IPv4 still works: an IPv6 socket takes both
         self.sock.zap_domain = b"gt"
+        if keys is not None:
+            keys.serve(self.sock, "server")
         self.sock.linger = 0
         # A message over the limit is answered with an error naming it; ZeroMQ itself drops the
         # connection only of a peer sending twice the limit (no GT client does).
@@ -193,8 +200,9 @@ class Dispatcher:
     # -- main loop ------------------------------------------------------------------------
     def serve(self) -> None:
         """Serve until ``stop()`` (or SIGINT / the parent's exit with ``exit_with_parent``)."""
-        log.info("GT server listening on %s:%d (%s)", self.host, self.port,
-                 "token required" if self._token else "loopback peers only")
+        log.info("GT server listening on %s:%d (%s%s)", self.host, self.port,
+                 "token required" if self._token else "no token", ", CURVE keys of " + self.cfg.curve_keys
+                 if self.cfg.curve_keys else "" if self._token else ", loopback peers only")
         tick = self.cfg.heartbeat_interval
         next_check = time.monotonic() + tick
         try:
@@ -254,7 +262,7 @@ class Dispatcher:
             self._log.close()
             self._log = None
         if self._auth is not None:
-            self._auth.close()
+            self._auth.stop()
             self._auth = None
         self.sock.close(0)
         self.ctx.term()

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="address the worker binds for its clients' direct connections (a free port); '*': every "
                          "interface, named to clients by this machine's host name; 'off': clients go through the "
                          "server (default: the server's host when it is this machine's loopback, else '*')")
+    ap.add_argument("--curve-keys", metavar="DIR", help="GT_CURVE_KEYS: the server's ZeroMQ CURVE key directory")
     ap.add_argument("--max-client-mb", type=_positive,
                     help="memory quota of each client's tensors on this worker (default: none)")
     ap.add_argument("--auto-compile", type=_flag, metavar="0|1", help="GT_AUTO_COMPILE")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         ("batch_size", args.batch_size)) if v is not None})
     try:
         cfg = _settings.with_flags(cfg, heartbeat_interval=args.heartbeat_interval,
-                                   heartbeat_timeout=args.heartbeat_timeout)
+                                   heartbeat_timeout=args.heartbeat_timeout, curve_keys=args.curve_keys)
     except _config.ConfigError as exc:
         ap.error(str(exc))
     direct_host = args.direct_host

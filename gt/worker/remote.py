@@ -33,6 +33,7 @@ import zmq
 from gt import config as _config
 from gt.transport import settings as _settings
 from gt.transport import wire
+from gt.transport.curve import Keys
 from gt.transport.heartbeat import HeartbeatLink
 from gt.worker.worker import Worker, context_lost, default_device
 
@@ -152,6 +153,8 @@ class WorkerProcess:
         # stats may hold objects MessagePack has no type for (a torch.device): sent as text
         self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
         self.ctx = zmq.Context()
+        self.keys = Keys(self.cfg.curve_keys) if self.cfg.curve_keys else None
+        self._auth = self.keys.authenticator(self.ctx) if self.keys is not None and direct_host else None
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.ipv6 = True
         self.link = os.urandom(16)
@@ -159,8 +162,11 @@ class WorkerProcess:
         self.sock.linger = 0
         self.sock.sndhwm = self.sock.rcvhwm = 0
         self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
+        secure = None if self.keys is None else lambda sock: self.keys.client(sock, "server", "worker")
+        if secure is not None:
+            secure(self.sock)
         self.sock.connect(endpoint)
-        self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
+        self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval, secure)
         self.poller = zmq.Poller()
         self.poller.register(self.sock, zmq.POLLIN)
         self.direct, self.direct_endpoint = self._bind_direct(direct_host) if direct_host else (None, "")
@@ -182,6 +188,9 @@ class WorkerProcess:
         sock.linger = 0
         sock.sndhwm = sock.rcvhwm = 0
         sock.maxmsgsize = 2 * self.cfg.max_message_bytes + (1 << 16)
+        if self.keys is not None:  # clients present an authorized key, and know this one
+            sock.zap_domain = b"gt"
+            self.keys.serve(sock, "worker")
         bind = "*" if host == "*" else host
         port = sock.bind_to_random_port(_settings.tcp_endpoint(bind, 0).rsplit(":", 1)[0])
         self.poller.register(sock, zmq.POLLIN)
@@ -221,6 +230,8 @@ class WorkerProcess:
         self.heartbeat.close()
         if self.direct is not None:
             self.direct.close(0)
+        if self._auth is not None:
+            self._auth.stop()
         self.sock.close()
         self.ctx.term()
 
