@@ -26,8 +26,10 @@ import argparse
 import dataclasses
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -40,6 +42,7 @@ from bench_mlp import build  # noqa: E402
 from gt import config as gt_config  # noqa: E402
 from gt.client import runtime  # noqa: E402
 from gt.transport import launch  # noqa: E402
+from gt.transport.curve import make_keys  # noqa: E402
 from gt.worker.worker import Worker  # noqa: E402
 
 
@@ -49,9 +52,9 @@ def embedded(device: str, auto: bool) -> Worker:
     return Worker("embedded_auto" if auto else "embedded_eager", batch_size=cfg.batch_size, config=cfg)
 
 
-def remote(server: launch.LocalServer, direct: bool) -> runtime.RemoteWorker:
+def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = None) -> runtime.RemoteWorker:
     conn = runtime.RemoteWorker(server.address, "")
-    conn.cfg = dataclasses.replace(conn.cfg, direct=direct)
+    conn.cfg = dataclasses.replace(conn.cfg, direct=direct, curve_keys=curve_keys)
     conn.open()
     if (conn._data is not conn._sock) != direct:
         raise RuntimeError("the direct path was not taken" if direct else "the routed path was not taken")
@@ -201,13 +204,18 @@ def main() -> None:
     env = dict(os.environ, GT_DEVICE=args.device)
     if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
         env.update(launch.local_devices(1)[0][1])
-    servers, conns = {}, []
+    servers, conns, others = {}, [], []
+    keys = tempfile.mkdtemp(prefix="gt-curve-")
+    make_keys(keys)
+    eager_flags = ("--auto-compile", "0", "--batch-size", "1")
     try:
-        for mode, flags in (("eager", ("--auto-compile", "0", "--batch-size", "1")),
-                            ("auto-compile", ("--auto-compile", "1"))):
+        for mode, flags in (("eager", eager_flags), ("auto-compile", ("--auto-compile", "1"))):
             srv = servers[mode] = launch.start_server(env=env, args=("--heartbeat-interval", "1"),
                                                       output=open(os.devnull, "wb"))
             srv.add_worker(args.device, args=flags, output=open(os.devnull, "wb"))
+        curve_server = launch.start_server(env=dict(env, GT_CURVE_KEYS=keys), output=open(os.devnull, "wb"))
+        others.append(curve_server)
+        curve_server.add_worker(args.device, args=eager_flags, output=open(os.devnull, "wb"))
         targets = {mode: {"embedded": embedded(args.device, mode == "auto-compile"),
                           "remote": remote(servers[mode], True), "routed": remote(servers[mode], False)}
                    for mode in servers}
@@ -232,8 +240,11 @@ def main() -> None:
             ops = targets["auto-compile"][side].get_stats()["operations"]
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
         eager = targets["eager"]
-        sync = bench_read(eager, args.syncs, args.rounds)
+        conns.append(remote(curve_server, True, keys))
+        sync = bench_read({**eager, "curve": conns[-1]}, args.syncs, args.rounds)
         row("read round trip (x.sum().item())", sync, "us", "{:12.1f}")
+        print(f"{'  remote under CURVE (GT_CURVE_KEYS)':38} {sync['curve']:12.1f} us   (CURVE adds "
+              f"{sync['curve'] - sync['remote']:.1f} us per read)")
         print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {sync['echo']:12.1f} us   (read / echo: remote "
               f"{sync['remote'] / sync['echo']:.2f}x, routed {sync['routed'] / sync['echo']:.2f}x; goal 1.5x)")
         echo = {}
@@ -248,8 +259,9 @@ def main() -> None:
     finally:
         for conn in conns:
             conn.close()
-        for srv in servers.values():
+        for srv in (*servers.values(), *others):
             srv.stop()
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 if __name__ == "__main__":
