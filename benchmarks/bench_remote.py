@@ -8,23 +8,28 @@ auto-compile), then times, in interleaved windows (each mode keeps its best):
 - ms per training step of the tiny and medium MLPs (benchmarks/bench_mlp.py's models, optimizer loop),
   embedded vs over localhost, eager and auto-compile; and of the tiny MLP reading its loss
   every step (a sync point a step: the round trip is paid every step);
-- the round trip of one sync point (``item()`` of a scalar);
+- the round trip of one read (``x.sum().item()``);
 - the throughput of a stream of small ops (ops/s), synchronised at its end.
 
-Goals (issue 9): tiny step over localhost at most 2x embedded, medium at most 1.2x.
+"remote" is the direct path (the client talks to its worker, the server only
+assigns and watches); "routed" the same through the server (``GT_DIRECT=0``).
 
-Next to them, measured in the same run (issue 18): a bare pyzmq DEALER -> ROUTER echo
-(another process, 64 B and 1 MB messages), the transport's floor for a read's round trip,
-and the same echo under ZeroMQ's CURVE (authenticated and encrypted): what encryption
-would cost per message.
+Goals (issue 9): tiny step over localhost at most 2x embedded, medium at most 1.2x.
+Goals (issue 18): a read's round trip within 1.5x a bare pyzmq DEALER -> ROUTER echo
+(another process, 64 B) measured in the same run, and the read-every-step tiny loop
+at most 1.5x embedded.  Next to them: the echo at 1 MB, and the echo under ZeroMQ's
+CURVE (authenticated and encrypted): what encryption costs per message.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -37,6 +42,7 @@ from bench_mlp import build  # noqa: E402
 from gt import config as gt_config  # noqa: E402
 from gt.client import runtime  # noqa: E402
 from gt.transport import launch  # noqa: E402
+from gt.transport.curve import make_keys  # noqa: E402
 from gt.worker.worker import Worker  # noqa: E402
 
 
@@ -46,9 +52,12 @@ def embedded(device: str, auto: bool) -> Worker:
     return Worker("embedded_auto" if auto else "embedded_eager", batch_size=cfg.batch_size, config=cfg)
 
 
-def remote(server: launch.LocalServer) -> runtime.RemoteWorker:
+def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = None) -> runtime.RemoteWorker:
     conn = runtime.RemoteWorker(server.address, "")
+    conn.cfg = dataclasses.replace(conn.cfg, direct=direct, curve_keys=curve_keys)
     conn.open()
+    if (conn._data is not conn._sock) != direct:
+        raise RuntimeError("the direct path was not taken" if direct else "the routed path was not taken")
     return conn
 
 
@@ -57,7 +66,8 @@ def best_windows(modes: dict, run, rounds: int) -> dict:
     best = {name: float("inf") for name in modes}
     for _ in range(rounds):
         for name, (target, state) in modes.items():
-            runtime.connect(target)
+            if target is not None:
+                runtime.connect(target)
             t0 = time.perf_counter()
             run(state)
             best[name] = min(best[name], time.perf_counter() - t0)
@@ -84,17 +94,26 @@ def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, r
     return {name: s / steps * 1e3 for name, s in best_windows(modes, run, rounds).items()}
 
 
-def bench_sync(targets: dict, n: int, rounds: int) -> dict:
+def bench_read(targets: dict, n: int, rounds: int) -> dict:
+    """Best microseconds per read of each target and of a bare 64 B echo ("echo"), in interleaved windows."""
     modes = {}
     for name, target in targets.items():
         runtime.connect(target)
         modes[name] = (target, gt.ones(()) * 2)
+    echo = Echo(64, False)
+    modes["echo"] = (None, echo)
 
     def run(x):
-        for _ in range(n):
-            x.item()
+        if x is echo:
+            echo.run(n)
+        else:
+            for _ in range(n):
+                x.sum().item()
 
-    return {name: s / n * 1e6 for name, s in best_windows(modes, run, rounds).items()}
+    try:
+        return {name: s / n * 1e6 for name, s in best_windows(modes, run, rounds).items()}
+    finally:
+        echo.close()
 
 
 def bench_stream(targets: dict, n: int, rounds: int) -> dict:
@@ -124,34 +143,49 @@ while True:
 """
 
 
+class Echo:
+    """A ROUTER echo in another process and a DEALER to it (``curve``: under ZeroMQ's CURVE)."""
+
+    def __init__(self, size: int, curve: bool) -> None:
+        public = secret = None
+        if curve:
+            public, secret = zmq.curve_keypair()
+        self.proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.linger = 0
+        port = int(self.proc.stdout.readline())
+        if curve:
+            self.sock.curve_serverkey = public
+            self.sock.curve_publickey, self.sock.curve_secretkey = zmq.curve_keypair()
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.payload = os.urandom(size)
+        self.run(10)
+
+    def run(self, n: int) -> None:
+        send, recv, payload = self.sock.send, self.sock.recv, self.payload
+        for _ in range(n):
+            send(payload, copy=False)
+            recv(copy=False)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
 def bare_echo(n: int, rounds: int, size: int, curve: bool) -> float:
     """Best microseconds per round trip of a ``size``-byte message to a ROUTER echo in another process."""
-    public = secret = None
-    if curve:
-        public, secret = zmq.curve_keypair()
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-"],
-                            stdout=subprocess.PIPE, text=True)
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.linger = 0
+    echo = Echo(size, curve)
     try:
-        port = int(proc.stdout.readline())
-        if curve:
-            sock.curve_serverkey = public
-            sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
-        sock.connect(f"tcp://127.0.0.1:{port}")
-        payload = os.urandom(size)
         best = float("inf")
-        for _ in range(rounds + 1):  # the first round warms up
+        for _ in range(rounds):
             t0 = time.perf_counter()
-            for _ in range(n):
-                sock.send(payload, copy=False)
-                sock.recv(copy=False)
+            echo.run(n)
             best = min(best, time.perf_counter() - t0)
         return best / n * 1e6
     finally:
-        sock.close()
-        proc.kill()
-        proc.wait()
+        echo.close()
 
 
 def main() -> None:
@@ -170,23 +204,31 @@ def main() -> None:
     env = dict(os.environ, GT_DEVICE=args.device)
     if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
         env.update(launch.local_devices(1)[0][1])
-    servers, conns = {}, []
+    servers, conns, others = {}, [], []
+    keys = tempfile.mkdtemp(prefix="gt-curve-")
+    make_keys(keys)
+    eager_flags = ("--auto-compile", "0", "--batch-size", "1")
     try:
-        for mode, flags in (("eager", ("--auto-compile", "0", "--batch-size", "1")),
-                            ("auto-compile", ("--auto-compile", "1"))):
+        for mode, flags in (("eager", eager_flags), ("auto-compile", ("--auto-compile", "1"))):
             srv = servers[mode] = launch.start_server(env=env, args=("--heartbeat-interval", "1"),
                                                       output=open(os.devnull, "wb"))
             srv.add_worker(args.device, args=flags, output=open(os.devnull, "wb"))
-        conns += [remote(servers["eager"]), remote(servers["auto-compile"])]
-        targets = {"eager": {"embedded": embedded(args.device, False), "remote": conns[0]},
-                   "auto-compile": {"embedded": embedded(args.device, True), "remote": conns[1]}}
+        curve_server = launch.start_server(env=dict(env, GT_CURVE_KEYS=keys), output=open(os.devnull, "wb"))
+        others.append(curve_server)
+        curve_server.add_worker(args.device, args=eager_flags, output=open(os.devnull, "wb"))
+        targets = {mode: {"embedded": embedded(args.device, mode == "auto-compile"),
+                          "remote": remote(servers[mode], True), "routed": remote(servers[mode], False)}
+                   for mode in servers}
+        conns += [t[side] for t in targets.values() for side in ("remote", "routed")]
         print(f"torch {torch.__version__}, device {args.device}, {os.cpu_count()} CPUs; best of {args.rounds} "
-              "interleaved windows")
-        print(f"{'measure':38} {'embedded':>12} {'remote':>12} {'remote/embedded':>16}")
+              "interleaved windows; remote = direct to the worker, routed = through the server")
+        print(f"{'measure':38} {'embedded':>12} {'remote':>12} {'routed':>12} {'remote/embedded':>16} "
+              f"{'routed/embedded':>16}")
 
         def row(label: str, res: dict, unit: str, fmt: str = "{:12.4f}") -> None:
-            e, r = res["embedded"], res["remote"]
-            print(f"{label:38} {fmt.format(e)} {fmt.format(r)} {r / e:15.2f}x   {unit}")
+            e, r, o = res["embedded"], res["remote"], res["routed"]
+            print(f"{label:38} {fmt.format(e)} {fmt.format(r)} {fmt.format(o)} {r / e:15.2f}x {o / e:15.2f}x   "
+                  f"{unit}")
 
         for model in args.models.split(","):
             for mode, t in targets.items():
@@ -194,18 +236,21 @@ def main() -> None:
         for mode, t in targets.items():   # a loop that prints its loss every step: one round trip a step
             row(f"tiny step + item() each, {mode}", bench_steps(t, "tiny", args.steps, args.warm, args.rounds, True),
                 "ms/step")
-        for side, target in targets["auto-compile"].items():
-            ops = target.get_stats()["operations"]
+        for side in ("embedded", "remote"):
+            ops = targets["auto-compile"][side].get_stats()["operations"]
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
         eager = targets["eager"]
-        sync = bench_sync(eager, args.syncs, args.rounds)
-        row("sync round trip (item())", sync, "us", "{:12.1f}")
+        conns.append(remote(curve_server, True, keys))
+        sync = bench_read({**eager, "curve": conns[-1]}, args.syncs, args.rounds)
+        row("read round trip (x.sum().item())", sync, "us", "{:12.1f}")
+        print(f"{'  remote under CURVE (GT_CURVE_KEYS)':38} {sync['curve']:12.1f} us   (CURVE adds "
+              f"{sync['curve'] - sync['remote']:.1f} us per read)")
+        print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {sync['echo']:12.1f} us   (read / echo: remote "
+              f"{sync['remote'] / sync['echo']:.2f}x, routed {sync['routed'] / sync['echo']:.2f}x; goal 1.5x)")
         echo = {}
         for size, n in ((64, args.syncs), (1 << 20, 50)):
             for curve in (False, True):
                 echo[size, curve] = bare_echo(n, args.rounds, size, curve)
-        print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {echo[64, False]:12.1f} us   (sync round trip / echo: "
-              f"{sync['remote'] / echo[64, False]:.2f}x)")
         for size, label in ((64, "64 B"), (1 << 20, "1 MB")):
             plain, curve = echo[size, False], echo[size, True]
             print(f"{'  same under CURVE, ' + label:38} {curve:12.1f} us   (plain {plain:.1f} us: CURVE adds "
@@ -214,8 +259,9 @@ def main() -> None:
     finally:
         for conn in conns:
             conn.close()
-        for srv in servers.values():
+        for srv in (*servers.values(), *others):
             srv.stop()
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ class ConfigError(ValueError):
     """A GT_* environment variable holds a value GT cannot use."""
 
 
-def _flag(name: str, default: str = "0") -> bool:
+def flag(name: str, default: str = "0") -> bool:
     raw = os.environ.get(name, default).strip()
     if raw in ("0", "1"):
         return raw == "1"
@@ -78,7 +78,7 @@ def _cache_dir(name: str) -> str | None:
 
 def auto_shard() -> bool:
     """GT_AUTO_SHARD=1: ``gt.gpu_workers(n)`` (n > 1) trains data-parallel, as ``shard=True``."""
-    return _flag("GT_AUTO_SHARD")
+    return flag("GT_AUTO_SHARD")
 
 
 def from_env() -> Config:
@@ -86,10 +86,10 @@ def from_env() -> Config:
     GT_CACHE_DIR and GT_CACHE_MAX_MB; check GT_AUTO_SHARD."""
     auto_shard()
     return Config(
-        auto_compile=_flag("GT_AUTO_COMPILE"),
+        auto_compile=flag("GT_AUTO_COMPILE"),
         hot_threshold=positive_int("GT_HOTPATH_THRESHOLD", 10),
         batch_size=positive_int("GT_WORKER_BATCH_SIZE", None),
-        compile=_flag("GT_COMPILE"),
+        compile=flag("GT_COMPILE"),
         device=_device("GT_DEVICE"),
         cache_dir=_cache_dir("GT_CACHE_DIR"),
         cache_max_mb=positive_int("GT_CACHE_MAX_MB", 2048),

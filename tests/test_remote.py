@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pickle
 import signal
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 
+import msgspec
 import numpy as np
 import pytest
 import torch
@@ -301,8 +303,8 @@ def test_instruction_log_names_client_worker_and_ops(server, connect):
 
     def mine():
         log = (server.log_dir / "instructions.log").read_text().splitlines()
-        lines = [line for line in log if f"worker={conn.worker_id}" in line]
-        return lines if any("op=sum_all" in line for line in lines) else None
+        lines = [line for line in log if f"client={conn.session} worker={conn.worker_id}" in line]
+        return lines if any("op=fetch" in line for line in lines) else None  # the copies arrive after the read
 
     mine = wait_for(mine, 10, "the log's writer thread")
     assert any("op=put" in line and "shape=(2, 5)" in line and "dtype=float32" in line for line in mine)
@@ -342,6 +344,7 @@ def test_killed_client_tensors_are_freed(server, cluster_stats):
 def test_killed_worker_errors_its_clients_and_others_go_on(server, connect, tmp_path):
     server.add_worker("cpu", output=open(tmp_path / "worker.log", "ab"))
     conn = connect()
+    assert conn.direct  # death on the direct path surfaces through the server, in time
     wait_for(lambda: len(conn.get_all_stats()) == 3, 60, "a third worker")
     a = gt.from_numpy(np.ones(3, dtype=np.float32))
     assert (a + 1).sum().item() == 6.0
@@ -360,6 +363,73 @@ def test_killed_worker_errors_its_clients_and_others_go_on(server, connect, tmp_
     c = gt.from_numpy(np.arange(4, dtype=np.float32))
     assert (c * c).sum().item() == 14.0
     assert conn.worker_id not in gt.debug.get_worker_stats()
+
+
+def test_reads_go_directly_to_the_worker_or_through_the_server_alike(connect, monkeypatch):
+    """Issue 18: after assignment a client talks to its worker directly; GT_DIRECT=0 keeps the routed path."""
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    results = {}
+    for direct in ("1", "0"):
+        monkeypatch.setenv("GT_DIRECT", direct)
+        conn = connect()
+        assert bool(conn.direct) == (direct == "1") and (conn._data is not conn._sock) == (direct == "1")
+        a = gt.from_numpy(values)
+        results[direct] = ((a * 2 + 1).sum(1).tolist(), (a @ a.t()).numpy(), conn.get_stats()["tensors"])
+        runtime.disconnect()
+    ref = torch.from_numpy(values)
+    for got in results.values():
+        assert got[0] == (ref * 2 + 1).sum(1).tolist()
+        assert np.array_equal(got[1], (ref @ ref.t()).numpy())
+        assert got[2] >= 1  # stats of this session, the stream applied before the query
+
+
+def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, monkeypatch, caplog):
+    """The direct connection cannot be made (the worker's address is not reachable from here): routed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nobody = f"tcp://127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
+    real = runtime.RemoteWorker._direct
+    monkeypatch.setattr(runtime.RemoteWorker, "DIRECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(runtime.RemoteWorker, "_direct",
+                        lambda self, ctx, welcome, keys: real(self, ctx, msgspec.structs.replace(welcome, direct=nobody),
+                                                              keys))
+    t0 = time.monotonic()
+    gt_logger = logging.getLogger("gt")
+    gt_logger.addHandler(caplog.handler)  # GT's logger does not propagate to the root
+    try:
+        with caplog.at_level(logging.INFO, logger="gt"):
+            conn = connect()
+    finally:
+        gt_logger.removeHandler(caplog.handler)
+    assert 0.5 <= time.monotonic() - t0 < 10
+    assert conn.direct == "" and conn._data is conn._sock
+    assert f"did not answer at {nobody} within 0.5 s; going through the server" in caplog.text
+    a = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert (a * a).sum().item() == 14.0
+
+
+def test_the_direct_socket_admits_only_its_session_secret(connect):
+    """A peer that reaches a worker's direct socket gets nothing without its session's secret."""
+    conn = connect()
+    a = gt.from_numpy(np.arange(3, dtype=np.float32))
+    assert (a + 1).sum().item() == 6.0
+    rogue = zmq.Context.instance().socket(zmq.DEALER)
+    rogue.linger = 0
+    rogue.connect(conn.direct)
+    try:
+        rogue.send(wire.encode([(4, 1, a._id)]))  # a stream without a hello: told it holds no session
+        assert rogue.poll(10_000)
+        lost = wire.decode_direct(rogue.recv())
+        assert type(lost) is wire.WorkerLost and "holds no session for this connection" in lost.reason
+        rogue.send(wire.encode(wire.DirectHello(conn.session, b"guess" * 4)))
+        assert rogue.poll(10_000)
+        refused = wire.decode_direct(rogue.recv())
+        assert type(refused) is wire.Refused and "wrong session secret" in refused.reason
+        rogue.send(wire.encode([(4, 2, a._id)]))  # still not admitted: no value
+        assert rogue.poll(10_000) and type(wire.decode_direct(rogue.recv())) is wire.WorkerLost
+    finally:
+        rogue.close()
+    assert (a * 3).sum().item() == 9.0  # the real client is untouched
 
 
 def test_hostile_frames_change_nothing(server, connect, tmp_path):
@@ -443,8 +513,10 @@ def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_p
         srv.server.kill()
         srv.server.wait()
         t0 = time.monotonic()
-        with pytest.raises(RuntimeError, match=f"GT server at {srv.address} is unreachable"):
-            (a * 2).sum().item()
+        with pytest.raises(RuntimeError, match="GT server.* is unreachable"):
+            while time.monotonic() - t0 < 2 * LOST_WITHIN:  # the direct path reads on until the timeout
+                assert (a * 2).sum().item() == 4.0
+                time.sleep(0.05)
         assert time.monotonic() - t0 < LOST_WITHIN
         with pytest.raises(RuntimeError, match="unreachable"):  # and it stays that way
             a.numpy()
@@ -542,11 +614,17 @@ class _DropNextStream:
     def __init__(self, sock):
         self._sock, self.dropped = sock, 0
 
-    def send_multipart(self, frames, *args, **kwargs):
+    def send_multipart(self, frames, *args, **kwargs):  # routed: a Stream header and the list
         if not self.dropped and bytes(frames[0]) == wire.encode(wire.Stream()):
             self.dropped += 1
             return None
         return self._sock.send_multipart(frames, *args, **kwargs)
+
+    def send(self, frame, *args, **kwargs):  # direct: the list alone
+        if not self.dropped:
+            self.dropped += 1
+            return None
+        return self._sock.send(frame, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
@@ -557,11 +635,11 @@ def test_a_lost_request_fails_after_the_heartbeat_timeout(connect):
     conn = connect()
     a = gt.from_numpy(np.arange(4, dtype=np.float32))
     assert a.sum().item() == 6.0
-    conn._sock = _DropNextStream(conn._sock)
+    conn._data = _DropNextStream(conn._data)
     t0 = time.monotonic()
     with time_limit(30), pytest.raises(RuntimeError, match="answered a later request before request .*lost"):
         (a * 2).sum().item()
-    assert conn._sock.dropped == 1
+    assert conn._data.dropped == 1
     assert 3 <= time.monotonic() - t0 < LOST_WITHIN + 1
 
 
@@ -782,16 +860,54 @@ def test_a_client_past_its_memory_quota_fails_alone(tmp_path, connect):
         greedy = run_client("""
 import json, numpy as np, gt
 keep = [gt.from_numpy(np.ones(1 << 20, dtype=np.float32)) * i for i in range(4)]  # 4 MB each
+more = [gt.zeros(1 << 18) + i for i in range(40)]  # 40 MB more in 1 MB results, one message, no sync
+quota = next(iter(gt.debug.get_worker_stats().values()))["quota"]
 try:
     keep[-1].sum().item()
-    print(json.dumps({"error": None}))
+    print(json.dumps({"error": None, "quota": quota}))
 except RuntimeError as exc:
-    print(json.dumps({"error": str(exc)}))
+    print(json.dumps({"error": str(exc), "quota": quota}))
 """, srv.address)
         res = finish(greedy, timeout=120)
         assert res["error"] and "more than its quota --max-client-mb=8" in res["error"]
+        # checked as each result is stored, not after the message: the client never held more than its quota
+        assert res["quota"]["limit_bytes"] == 8 << 20 and 7 << 20 <= res["quota"]["peak_bytes"] <= 8 << 20
         connect(srv.address)  # another client of the same worker is served
-        a = gt.from_numpy(np.ones(1 << 20, dtype=np.float32))
-        assert (a * 2).sum().item() == 2.0 * (1 << 20)
+        a = gt.from_numpy(np.ones(1 << 19, dtype=np.float32))
+        assert (a * 2).sum().item() == 2.0 * (1 << 19)
+    finally:
+        srv.stop()
+
+
+def test_curve_keys_encrypt_and_admit_only_authorized_keys(tmp_path, connect, monkeypatch):
+    """Issue 18: optional CURVE: keys for the server, workers and clients; unauthorized keys never get in."""
+    keys, other = tmp_path / "keys", tmp_path / "other"
+    subprocess.run([sys.executable, "-m", "gt.server", "--make-curve-keys", str(keys)], check=True, env=_env(),
+                   capture_output=True)
+    srv = start_cluster(tmp_path, 1, env=_env(GT_CURVE_KEYS=str(keys)))
+    try:
+        monkeypatch.setenv("GT_CURVE_KEYS", str(keys))
+        conn = connect(srv.address)
+        assert conn.direct  # the direct path is under CURVE too
+        a = gt.from_numpy(np.arange(6, dtype=np.float32))
+        assert (a * a).sum().item() == 55.0 and conn.get_stats()["tensors"] >= 1
+        runtime.disconnect()
+        # a client key the server does not list: refused in the handshake, saying so
+        subprocess.run([sys.executable, "-m", "gt.server", "--make-curve-keys", str(other)], check=True, env=_env(),
+                       capture_output=True)
+        for name in ("server.key", "worker.key"):
+            (other / name).write_bytes((keys / name).read_bytes())
+        monkeypatch.setenv("GT_CURVE_KEYS", str(other))
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionRefusedError, match="refused this client's CURVE key"):
+            connect(srv.address)
+        assert time.monotonic() - t0 < 10
+        # a peer without CURVE gets no answer at all: nothing in clear reaches the server
+        plain = zmq.Context.instance().socket(zmq.DEALER)
+        plain.linger = 0
+        plain.connect(settings.tcp_endpoint(*settings.parse_address(srv.address)))
+        plain.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, "", os.getpid())))
+        assert not plain.poll(2000)
+        plain.close()
     finally:
         srv.stop()

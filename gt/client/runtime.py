@@ -28,6 +28,7 @@ import zmq
 from gt.ops import OP_NAMES
 from gt.transport import settings as _settings
 from gt.transport import wire
+from gt.transport.curve import Keys
 from gt.transport.heartbeat import HeartbeatLink
 from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
 
@@ -194,20 +195,33 @@ class RemoteWorker:
     waits for that acknowledgement: a client can run at most
     two windows ahead of its worker, so queues stay bounded without a round trip
     per message.
+
+    Once the server has assigned a worker, the connection talks to it directly
+    when the worker offers a direct socket (``GT_DIRECT=1``, the default): it
+    presents its session's secret there, and streams and answers then skip the
+    server, which still sees this client's heartbeats, stats requests and
+    goodbye, and tells it when the worker is lost.  A worker that does not answer
+    within ``DIRECT_TIMEOUT`` (not reachable from here) leaves the streams going
+    through the server.
     """
 
     WINDOW = 32
     MAX_ITEMS = 4096
     COALESCE_ITEMS = 256
     COALESCE_SECONDS = 0.001
+    DIRECT_TIMEOUT = 2.0
 
     def __init__(self, address: str, token: str) -> None:
         self.address = address
         self.cfg = _settings.from_env()
         self._token = token
         self.worker_id: str | None = None
+        self.session = 0  # the server's number for this connection (in its instruction log)
+        self.direct = ""  # the worker's endpoint this connection talks to directly ("": through the server)
         self._device: torch.device | None = None
-        self._sock = None
+        self._sock = None   # to the server
+        self._data = None   # where streams go: the worker's direct socket, else the server's
+        self._poller: zmq.Poller | None = None
         self._heartbeat: HeartbeatLink | None = None
         self._items: list = []
         self._req = 0
@@ -217,6 +231,7 @@ class RemoteWorker:
         self._max_bytes = self.cfg.max_message_bytes
         self.closed = False
         self._last_send = 0.0  # perf_counter() of the last message sent
+        self._probe_req = 0  # the probe a wait sent after a request (0: none)
         self._log_shapes = False  # the server logs instructions: send result shapes
 
     # -- connection ------------------------------------------------------------------------
@@ -237,8 +252,12 @@ class RemoteWorker:
         sock.sndhwm = sock.rcvhwm = 0  # bounded by the send window instead
         # a server refusing this machine's address says so only in the handshake, seen by a monitor
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        keys = Keys(self.cfg.curve_keys) if self.cfg.curve_keys else None
+        secure = None if keys is None else lambda s: keys.client(s, "server", "client")
+        if secure is not None:
+            secure(sock)
         sock.connect(endpoint)
-        heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval)
+        heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval, secure)
         try:
             try:
                 sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
@@ -251,11 +270,45 @@ class RemoteWorker:
             sock.close(0)
             raise
         self._sock, self._heartbeat = sock, heartbeat
+        direct = self._direct(ctx, welcome, keys) if welcome.direct and self.cfg.direct else None
+        self._data = sock if direct is None else direct
+        self.direct = "" if direct is None else welcome.direct
+        self._poller = zmq.Poller()
+        for s in {sock, self._data}:
+            self._poller.register(s, zmq.POLLIN)
         self.worker_id = welcome.worker
+        self.session = welcome.session
         self._device = torch.device(welcome.device)
         self._max_bytes = welcome.max_message_bytes
         self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
+
+    def _direct(self, ctx: zmq.Context, welcome: wire.Welcome, keys: Keys | None):
+        """A socket connected to the worker's direct endpoint and admitted there, or None."""
+        sock = ctx.socket(zmq.DEALER)
+        if keys is not None:
+            keys.client(sock, "worker", "client")
+        sock.ipv6 = True
+        sock.linger = 1000
+        sock.sndhwm = sock.rcvhwm = 0
+        try:
+            sock.connect(welcome.direct)
+            sock.send(wire.encode(wire.DirectHello(welcome.session, welcome.secret)), zmq.NOBLOCK)
+            if sock.poll(self.DIRECT_TIMEOUT * 1e3):
+                msg = wire.decode_direct(sock.recv())
+                if type(msg) is wire.DirectWelcome and msg.session == welcome.session:
+                    sock.rcvtimeo = int(self.cfg.heartbeat_interval * 1e3)  # _wait's slice
+                    return sock
+                log.warning("GT client: worker %s did not admit the direct connection (%s); going through the "
+                            "server", welcome.worker, getattr(msg, "reason", type(msg).__name__))
+            else:
+                log.info("GT client: worker %s did not answer at %s within %.1f s; going through the server",
+                         welcome.worker, welcome.direct, self.DIRECT_TIMEOUT)
+        except (zmq.ZMQError, wire.WireError) as exc:
+            log.warning("GT client: no direct connection to worker %s at %s (%s); going through the server",
+                        welcome.worker, welcome.direct, exc)
+        sock.close(0)
+        return None
 
     def _await_welcome(self, sock, monitor, heartbeat: HeartbeatLink) -> wire.Welcome:
         limit = self.cfg.connect_timeout
@@ -270,6 +323,10 @@ class RemoteWorker:
                                       "`python -m gt.server` running there?  (Without GT_TOKEN it admits only "
                                       "this machine.)")
             if monitor.poll(0):
+                if self.cfg.curve_keys:
+                    raise ConnectionRefusedError(f"the GT server at {self.address} refused this client's CURVE key "
+                                                 f"(GT_CURVE_KEYS={self.cfg.curve_keys}): its public key is not "
+                                                 "among the server's authorized keys")
                 raise ConnectionRefusedError(f"the GT server at {self.address} refused this machine's connection: "
                                              "without GT_TOKEN a GT server admits only connections from its own "
                                              "machine (set GT_TOKEN on the server and here)")
@@ -294,6 +351,8 @@ class RemoteWorker:
             except zmq.ZMQError:
                 pass
         self._heartbeat.close()
+        if self._data is not self._sock:
+            self._data.close()
         self._sock.close()
 
     @property
@@ -369,7 +428,7 @@ class RemoteWorker:
         if len(body) > self._max_bytes:
             self._send_split(items)
         else:
-            self._sock.send_multipart((_STREAM, body), copy=False)
+            self._post(body)
         self._last_send = _clock()
         return req
 
@@ -378,7 +437,7 @@ class RemoteWorker:
         (a tensor or params too large to send) is refused with a ValueError naming the limit."""
         body = wire.encode(items)
         if len(body) <= self._max_bytes:
-            self._sock.send_multipart((_STREAM, body), copy=False)
+            self._post(body)
         elif len(items) == 1:
             raise ValueError(f"a message of {len(body)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
@@ -386,6 +445,13 @@ class RemoteWorker:
             half = len(items) // 2
             self._send_split(items[:half])
             self._send_split(items[half:])
+
+    def _post(self, body) -> None:
+        """Send an instruction list: one frame on the direct path, a ``Stream`` to the server else."""
+        if self._data is self._sock:
+            self._sock.send_multipart((_STREAM, body), copy=False)
+        else:
+            self._data.send(body, copy=False)
 
     def _next_req(self) -> int:
         self._req += 1
@@ -408,7 +474,10 @@ class RemoteWorker:
 
     def get_all_stats(self) -> dict:
         """``{worker name: stats}`` for every worker of the server (a sync point)."""
-        self._send()
+        if self._data is self._sock:
+            self._send()  # the server forwards it before the stats query
+        else:  # the stream takes another way: applied before the query is sent
+            self._wait(self._send(sync=True))
         req = self._next_req()
         self._sock.send(wire.encode(wire.StatsRequest(req)))
         return dict(self._wait(req, probe=False).stats)
@@ -436,47 +505,79 @@ class RemoteWorker:
         it, and the probe answered first means the request never reached the worker."""
         if self._dead is not None:
             raise RuntimeError(self._dead)
-        sock, heartbeat = self._sock, self._heartbeat
+        heartbeat, server, data = self._heartbeat, self._sock, self._data
+        if heartbeat.silent_for() > self.cfg.heartbeat_timeout:  # the worker may still answer directly: not for long
+            self._unreachable()
         slice_ms = self.cfg.heartbeat_interval * 1e3
         probe_at = time.monotonic() + self.cfg.heartbeat_timeout if probe else float("inf")
-        probe_req = 0
+        self._probe_req = 0
         while True:
-            if sock.poll(slice_ms):
-                frames = sock.recv_multipart()
-                msg = wire.decode_header(frames[0])
-                kind = type(msg)
-                if kind is wire.Forward and len(frames) == 2:
-                    answer = wire.decode_answer(frames[1])
-                    failed = type(answer) is wire.Failure
-                    if answer.req == self._window_req:
-                        self._window_req = 0  # the send window's acknowledgement
-                        if failed:  # only a worker that lost this session refuses an acknowledgement
-                            self._fail(answer.message)
-                    if answer.req == req:
-                        if failed:
-                            raise RuntimeError(answer.message)
+            if data is not server and probe:  # the fast path: a blocking read of the worker's answer
+                try:
+                    answer = self._answered(wire.decode_direct(data.recv()), req)
+                except zmq.Again:  # a heartbeat interval without an answer: has the server news?
+                    while server.poll(0):
+                        self._from_server(server.recv_multipart(), req)
+                else:
+                    if answer is not None:
                         return answer
-                    if answer.req == probe_req:
-                        self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "
-                                   "message of this client was lost on the way (larger than the server's limit "
-                                   f"GT_MAX_MESSAGE_BYTES={self._max_bytes}?); the tensors this client held "
-                                   "there may be wrong")
-                elif kind is wire.StatsResult and msg.req == req:
-                    return msg
-                elif kind is wire.WorkerLost:
-                    self._fail(f"GT worker {msg.worker} was lost ({msg.reason}): the tensors this client held "
-                               "there are gone")
-                elif kind is wire.Error:  # instructions were lost with it: this connection cannot go on
-                    self._fail(f"the GT server at {self.address} refused a message of this client: {msg.reason}")
+            else:
+                for sock, _ in self._poller.poll(slice_ms):
+                    if sock is server:
+                        answer = self._from_server(server.recv_multipart(), req)
+                    else:
+                        answer = self._answered(wire.decode_direct(data.recv(zmq.NOBLOCK)), req)
+                    if answer is not None:
+                        return answer
             if heartbeat.forgotten:
                 self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                            "tensors this client held are gone")
             if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
-                self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
-                           f"{heartbeat.silent_for():.1f} s")
-            if not probe_req and time.monotonic() > probe_at:
-                probe_req = self._next_req()
-                sock.send_multipart((_STREAM, wire.encode([(5, probe_req)])))
+                self._unreachable()
+            if not self._probe_req and time.monotonic() > probe_at:
+                self._probe_req = self._next_req()
+                self._post(wire.encode([(5, self._probe_req)]))
+
+    def _answered(self, answer, req: int):
+        """``answer`` when it answers ``req``; None for another request's answer; RuntimeError when it
+        reports a failure of ``req``, a lost request, or a lost worker."""
+        kind = type(answer)
+        if kind is wire.WorkerLost:
+            self._fail(f"GT worker {answer.worker} was lost ({answer.reason}): the tensors this client held "
+                       "there are gone")
+        if kind is wire.Error:  # instructions were lost with it: this connection cannot go on
+            self._fail(f"the GT server at {self.address} refused a message of this client: {answer.reason}")
+        if kind is not wire.Value and kind is not wire.Failure and kind is not wire.Ack:
+            return None  # a late answer to the direct hello
+        failed = kind is wire.Failure
+        if answer.req == self._window_req:
+            self._window_req = 0  # the send window's acknowledgement
+            if failed:  # only a worker that lost this session refuses an acknowledgement
+                self._fail(answer.message)
+        if answer.req == req:
+            if failed:
+                raise RuntimeError(answer.message)
+            return answer
+        if answer.req == self._probe_req:
+            self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "
+                       "message of this client was lost on the way (larger than the server's limit "
+                       f"GT_MAX_MESSAGE_BYTES={self._max_bytes}?); the tensors this client held "
+                       "there may be wrong")
+        return None
+
+    def _from_server(self, frames: list, req: int):
+        """A message from the server: a forwarded answer, a stats result, or news of a lost worker."""
+        msg = wire.decode_header(frames[0])
+        kind = type(msg)
+        if kind is wire.Forward and len(frames) == 2:
+            return self._answered(wire.decode_answer(frames[1]), req)
+        if kind is wire.StatsResult:
+            return msg if msg.req == req else None
+        return self._answered(msg, req)  # WorkerLost, Error
+
+    def _unreachable(self) -> None:
+        self._fail(f"the GT server at {self.address} is unreachable: no heartbeat answer for "
+                   f"{self._heartbeat.silent_for():.1f} s")
 
     def _fail(self, message: str) -> None:
         self._dead = message

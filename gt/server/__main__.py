@@ -10,6 +10,7 @@ import sys
 from gt.config import ConfigError
 from gt.server.dispatcher import Dispatcher
 from gt.transport import settings as _settings
+from gt.transport.curve import make_keys
 
 log = logging.getLogger("gt.server")
 
@@ -26,14 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instruction-log-max-mb", type=int,
                     help="rotate the instruction log at this size, keeping one older file (GT_INSTRUCTION_LOG_MAX_MB, "
                          "default 256)")
+    ap.add_argument("--curve-keys", metavar="DIR",
+                    help="encrypt and authenticate every connection with ZeroMQ CURVE keys from DIR (GT_CURVE_KEYS; "
+                         "make them with --make-curve-keys DIR)")
+    ap.add_argument("--make-curve-keys", metavar="DIR",
+                    help="write key pairs for the server, workers and clients and the authorized keys to DIR, and exit")
     ap.add_argument("--port-file", help="write the bound port to this file once listening")
     ap.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.make_curve_keys:
+        make_keys(args.make_curve_keys)
+        print(f"GT CURVE keys written to {args.make_curve_keys}: set GT_CURVE_KEYS={args.make_curve_keys} (or "
+              "--curve-keys) for the server, its workers and its clients")
+        return 0
     try:
         cfg = _settings.with_flags(_settings.from_env(), heartbeat_interval=args.heartbeat_interval,
                                    heartbeat_timeout=args.heartbeat_timeout,
                                    max_message_bytes=args.max_message_bytes, instruction_log=args.instruction_log,
-                                   instruction_log_max_mb=args.instruction_log_max_mb)
+                                   instruction_log_max_mb=args.instruction_log_max_mb, curve_keys=args.curve_keys)
     except ConfigError as exc:
         ap.error(str(exc))
     if not 0 <= args.port < 65536:

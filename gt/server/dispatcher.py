@@ -5,9 +5,14 @@ also means one address to open, tunnel or firewall).  Each peer's first
 message says what it is (``ClientHello`` / ``WorkerHello``); the dispatcher
 checks the token and protocol version, then:
 
-- assigns each client a session on the least loaded worker (fewest sessions)
-  and forwards the client's instruction streams there, and the worker's answers
-  back, without decoding either body;
+- assigns each client a session on the least loaded worker (fewest sessions),
+  with a random per-session secret; a worker that takes direct connections gets
+  the secret, the client gets the secret and the worker's address, and from then
+  on talks to its worker directly (the worker checks the secret, and copies each
+  stream to the dispatcher for the instruction log while there is one);
+- for a client that cannot or may not connect directly (``GT_DIRECT=0``),
+  forwards its instruction streams to the worker, and the worker's answers back,
+  without decoding either body;
 - tracks liveness from heartbeats: a silent worker is dropped and every client
   on it is told (``WorkerLost``), which its next sync point raises; a silent or
   departed client's session is closed on its worker, which frees its tensors;
@@ -38,6 +43,7 @@ import zmq
 
 from gt.server.instruction_log import InstructionLog
 from gt.transport import settings as _settings
+from gt.transport.curve import Keys
 from gt.transport import wire
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ class _Peer:
 class _WorkerPeer(_Peer):
     name: str = ""
     device: str = ""
+    direct: str = ""  # endpoint of the worker's direct socket ("": none)
     sessions: set = field(default_factory=set)
 
 
@@ -111,7 +118,7 @@ class _LoopbackOnly:
         self._thread = threading.Thread(target=self._run, name="gt-zap", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:  # as zmq.auth's ThreadAuthenticator, used instead of this with CURVE
         self._stop.set()
         self._thread.join()
         self._sock.close(0)
@@ -144,16 +151,22 @@ class Dispatcher:
         self._token = self.cfg.token.encode()
         self._exit_with_parent = exit_with_parent
         self.ctx = zmq.Context()
-        # No token: only this machine may talk to us.  The ZAP handler checks the
-        # peer's address during the handshake, before any of its messages arrive.
-        self._auth = None if self._token else _LoopbackOnly(self.ctx)
-        if not is_loopback(host):
+        # CURVE: only the authorized keys may talk to us, encrypted.  Else, without a token, only this
+        # machine.  The ZAP handler checks either during the handshake, before any message arrives.
+        keys = Keys(self.cfg.curve_keys) if self.cfg.curve_keys else None
+        if keys is not None:
+            self._auth = keys.authenticator(self.ctx)
+        else:
+            self._auth = None if self._token else _LoopbackOnly(self.ctx)
+        if not is_loopback(host) and keys is None:
             log.warning("GT server: listening on %s, reachable from other machines; %s", host,
                         "peers must present GT_TOKEN (sent in clear: use a private network or a tunnel)"
                         if self._token else "without GT_TOKEN only loopback peers are admitted")
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.ipv6 = True  # IPv4 still works: an IPv6 socket takes both
         self.sock.zap_domain = b"gt"
+        if keys is not None:
+            keys.serve(self.sock, "server")
         self.sock.linger = 0
         # A message over the limit is answered with an error naming it; ZeroMQ itself drops the
         # connection only of a peer sending twice the limit (no GT client does).
@@ -187,8 +200,9 @@ class Dispatcher:
     # -- main loop ------------------------------------------------------------------------
     def serve(self) -> None:
         """Serve until ``stop()`` (or SIGINT / the parent's exit with ``exit_with_parent``)."""
-        log.info("GT server listening on %s:%d (%s)", self.host, self.port,
-                 "token required" if self._token else "loopback peers only")
+        log.info("GT server listening on %s:%d (%s%s)", self.host, self.port,
+                 "token required" if self._token else "no token", ", CURVE keys of " + self.cfg.curve_keys
+                 if self.cfg.curve_keys else "" if self._token else ", loopback peers only")
         tick = self.cfg.heartbeat_interval
         next_check = time.monotonic() + tick
         try:
@@ -248,7 +262,7 @@ class Dispatcher:
             self._log.close()
             self._log = None
         if self._auth is not None:
-            self._auth.close()
+            self._auth.stop()
             self._auth = None
         self.sock.close(0)
         self.ctx.term()
@@ -383,11 +397,12 @@ class Dispatcher:
             if name not in taken:
                 break
             name = f"{msg.name}#{i}"
-        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device)
+        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device, direct=msg.direct)
         self._peers[rid] = worker
         self._workers.append(worker)
         log.info("GT server: worker %s (%s, pid %d) joined", name, msg.device, msg.pid)
-        self._send(rid, wire.encode(wire.Welcome(name, msg.device, 0, self.cfg.max_message_bytes)))
+        self._send(rid, wire.encode(wire.Welcome(name, msg.device, 0, self.cfg.max_message_bytes,
+                                                 self._log is not None)))
         waiting, self._waiting = self._waiting, []
         for client in waiting:
             self._assign(client)
@@ -397,9 +412,11 @@ class Dispatcher:
         client.worker = worker
         client.deliver = wire.encode(wire.Deliver(client.session))
         worker.sessions.add(client.session)
-        self._send(worker.rid, wire.encode(wire.SessionOpen(client.session)))
+        secret = secrets.token_bytes(24) if worker.direct else b""
+        self._send(worker.rid, wire.encode(wire.SessionOpen(client.session, secret)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
-                                                        self.cfg.max_message_bytes, self._log is not None)))
+                                                        self.cfg.max_message_bytes, self._log is not None,
+                                                        worker.direct, secret)))
         log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
 
     def _from_client(self, client: _ClientPeer, msg, body) -> None:
@@ -428,6 +445,10 @@ class Dispatcher:
             client = self._sessions.get(msg.session)
             if body is not None and client is not None and client.worker is worker:
                 self._send(client.rid, _FORWARD, body)
+        elif kind is wire.StreamCopy:
+            client = self._sessions.get(msg.session)
+            if self._log is not None and body is not None and client is not None and client.worker is worker:
+                self._log.record(client.session, worker.name, body)
         elif kind is wire.StatsAnswer:
             gather = self._gathers.get(msg.req)
             if gather is not None and worker.rid in gather.waiting:

@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 class HeartbeatLink:
     """Pings the dispatcher at ``endpoint`` for ``link`` until closed."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, link: bytes, interval: float) -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str, link: bytes, interval: float, secure=None) -> None:
+        """``secure(sock)``: what the owner's data socket was given before connecting (CURVE keys)."""
         self.last_answer = time.monotonic()
         self.registered = False  # a Pong(known=True) has arrived
         self.forgotten = False   # ... and later a Pong(known=False): the dispatcher restarted
         self._ctx, self._endpoint, self._ping, self._interval = ctx, endpoint, wire.encode(wire.Ping(link)), interval
+        self._secure = secure
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gt-heartbeat", daemon=True)
         self._thread.start()
@@ -45,6 +47,8 @@ class HeartbeatLink:
         sock = self._ctx.socket(zmq.DEALER)
         sock.ipv6 = True
         sock.linger = 0
+        if self._secure is not None:
+            self._secure(sock)
         sock.connect(self._endpoint)
         try:
             while True:

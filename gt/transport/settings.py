@@ -9,7 +9,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from gt.config import ConfigError, positive_int
+from gt.config import ConfigError, flag, positive_int
 
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
 # A lost peer is noticed within interval + timeout = 11 s, inside the 15 s the
@@ -81,11 +81,13 @@ class RemoteSettings:
     max_message_bytes: int
     instruction_log: str | None
     instruction_log_max_mb: int
+    direct: bool = True  # a client talks to its worker directly when it can (GT_DIRECT=0: always via the server)
+    curve_keys: str | None = None  # GT_CURVE_KEYS: encrypt and authenticate every connection (gt.transport.curve)
 
 
 def from_env() -> RemoteSettings:
     """Read GT_SERVER, GT_TOKEN, GT_WORKER_TOKEN, GT_HEARTBEAT_INTERVAL, GT_HEARTBEAT_TIMEOUT, GT_CONNECT_TIMEOUT,
-    GT_MAX_MESSAGE_BYTES, GT_INSTRUCTION_LOG and GT_INSTRUCTION_LOG_MAX_MB."""
+    GT_MAX_MESSAGE_BYTES, GT_INSTRUCTION_LOG, GT_INSTRUCTION_LOG_MAX_MB, GT_DIRECT and GT_CURVE_KEYS."""
     server = os.environ.get("GT_SERVER", "").strip() or None
     if server is not None:
         try:
@@ -102,6 +104,8 @@ def from_env() -> RemoteSettings:
         max_message_bytes=positive_int("GT_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
         instruction_log=os.environ.get("GT_INSTRUCTION_LOG", "").strip() or None,
         instruction_log_max_mb=positive_int("GT_INSTRUCTION_LOG_MAX_MB", DEFAULT_INSTRUCTION_LOG_MAX_MB),
+        direct=flag("GT_DIRECT", "1"),
+        curve_keys=os.environ.get("GT_CURVE_KEYS", "").strip() or None,
     ))
 
 

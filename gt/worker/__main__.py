@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "available, else cpu)")
     ap.add_argument("--name", help="the name clients see in errors and stats (default host-pid-device)")
     ap.add_argument("--batch-size", type=_positive, help="GT_WORKER_BATCH_SIZE")
+    ap.add_argument("--direct-host", default=None,
+                    help="address the worker binds for its clients' direct connections (a free port); '*': every "
+                         "interface, named to clients by this machine's host name; 'off': clients go through the "
+                         "server (default: the server's host when it is this machine's loopback, else '*')")
+    ap.add_argument("--curve-keys", metavar="DIR", help="GT_CURVE_KEYS: the server's ZeroMQ CURVE key directory")
     ap.add_argument("--max-client-mb", type=_positive,
                     help="memory quota of each client's tensors on this worker (default: none)")
     ap.add_argument("--auto-compile", type=_flag, metavar="0|1", help="GT_AUTO_COMPILE")
@@ -60,13 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         ("batch_size", args.batch_size)) if v is not None})
     try:
         cfg = _settings.with_flags(cfg, heartbeat_interval=args.heartbeat_interval,
-                                   heartbeat_timeout=args.heartbeat_timeout)
+                                   heartbeat_timeout=args.heartbeat_timeout, curve_keys=args.curve_keys)
     except _config.ConfigError as exc:
         ap.error(str(exc))
+    direct_host = args.direct_host
+    if direct_host is None:
+        direct_host = "127.0.0.1" if host == "localhost" else host if host in ("127.0.0.1", "::1") else "*"
     distributed.init_from_env(args.device or config.device)
     worker = WorkerProcess(_settings.tcp_endpoint(host, port), device=args.device, name=args.name, cfg=cfg,
                            config=config, batch_size=args.batch_size, exit_with_parent=args.exit_with_parent,
-                           max_client_mb=args.max_client_mb)
+                           max_client_mb=args.max_client_mb, direct_host=None if direct_host == "off" else direct_host)
     try:
         status = worker.serve()
     except KeyboardInterrupt:

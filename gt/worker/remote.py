@@ -7,11 +7,19 @@ arrive on one DEALER socket connected to the dispatcher and are applied in
 order; only a ``Fetch`` or ``Sync`` item (the client waits for those) and a
 stats query are answered.
 
+The direct path: the worker also binds a ROUTER socket of its own (a free port,
+``--direct-host``), named in its hello.  A client the dispatcher assigned here
+connects to it and presents its session's secret (which the dispatcher gave
+both); from then on that client's streams and answers skip the dispatcher, so a
+read costs one hop each way.  While the dispatcher keeps an instruction log,
+each direct stream is also copied to it (the same frame, sent asynchronously).
+
 Every body is decoded against ``gt.transport.wire``'s schema before use; a body
 that fails is not applied, and its client gets the reason at its next sync point.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import socket
@@ -25,6 +33,7 @@ import zmq
 from gt import config as _config
 from gt.transport import settings as _settings
 from gt.transport import wire
+from gt.transport.curve import Keys
 from gt.transport.heartbeat import HeartbeatLink
 from gt.worker.worker import Worker, context_lost, default_device
 
@@ -36,14 +45,76 @@ _PARAMS_CACHE_ITEM = 4096
 RESTART = 3
 
 
+class QuotaExceeded(RuntimeError):
+    """A client's tensors would take more than its quota (``--max-client-mb``)."""
+
+
+class _QuotaTable(dict):
+    """A session's tensor table that counts the bytes of the storages it holds (a storage shared by
+    views once) and refuses, with ``QuotaExceeded``, a tensor whose new storage would take them past
+    ``limit``: each result is checked as it is stored, so a client holds at most its quota, and
+    passes it only for the moment between a refused result's computation and its refusal."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.held = self.peak = 0
+        self._storages: dict[int, list] = {}  # storage address -> [bytes, tensors in the table using it]
+
+    def __setitem__(self, key: int, value: torch.Tensor) -> None:
+        storage = value.untyped_storage()
+        address = storage.data_ptr()
+        size = storage.nbytes()
+        if address not in self._storages and self.held + size > self.limit:
+            raise QuotaExceeded(f"a result of {size / 2 ** 20:.1f} MB would take this client's tensors to "
+                                f"{(self.held + size) / 2 ** 20:.1f} MB, more than its quota --max-client-mb="
+                                f"{self.limit >> 20}: it was refused (free tensors to go on)")
+        self.pop(key, None)
+        entry = self._storages.get(address)
+        if entry is None:
+            entry = self._storages[address] = [size, 0]
+            self.held += size
+            self.peak = max(self.peak, self.held)
+        entry[1] += 1
+        dict.__setitem__(self, key, value)
+
+    def update(self, other: dict) -> None:
+        for key, value in other.items():
+            self[key] = value
+
+    def pop(self, key: int, default=None):
+        value = dict.pop(self, key, None)
+        if value is None:
+            return default
+        address = value.untyped_storage().data_ptr()
+        entry = self._storages[address]
+        entry[1] -= 1
+        if not entry[1]:
+            del self._storages[address]
+            self.held -= entry[0]
+        return value
+
+    def __delitem__(self, key: int) -> None:
+        if self.pop(key) is None:
+            raise KeyError(key)
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self._storages.clear()
+        self.held = 0
+
+
 class _Session:
-    """One client's worker, the reason its last message was refused (reported at its next sync), and
-    its decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session)."""
+    """One client's worker, the reason its last message was refused (reported at its next sync), its
+    decoded op params by encoding (at most ``_PARAMS_CACHE_BYTES`` of keys; freed with the session), the
+    secret its client presents on the direct path and that connection's routing id once it has."""
 
-    __slots__ = ("worker", "rejected", "params", "params_bytes")
+    __slots__ = ("worker", "rejected", "params", "params_bytes", "secret", "rid")
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, secret: bytes) -> None:
         self.worker = worker
+        self.secret = secret
+        self.rid: bytes | None = None
         self.rejected: str | None = None
         self.params: dict[bytes, tuple] = {}
         self.params_bytes = 0
@@ -68,7 +139,7 @@ class WorkerProcess:
     def __init__(self, endpoint: str, device: str | None = None, name: str | None = None,
                  cfg: _settings.RemoteSettings | None = None, config: _config.Config | None = None,
                  batch_size: int | None = None, exit_with_parent: int | None = None,
-                 max_client_mb: int | None = None) -> None:
+                 max_client_mb: int | None = None, direct_host: str | None = None) -> None:
         self.cfg = cfg if cfg is not None else _settings.from_env()
         self.config = config if config is not None else _config.from_env()
         self.batch_size = batch_size
@@ -82,6 +153,8 @@ class WorkerProcess:
         # stats may hold objects MessagePack has no type for (a torch.device): sent as text
         self._stats_encoder = msgspec.msgpack.Encoder(enc_hook=str)
         self.ctx = zmq.Context()
+        self.keys = Keys(self.cfg.curve_keys) if self.cfg.curve_keys else None
+        self._auth = self.keys.authenticator(self.ctx) if self.keys is not None and direct_host else None
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.ipv6 = True
         self.link = os.urandom(16)
@@ -89,13 +162,39 @@ class WorkerProcess:
         self.sock.linger = 0
         self.sock.sndhwm = self.sock.rcvhwm = 0
         self.sock.maxmsgsize = self.cfg.max_message_bytes + 1024
+        secure = None if self.keys is None else lambda sock: self.keys.client(sock, "server", "worker")
+        if secure is not None:
+            secure(self.sock)
         self.sock.connect(endpoint)
-        self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval)
+        self.heartbeat = HeartbeatLink(self.ctx, endpoint, self.link, self.cfg.heartbeat_interval, secure)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.direct, self.direct_endpoint = self._bind_direct(direct_host) if direct_host else (None, "")
+        self._direct_sessions: dict[bytes, int] = {}  # routing id of an admitted direct connection -> session
+        self._early: dict[int, tuple] = {}  # session -> (routing id, secret) of a hello before its SessionOpen
+        self._copy_streams = False  # the dispatcher keeps an instruction log: copy direct streams to it
+        self._gone = "it holds no session for this connection: it restarted, or the server ended the session"
         self.registered = False
         self._hello_sent = 0.0
         self._rejections, self._last_reject_log = 0, -1e9  # refused items not yet in a warning; its time
         self._hellos: deque[str] = deque(maxlen=64)  # the credentials of the hellos not answered yet
         self._heard = time.monotonic()
+
+    def _bind_direct(self, host: str) -> tuple[zmq.Socket, str]:
+        """The socket clients connect to directly: ``host`` "*" binds every interface and names this
+        machine's host name to clients."""
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.ipv6 = True
+        sock.linger = 0
+        sock.sndhwm = sock.rcvhwm = 0
+        sock.maxmsgsize = 2 * self.cfg.max_message_bytes + (1 << 16)
+        if self.keys is not None:  # clients present an authorized key, and know this one
+            sock.zap_domain = b"gt"
+            self.keys.serve(sock, "worker")
+        bind = "*" if host == "*" else host
+        port = sock.bind_to_random_port(_settings.tcp_endpoint(bind, 0).rsplit(":", 1)[0])
+        self.poller.register(sock, zmq.POLLIN)
+        return sock, _settings.tcp_endpoint(socket.gethostname() if host == "*" else host, port)
 
     # -- main loop -------------------------------------------------------------------------
     def serve(self) -> int:
@@ -105,10 +204,13 @@ class WorkerProcess:
             while True:
                 if not self.registered and self._hello_due():
                     self._hello()
-                if self.sock.poll(self.cfg.heartbeat_interval * 1e3):
-                    self._heard = time.monotonic()
+                for sock, _ in self.poller.poll(self.cfg.heartbeat_interval * 1e3):
                     try:
-                        status = self._handle(self.sock.recv_multipart(copy=False))
+                        if sock is self.direct:
+                            status = self._handle_direct(sock.recv_multipart(copy=False))
+                        else:
+                            self._heard = time.monotonic()
+                            status = self._handle(sock.recv_multipart(copy=False))
                     except Exception:  # noqa: BLE001 - one message must never stop the worker
                         log.exception("GT worker %s: failed on a message; dropped it", self.name)
                         status = None
@@ -126,6 +228,10 @@ class WorkerProcess:
 
     def close(self) -> None:
         self.heartbeat.close()
+        if self.direct is not None:
+            self.direct.close(0)
+        if self._auth is not None:
+            self._auth.stop()
         self.sock.close()
         self.ctx.term()
 
@@ -143,7 +249,7 @@ class WorkerProcess:
         token = self._credential()
         self._hellos.append(token)
         self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, token, self.name[:200],
-                                                    self.device, os.getpid())))
+                                                    self.device, os.getpid(), self.direct_endpoint)))
         self._hello_sent = time.monotonic()
 
     def _restart(self) -> int:
@@ -159,12 +265,16 @@ class WorkerProcess:
         return _settings.worker_token(self.cfg, int(self.endpoint.rsplit(":", 1)[1]))
 
     def _lost_dispatcher(self) -> None:
+        silent = self.heartbeat.silent_for()
+        self._gone = f"its GT server is unreachable (silent for {silent:.1f} s): it dropped its clients' sessions"
         if self.registered or self.sessions:
             log.warning("GT worker %s: lost the dispatcher at %s (%s); dropping %d client session(s) and "
                         "registering again when it returns", self.name, self.endpoint,
                         "it forgot this worker" if self.heartbeat.forgotten else
                         f"silent for {self.heartbeat.silent_for():.1f} s", len(self.sessions))
         self.sessions.clear()
+        self._direct_sessions.clear()
+        self._early.clear()
         self.registered = False
         self.heartbeat.forgotten = False
         self.heartbeat.registered = False
@@ -184,14 +294,25 @@ class WorkerProcess:
             if session is None:
                 self._answer_orphan(msg.session, frames[1].buffer)
             else:
+                if session.rid is not None:  # its client gave up on the direct path: answer the way it asks
+                    self._direct_sessions.pop(session.rid, None)
+                    session.rid = None
                 self._apply(msg.session, session, frames[1].buffer)
                 if context_lost() is not None:
                     return self._restart()
         elif kind is wire.SessionOpen:
-            self.sessions[msg.session] = _Session(Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size,
-                                                         device=self.device, config=self.config))
+            worker = Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size, device=self.device,
+                            config=self.config)
+            if self.max_client_bytes is not None:
+                worker.tensors = _QuotaTable(self.max_client_bytes)
+            session = self.sessions[msg.session] = _Session(worker, msg.secret)
+            early = self._early.pop(msg.session, None)
+            if early is not None:
+                self._admit(msg.session, session, *early)
         elif kind is wire.SessionClose:
-            self.sessions.pop(msg.session, None)
+            session = self.sessions.pop(msg.session, None)
+            if session is not None and session.rid is not None:
+                self._direct_sessions.pop(session.rid, None)
         elif kind is wire.StatsQuery:
             self._stats(msg)
         elif kind is wire.Welcome:
@@ -199,6 +320,9 @@ class WorkerProcess:
             self.registered = True
             self.name = msg.worker
             self.max_message_bytes = msg.max_message_bytes
+            self._copy_streams = msg.log_shapes
+            if self.direct is not None:  # for the clients' connections, all made from now on
+                self.direct.maxmsgsize = 2 * msg.max_message_bytes + (1 << 16)
             log.info("GT worker %s (%s) registered with the dispatcher at %s", self.name, self.device, self.endpoint)
         elif kind is wire.Refused:
             # Refusals come in the order of the hellos: one that presented a credential since replaced (a
@@ -210,6 +334,52 @@ class WorkerProcess:
         else:
             log.warning("GT worker %s: ignored a %s from the dispatcher", self.name, kind.__name__)
         return None
+
+    # -- the direct path ----------------------------------------------------------------------
+    def _handle_direct(self, frames: list) -> int | None:
+        """A message on the direct socket (one frame): a stream of an admitted connection, else a client's
+        hello presenting its session's secret.  Anything else is answered ``WorkerLost``: this worker holds
+        no session for that connection."""
+        rid = frames[0].bytes
+        sid = self._direct_sessions.get(rid) if len(frames) == 2 else None
+        if sid is not None:
+            frame = frames[1]
+            if len(frame.buffer) > self.max_message_bytes:
+                why = (f"a message of {len(frame.buffer)} bytes exceeds the server's limit "
+                       f"GT_MAX_MESSAGE_BYTES={self.max_message_bytes}")
+                self._note_rejection(why)
+                self.direct.send_multipart((rid, wire.encode(wire.Error(why))))
+                return None
+            if self._copy_streams:
+                self.sock.send_multipart((wire.encode(wire.StreamCopy(sid)), frame), copy=False)
+            self._apply(sid, self.sessions[sid], frame.buffer)
+            return self._restart() if context_lost() is not None else None
+        try:
+            msg = wire.decode_header(frames[1].buffer) if len(frames) == 2 else None
+        except wire.WireError:
+            msg = None
+        if type(msg) is wire.DirectHello:
+            session = self.sessions.get(msg.session)
+            if session is not None:
+                self._admit(msg.session, session, rid, msg.secret)
+            elif len(self._early) < 256:  # the dispatcher's SessionOpen may come later: admitted then
+                self._early[msg.session] = (rid, msg.secret)
+        else:
+            self._note_rejection("a message from a direct connection that holds no session")
+            self.direct.send_multipart((rid, wire.encode(wire.WorkerLost(self.name, self._gone))))
+        return None
+
+    def _admit(self, sid: int, session: _Session, rid: bytes, secret: bytes) -> None:
+        """Admit a direct connection presenting ``session``'s secret (or refuse it, saying so)."""
+        if session.secret and hmac.compare_digest(secret, session.secret):
+            if session.rid is not None:
+                self._direct_sessions.pop(session.rid, None)
+            session.rid = rid
+            self._direct_sessions[rid] = sid
+            self.direct.send_multipart((rid, wire.encode(wire.DirectWelcome(sid))))
+        else:
+            self._note_rejection(f"a direct connection presented a wrong secret for session {sid}")
+            self.direct.send_multipart((rid, wire.encode(wire.Refused("wrong session secret"))))
 
     # -- a client's instructions ------------------------------------------------------------
     def _apply(self, sid: int, session: _Session, body) -> None:
@@ -243,21 +413,6 @@ class WorkerProcess:
                 self._reject(session, str(exc))
             except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
                 self._reject(session, f"{type(exc).__name__}: {exc}")
-        if self.max_client_bytes is not None:
-            self._check_quota(session)
-
-    def _check_quota(self, session: _Session) -> None:
-        """A client holding more than --max-client-mb loses its tensors (the others keep theirs) and
-        learns why at its next sync point."""
-        storages = {}
-        for t in session.worker.tensors.values():
-            storage = t.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-        held = sum(storages.values())
-        if held > self.max_client_bytes:
-            session.worker.tensors.clear()
-            self._reject(session, f"this client's tensors took {held / 2 ** 20:.1f} MB, more than its quota "
-                                  f"--max-client-mb={self.max_client_bytes >> 20}: they were freed")
 
     def _answer_orphan(self, sid: int, body) -> None:
         """A stream for a session this worker does not hold: its waits get an error, never silence."""
@@ -268,14 +423,18 @@ class WorkerProcess:
         for req in reqs:
             self._reply(sid, wire.Failure(req, message))
 
-    def _reject(self, session: _Session, reason: str) -> None:
-        """Keep the first reason for the client's next sync; warn at most once a second, with a count."""
+    def _note_rejection(self, reason: str) -> None:
+        """Count a refused item or message; warn at most once a second, with the count."""
         self._rejections += 1
         now = time.monotonic()
         if now - self._last_reject_log >= 1.0:
             log.warning("GT worker %s: refused %d item(s) of client messages; latest: %s", self.name,
                         self._rejections, reason)
             self._rejections, self._last_reject_log = 0, now
+
+    def _reject(self, session: _Session, reason: str) -> None:
+        """Keep the first reason for the client's next sync (and count it)."""
+        self._note_rejection(reason)
         if session.rejected is None:
             session.rejected = f"GT worker {self.name} refused a message from this client: {reason}"
 
@@ -294,13 +453,21 @@ class WorkerProcess:
         return wire.Value(item.req, dtype, shape, data)
 
     def _reply(self, sid: int, answer) -> None:
-        self.sock.send_multipart((wire.encode(wire.Reply(sid)), wire.encode(answer)), copy=False)
+        """Answer session ``sid``'s client: on its direct connection when it has one, else via the dispatcher."""
+        session = self.sessions.get(sid)
+        if session is not None and session.rid is not None:
+            self.direct.send_multipart((session.rid, wire.encode(answer)))
+        else:
+            self.sock.send_multipart((wire.encode(wire.Reply(sid)), wire.encode(answer)), copy=False)
 
     def _stats(self, msg: wire.StatsQuery) -> None:
         stats: dict = {"device": self.device}
         own = self.sessions.get(msg.session)
         if own is not None:
             stats.update(own.worker.get_stats())
+            table = own.worker.tensors
+            if type(table) is _QuotaTable:
+                stats["quota"] = {"limit_bytes": table.limit, "held_bytes": table.held, "peak_bytes": table.peak}
         stats["process"] = {"pid": os.getpid(), "clients": len(self.sessions),
                             "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values()),
                             "params_cache_bytes": sum(s.params_bytes for s in self.sessions.values())}
