@@ -115,7 +115,8 @@ class Worker:
         self.batch_size = batch_size
         self.device = torch.device(device or cfg.device or default_device())
         self.tensors: dict[int, torch.Tensor] = {}
-        self.engine = Engine(self.device, enable_compilation=cfg.compile and not cfg.auto_compile)
+        self.engine = Engine(self.device, enable_compilation=cfg.compile and not cfg.auto_compile,
+                             cuda_graphs=cfg.cuda_graphs)
         self.hotpath_detector = None
         self.policy = HotPathPolicy(None)   # without detection: remembers the batches that failed to compile
         cache = None
