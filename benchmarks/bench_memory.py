@@ -4,9 +4,9 @@
                                       [--device cpu|cuda]
 
 Trains the model of benchmarks/bench_mlp.py in GT eager and GT auto-compile (one compiled graph per step,
-captured as a CUDA graph on a GPU), and in torch eager for reference, and prints at steps 100, 1000, 5000
+captured as a CUDA graph on a GPU) and prints at steps 100, 1000, 5000
 and N: ``gt.cuda.memory_allocated()`` (the worker's figure; torch's for torch), the worker's tensor count,
-and at the end ``gt.cuda.max_memory_allocated()``.  Flat means the figures at 1000, 5000 and N equal the
+and at the end ``gt.cuda.max_memory_allocated()`` (since the mode's start).  Flat means the figures at 1000, 5000 and N equal the
 figure at 100 (a CPU worker reports no GPU memory: its tensor count is the measure).
 """
 from __future__ import annotations
@@ -22,17 +22,14 @@ from bench_mlp import build, use_gt_worker
 CHECKPOINTS = (100, 1000, 5000)
 
 
-def run(label, lib, step, steps, count=lambda: ""):
-    memory = gt.cuda.memory_allocated if lib is gt else (
-        torch.cuda.memory_allocated if torch.cuda.is_available() else lambda: 0)
+def run(label, step, steps, count):
     rows = []
     for i in range(1, steps + 1):
         loss = step()
         if i in CHECKPOINTS or i == steps:
             loss.item()
-            rows.append(f"{i}: {memory() / 2 ** 20:.3f} MiB{count()}")
-    peak = (gt.cuda.max_memory_allocated() if lib is gt else
-            torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0)
+            rows.append(f"{i}: {gt.cuda.memory_allocated() / 2 ** 20:.3f} MiB{count()}")
+    peak = gt.cuda.max_memory_allocated()
     print(f"{label:16} " + "; ".join(rows) + f"; peak {peak / 2 ** 20:.3f} MiB, last loss {loss.item():.5f}")
 
 
@@ -45,13 +42,12 @@ def main():
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
     print(f"torch {torch.__version__}, device {args.device}: {args.model} {args.loop} step, {args.steps} steps")
-    run("torch eager", torch, build(torch, torch.nn, args.model, args.loop, args.device), args.steps)
     for label, auto, batch in (("GT eager", False, 1), ("GT auto-compile", True, 1024)):
         worker = use_gt_worker(args.device, auto_compile=auto, batch_size=batch)
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         step = build(gt, gt.nn, args.model, args.loop)
-        run(label, gt, step, args.steps, lambda: f" ({len(worker.tensors)} tensors)")
+        run(label, step, args.steps, lambda: f" ({len(worker.tensors)} tensors)")
         del step
 
 

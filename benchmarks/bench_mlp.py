@@ -14,7 +14,7 @@ p.grad.zero_()`` under no_grad) and ``optimizer`` (nn.MSELoss, optim.SGD,
 zero_grad/backward/step).  Modes: PyTorch eager, ``torch.compile`` of the whole
 step (on CUDA also with ``mode="reduce-overhead"``, "torch.compile ro": CUDA graphs), GT eager
 (batch size 1: every op runs as it arrives) and GT auto-compile (GT_AUTO_COMPILE=1's worker: the step's
-cycle of batches runs as one compiled graph).
+cycle of batches runs as one compiled graph; on CUDA also "GT auto, no graphs": GT_CUDA_GRAPHS=0).
 For reference, "one graph (hand)": the same step written as one functional graph
 (forward, gradients, SGD update) and compiled once, the limit auto-compile aims at.
 
@@ -173,9 +173,9 @@ def build_one_graph(name, device=None):
     return step
 
 
-def use_gt_worker(device, auto_compile, batch_size, threshold=10):
+def use_gt_worker(device, auto_compile, batch_size, threshold=10, cuda_graphs=True):
     cfg = gt_config.Config(auto_compile=auto_compile, hot_threshold=threshold, batch_size=batch_size,
-                           compile=False, device=device)
+                           compile=False, device=device, cuda_graphs=cuda_graphs)
     w = Worker("bench_auto" if auto_compile else "bench_eager", batch_size=batch_size, config=cfg)
     runtime.connect(w)
     return w
@@ -239,6 +239,14 @@ def bench(name, loop, device, steps, warm, threshold, rounds):
         trace.append(time.perf_counter() - t0)
     modes["GT auto-compile"] = (auto_worker, step)
 
+    if torch.device(device).type == "cuda":   # the same without CUDA graphs (GT_CUDA_GRAPHS=0)
+        plain_worker = use_gt_worker(device, auto_compile=True, batch_size=1024, threshold=threshold,
+                                     cuda_graphs=False)
+        step = build(gt, gt.nn, name, loop)
+        for _ in range(threshold + 3 + warm):
+            step().item()
+        modes["GT auto, no graphs"] = (plain_worker, step)
+
     best = {mode: float("inf") for mode in modes}
     hits0 = auto_worker.engine.cache_hits
     for _ in range(rounds):
@@ -281,8 +289,8 @@ def overhead(device, steps):
     captured = {}
     real_compile = engine_mod._compile_graph
 
-    def capture(gm, inputs):
-        fn = real_compile(gm, inputs)
+    def capture(gm, inputs, *args):
+        fn = real_compile(gm, inputs, *args)
         captured.update(gm=gm, inputs=[t.clone() for t in inputs], fn=fn)
         return fn
 
