@@ -211,7 +211,11 @@ def bench(name, loop, device, steps, warm, threshold, rounds):
     modes["torch.compile"] = (None, cstep)
 
     if torch.device(device).type == "cuda":   # CUDA graphs (cudagraph trees); on a CPU it is the default mode
-        rstep = torch.compile(build(torch, torch.nn, name, loop, device), mode="reduce-overhead")
+        compiled_step = torch.compile(build(torch, torch.nn, name, loop, device), mode="reduce-overhead")
+
+        def rstep():   # each step's graphs may overwrite the last step's outputs (the loss: read after its step)
+            torch.compiler.cudagraph_mark_step_begin()
+            return compiled_step()
         for _ in range(warm):
             rstep()
         modes["torch.compile ro"] = (None, rstep)

@@ -175,7 +175,7 @@ def test_cuda_memory_figures_are_the_workers(use_worker):
 @cuda_only
 def test_cuda_graph_memory_is_freed_when_its_pattern_is_forgotten(use_worker):
     w = use_worker(compile=True, batch_size=1024, device=DEVICE)
-    x = gt.ones(256, 256)
+    x = gt.ones(256, 256)              # 256 KiB
     x.sum().item()
     before = gt.cuda.memory_allocated()
     for _ in range(3):
@@ -183,10 +183,13 @@ def test_cuda_graph_memory_is_freed_when_its_pattern_is_forgotten(use_worker):
         gt.flush()
     del y
     gt.flush()
-    assert gt.cuda.memory_allocated() > before     # the graph's static inputs and its memory
+    assert any(isinstance(r, engine_mod._CudaGraphRunner) for r in w.engine._cache.values())
+    # The graph's copy of x and its output buffer stay with the graph.
+    assert gt.cuda.memory_allocated() >= before + 2 * 2 ** 18
     for key in list(w.engine._cache):
         w.engine.forget(key)
-    assert gt.cuda.memory_allocated() == before
+    # All of it goes with the graph (the engine keeps its learning-rate-like scalars: a few bytes each).
+    assert gt.cuda.memory_allocated() <= before + 4096
 
 
 @cuda_only
