@@ -4,10 +4,11 @@
                                       [--device cpu|cuda]
 
 Trains the model of benchmarks/bench_mlp.py in GT eager and GT auto-compile (one compiled graph per step,
-captured as a CUDA graph on a GPU) and prints at steps 100, 1000, 5000
-and N: ``gt.cuda.memory_allocated()`` (the worker's figure; torch's for torch), the worker's tensor count,
-and at the end ``gt.cuda.max_memory_allocated()`` (since the mode's start).  Flat means the figures at 1000, 5000 and N equal the
-figure at 100 (a CPU worker reports no GPU memory: its tensor count is the measure).
+captured as a CUDA graph on a GPU) and prints at steps 100, 1000, 5000 and N ``gt.cuda.memory_allocated()``
+(the worker's figure) and the worker's tensor count, and at the end ``gt.cuda.max_memory_allocated()``
+(since the mode's start).  Flat means equal figures at 1000, 5000 and N (the read at step 100 moves the
+step's cycle, so auto-compile compiles one more graph after it; a CPU worker reports no GPU memory: its
+tensor count is the measure).
 """
 from __future__ import annotations
 
