@@ -1,17 +1,20 @@
 """Milliseconds per training step of small models in two loop styles, four ways, side by side in one run.
 
     python benchmarks/bench_mlp.py [--steps N] [--rounds R] [--threads T] [--device cpu|cuda]
-                                   [--models tiny,medium,lstm,transformer] [--loops manual,optimizer] [--overhead]
+                                   [--models tiny,medium,lstm,transformer,cnn]
+                                   [--cnn-batch B] [--loops manual,optimizer] [--overhead]
 
 Models: tiny (100x4 -> 8 -> 1) and medium (512x128 -> 256 -> 256 -> 1), ReLU MLPs; lstm (an LSTM(32, 64)
 over 16 steps of a batch of 8, then Linear(64, 1)) and transformer (a TransformerEncoderLayer(64, 4, 128),
-batch_first, causal mask, over a batch of 8 sequences of 16, then Linear(64, 1)); every model regresses
-a random target (its "one graph (hand)" mode exists for the MLPs only).
+batch_first, causal mask, over a batch of 8 sequences of 16, then Linear(64, 1)); cnn (two 3x3 convolutions
+with BatchNorm, ReLU and max-pooling over a batch of --cnn-batch 32x32 RGB images, then Linear(2048, 10));
+every model regresses a random target (its "one graph (hand)" mode exists for the MLPs only).
 Loops: ``manual`` (``((model(X) - y) ** 2).mean()``, then ``p -= lr * p.grad;
 p.grad.zero_()`` under no_grad) and ``optimizer`` (nn.MSELoss, optim.SGD,
 zero_grad/backward/step).  Modes: PyTorch eager, ``torch.compile`` of the whole
-step, GT eager (batch size 1: every op runs as it arrives) and GT auto-compile
-(GT_AUTO_COMPILE=1's worker: the step's cycle of batches runs as one compiled graph).
+step (on CUDA also with ``mode="reduce-overhead"``, "torch.compile ro": CUDA graphs), GT eager
+(batch size 1: every op runs as it arrives) and GT auto-compile (GT_AUTO_COMPILE=1's worker: the step's
+cycle of batches runs as one compiled graph; on CUDA also "GT auto, no graphs": GT_CUDA_GRAPHS=0).
 For reference, "one graph (hand)": the same step written as one functional graph
 (forward, gradients, SGD update) and compiled once, the limit auto-compile aims at.
 
@@ -58,9 +61,13 @@ def _mlp(nn, name):
     return nn.Sequential(*layers, nn.Linear(prev, 1)), (batch, n_in)
 
 
+# The CNN's batch of 32x32 RGB images (--cnn-batch; 128 as the issue asks, less for a CPU smoke run).
+CNN_BATCH = 128
+
+
 def _lstm(nn, device):
     lstm, head = nn.LSTM(32, 64), nn.Linear(64, 1)
-    return nn.ModuleDict({"lstm": lstm, "head": head}), (16, 8, 32), lambda x: head(lstm(x)[0])
+    return nn.ModuleDict({"lstm": lstm, "head": head}), (16, 8, 32), (16, 8, 1), lambda x: head(lstm(x)[0])
 
 
 def _transformer(nn, device):
@@ -69,24 +76,32 @@ def _transformer(nn, device):
     mask = nn.Transformer.generate_square_subsequent_mask(16)
     if device is not None:
         mask = mask.to(device)
-    return (nn.ModuleDict({"layer": layer, "head": head}), (8, 16, 64),
+    return (nn.ModuleDict({"layer": layer, "head": head}), (8, 16, 64), (8, 16, 1),
             lambda x: head(layer(x, src_mask=mask, is_causal=True)))
 
 
-LAYER_MODELS = {"lstm": _lstm, "transformer": _transformer}
+def _cnn(nn, device):
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 8 * 8, 10))
+    return model, (CNN_BATCH, 3, 32, 32), (CNN_BATCH, 10), model
+
+
+LAYER_MODELS = {"lstm": _lstm, "transformer": _transformer, "cnn": _cnn}
 
 
 def build(lib, nn, name, loop, device=None):
     """A step function for ``lib`` (torch or gt) training model ``name`` in loop style ``loop``."""
     lib.manual_seed(0)
     if name in LAYER_MODELS:
-        model, x_shape, forward = LAYER_MODELS[name](nn, device)
+        model, x_shape, y_shape, forward = LAYER_MODELS[name](nn, device)
     else:
         model, x_shape = _mlp(nn, name)
-        forward = model
+        y_shape, forward = (x_shape[0], 1), model
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(np.float32)
-    y = rng.standard_normal(x_shape[:-1] + (1,)).astype(np.float32)
+    y = rng.standard_normal(y_shape).astype(np.float32)
     X, Y = lib.from_numpy(x), lib.from_numpy(y)
     if device is not None:
         model, X, Y = model.to(device), X.to(device), Y.to(device)
@@ -158,9 +173,9 @@ def build_one_graph(name, device=None):
     return step
 
 
-def use_gt_worker(device, auto_compile, batch_size, threshold=10):
+def use_gt_worker(device, auto_compile, batch_size, threshold=10, cuda_graphs=True):
     cfg = gt_config.Config(auto_compile=auto_compile, hot_threshold=threshold, batch_size=batch_size,
-                           compile=False, device=device)
+                           compile=False, device=device, cuda_graphs=cuda_graphs)
     w = Worker("bench_auto" if auto_compile else "bench_eager", batch_size=batch_size, config=cfg)
     runtime.connect(w)
     return w
@@ -195,6 +210,16 @@ def bench(name, loop, device, steps, warm, threshold, rounds):
     torch_compile_s = time.perf_counter() - t0
     modes["torch.compile"] = (None, cstep)
 
+    if torch.device(device).type == "cuda":   # CUDA graphs (cudagraph trees); on a CPU it is the default mode
+        compiled_step = torch.compile(build(torch, torch.nn, name, loop, device), mode="reduce-overhead")
+
+        def rstep():   # each step's graphs may overwrite the last step's outputs (the loss: read after its step)
+            torch.compiler.cudagraph_mark_step_begin()
+            return compiled_step()
+        for _ in range(warm):
+            rstep()
+        modes["torch.compile ro"] = (None, rstep)
+
     if name in MODELS:
         hstep = build_one_graph(name, device)
         for _ in range(warm):
@@ -217,6 +242,14 @@ def bench(name, loop, device, steps, warm, threshold, rounds):
         step().item()
         trace.append(time.perf_counter() - t0)
     modes["GT auto-compile"] = (auto_worker, step)
+
+    if torch.device(device).type == "cuda":   # the same without CUDA graphs (GT_CUDA_GRAPHS=0)
+        plain_worker = use_gt_worker(device, auto_compile=True, batch_size=1024, threshold=threshold,
+                                     cuda_graphs=False)
+        step = build(gt, gt.nn, name, loop)
+        for _ in range(threshold + 3 + warm):
+            step().item()
+        modes["GT auto, no graphs"] = (plain_worker, step)
 
     best = {mode: float("inf") for mode in modes}
     hits0 = auto_worker.engine.cache_hits
@@ -260,8 +293,8 @@ def overhead(device, steps):
     captured = {}
     real_compile = engine_mod._compile_graph
 
-    def capture(gm, inputs):
-        fn = real_compile(gm, inputs)
+    def capture(gm, inputs, *args):
+        fn = real_compile(gm, inputs, *args)
         captured.update(gm=gm, inputs=[t.clone() for t in inputs], fn=fn)
         return fn
 
@@ -328,6 +361,7 @@ def overhead(device, steps):
 
 
 def main():
+    global CNN_BATCH
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200, help="steps per timing window")
     ap.add_argument("--warm", type=int, default=20)
@@ -338,7 +372,9 @@ def main():
     ap.add_argument("--models", default="tiny,medium")
     ap.add_argument("--loops", default="manual,optimizer")
     ap.add_argument("--overhead", action="store_true", help="also measure per-call and per-batch costs")
+    ap.add_argument("--cnn-batch", type=int, default=CNN_BATCH, help="images per step of the cnn model")
     args = ap.parse_args()
+    CNN_BATCH = args.cnn_batch
     logging.getLogger("gt").setLevel(logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)

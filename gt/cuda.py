@@ -13,6 +13,10 @@ import torch
 from gt.client import runtime as _rt
 
 
+# What a failed allocation on the worker raises at the next sync point, as torch.cuda's.
+OutOfMemoryError = torch.OutOfMemoryError
+
+
 def _device() -> torch.device:
     return _rt.get_worker().device
 

@@ -30,7 +30,7 @@ from gt.transport import settings as _settings
 from gt.transport import wire
 from gt.transport.curve import Keys
 from gt.transport.heartbeat import HeartbeatLink
-from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
+from gt.transport.protocol import OUT_OF_MEMORY, WorkerFlush, WorkerGetStats, WorkerResponse
 
 log = logging.getLogger(__name__)
 
@@ -555,8 +555,9 @@ class RemoteWorker:
             if failed:  # only a worker that lost this session refuses an acknowledgement
                 self._fail(answer.message)
         if answer.req == req:
-            if failed:
-                raise RuntimeError(answer.message)
+            if failed:   # a worker's out of memory keeps torch's type (gt.worker.worker._note_error)
+                oom = answer.message.startswith("GT worker: operation") and OUT_OF_MEMORY in answer.message
+                raise (torch.OutOfMemoryError if oom else RuntimeError)(answer.message)
             return answer
         if answer.req == self._probe_req:
             self._fail(f"GT worker {self.worker_id} answered a later request before request {req}: a "

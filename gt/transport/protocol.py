@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Words of the error an op that ran out of the worker's memory raises ("GT worker: operation 'x' ran out
+# of memory on cuda:0: ..."): a remote client raises torch.OutOfMemoryError for such a message.
+OUT_OF_MEMORY = "ran out of memory on"
+
 
 @dataclass
 class WorkerGetStats:

@@ -13,13 +13,16 @@ and handed to ``compile_fx_inner``; the engine then calls Inductor's generated
 ``call(args)`` itself.  That skips the AOT-autograd and Dynamo wrappers that
 ``compile_fx`` puts around it, which cost about as much per call as a small
 fused kernel (see benchmarks/bench_mlp.py --overhead).  On CUDA the compiled
-function is captured once into a CUDA graph and replayed (``_CudaGraphRunner``).
+function is captured once into a CUDA graph and replayed (``_CudaGraphRunner``;
+``GT_CUDA_GRAPHS=0`` turns capture off).
 """
 from __future__ import annotations
 
 import logging
 import struct
+import sys
 import time
+import weakref
 from collections import OrderedDict
 from itertools import count
 from operator import itemgetter
@@ -37,6 +40,8 @@ _MANUAL_CACHE_LIMIT = 256
 # Graphs with symbolic sizes per pattern (sizes that break every one's guards run eagerly).
 MAX_SYMBOLIC_GRAPHS = 4
 _SCALAR_CACHE_LIMIT = 4096
+# Calls of a CUDA graph that look for its outputs fed back as inputs (see _CudaGraphRunner).
+_FEEDBACK_TRIES = 64
 _float_bits = struct.Struct("<d").pack
 
 
@@ -162,14 +167,16 @@ def _compile_symbolic(gm: torch.fx.GraphModule, example_inputs: list, dynamic: t
     return (compile(code, "<gt guards>", "eval") if code else None), shape_env, fn
 
 
-def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[list], Any]:
+def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list, cuda_graphs: bool = True) -> Callable:
     """Compile an fx graph with Inductor; the result takes the inputs as one list.
 
     The list is consumed (Inductor's generated code clears it to free inputs
-    early): pass a fresh list on every call.
+    early): pass a fresh list on every call.  On CUDA (unless ``cuda_graphs`` is
+    False) the result is a ``_CudaGraphRunner``, called with the worker's tensor
+    table and the batch's freed ids as well.
     """
     fn = _inductor(gm, example_inputs, None)[0]
-    if example_inputs and example_inputs[0].is_cuda:
+    if cuda_graphs and example_inputs and example_inputs[0].is_cuda:
         try:
             return _CudaGraphRunner(fn, example_inputs)
         except Exception as exc:  # noqa: BLE001 - the compiled code still runs, launched kernel by kernel
@@ -178,36 +185,159 @@ def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[[
     return fn
 
 
+def _record_cuda_graph(fn: Callable[[list], Any], static_inputs: list, feedback: dict) -> tuple:
+    """Capture ``fn`` on ``static_inputs``, then copies of outputs into inputs (``feedback``: input k ->
+    output j): (the graph, its outputs)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):   # Triton's lazy initialisation and autotuning happen outside capture
+            fn(list(static_inputs))
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outs = list(fn(list(static_inputs)))
+        if feedback:
+            torch._foreach_copy_([static_inputs[k] for k in feedback], [outs[j] for j in feedback.values()])
+    return graph, outs
+
+
+def _dropped_refs(inputs: list, tensors: dict | None, freed_ids) -> dict:
+    """id(tensor) -> the references to it that a batch holds and drops: its input list's, and its
+    freed ids' entries in the worker's table ``tensors``."""
+    known: dict = {}
+    for t in inputs:
+        known[id(t)] = known.get(id(t), 0) + 1
+    if tensors is not None:
+        for i in set(freed_ids):
+            t = tensors.get(i)
+            if t is not None:
+                known[id(t)] = known.get(id(t), 0) + 1
+    return known
+
+
+def _refs_beyond(objs: list) -> list:
+    """Per object of ``objs``, its references beyond ``objs`` itself and this function's own."""
+    probe = object()
+    objs.append(probe)
+    counts = [sys.getrefcount(obj) for obj in objs]
+    objs.pop()
+    base = counts.pop() - 1    # the probe's own name
+    return [c - base for c in counts]
+
+
 class _CudaGraphRunner:
     """A compiled function captured once into a CUDA graph and replayed.
 
-    The graph reads private copies of its inputs (refreshed with one
-    ``_foreach_copy_`` per call) and writes outputs into the graph's own memory,
-    which the next replay overwrites; so every replay's outputs are copied out
-    into fresh tensors that belong to the caller (parameters and optimizer state
-    outlive the step).  GT's tensors are values (every op makes a new id), so a
-    copy is indistinguishable from the graph's own output.
+    The graph reads private copies of its inputs (``static_inputs``) and writes
+    its outputs into the graph's own memory, which the next replay overwrites.
+    Copying every input in and every output out would cost more than the replay
+    (a kernel launch each), so the runner copies only what it must:
+
+    - an input is copied in only when it is not the tensor whose value its static
+      copy already holds (data, learning rates and a step's own outputs fed back
+      are not copied again);
+    - outputs are handed out as views of the graph's memory.  Before the next
+      replay, each one still referenced outside the worker's table, or in the
+      table under an id this batch does not free, is moved to memory of its own
+      (``set_``, so every holder sees the move); the others (a step's parameters
+      and gradients, consumed by the next step and freed) are not copied at all;
+    - an output that the next call passes back as an input (a parameter, an
+      optimizer state) is, once seen fed back, written by the graph itself into
+      that input's static copy (the graph is captured again once, with the
+      copies): the next call copies nothing for it.
+
+    GT's tensors are values (every op makes a new id and never writes an
+    input), so which memory holds a value is invisible to the client.
     """
 
     def __init__(self, fn: Callable[[list], Any], example_inputs: list) -> None:
+        self.fn = fn
         # Same strides as the inputs the graph was compiled for (Inductor checks them).
         self.static_inputs = [torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device).copy_(t)
                               for t in example_inputs]
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):   # Triton's lazy initialisation and autotuning happen outside capture
-                fn(list(self.static_inputs))
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.static_outputs = list(fn(list(self.static_inputs)))
+        self.feedback: dict = {}   # input k -> output j: the graph copies output j into input k's static copy
+        self._capture()
+        self.held = [weakref.ref(t) for t in example_inputs]   # whose value each static input holds
+        self.handed: list = []     # weak references to the outputs handed out by the last replay
+        self.calls = 0
+        self.learning = _FEEDBACK_TRIES
+        self.moved = 0             # outputs moved out of the graph's memory before a replay
+        self.copied = 0            # inputs copied in
 
-    def __call__(self, inputs: list) -> list:
-        torch._foreach_copy_(self.static_inputs, inputs)
+    def _capture(self) -> None:
+        self.graph, outs = _record_cuda_graph(self.fn, self.static_inputs, self.feedback)
+        sources = list(outs)
+        for k, j in self.feedback.items():
+            sources[j] = self.static_inputs[k]
+        self.sources = sources   # what each output is handed out as a view of
+
+    def _learn_feedback(self, inputs: list) -> None:
+        """Inputs that are the last replay's outputs get the graph's own copies (once found, the graph is
+        captured again with them; tried at the first calls that follow a replay of this graph)."""
+        handed = {}
+        for j, ref in enumerate(self.handed):
+            out = ref()
+            if out is not None:
+                handed.setdefault(id(out), j)
+        own = {t.untyped_storage().data_ptr() for t in self.static_inputs}
+        feedback = {}
+        for k, t in enumerate(inputs):
+            j = handed.get(id(t))
+            static = self.static_inputs[k]
+            if (j is not None and j not in feedback.values() and t.dtype == static.dtype
+                    and t.shape == static.shape and t.stride() == static.stride()
+                    and self.sources[j].untyped_storage().data_ptr() not in own):
+                feedback[k] = j
+        if not feedback:
+            return
+        self.learning = 0
+        self.feedback = feedback
+        try:
+            self._capture()
+        except Exception as exc:  # noqa: BLE001 - the first capture still runs, copying those inputs in
+            self.feedback = {}
+            log.warning("[HotPath] a CUDA graph could not be captured again with its outputs fed back (%s: %s)",
+                        type(exc).__name__, exc)
+            return
+        self.handed = []   # they view the first capture's memory, which no replay writes again
+
+    def _move_held_outputs(self, inputs: list, tensors: dict | None, freed_ids) -> None:
+        """Move the last replay's outputs that outlive this batch out of the graph's memory."""
+        alive = [out for out in (ref() for ref in self.handed) if out is not None]
+        self.handed = []
+        if not alive:
+            return
+        known = _dropped_refs(inputs, tensors, freed_ids)
+        for out, refs in zip(alive, _refs_beyond(alive)):
+            if refs > known.get(id(out), 0):
+                out.set_(torch.empty_strided(out.size(), out.stride(), dtype=out.dtype,
+                                             device=out.device).copy_(out))
+                self.moved += 1
+
+    def __call__(self, inputs: list, tensors: dict | None = None, freed_ids=()) -> list:
+        """Replay on ``inputs``; ``tensors`` (the worker's table) and ``freed_ids`` (the ids it drops
+        after this batch) tell which of the last replay's outputs die with this batch."""
+        self.calls += 1
+        if self.learning and self.handed:
+            self.learning -= 1
+            self._learn_feedback(inputs)
+        self._move_held_outputs(inputs, tensors, freed_ids)
+        held, static = self.held, self.static_inputs
+        dst, src = [], []
+        for k, t in enumerate(inputs):
+            if held[k]() is not t:
+                dst.append(static[k])
+                src.append(t)
+                held[k] = weakref.ref(t)
+        if dst:
+            torch._foreach_copy_(dst, src)
+            self.copied += len(dst)
         self.graph.replay()
-        outs = [torch.empty_like(t) for t in self.static_outputs]
-        torch._foreach_copy_(outs, self.static_outputs)
+        outs = [t.detach() for t in self.sources]
+        for k, j in self.feedback.items():
+            held[k] = weakref.ref(outs[j])
+        self.handed = [weakref.ref(t) for t in outs]
         return outs
 
 
@@ -229,9 +359,11 @@ class _SymbolicGraphs:
 class Engine:
     """Executes batches for one worker on one device."""
 
-    def __init__(self, device: str | torch.device = "cpu", enable_compilation: bool = False) -> None:
+    def __init__(self, device: str | torch.device = "cpu", enable_compilation: bool = False,
+                 cuda_graphs: bool = True) -> None:
         self.device = torch.device(device)
         self.enable_compilation = enable_compilation
+        self.cuda_graphs = cuda_graphs   # capture static graphs on CUDA (GT_CUDA_GRAPHS)
         funcs = list(_ops.OP_FUNCS)
         for name in _ops.DEVICE_OPS:
             code = _ops.OPCODE[name]
@@ -319,7 +451,9 @@ class Engine:
                 gm = self._build_graph(operations, batch)
                 with torch.no_grad():
                     if batch.dynamic is None:
-                        fn = entry = _compile_graph(gm, inputs)
+                        # Two arguments unless capture is off: tests stand in for _compile_graph(gm, inputs).
+                        fn = entry = (_compile_graph(gm, inputs) if self.cuda_graphs
+                                      else _compile_graph(gm, inputs, False))
                     else:
                         entry.graphs.append(_compile_symbolic(gm, inputs, batch.dynamic))
                         fn = entry.graphs[-1][2]
@@ -335,7 +469,8 @@ class Engine:
         else:
             self.cache_hits += 1
         try:
-            outs = fn(inputs)   # inputs never require grad: no autograd state to switch off
+            # Inputs never require grad: no autograd state to switch off.
+            outs = fn(inputs, tensors, batch.freed_ids) if type(fn) is _CudaGraphRunner else fn(inputs)
         except Exception as exc:  # noqa: BLE001
             self._mark_failed(batch, exc)
             return None

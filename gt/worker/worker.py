@@ -39,7 +39,7 @@ from time import perf_counter
 import torch
 
 from gt import config as _config
-from gt.transport.protocol import WorkerFlush, WorkerGetStats, WorkerResponse
+from gt.transport.protocol import OUT_OF_MEMORY, WorkerFlush, WorkerGetStats, WorkerResponse
 from gt.worker import _batcher
 from gt import ops as _ops
 from gt.worker.engine import Batch, Engine, meta_of
@@ -90,6 +90,14 @@ def _sticky(exc: BaseException | None) -> bool:
     return False
 
 
+def _out_of_memory(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, torch.OutOfMemoryError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def device_info(device: torch.device) -> dict:
     """What ``gt.cuda`` tells a client about a GPU worker (empty for a CPU worker)."""
     if device.type != "cuda":
@@ -118,7 +126,8 @@ class Worker:
         self.batch_size = batch_size
         self.device = torch.device(device or cfg.device or default_device())
         self.tensors: dict[int, torch.Tensor] = {}
-        self.engine = Engine(self.device, enable_compilation=cfg.compile and not cfg.auto_compile)
+        self.engine = Engine(self.device, enable_compilation=cfg.compile and not cfg.auto_compile,
+                             cuda_graphs=cfg.cuda_graphs)
         self.hotpath_detector = None
         self.policy = HotPathPolicy(None)   # without detection: remembers the batches that failed to compile
         cache = None
@@ -478,7 +487,12 @@ class Worker:
                 exc = KeyError(f"input tensor {exc.args[0]} does not exist on this worker: it was freed, or it "
                                "was made by another thread (in remote mode each thread has its own connection, "
                                "and a tensor belongs to the thread that made it)")
-            self._error = RuntimeError(f"GT worker: operation '{op_name}' failed: {exc}")
+            # Out of memory keeps torch's type (an op too large for the GPU); the worker goes on serving.
+            if _out_of_memory(exc):
+                self._error = torch.OutOfMemoryError(f"GT worker: operation '{op_name}' {OUT_OF_MEMORY} "
+                                                     f"{self.device}: {exc}")
+            else:
+                self._error = RuntimeError(f"GT worker: operation '{op_name}' failed: {exc}")
             self._error.__cause__ = exc
 
     def _lose_context(self, op_name: str, exc: Exception) -> None:
