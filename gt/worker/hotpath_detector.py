@@ -49,6 +49,10 @@ class HotPathDetector:
         # Automatic dynamic: (canon, inputs' dtypes and ranks) -> [first sizes, dims symbolic per input]
         self._sizes: dict = {}
         self.symbolic_patterns = 0
+        # canon -> (metas, meta codes) of its static pattern last recorded: a batch that repeats
+        # it (a steady loop's) skips the size bookkeeping and the interning.  Emptied whenever
+        # what it caches could change (a structure turns symbolic, a bounded table is emptied).
+        self._static: dict = {}
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
@@ -56,6 +60,7 @@ class HotPathDetector:
         if code is None:
             if len(self._meta_codes) >= _META_CODES_LIMIT:
                 self._meta_codes.clear()   # bounded; codes are never reused
+                self._static.clear()
             code = self._meta_codes[meta] = self._next_meta_code
             self._next_meta_code += 1
         return code
@@ -77,8 +82,11 @@ class HotPathDetector:
         """
         if batch is None:
             batch = self._canonical(operations, tensors if tensors is not None else {})
-        self._shape_agnostic(batch, len(operations))
-        codes = tuple(map(self.meta_code, batch.metas))
+        static = self._static.get(batch.canon)
+        if static is not None and static[0] == batch.metas:
+            codes = static[1]
+        else:
+            codes = self._codes(batch, len(operations))
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
         state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
         batch.key = entry_id
@@ -90,6 +98,17 @@ class HotPathDetector:
                      self.hot_threshold, self.last_signature >> 40, len(operations))
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and hot
+
+    def _codes(self, batch: Batch, n_ops: int) -> tuple:
+        """The meta codes of a batch's pattern (its metas made shape-agnostic first)."""
+        metas = batch.metas
+        self._shape_agnostic(batch, n_ops)
+        codes = tuple(map(self.meta_code, batch.metas))
+        if batch.dynamic is None:
+            if len(self._static) >= _META_CODES_LIMIT:
+                self._static.clear()
+            self._static[batch.canon] = (metas, codes)
+        return codes
 
     def _shape_agnostic(self, batch: Batch, n_ops: int) -> None:
         """Automatic dynamic, as Dynamo's: once a batch's structure (canonical form, inputs'
@@ -105,6 +124,7 @@ class HotPathDetector:
         if known is None:
             if len(self._sizes) >= _META_CODES_LIMIT:
                 self._sizes.clear()
+                self._static.clear()
             self._sizes[key] = [sizes, None]
             return
         first, dynamic = known
@@ -113,6 +133,7 @@ class HotPathDetector:
             if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
                 dynamic = known[1] = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
                 self.symbolic_patterns += 1
+                self._static.clear()
                 log.info("[HotPath] Batch(%d ops) seen with other sizes: symbolic dims per input %s",
                          n_ops, [sorted(d) for d in dynamic if d] or "none")
         if dynamic is not None:
@@ -134,7 +155,8 @@ class HotPathDetector:
     def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
         evicted = self.table.take_evicted()
-        self.policy.forget(evicted)
+        if evicted:
+            self.policy.forget(evicted)
         return evicted
 
     def record_batch_completion(self, operations: list, seconds: float | None = None,
