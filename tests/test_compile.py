@@ -650,6 +650,20 @@ def test_merged_cycles_that_stop_repeating_fall_back_to_single_batches(use_worke
     np.testing.assert_allclose(z.numpy(), np.exp(np.full((2,) * 5, 2.0)), rtol=1e-6)
 
 
+def _eager_exp_steps(use_worker, settings: dict) -> dict:
+    """8 batches of ``(x * 2.0 + 1.0).exp()`` on a worker with ``settings`` whose graphs fail: the
+    numbers are eager's and every op ran eagerly; returns the worker's stats."""
+    w = use_worker(batch_size=1024, **settings)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    for _ in range(8):
+        with gt.no_grad():
+            y = (x * 2.0 + 1.0).exp()
+    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
+    stats = w.get_stats()
+    assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
+    return stats
+
+
 @pytest.mark.parametrize("settings", [dict(auto_compile=True, threshold=2), dict(compile=True)],
                          ids=["auto_compile", "compile_every_batch"])
 def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logged, settings):
@@ -662,17 +676,10 @@ def test_failing_compile_falls_back_to_eager_once(use_worker, monkeypatch, logge
         raise RuntimeError("inductor is unhappy")
 
     monkeypatch.setattr(engine_mod, "_compile_graph", broken_compile)
-    w = use_worker(batch_size=1024, **settings)
-    x = gt.tensor([1.0, 2.0, 3.0])
-    for _ in range(8):
-        with gt.no_grad():
-            y = (x * 2.0 + 1.0).exp()
-    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
+    stats = _eager_exp_steps(use_worker, settings)
     assert len(calls) == 1
-    stats = w.get_stats()
     assert stats["compilation"]["compile_failures"] == 1
     assert logged.text.count("inductor is unhappy") == 1
-    assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
     if "hotpath" in stats:
         assert [p["state"] for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3] == ["failed"]
 
@@ -702,16 +709,9 @@ def test_a_graph_computing_wrong_values_is_caught_at_its_first_run(use_worker, m
     """A graph's first run is checked against eager execution: on a difference the batch gets eager's
     numbers, the pattern is failed (never compiled again) and one warning names it."""
     graphs = _off_by_two(monkeypatch)
-    w = use_worker(batch_size=1024, **settings)
-    x = gt.tensor([1.0, 2.0, 3.0])
-    for _ in range(8):
-        with gt.no_grad():
-            y = (x * 2.0 + 1.0).exp()
-    np.testing.assert_allclose(y.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2 + 1), rtol=1e-6)
+    stats = _eager_exp_steps(use_worker, settings)
     assert len(graphs) == 1
-    stats = w.get_stats()
     assert stats["compilation"]["mismatches"] == 1 and stats["compilation"]["compile_failures"] == 1
-    assert stats["operations"]["compiled"] == 0 and stats["operations"]["eager"] == 3 * 8
     warnings = [r for r in logged.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].name.startswith("gt.")
     assert "computed other values than eager execution" in warnings[0].getMessage()
