@@ -43,6 +43,16 @@ _SCALAR_CACHE_LIMIT = 4096
 # Calls of a CUDA graph that look for its outputs fed back as inputs (see _CudaGraphRunner).
 _FEEDBACK_TRIES = 64
 _float_bits = struct.Struct("<d").pack
+# A graph's first run is checked against eager execution (see Engine._checked_results): per
+# dtype (rtol, atol), loose enough for a fused kernel's other summation order and rounding
+# of intermediates, far below a wrong value; the rtol also scales with the result's largest
+# finite magnitude.  Other floating dtypes: _LOOSE; other dtypes compare exactly.
+_TOLERANCES = {torch.float64: (1e-7, 1e-10), torch.complex128: (1e-7, 1e-10),
+               torch.float32: (1e-3, 1e-5), torch.complex64: (1e-3, 1e-5),
+               torch.float16: (1e-2, 1e-3), torch.bfloat16: (5e-2, 1e-2)}
+_LOOSE = (1e-1, 1e-2)
+# Collectives are not run twice: every worker of the group must call them alike.
+_UNCHECKED_OPS = frozenset(_ops.OPCODE[e.name] for e in _ops.distributed.ENTRIES)
 
 
 class OperationError(RuntimeError):
@@ -377,6 +387,7 @@ class Engine:
         self.cache_misses = 0
         self.compile_seconds = 0.0
         self.compile_failures = 0
+        self.mismatches = 0   # compiled graphs whose first run differed from eager execution
 
     # -- eager -------------------------------------------------------------
     def _run_eager(self, operations: list, tensors: dict, batch: Batch | None) -> dict:
@@ -444,6 +455,7 @@ class Engine:
             fn = entry.find(inputs)
             if fn is None and len(entry.graphs) >= MAX_SYMBOLIC_GRAPHS:
                 return None    # sizes none of the pattern's graphs takes: eager
+        expected = None
         if fn is None:
             self.cache_misses += 1
             t0 = time.perf_counter()
@@ -458,7 +470,7 @@ class Engine:
                         entry.graphs.append(_compile_symbolic(gm, inputs, batch.dynamic))
                         fn = entry.graphs[-1][2]
             except Exception as exc:  # noqa: BLE001 - any compile failure falls back to eager
-                self._mark_failed(batch, exc)
+                self._mark_failed(batch, f"{type(exc).__name__}: {exc}")
                 return None
             finally:
                 batch.compile_seconds = time.perf_counter() - t0
@@ -466,24 +478,52 @@ class Engine:
             self._cache[batch.key] = entry
             if len(self._cache) > _MANUAL_CACHE_LIMIT and not isinstance(batch.key, int):
                 self._cache.popitem(last=False)
+            if not any(op[0] in _UNCHECKED_OPS for op in operations):
+                t0 = time.perf_counter()
+                try:
+                    expected = self._run_eager(operations, {i: tensors[i].clone() for i in batch.ext_ids}, batch)
+                except OperationError:   # the batch fails as it does eagerly; its graph is checked next time
+                    self._cache.pop(batch.key, None)
+                    raise
+                finally:
+                    batch.compile_seconds += time.perf_counter() - t0
         else:
             self.cache_hits += 1
         try:
             # Inputs never require grad: no autograd state to switch off.
             outs = fn(inputs, tensors, batch.freed_ids) if type(fn) is _CudaGraphRunner else fn(inputs)
         except Exception as exc:  # noqa: BLE001
-            self._mark_failed(batch, exc)
+            self._mark_failed(batch, f"{type(exc).__name__}: {exc}")
             return None
+        results = dict(zip(batch.live_ids, outs))
+        if expected is not None:
+            return self._checked_results(operations, batch, results, expected)
         batch.compiled = True
-        return dict(zip(batch.live_ids, outs))
+        return results
 
-    def _mark_failed(self, batch: Batch, exc: BaseException) -> None:
+    def _checked_results(self, operations: list, batch: Batch, results: dict, expected: dict) -> dict:
+        """A graph's first run: its results, if they are eager execution's (``expected``, computed
+        on copies of the inputs before the graph ran, so no update applies twice); else
+        eager's, and the pattern fails (a wrong number from a compiler bug is never kept)."""
+        for k, i in enumerate(batch.live_ids):
+            difference = _difference(results[i], expected[i])
+            if difference:
+                op = next(op[0] for op in operations if op[1] == i)
+                self.mismatches += 1
+                self._mark_failed(batch, f"its compiled graph computed other values than eager execution "
+                                         f"(result {k}, of op '{_ops.OP_NAMES[op]}': {difference}); "
+                                         "the eager results are used")
+                return expected
+        batch.compiled = True
+        return results
+
+    def _mark_failed(self, batch: Batch, error: str) -> None:
         """Compiling or running compiled failed: this run falls back to eager; the caller's
         policy decides whether the pattern is tried again."""
         self.compile_failures += 1
         self._cache.pop(batch.key, None)
         batch.failed = True
-        batch.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        batch.error = error.splitlines()[0][:300]
 
     def forget(self, key: Any) -> None:
         """Drop a pattern's compiled graph (its pattern was evicted, or reverted to eager)."""
@@ -519,7 +559,26 @@ class Engine:
             "hit_rate": self.cache_hits / lookups if lookups else 0.0,
             "compile_seconds": self.compile_seconds,
             "compile_failures": self.compile_failures,
+            "mismatches": self.mismatches,
         }
+
+
+def _difference(actual: Any, expected: Any) -> str:
+    """How a compiled result differs from eager execution's ("" when it does not, within _TOLERANCES)."""
+    if not isinstance(expected, torch.Tensor) or expected.layout != torch.strided:
+        return "" if type(actual) is type(expected) else f"{type(actual).__name__}, eager {type(expected).__name__}"
+    if actual.shape != expected.shape or actual.dtype != expected.dtype:
+        return f"{actual.dtype} {tuple(actual.shape)}, eager {expected.dtype} {tuple(expected.shape)}"
+    if not (expected.is_floating_point() or expected.is_complex()):
+        return "" if torch.equal(actual, expected) else "values differ"
+    if expected.numel() == 0:
+        return ""
+    rtol, atol = _TOLERANCES.get(expected.dtype, _LOOSE)
+    scale = expected.abs().nan_to_num(0.0, 0.0, 0.0).max().item()
+    if torch.allclose(actual, expected, rtol, atol + rtol * scale, equal_nan=True):
+        return ""
+    diff = (actual - expected).abs().nan_to_num(float("inf"), float("inf")).max().item()
+    return f"max abs difference {diff:.3g} where the values reach {scale:.3g}"
 
 
 def meta_of(t: torch.Tensor) -> tuple:

@@ -87,6 +87,10 @@ class HotPathDetector:
         self._sizes: dict = {}
         self._loose: dict = {}
         self.symbolic_patterns = 0
+        # canon -> (metas, meta codes) of its static pattern last recorded: a batch that repeats
+        # it (a steady loop's) skips the size bookkeeping and the interning.  Emptied whenever
+        # what it caches could change (a structure turns symbolic, a bounded table is emptied).
+        self._static: dict = {}
 
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
@@ -94,6 +98,7 @@ class HotPathDetector:
         if code is None:
             if len(self._meta_codes) >= _META_CODES_LIMIT:
                 self._meta_codes.clear()   # bounded; codes are never reused
+                self._static.clear()
             code = self._meta_codes[meta] = self._next_meta_code
             self._next_meta_code += 1
         return code
@@ -117,9 +122,11 @@ class HotPathDetector:
         """
         if batch is None:
             batch = self._canonical(operations, tensors if tensors is not None else {})
-        if dynamic is not False:
-            self._shape_agnostic(batch, operations, dynamic)
-        codes = tuple(map(self.meta_code, batch.metas))
+        static = self._static.get(batch.canon) if dynamic is None else None
+        if static is not None and static[0] == batch.metas:
+            codes = static[1]
+        else:
+            codes = self._codes(batch, operations, dynamic)
         entry_id, count, state, self.last_signature = self.table.record(batch.canon, codes)
         state = self.policy.seen(entry_id, self.last_signature, state, batch, operations)
         batch.key = entry_id
@@ -131,6 +138,18 @@ class HotPathDetector:
                      self.hot_threshold, self.last_signature >> 40, len(operations))
         self._current = (entry_id, state, batch, time.perf_counter())
         return self.enable_auto_compile and hot
+
+    def _codes(self, batch: Batch, operations: list, dynamic: bool | None) -> tuple:
+        """The meta codes of a batch's pattern (its metas made shape-agnostic first)."""
+        canon, metas = batch.canon, batch.metas
+        if dynamic is not False:
+            self._shape_agnostic(batch, operations, dynamic)
+        codes = tuple(map(self.meta_code, batch.metas))
+        if dynamic is None and batch.dynamic is None and batch.canon == canon:
+            if len(self._static) >= _META_CODES_LIMIT:
+                self._static.clear()
+            self._static[canon] = (metas, codes)
+        return codes
 
     def _shape_agnostic(self, batch: Batch, operations: list, dynamic: bool | None) -> None:
         """Automatic dynamic, as Dynamo's: once a batch's structure (canonical form, inputs'
@@ -156,6 +175,7 @@ class HotPathDetector:
             if any(dims):
                 family.dynamic = dims
                 self.symbolic_patterns += 1
+                self._static.clear()
         first, dynamic = family.first, family.dynamic
         if family.sym:
             if not all(_param_ints(operations[i][3])[j] == sizes[k][d] for i, j, k, d in family.sym):
@@ -166,6 +186,7 @@ class HotPathDetector:
             if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
                 dynamic = family.dynamic = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
                 self.symbolic_patterns += 1
+                self._static.clear()
                 log.info("[HotPath] Batch(%d ops) seen with other sizes: symbolic dims per input %s",
                          len(operations), [sorted(d) for d in dynamic if d] or "none")
         if dynamic is not None:
@@ -180,6 +201,7 @@ class HotPathDetector:
         if len(self._sizes) >= _META_CODES_LIMIT:
             self._sizes.clear()
             self._loose.clear()
+            self._static.clear()
         loose = (canon_without_params(batch.canon), key[1], tuple(map(_param_class, [op[3] for op in operations])))
         family = self._loose.get(loose)
         if family is None:
@@ -213,7 +235,8 @@ class HotPathDetector:
     def take_evicted(self) -> tuple:
         """Entry ids evicted from the table since the last call (their graphs can go)."""
         evicted = self.table.take_evicted()
-        self.policy.forget(evicted)
+        if evicted:
+            self.policy.forget(evicted)
         return evicted
 
     def record_batch_completion(self, operations: list, seconds: float | None = None,

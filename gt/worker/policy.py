@@ -201,8 +201,8 @@ class HotPathPolicy:
             if state != FAILED:
                 self.table.set_state(key, FAILED)
                 self._save(record, "failed")
-                log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s",
-                            n_ops, error)
+                log.warning("[HotPath] Compiling Batch(%06x:%d ops) failed; it runs eagerly from now on: %s",
+                            record.signature >> 40, n_ops, error)
             return False
         if compiled and state == HOT:
             self.table.set_state(key, COMPILED)
