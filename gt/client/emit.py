@@ -52,11 +52,13 @@ def send(opcode: int, inputs: tuple, ids: tuple, shape: tuple, dtype: torch.dtyp
     out.requires_grad = False
     out.grad = out._grad_fn = out._data_of = out._views = None
     _rt.submit(opcode, i, ids, params, scalars, shape)
-    if grad_mode.enabled:
-        for t in inputs:
-            if t.requires_grad:
-                record(opcode, out, inputs, scalars + params if scalars else params)
-                break
+    for t in inputs:   # requires_grad first: a slot, where grad_mode is a thread-local read
+        if t.requires_grad:
+            if grad_mode.enabled and (rule := RULES[opcode]) is not None:   # record(), inlined: a call less
+                out.requires_grad = True
+                out._grad_fn = Node(rule, inputs, (scalars + params if scalars else params,
+                                                   alias(out) if rule.uses_out else None), rule.node)
+            break
     return out
 
 
