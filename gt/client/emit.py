@@ -8,6 +8,8 @@ cached).  ``emit`` sends without recording (gradient-free ops, backward's own).
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
@@ -74,7 +76,7 @@ def send_number(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, s,
     """``send`` an op taking a Python number: a float is a graph input (a learning rate may
     change every step without recompiling); an int or bool is a static param, part of
     the batch signature, because it decides result dtypes."""
-    ids = tuple([t._id for t in inputs])
+    ids = tuple(map(_get_id, inputs))
     if type(s) is float:
         return send(opcode, inputs, ids, shape, dtype, params, (s,))
     return send(opcode, inputs, ids, shape, dtype, (s,) + params)
@@ -162,6 +164,8 @@ def operands(items: tuple) -> tuple:
 # -- inference from the table ----------------------------------------------------------
 _dtype_cache: dict = {}
 _meta_cache: dict = {}
+# C-level reads for the cache keys and id tuples (no generator per call)
+_get_id, _shape_dtype = operator.attrgetter("_id"), operator.attrgetter("shape", "dtype")
 
 
 def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
@@ -182,7 +186,7 @@ def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
 def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -> tuple:
     """(shape, dtype) of an op's result: its kernel on meta tensors, cached per op, input
     shapes and dtypes, params and scalar types.  torch's errors come out unchanged."""
-    key = (opcode, params, tuple(type(s) for s in scalars)) + tuple((t.shape, t.dtype) for t in inputs)
+    key = (opcode, params, tuple(map(type, scalars)), tuple(map(_shape_dtype, inputs)))
     out = _meta_cache.get(key)
     if out is None:
         metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
@@ -201,14 +205,14 @@ def apply(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = (), s
     """Emit table op ``opcode`` on gt tensors ``inputs``: infer (unless ``shape`` and
     ``dtype`` are given), emit, and record its gradient when gradients are on."""
     try:
-        ids = tuple(t._id for t in inputs)
+        ids = tuple(map(_get_id, inputs))
     except AttributeError:   # a torch tensor among them: the slow path, here alone
         inputs = operands(inputs)
         for t in inputs:
             if not isinstance(t, Tensor):
                 raise TypeError(f"{OP_NAMES[opcode]}(): expected gt or torch Tensors, got {type(t).__name__}") \
                     from None
-        ids = tuple(t._id for t in inputs)
+        ids = tuple(map(_get_id, inputs))
     if shape is None:
         shape, dtype = infer(opcode, inputs, params, scalars)
     return send(opcode, inputs, ids, shape, dtype, params, scalars)
