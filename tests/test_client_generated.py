@@ -1,7 +1,10 @@
-"""The functions generated from the op table's signatures: the function made for each signature
-takes the usual calls itself and hands every other call to the generic binder, so both paths
-give torch's values and the binder's error messages."""
+"""The client's fast paths.  The functions generated from the op table's signatures: the one
+made for each signature takes the usual calls itself and hands every other call to the generic
+binder, so both paths give torch's values and the binder's error messages.  The op path's
+grad-mode check: per thread, though it reads the thread-local only while a thread has it off."""
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -59,3 +62,32 @@ def test_signature_functions_take_torch_tensors_and_parameters(pair, assert_matc
     p = gt.nn.Parameter(x)
     assert_matches(gt.kron(p, x), torch.kron(t, t))
     assert_matches(p.roll(1, 1), t.roll(1, 1))
+
+
+def test_ops_read_each_threads_grad_mode_with_gradients_off_elsewhere():
+    """The op path skips the thread-local read while no thread has gradients off: a thread
+    inside no_grad records nothing, while another records, and the count goes back to 0."""
+    from gt.client import modes
+    x = gt.ones(3, requires_grad=True)
+    inside, done, seen = threading.Event(), threading.Event(), {}
+
+    def no_grad_thread():
+        with gt.no_grad():
+            seen["off_thread"] = (x * x).requires_grad
+            inside.set()
+            done.wait(30)
+        seen["after"] = (x * x).requires_grad
+
+    t = threading.Thread(target=no_grad_thread)
+    t.start()
+    try:
+        assert inside.wait(30)
+        seen["elsewhere"] = (x * x).requires_grad
+        with gt.no_grad():
+            seen["main_off"] = (x * x).requires_grad
+    finally:
+        done.set()
+        t.join(30)
+    assert seen == {"off_thread": False, "elsewhere": True, "main_off": False, "after": True}
+    assert modes.disabled_threads == 0
+    assert (x * x).requires_grad

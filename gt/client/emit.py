@@ -13,6 +13,7 @@ import operator
 import numpy as np
 import torch
 
+from gt.client import modes as _modes
 from gt.client import runtime as _rt
 from gt.client import surface
 from gt.client.autograd import RULES, Node
@@ -54,9 +55,9 @@ def send(opcode: int, inputs: tuple, ids: tuple, shape: tuple, dtype: torch.dtyp
     out.requires_grad = False
     out.grad = out._grad_fn = out._data_of = out._views = None
     _rt.submit(opcode, i, ids, params, scalars, shape)
-    for t in inputs:   # requires_grad first: a slot, where grad_mode is a thread-local read
+    for t in inputs:   # a thread-local read (grad_mode) only where some thread has gradients off
         if t.requires_grad:
-            if grad_mode.enabled and (rule := RULES[opcode]) is not None:   # record(), inlined: a call less
+            if (not _modes.disabled_threads or grad_mode.enabled) and (rule := RULES[opcode]) is not None:
                 out.requires_grad = True
                 out._grad_fn = Node(rule, inputs, (scalars + params if scalars else params,
                                                    alias(out) if rule.uses_out else None), rule.node)
