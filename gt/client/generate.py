@@ -6,7 +6,9 @@
   the operators, ``b`` a tensor or a Python number;
 - entries with a signature: arguments bound and checked by the signature's names, types
   and defaults, then one ``emit.apply`` (an op of several results: one per result, returned
-  as a named tuple; a "data" op: run on the values read, a sync point);
+  as a named tuple; a "data" op: run on the values read, a sync point).  Each signature gets
+  a function of its own, made from source once, whose parameters are the signature's: Python
+  binds the common calls, the generic binder the rest (and words the errors);
 - in-place forms and ``out=`` of any of these, from the entry's ``variants``.
 
 ``generate(OPS)`` declares them all in ``gt.client.surface``; ``install`` then puts
@@ -301,7 +303,7 @@ def _specialised(name: str, params: tuple, steps: list, bind, finish):
     return ns[name]
 
 
-def _on_values(e: Op, tensors: list, rest: list):
+def _on_values(e: Op, tensors: tuple, rest: tuple):
     """A "data" op: its result's shape depends on the values, so they are read (a sync point),
     the kernel runs here on them, and the result goes to the worker."""
     out = e.kernel(*(None if t is None else t._value() for t in tensors), *rest)
