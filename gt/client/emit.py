@@ -8,9 +8,12 @@ cached).  ``emit`` sends without recording (gradient-free ops, backward's own).
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
+from gt.client import modes as _modes
 from gt.client import runtime as _rt
 from gt.client import surface
 from gt.client.autograd import RULES, Node
@@ -52,11 +55,13 @@ def send(opcode: int, inputs: tuple, ids: tuple, shape: tuple, dtype: torch.dtyp
     out.requires_grad = False
     out.grad = out._grad_fn = out._data_of = out._views = None
     _rt.submit(opcode, i, ids, params, scalars, shape)
-    if grad_mode.enabled:
-        for t in inputs:
-            if t.requires_grad:
-                record(opcode, out, inputs, scalars + params if scalars else params)
-                break
+    for t in inputs:   # a thread-local read (grad_mode) only where some thread has gradients off
+        if t.requires_grad:
+            if (not _modes.disabled_threads or grad_mode.enabled) and (rule := RULES[opcode]) is not None:
+                out.requires_grad = True
+                out._grad_fn = Node(rule, inputs, (scalars + params if scalars else params,
+                                                   alias(out) if rule.uses_out else None), rule.node)
+            break
     return out
 
 
@@ -72,7 +77,7 @@ def send_number(opcode: int, inputs: tuple, shape: tuple, dtype: torch.dtype, s,
     """``send`` an op taking a Python number: a float is a graph input (a learning rate may
     change every step without recompiling); an int or bool is a static param, part of
     the batch signature, because it decides result dtypes."""
-    ids = tuple([t._id for t in inputs])
+    ids = tuple(map(_get_id, inputs))
     if type(s) is float:
         return send(opcode, inputs, ids, shape, dtype, params, (s,))
     return send(opcode, inputs, ids, shape, dtype, (s,) + params)
@@ -160,6 +165,8 @@ def operands(items: tuple) -> tuple:
 # -- inference from the table ----------------------------------------------------------
 _dtype_cache: dict = {}
 _meta_cache: dict = {}
+# C-level reads for the cache keys and id tuples (no generator per call)
+_get_id, _shape_dtype = operator.attrgetter("_id"), operator.attrgetter("shape", "dtype")
 
 
 def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
@@ -180,7 +187,7 @@ def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
 def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -> tuple:
     """(shape, dtype) of an op's result: its kernel on meta tensors, cached per op, input
     shapes and dtypes, params and scalar types.  torch's errors come out unchanged."""
-    key = (opcode, params, tuple(type(s) for s in scalars)) + tuple((t.shape, t.dtype) for t in inputs)
+    key = (opcode, params, tuple(map(type, scalars)), tuple(map(_shape_dtype, inputs)))
     out = _meta_cache.get(key)
     if out is None:
         metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
@@ -199,14 +206,14 @@ def apply(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = (), s
     """Emit table op ``opcode`` on gt tensors ``inputs``: infer (unless ``shape`` and
     ``dtype`` are given), emit, and record its gradient when gradients are on."""
     try:
-        ids = tuple(t._id for t in inputs)
+        ids = tuple(map(_get_id, inputs))
     except AttributeError:   # a torch tensor among them: the slow path, here alone
         inputs = operands(inputs)
         for t in inputs:
             if not isinstance(t, Tensor):
                 raise TypeError(f"{OP_NAMES[opcode]}(): expected gt or torch Tensors, got {type(t).__name__}") \
                     from None
-        ids = tuple(t._id for t in inputs)
+        ids = tuple(map(_get_id, inputs))
     if shape is None:
         shape, dtype = infer(opcode, inputs, params, scalars)
     return send(opcode, inputs, ids, shape, dtype, params, scalars)

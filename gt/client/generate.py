@@ -6,7 +6,9 @@
   the operators, ``b`` a tensor or a Python number;
 - entries with a signature: arguments bound and checked by the signature's names, types
   and defaults, then one ``emit.apply`` (an op of several results: one per result, returned
-  as a named tuple; a "data" op: run on the values read, a sync point);
+  as a named tuple; a "data" op: run on the values read, a sync point).  Each signature gets
+  a function of its own, made from source once, whose parameters are the signature's: Python
+  binds the common calls, the generic binder the rest (and words the errors);
 - in-place forms and ``out=`` of any of these, from the entry's ``variants``.
 
 ``generate(OPS)`` declares them all in ``gt.client.surface``; ``install`` then puts
@@ -14,7 +16,9 @@ every declared method on ``Tensor``.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import keyword
 import operator
 from collections import namedtuple
 
@@ -196,7 +200,8 @@ def _converter(kind: str):
 
 
 def from_signature(e: Op):
-    """``gt.<name>`` for an entry with a signature: bind, check, emit (once per result)."""
+    """``gt.<name>`` for an entry with a signature: bind, check, emit (once per result).  The
+    function made for the signature (``_specialised``) takes the usual calls; ``bind`` the rest."""
     code = OPCODE[e.name]
     sig = parse_signature(e.name, e.sig)
     params, name = sig.params, e.name
@@ -211,7 +216,14 @@ def from_signature(e: Op):
     results = namedtuple(name, sig.outputs) if sig.outputs else None
     data = e.kind == "data"
 
-    def fn(*args, **kwargs):
+    def finish(tensors: tuple, rest: tuple):
+        if data:
+            return _on_values(e, tensors, rest)
+        if results is None:
+            return apply(code, tensors, rest)
+        return results(*(apply(code, tensors, (*rest, i)) for i in range(len(sig.outputs))))
+
+    def bind(*args, **kwargs):
         if packs and len(args) > packs:
             args = args[:packs - 1] + (args[packs - 1:],)
         if len(args) > n_positional:
@@ -240,17 +252,58 @@ def from_signature(e: Op):
                     rest.append(convert(v))
                 except (TypeError, ValueError) as exc:
                     raise TypeError(f"{name}(): argument '{arg}': {exc}") from None
-        if data:
-            return _on_values(e, tensors, rest)
-        if results is None:
-            return apply(code, tuple(tensors), tuple(rest))
-        return results(*(apply(code, tuple(tensors), (*rest, i)) for i in range(len(sig.outputs))))
-    fn.__name__ = name
+        return finish(tuple(tensors), tuple(rest))
+    bind.__name__ = name
+    fast_finish = functools.partial(apply, code) if results is None and not data else finish
+    fn = _specialised(name, params, steps, bind, fast_finish)
     fn.__doc__ = f"torch.{name}{'(' + e.sig + ')'}"
     return fn
 
 
-def _on_values(e: Op, tensors: list, rest: list):
+def _specialised(name: str, params: tuple, steps: list, bind, finish):
+    """The function of one signature, made once from source: its parameters are the signature's,
+    so Python binds the arguments (no per-call dict, list or loop), then one check per argument
+    and ``finish(tensors, converted rest)``.  A call it does not take as it stands (an argument
+    missing, extra or to pack, a tensor argument that is no gt Tensor, a conversion failing)
+    goes to ``bind``, which takes it or says what is wrong."""
+    if any(keyword.iskeyword(p.name) or p.name.startswith("_") for p in params):
+        return bind
+    ns = {"__name__": __name__, "_M": _MISSING, "_T": Tensor, "_bind": bind, "_finish": finish}
+    head, irregular, slow = [], ["_extra", "_kw"], []
+    for i, p in enumerate(params):
+        if p.keyword and "*_extra" not in head:
+            head.append("*_extra")
+            slow.append("*_extra")
+        ns[f"_d{i}"] = _MISSING if p.default is inspect.Parameter.empty else p.default
+        head.append(f"{p.name}=_d{i}")
+        slow.append(f"{p.name}={p.name}" if p.keyword else p.name)
+        if p.default is inspect.Parameter.empty and not p.type.startswith("Tensor"):
+            irregular.append(f"{p.name} is _M")
+    if "*_extra" not in head:
+        head.append("*_extra")
+        slow.append("*_extra")
+    tensors, rest = [], []
+    for i, arg, is_tensor, convert in steps:
+        if is_tensor:
+            tensors.append(arg)
+            irregular.append(f"not isinstance({arg}, _T)")
+        else:
+            ns[f"_c{i}"] = convert
+            rest.append(f"_c{i}({arg})")
+    slow_call = f"_bind({', '.join(slow)}, **_kw)"
+    source = (f"def {name}({', '.join(head)}, **_kw):\n"
+              f"    if {' or '.join(irregular)}:\n"
+              f"        return {slow_call}\n"
+              f"    try:\n"
+              f"        _rest = ({''.join(r + ', ' for r in rest)})\n"
+              f"    except (TypeError, ValueError):\n"
+              f"        return {slow_call}\n"
+              f"    return _finish(({''.join(t + ', ' for t in tensors)}), _rest)\n")
+    exec(compile(source, f"<gt.client.generate: {name}>", "exec"), ns)   # noqa: S102 - source made above
+    return ns[name]
+
+
+def _on_values(e: Op, tensors: tuple, rest: tuple):
     """A "data" op: its result's shape depends on the values, so they are read (a sync point),
     the kernel runs here on them, and the result goes to the worker."""
     out = e.kernel(*(None if t is None else t._value() for t in tensors), *rest)

@@ -147,11 +147,14 @@ def _as_tuple(key) -> tuple:
 def getitem(x: Tensor, key) -> Tensor:
     if type(key) is not tuple:
         key = _as_tuple(key)
-    for k in key:
-        if isinstance(k, (Tensor, list, np.ndarray, range, torch.Tensor)):
-            return _advanced_read(x, tuple(_as_index(k) for k in key))
-    ck = _basic_key(x.shape, key)
-    hit = _basic_cache.get(ck) if ck is not None else None
+    ck = _basic_key(x.shape, key)   # None unless every item is an int, slice, None or ``...``
+    if ck is None:
+        for k in key:
+            if isinstance(k, (Tensor, list, np.ndarray, range, torch.Tensor)):
+                return _advanced_read(x, tuple(_as_index(k) for k in key))
+        hit = None
+    else:
+        hit = _basic_cache.get(ck)
     if hit is None:
         hit = index_shape(x.shape, key)
         if ck is not None and len(_basic_cache) < 4096:

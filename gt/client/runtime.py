@@ -38,7 +38,8 @@ worker = None
 # Data-parallel mode (gt.client.data_parallel) averages the gradients a backward pass gave:
 # ``after_backward(leaves)`` runs at its end (gt.client.autograd), with the leaves that received one.
 after_backward = None
-_next_id = itertools.count(1).__next__
+# Every op's result takes one: the counter's own C method, a call without a Python frame.
+new_id = itertools.count(1).__next__
 
 
 def _not_connected(*args) -> None:
@@ -74,10 +75,6 @@ def get_worker():
         from gt.worker.worker import Worker
         connect(Worker("worker_0"))
     return worker
-
-
-def new_id() -> int:
-    return _next_id()
 
 
 # -- remote mode -------------------------------------------------------------------------------
