@@ -267,7 +267,7 @@ def test_max_pool_with_indices_and_unpool_equal_torchs(n, shape, kwargs, rng):
         out, idx = pool(x)
         fout, fidx = getattr(lib.nn.functional, f"max_pool{n}d")(x, **kwargs, return_indices=True)
         up = getattr(lib.nn, f"MaxUnpool{n}d")(**unpool_kwargs)(out * 2, idx) if not kwargs.get("dilation") else out
-        w = lib.tensor(np.linspace(-1, 1, up.numel()).reshape(tuple(up.shape)), dtype=up.dtype)
+        w = lib.tensor(np.linspace(-1, 1, up.numel()).reshape(tuple(up.shape)), dtype=up.dtype).to(up.device)
         (up * w).sum().backward()
         results.append((out, idx, fout, fidx, up, x.grad, repr(pool)))
     for g, t in zip(*results):

@@ -58,6 +58,14 @@ def _linalg(name, fn, sig, grad=VJP, node=""):
     return Op(name, fn, "meta", grad=grad, node=node or name, sig=sig, variants=_FN, export=_LINALG)
 
 
+def _repeat_index(repeats, output_size):
+    """torch.repeat_interleave(repeats, output_size=): on a GPU torch trusts ``output_size`` in the
+    kernel (a device-side assert that kills the CUDA context when it is wrong); checked here first."""
+    if output_size is not None and repeats.device.type != "cpu" and int(repeats.sum()) != output_size:
+        raise RuntimeError("allocated size does not match required size")
+    return torch.repeat_interleave(repeats, output_size=output_size)
+
+
 def _logsumexp_grad(g, out, input, dim, keepdim):
     """``g * exp(input - out)``, with ``g`` and ``out`` given back the reduced dims."""
     if not keepdim and input.ndim:
@@ -143,8 +151,7 @@ ENTRIES: tuple = (
     Op("repeat_interleave", lambda x, repeats, dim, output_size: torch.repeat_interleave(
         x, repeats, dim, output_size=output_size), "meta", grad=VJP, node="view",
        sig="input: Tensor, repeats: int, dim: int? = None, *, output_size: int? = None", variants=_OVERLOAD, export=()),
-    Op("repeat_interleave_index", lambda repeats, output_size: torch.repeat_interleave(
-        repeats, output_size=output_size), "data", sig="repeats: Tensor, *, output_size: int? = None",
+    Op("repeat_interleave_index", _repeat_index, "data", sig="repeats: Tensor, *, output_size: int? = None",
        variants=_OVERLOAD, export=()),
     # -- indexing
     Op("take", torch.take, "meta", grad=VJP, node="take", sig="input: Tensor, index: Tensor", variants=_METHOD),
