@@ -154,7 +154,7 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     key = (a.shape, b.shape)
     shape = _matmul_shapes.get(key)
     if shape is None:
-        shape = matmul_shape(a.shape, b.shape)
+        shape = torch.Size(matmul_shape(a.shape, b.shape))   # a Size: send takes it as it is
         if len(_matmul_shapes) < 4096:
             _matmul_shapes[key] = shape
     if a.dtype is not b.dtype:
