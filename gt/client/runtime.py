@@ -502,11 +502,11 @@ class RemoteWorker:
         it, and the probe answered first means the request never reached the worker."""
         if self._dead is not None:
             raise RuntimeError(self._dead)
-        heartbeat, server, data = self._heartbeat, self._sock, self._data
-        if heartbeat.silent_for() > self.cfg.heartbeat_timeout:  # the worker may still answer directly: not for long
+        heartbeat, server, data, timeout = self._heartbeat, self._sock, self._data, self.cfg.heartbeat_timeout
+        now = time.monotonic()
+        if now - heartbeat.last_answer > timeout:  # the worker may still answer directly: not for long
             self._unreachable()
-        slice_ms = self.cfg.heartbeat_interval * 1e3
-        probe_at = time.monotonic() + self.cfg.heartbeat_timeout if probe else float("inf")
+        probe_at = now + timeout if probe else float("inf")
         self._probe_req = 0
         while True:
             if data is not server and probe:  # the fast path: a blocking read of the worker's answer
@@ -519,7 +519,7 @@ class RemoteWorker:
                     if answer is not None:
                         return answer
             else:
-                for sock, _ in self._poller.poll(slice_ms):
+                for sock, _ in self._poller.poll(self.cfg.heartbeat_interval * 1e3):
                     if sock is server:
                         answer = self._from_server(server.recv_multipart(), req)
                     else:
@@ -529,7 +529,7 @@ class RemoteWorker:
             if heartbeat.forgotten:
                 self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                            "tensors this client held are gone")
-            if heartbeat.silent_for() > self.cfg.heartbeat_timeout:
+            if heartbeat.silent_for() > timeout:
                 self._unreachable()
             if not self._probe_req and time.monotonic() > probe_at:
                 self._probe_req = self._next_req()

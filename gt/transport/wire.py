@@ -377,6 +377,11 @@ def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
     name = DTYPE_NAMES.get(value.dtype)
     if name is None:
         raise TypeError(f"GT cannot send a tensor of dtype {value.dtype} (supported: {', '.join(DTYPES)})")
+    if value.device.type == "cpu" and value.dtype is not torch.bfloat16 and value.is_contiguous():
+        try:  # the common read (a CPU worker's loss): NumPy's view of the bytes, without a copy
+            return name, tuple(value.shape), memoryview(value.detach().numpy()).cast("B")
+        except TypeError:  # an empty tensor, or a size-1 dimension of stride 0: packed below
+            pass
     flat = value.detach().to("cpu").reshape(-1)
     if flat.stride(0) != 1:  # an expanded, size-1 or empty view: a packed copy of its own
         flat = flat.clone(memory_format=torch.contiguous_format)
@@ -397,4 +402,5 @@ def tensor_from(dtype_name: str, shape: tuple, data: bytearray) -> torch.Tensor:
                         f"the message holds {len(data)}")
     if numel == 0:
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(data, dtype=dtype).reshape(shape)
+    flat = torch.frombuffer(data, dtype=dtype)
+    return flat.reshape(shape) if shape else flat[0]  # a 0-d value (a read's loss) by the cheaper index
