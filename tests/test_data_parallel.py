@@ -344,7 +344,8 @@ def test_plain_workers_are_grouped_by_the_server(tmp_path):
 
     from gt.transport import launch
     log = open(tmp_path / "server.log", "ab")
-    srv = launch.start_server(env=_dp_env(), output=log)
+    # a stopped worker stays registered (the server's heartbeat timeout is longer than the group's)
+    srv = launch.start_server(env=_dp_env(GT_HEARTBEAT_TIMEOUT="30"), output=log)
     try:
         workers = [srv.add_worker("cpu", output=log) for _ in range(3)]
         for script_run in range(2):   # the second client gets workers the first one's group freed
@@ -362,6 +363,9 @@ def test_plain_workers_are_grouped_by_the_server(tmp_path):
             os.kill(workers[1].pid, signal.SIGCONT)
         assert res["error"].startswith("connect_group: the GT server at "), res["error"]
         assert "gt-group" in res["error"] and res["seconds"] < 15, res
+        name = f"-{workers[1].pid}-cpu"
+        assert (f"{name} (rank 0) did not join within 12 s" in res["error"]
+                or "could not join: DistStoreError" in res["error"]), res["error"]
     finally:
         srv.stop()
         log.close()

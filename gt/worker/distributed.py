@@ -85,10 +85,11 @@ def join(group: str, rank: int, world: int, init: str, device: str, server: tupl
     report(ready=True)
 
 
-def leave(group: str) -> None:
-    """Leave the server-formed group ``group`` (its client is gone): the worker is free again."""
+def leave(group: str | None = None) -> None:
+    """Leave the server-formed group ``group`` (its client is gone; None: whichever this worker is in,
+    as when the server is lost): the worker is free again."""
     global _joined
-    if _joined == group:
+    if _joined is not None and group in (None, _joined):
+        log.info("[worker] left process group %s", _joined)
         _joined = None
         dist.destroy_process_group()
-        log.info("[worker] left process group %s", group)

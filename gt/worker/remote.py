@@ -276,6 +276,7 @@ class WorkerProcess:
         self.sessions.clear()
         self._direct_sessions.clear()
         self._early.clear()
+        distributed.leave()   # the server forgot the group with this worker
         self.registered = False
         self.heartbeat.forgotten = False
         self.heartbeat.registered = False
