@@ -363,9 +363,9 @@ def test_plain_workers_are_grouped_by_the_server(tmp_path):
             os.kill(workers[1].pid, signal.SIGCONT)
         assert res["error"].startswith("connect_group: the GT server at "), res["error"]
         assert "gt-group" in res["error"] and res["seconds"] < 15, res
-        name = f"-{workers[1].pid}-cpu"
-        assert (f"{name} (rank 0) did not join within 12 s" in res["error"]
-                or "could not join: DistStoreError" in res["error"]), res["error"]
+        # the stopped worker is named among those that did not join (it cannot report an error itself)
+        assert f"-{workers[1].pid}-cpu (rank " in res["error"], res["error"]
+        assert "did not join within 12 s" in res["error"] or "; not joined yet: " in res["error"], res["error"]
     finally:
         srv.stop()
         log.close()

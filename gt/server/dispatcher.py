@@ -538,7 +538,8 @@ class Dispatcher:
             return
         rank = group.workers.index(worker)
         if msg.error:
-            self._end_group(group, f"worker {worker.name} (rank {rank}) could not join: {msg.error}")
+            self._end_group(group, f"worker {worker.name} (rank {rank}) could not join ({msg.error}); not joined "
+                                   f"yet: {self._not_ready(group)}")
         elif msg.init and rank == 0:
             for r, w in enumerate(group.workers[1:], 1):
                 self._send(w.rid, wire.encode(wire.GroupJoin(group.name, r, len(group.workers), msg.init)))
@@ -568,8 +569,12 @@ class Dispatcher:
         for peer in [p for p in self._peers.values() if now - p.last_seen > limit]:
             self._forget(peer, f"no heartbeat for {now - peer.last_seen:.1f} s")
         for group in [g for g in self._groups.values() if not g.formed and now > g.deadline]:
-            missing = [f"{w.name} (rank {r})" for r, w in enumerate(group.workers) if w.name not in group.ready]
-            self._end_group(group, f"worker(s) {', '.join(missing)} did not join within {self.GROUP_TIMEOUT:.0f} s")
+            self._end_group(group, f"worker(s) {self._not_ready(group)} did not join within "
+                                   f"{self.GROUP_TIMEOUT:.0f} s")
+
+    @staticmethod
+    def _not_ready(group: _Group) -> str:
+        return ", ".join(f"{w.name} (rank {r})" for r, w in enumerate(group.workers) if w.name not in group.ready)
 
     def _forget(self, peer: _Peer, why: str) -> None:
         self._peers.pop(peer.rid, None)

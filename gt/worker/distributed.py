@@ -6,8 +6,9 @@ worker joins that group before it offers itself to the server, so a server that 
 workers has a formed group.  Or a plain worker joins the group the server forms when a client
 asks for n workers (``join``): rank 0 opens the rendezvous on a free port of its own and reports
 it, the server hands it to the other ranks, and the group lasts until the client leaves
-(``leave``).  Gloo on CPU, NCCL on CUDA.  ``GT_DP_TIMEOUT`` (seconds, default 10) bounds a collective whose peer died, so the
-client gets an error instead of a hang.
+(``leave``).  Gloo on CPU, NCCL on CUDA.  ``GT_DP_TIMEOUT`` (seconds, default 10) bounds a
+collective whose peer died, and a rendezvous a rank never reaches, so the client gets an error
+instead of a hang.
 """
 from __future__ import annotations
 
