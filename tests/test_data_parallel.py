@@ -174,7 +174,10 @@ import json, sys
 import numpy as np
 import gt
 import gt.nn as nn
-gt.connect_group(sys.argv[1], "hostgroup", 2) if len(sys.argv) > 1 else gt.gpu_workers(2, shard=True)
+if len(sys.argv) > 2:   # plain workers the server groups
+    gt.connect_group(sys.argv[1], n=int(sys.argv[2]))
+else:
+    gt.connect_group(sys.argv[1], "hostgroup", 2) if len(sys.argv) > 1 else gt.gpu_workers(2, shard=True)
 gt.manual_seed(0)
 X = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
 model = nn.Linear(4, 1)
@@ -312,3 +315,59 @@ def test_workers_started_separately_form_a_group_a_client_joins(tmp_path):
         log.close()
     np.testing.assert_allclose(res["losses"], _linear_losses(), rtol=1e-5)
     assert res["ranks"] == ["hostgroup-rank0", "hostgroup-rank1"]
+
+
+REFUSED = """
+import json, sys, time
+import gt
+start = time.monotonic()
+try:
+    gt.connect_group(sys.argv[1], n=int(sys.argv[2]))
+    error = None
+except RuntimeError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "seconds": time.monotonic() - start}))
+"""
+
+
+def _group_client(address: str, n: int, script: str = LINEAR, **env) -> dict:
+    return finish(subprocess.Popen([sys.executable, "-c", script, address, str(n)], env=_dp_env(**env),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), timeout=300)
+
+
+def test_plain_workers_are_grouped_by_the_server(tmp_path):
+    """The two-host set-up on one machine: ``python -m gt.worker`` processes without rank settings; the
+    server gives ranks and the rendezvous when ``gt.connect_group(address, n=2)`` asks, and frees the
+    workers when the client leaves; too few idle workers, or a rank that never joins, raise in time."""
+    import os
+    import signal
+
+    from gt.transport import launch
+    log = open(tmp_path / "server.log", "ab")
+    # a stopped worker stays registered (the server's heartbeat timeout is longer than the group's)
+    srv = launch.start_server(env=_dp_env(GT_HEARTBEAT_TIMEOUT="30"), output=log)
+    try:
+        workers = [srv.add_worker("cpu", output=log) for _ in range(3)]
+        for script_run in range(2):   # the second client gets workers the first one's group freed
+            res = _group_client(srv.address, 2)
+            np.testing.assert_allclose(res["losses"], _linear_losses(), rtol=1e-5)
+            assert len(res["ranks"]) == 2
+        res = _group_client(srv.address, 4, REFUSED, GT_CONNECT_TIMEOUT="2")
+        assert res["error"].startswith("connect_group: the GT server has 3 idle worker(s) of the 4 asked for "
+                                       "(3 registered), still after 2 s"), res["error"]
+        assert res["seconds"] < 10
+        os.kill(workers[1].pid, signal.SIGSTOP)   # registered, but it will never join
+        try:
+            res = _group_client(srv.address, 3, REFUSED)
+        finally:
+            os.kill(workers[1].pid, signal.SIGCONT)
+        assert res["error"].startswith("connect_group: the GT server at "), res["error"]
+        assert "gt-group" in res["error"] and res["seconds"] < 15, res
+        # the stopped worker is named among those that did not join (it cannot report an error itself)
+        assert f"-{workers[1].pid}-cpu (rank " in res["error"], res["error"]
+        assert "did not join within 12 s" in res["error"] or "; not joined yet: " in res["error"], res["error"]
+    finally:
+        srv.stop()
+        log.close()
+    for proc in workers:
+        assert proc.poll() is not None

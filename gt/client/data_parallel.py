@@ -31,8 +31,9 @@ sends every instruction to each of them.  The rule, kept deliberately small:
   freed after the op); elementwise ops over shards of one shape (optimizer updates and state)
   run on the shards; the gradient is reduce-scattered (``reduce_scatter_mean``) instead of
   all-reduced; a read concatenates the shards.
-* **Groups started by hand** (``gt.connect_group``): the same, over workers named
-  ``<group>-rank<r>`` that formed their group from their own environment, on any hosts.
+* **Groups on several hosts** (``gt.connect_group``): the same, over n plain workers the server
+  groups for this client (ranks and rendezvous from the server), or over workers named
+  ``<group>-rank<r>`` that formed their group from their own environment.
 """
 from __future__ import annotations
 
@@ -99,9 +100,34 @@ def rank_name(rank: int, group: str | None = None) -> str:
     return f"{group or f'gt-dp{os.getpid()}'}-rank{rank}"
 
 
-def start(address: str, token: str | None, n: int, group: str | None = None) -> "DataParallelWorker":
+def start(address: str, token: str | None, n: int, group: str | None = None,
+          workers: list[str] | None = None) -> "DataParallelWorker":
     """Open one connection to each of the group's n workers (named ``<group>-rank<r>``; by default the
-    ones gpu_workers started) and route this process's ops to them."""
+    ones gpu_workers started; ``workers``: the names, in rank order, of a group the server formed
+    for this process) and route this process's ops to them."""
+    if workers is not None:
+        conns = []
+        try:
+            for name in workers:   # the server gives each connection the worker it names
+                conns.append(_rt.RemoteWorker(address, token, name))
+                conns[-1].open()
+        except BaseException:
+            for conn in conns:
+                conn.close()
+            raise
+        by_rank = dict(enumerate(conns))
+    else:
+        by_rank = _find_ranks(address, token, n, group)
+    dp = DataParallelWorker([by_rank[r] for r in range(n)])
+    _rt.connect(dp)
+    with _rt._lock:
+        _rt._connections.extend(dp.conns)   # closed by gt's disconnect() and at exit
+    _rt.after_backward = dp.sync_gradients
+    return dp
+
+
+def _find_ranks(address: str, token: str | None, n: int, group: str | None) -> dict:
+    """{rank: connection} to the workers named ``<group>-rank<r>``."""
     by_rank: dict[int, _rt.RemoteWorker] = {}
     spare = []
     names = {rank_name(r, group): r for r in range(n)}
@@ -122,12 +148,7 @@ def start(address: str, token: str | None, n: int, group: str | None = None) -> 
             conn.close()
         raise RuntimeError(f"data parallel over {n} workers: could not reach every worker of the group "
                            f"{rank_name(0, group)[:-1]}* at {address} (reached ranks {sorted(by_rank)})")
-    dp = DataParallelWorker([by_rank[r] for r in range(n)])
-    _rt.connect(dp)
-    with _rt._lock:
-        _rt._connections.extend(dp.conns)   # closed by gt's disconnect() and at exit
-    _rt.after_backward = dp.sync_gradients
-    return dp
+    return by_rank
 
 
 class DataParallelWorker:

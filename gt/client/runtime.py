@@ -208,10 +208,12 @@ class RemoteWorker:
     COALESCE_SECONDS = 0.001
     DIRECT_TIMEOUT = 2.0
 
-    def __init__(self, address: str, token: str) -> None:
+    def __init__(self, address: str, token: str, worker: str = "") -> None:
+        """``worker``: the worker to be given (of a group the server formed for this process)."""
         self.address = address
         self.cfg = _settings.from_env()
         self._token = token
+        self._worker = worker
         self.worker_id: str | None = None
         self.session = 0  # the server's number for this connection (in its instruction log)
         self.direct = ""  # the worker's endpoint this connection talks to directly ("": through the server)
@@ -257,7 +259,7 @@ class RemoteWorker:
         heartbeat = HeartbeatLink(ctx, endpoint, link, self.cfg.heartbeat_interval, secure)
         try:
             try:
-                sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid())))
+                sock.send(wire.encode(wire.ClientHello(wire.PROTOCOL_VERSION, self._token, os.getpid(), self._worker)))
                 welcome = self._await_welcome(sock, monitor, heartbeat)
             finally:
                 sock.disable_monitor()
@@ -479,6 +481,12 @@ class RemoteWorker:
         self._sock.send(wire.encode(wire.StatsRequest(req)))
         return dict(self._wait(req, probe=False).stats)
 
+    def request_group(self, n: int) -> wire.GroupFormed:
+        """Ask the server to form a process group of ``n`` idle workers for this process."""
+        req = self._next_req()
+        self._sock.send(wire.encode(wire.GroupRequest(req, n)))
+        return self._wait(req, probe=False)
+
     def get_stats(self) -> dict:
         """This connection's worker's statistics, this connection's session in the embedded form."""
         return self.get_all_stats()[self.worker_id]
@@ -569,7 +577,7 @@ class RemoteWorker:
         kind = type(msg)
         if kind is wire.Forward and len(frames) == 2:
             return self._answered(wire.decode_answer(frames[1]), req)
-        if kind is wire.StatsResult:
+        if kind is wire.StatsResult or kind is wire.GroupFormed:
             return msg if msg.req == req else None
         return self._answered(msg, req)  # WorkerLost, Error
 

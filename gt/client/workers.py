@@ -1,5 +1,5 @@
 """``gt.gpu_workers(n)``: a GT server and n workers on this machine, used by this process;
-``gt.connect_group(address, group, n)``: a group of workers started by hand, on several hosts.
+``gt.connect_group(address, n=n)``: n workers of a server, on any hosts, grouped by the server.
 
 Above the runtime (which keeps the connection) and data parallel mode (which ``shard=True`` starts).
 """
@@ -42,16 +42,23 @@ def gpu_workers(n: int, shard: bool | None = None) -> str:
     return server.address
 
 
-def connect_group(address: str, group: str, n: int) -> None:
-    """Train this script data-parallel on the ``n`` workers of the GT server at ``address`` named
-    ``<group>-rank0`` .. ``<group>-rank<n-1>``: workers started with ``python -m gt.worker --name
-    <group>-rank<r>`` and ``GT_DP_RANK``, ``GT_DP_WORLD_SIZE``, ``GT_DP_INIT`` (one rendezvous
-    address for all), on any hosts.  Call it before the first tensor is made."""
+def connect_group(address: str, group: str | None = None, n: int | None = None) -> None:
+    """Train this script data-parallel on ``n`` workers of the GT server at ``address``.
+
+    Without ``group``: the server groups n of its idle workers (plain ``python -m gt.worker``
+    processes, on any hosts) for this process, giving each its rank and the rendezvous; fewer
+    idle workers than n for ``GT_CONNECT_TIMEOUT`` (15 s), or a rank that fails to join, raise
+    RuntimeError.  With ``group``: the workers named ``<group>-rank0`` .. ``<group>-rank<n-1>``,
+    started with ``GT_DP_RANK``, ``GT_DP_WORLD_SIZE`` and ``GT_DP_INIT`` (one rendezvous address
+    for all).  Call it before the first tensor is made."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"connect_group(n) needs a positive number of workers, got {n!r}")
-    if not isinstance(group, str) or not group:
-        raise TypeError(f"connect_group(group) must be a non-empty str, got {group!r}")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise TypeError(f"connect_group(group) must be a non-empty str or None, got {group!r}")
     conn = _rt.connect_server(address)
+    if group is None:
+        data_parallel.start(address, _rt._remote[1], n, workers=_server_group(conn, address, n))
+        return
     names = {data_parallel.rank_name(r, group) for r in range(n)}
     deadline = time.monotonic() + conn.cfg.connect_timeout
     while missing := sorted(names - set(conn.get_all_stats())):   # a group joins the server once it has formed
@@ -60,3 +67,19 @@ def connect_group(address: str, group: str, n: int) -> None:
                                f"{conn.cfg.connect_timeout:.0f} s")
         time.sleep(0.1)
     data_parallel.start(address, _rt._remote[1], n, group)
+
+
+def _server_group(conn, address: str, n: int) -> list[str]:
+    """The names, in rank order, of n workers the server at ``address`` grouped for this process."""
+    deadline = time.monotonic() + conn.cfg.connect_timeout
+    while True:
+        answer = conn.request_group(n)
+        if answer.workers:
+            return list(answer.workers)
+        if not answer.retry:
+            raise RuntimeError(f"connect_group: the GT server at {address} could not form a group of {n}: "
+                               f"{answer.error}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"connect_group: {answer.error}, still after {conn.cfg.connect_timeout:.0f} s: "
+                               f"start more workers (python -m gt.worker) or ask for fewer")
+        time.sleep(0.2)

@@ -16,7 +16,13 @@ checks the token and protocol version, then:
 - tracks liveness from heartbeats: a silent worker is dropped and every client
   on it is told (``WorkerLost``), which its next sync point raises; a silent or
   departed client's session is closed on its worker, which frees its tensors;
-- gathers every worker's statistics for ``gt.debug.get_worker_stats()``.
+- gathers every worker's statistics for ``gt.debug.get_worker_stats()``;
+- forms data-parallel groups: a client asking for n workers (``GroupRequest``) gets n idle
+  ones (no group, no other client's session); rank 0 opens a rendezvous on a free port of its
+  machine and reports it, the others are sent there, and once every rank has joined the client
+  gets their names in rank order and connects to each by name.  A group that has not formed
+  within ``GROUP_TIMEOUT`` (a rank died or hung) fails with an error naming the ranks missing;
+  the group ends when its client leaves.
 
 Access: with a token (``GT_TOKEN``) a client must present it; without one, a
 ZAP handler admits only loopback addresses, so nothing from another host even
@@ -65,6 +71,7 @@ class _WorkerPeer(_Peer):
     device: str = ""
     direct: str = ""  # endpoint of the worker's direct socket ("": none)
     sessions: set = field(default_factory=set)
+    group: "_Group | None" = None
 
 
 @dataclass
@@ -73,6 +80,18 @@ class _ClientPeer(_Peer):
     worker: _WorkerPeer | None = None
     deliver: bytes = b""  # the Deliver header of this client's streams, encoded once
     lost: wire.WorkerLost | None = None
+
+
+@dataclass
+class _Group:
+    """A data-parallel group formed for ``client``: ``workers`` in rank order."""
+    name: str
+    client: _ClientPeer
+    req: int
+    workers: list
+    deadline: float
+    ready: set = field(default_factory=set)
+    formed: bool = False
 
 
 @dataclass
@@ -145,6 +164,8 @@ class _LoopbackOnly:
 class Dispatcher:
     """Routes clients to workers on ``tcp://host:port`` (port 0: any free port, see ``self.port``)."""
 
+    GROUP_TIMEOUT = 12.0  # s: a group not formed by then fails (workers' GT_DP_TIMEOUT is 10 s)
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, cfg: _settings.RemoteSettings | None = None,
                  exit_with_parent: int | None = None) -> None:
         self.cfg = cfg if cfg is not None else _settings.from_env()
@@ -191,6 +212,8 @@ class Dispatcher:
         self._gathers: dict[int, _Gather] = {}
         self._next_session = itertools.count(1).__next__
         self._next_gather = itertools.count(1).__next__
+        self._groups: dict[str, _Group] = {}
+        self._next_group = itertools.count(1).__next__
         self._log = (InstructionLog(self.cfg.instruction_log, self.cfg.instruction_log_max_mb << 20)
                      if self.cfg.instruction_log else None)
         self._dropped = 0
@@ -385,7 +408,9 @@ class Dispatcher:
             client = _ClientPeer(rid, msg.pid, now, session=self._next_session())
             self._peers[rid] = client
             self._sessions[client.session] = client
-            if self._workers:
+            if msg.worker:
+                self._assign_named(client, msg.worker)
+            elif self._workers:
                 self._assign(client)
             else:
                 log.info("GT server: client %d (pid %d) waits for a worker", client.session, msg.pid)
@@ -407,8 +432,19 @@ class Dispatcher:
         for client in waiting:
             self._assign(client)
 
-    def _assign(self, client: _ClientPeer) -> None:
-        worker = min(self._workers, key=lambda w: len(w.sessions))
+    def _assign_named(self, client: _ClientPeer, name: str) -> None:
+        """A connection to one worker of this client's group (the client process is named by its
+        address and pid, as it has no other name before this connection says hello)."""
+        worker = next((w for w in self._workers if w.name == name), None)
+        if worker is None or worker.group is None or (worker.group.client.pid != client.pid):
+            self._forget(client, f"it asked for worker {name}, not of a group of its process")
+            self._send(client.rid, wire.encode(wire.Refused(f"no worker {name} in a group formed for this client")))
+            return
+        self._assign(client, worker)
+
+    def _assign(self, client: _ClientPeer, worker: _WorkerPeer | None = None) -> None:
+        if worker is None:  # grouped workers serve their group's client: others go elsewhere while they can
+            worker = min(self._workers, key=lambda w: (w.group is not None, len(w.sessions)))
         client.worker = worker
         client.deliver = wire.encode(wire.Deliver(client.session))
         worker.sessions.add(client.session)
@@ -434,6 +470,8 @@ class Dispatcher:
                 self._send(client.worker.rid, client.deliver, body)
         elif kind is wire.StatsRequest:
             self._gather_stats(client, msg.req)
+        elif kind is wire.GroupRequest:
+            self._form_group(client, msg.req, msg.n)
         elif kind is wire.Bye:
             self._forget(client, "it said goodbye")
         else:
@@ -455,6 +493,8 @@ class Dispatcher:
                 gather.waiting.discard(worker.rid)
                 gather.stats[worker.name] = msg.stats
                 self._finish_gather(msg.req)
+        elif kind is wire.GroupStatus:
+            self._group_status(worker, msg)
         else:
             self._drop(worker.rid, f"a worker may not send {kind.__name__}")
 
@@ -473,11 +513,68 @@ class Dispatcher:
             if gather.client.rid in self._peers:
                 self._send(gather.client.rid, wire.encode(wire.StatsResult(gather.req, gather.stats)))
 
+    # -- data-parallel groups ------------------------------------------------------------------
+    def _form_group(self, client: _ClientPeer, req: int, n: int) -> None:
+        if any(g.client is client for g in self._groups.values()):
+            self._send(client.rid, wire.encode(wire.GroupFormed(req, [], "this client already has a group")))
+            return
+        idle = [w for w in self._workers if w.group is None and w.sessions <= {client.session}]
+        if len(idle) < n or n < 1:
+            self._send(client.rid, wire.encode(wire.GroupFormed(
+                req, [], f"the GT server has {len(idle)} idle worker(s) of the {n} asked for "
+                         f"({len(self._workers)} registered)", retry=n >= 1)))
+            return
+        group = _Group(f"gt-group{self._next_group()}", client, req, idle[:n], time.monotonic() + self.GROUP_TIMEOUT)
+        self._groups[group.name] = group
+        for w in group.workers:
+            w.group = group
+        log.info("GT server: forming group %s for client %d: %s", group.name, client.session,
+                 ", ".join(w.name for w in group.workers))
+        self._send(group.workers[0].rid, wire.encode(wire.GroupJoin(group.name, 0, n)))
+
+    def _group_status(self, worker: _WorkerPeer, msg: wire.GroupStatus) -> None:
+        group = worker.group
+        if group is None or group.name != msg.group or group.formed:
+            return
+        rank = group.workers.index(worker)
+        if msg.error:
+            self._end_group(group, f"worker {worker.name} (rank {rank}) could not join ({msg.error}); not joined "
+                                   f"yet: {self._not_ready(group)}")
+        elif msg.init and rank == 0:
+            for r, w in enumerate(group.workers[1:], 1):
+                self._send(w.rid, wire.encode(wire.GroupJoin(group.name, r, len(group.workers), msg.init)))
+        elif msg.ready:
+            group.ready.add(worker.name)
+            if len(group.ready) == len(group.workers):
+                group.formed = True
+                log.info("GT server: group %s formed", group.name)
+                self._send(group.client.rid, wire.encode(wire.GroupFormed(group.req, [w.name for w in group.workers])))
+
+    def _end_group(self, group: _Group, why: str) -> None:
+        """Free the group's workers; a group still forming fails its client's request with ``why``."""
+        self._groups.pop(group.name, None)
+        for w in group.workers:
+            if w.group is group:
+                w.group = None
+                self._send(w.rid, wire.encode(wire.GroupLeave(group.name)))
+        if not group.formed:
+            log.warning("GT server: group %s failed: %s", group.name, why)
+            self._send(group.client.rid, wire.encode(wire.GroupFormed(group.req, [], f"group {group.name}: {why}")))
+        else:
+            log.info("GT server: group %s ended: %s", group.name, why)
+
     # -- liveness ---------------------------------------------------------------------------
     def _reap(self, now: float) -> None:
         limit = self.cfg.heartbeat_timeout
         for peer in [p for p in self._peers.values() if now - p.last_seen > limit]:
             self._forget(peer, f"no heartbeat for {now - peer.last_seen:.1f} s")
+        for group in [g for g in self._groups.values() if not g.formed and now > g.deadline]:
+            self._end_group(group, f"worker(s) {self._not_ready(group)} did not join within "
+                                   f"{self.GROUP_TIMEOUT:.0f} s")
+
+    @staticmethod
+    def _not_ready(group: _Group) -> str:
+        return ", ".join(f"{w.name} (rank {r})" for r, w in enumerate(group.workers) if w.name not in group.ready)
 
     def _forget(self, peer: _Peer, why: str) -> None:
         self._peers.pop(peer.rid, None)
@@ -490,9 +587,13 @@ class Dispatcher:
             if peer.worker is not None and peer.lost is None:
                 peer.worker.sessions.discard(peer.session)
                 self._send(peer.worker.rid, wire.encode(wire.SessionClose(peer.session)))
+            for group in [g for g in self._groups.values() if g.client is peer]:
+                self._end_group(group, f"its client left ({why})")
             log.info("GT server: client %d (pid %d) left: %s", peer.session, peer.pid, why)
             return
         self._workers.remove(peer)
+        if peer.group is not None and not peer.group.formed:
+            self._end_group(peer.group, f"worker {peer.name} was lost while the group formed ({why})")
         log.warning("GT server: worker %s (pid %d) lost: %s; %d client(s) affected", peer.name, peer.pid, why,
                     len(peer.sessions))
         lost = wire.WorkerLost(peer.name, why)

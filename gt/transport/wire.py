@@ -67,10 +67,12 @@ class _Msg(Struct, array_like=True, frozen=True):
 
 # -- headers (frame 0) ---------------------------------------------------------------
 class ClientHello(_Msg, tag=1):
-    """client -> dispatcher, first message of a connection."""
+    """client -> dispatcher, first message of a connection.  ``worker``: the worker this connection
+    must be given (one of the group the dispatcher formed for this client); "": the least loaded."""
     version: int
     token: Text
     pid: int
+    worker: Name = ""
 
 
 class WorkerHello(_Msg, tag=2):
@@ -197,9 +199,47 @@ class StreamCopy(_Msg, tag=22):
     session: Count
 
 
+class GroupRequest(_Msg, tag=23):
+    """client -> dispatcher: form a data-parallel group of ``n`` idle workers for this client."""
+    req: Count
+    n: Count
+
+
+class GroupJoin(_Msg, tag=24):
+    """dispatcher -> worker: join process group ``group`` as ``rank`` of ``world``, meeting at ``init``
+    (``tcp://host:port``); "" (rank 0): open the rendezvous and report its address."""
+    group: Name
+    rank: Count
+    world: Count
+    init: Text = ""
+
+
+class GroupStatus(_Msg, tag=25):
+    """worker -> dispatcher: rank 0's rendezvous address (``init``), then ``ready`` once the process
+    group is formed; ``error``: joining failed."""
+    group: Name
+    init: Text = ""
+    ready: bool = False
+    error: Text = ""
+
+
+class GroupFormed(_Msg, tag=26):
+    """dispatcher -> client: the group's workers in rank order, or why there is none (``retry``: not
+    enough idle workers yet)."""
+    req: Count
+    workers: list[Name]
+    error: Text = ""
+    retry: bool = False
+
+
+class GroupLeave(_Msg, tag=27):
+    """dispatcher -> worker: the group's client left; leave the process group."""
+    group: Name
+
+
 Header = Union[ClientHello, WorkerHello, Welcome, Refused, Ping, Pong, Stream, Deliver, Reply, Forward, Bye,
                SessionOpen, SessionClose, StatsRequest, StatsQuery, StatsAnswer, StatsResult, WorkerLost, Error,
-               DirectHello, DirectWelcome, StreamCopy]
+               DirectHello, DirectWelcome, StreamCopy, GroupRequest, GroupJoin, GroupStatus, GroupFormed, GroupLeave]
 
 
 # -- instruction stream (client -> worker body) --------------------------------------

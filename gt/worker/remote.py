@@ -35,6 +35,7 @@ from gt.transport import settings as _settings
 from gt.transport import wire
 from gt.transport.curve import Keys
 from gt.transport.heartbeat import HeartbeatLink
+from gt.worker import distributed
 from gt.worker.worker import Worker, context_lost, default_device
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,7 @@ class WorkerProcess:
         self.sessions.clear()
         self._direct_sessions.clear()
         self._early.clear()
+        distributed.leave()   # the server forgot the group with this worker
         self.registered = False
         self.heartbeat.forgotten = False
         self.heartbeat.registered = False
@@ -323,6 +325,12 @@ class WorkerProcess:
                 self._direct_sessions.pop(session.rid, None)
         elif kind is wire.StatsQuery:
             self._stats(msg)
+        elif kind is wire.GroupJoin:  # blocks this loop until the group forms (the heartbeat has its thread)
+            host, port = self.endpoint.removeprefix("tcp://").rsplit(":", 1)
+            distributed.join(msg.group, msg.rank, msg.world, msg.init, self.device, (host.strip("[]"), int(port)),
+                             lambda **kw: self.sock.send(wire.encode(wire.GroupStatus(msg.group, **kw))))
+        elif kind is wire.GroupLeave:
+            distributed.leave(msg.group)
         elif kind is wire.Welcome:
             self._hellos.clear()
             self.registered = True
