@@ -48,11 +48,12 @@ OPS: tuple = load(core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES +
 
 OP_NAMES = tuple(e.name for e in OPS)
 OP_FUNCS = tuple(e.kernel for e in OPS)
+OP_RULES = tuple(e.rule for e in OPS)
 OPCODE = {name: i for i, name in enumerate(OP_NAMES)}
 NUM_OPCODES = len(OPS)
 # Creation kernels take the worker's device as a keyword (the engine binds it).
 DEVICE_OPS = tuple(e.name for e in OPS if e.kind == "creation")
 scalar_as = core.k.scalar_as
 
-__all__ = ["DEVICE_OPS", "KINDS", "NUM_OPCODES", "OPCODE", "OPS", "OP_FUNCS", "OP_NAMES", "Op", "VJP", "ops",
+__all__ = ["DEVICE_OPS", "KINDS", "NUM_OPCODES", "OPCODE", "OPS", "OP_FUNCS", "OP_NAMES", "OP_RULES", "Op", "VJP", "ops",
            "scalar_as"]
