@@ -42,22 +42,19 @@ def test_a_success_is_probed_once_across_processes(probe):
     assert len(calls) == 3
 
 
-def test_a_failure_is_asked_again(probe):
+@pytest.mark.parametrize("code,corrupt,ok,probes", [
+    ("bad", False, False, 2),     # a failure (or a probe that timed out) is asked again
+    ("code A", True, True, 1),    # a corrupt file is probed once and rewritten
+])
+def test_failures_and_corrupt_files(probe, code, corrupt, ok, probes):
     calls, answers, install, path = probe
     answers["bad"] = False
+    if corrupt:
+        path.write_text("{not json")
     isa = cpu_vec_isa.VecAVX2()
-    assert install()(isa, "bad") is False
-    assert install()(isa, "bad") is False
-    assert len(calls) == 2
-
-
-def test_a_corrupt_file_is_probed_and_rewritten(probe):
-    calls, _, install, path = probe
-    path.write_text("{not json")
-    isa = cpu_vec_isa.VecAVX2()
-    assert install()(isa, "code A") is True
-    assert install()(isa, "code A") is True
-    assert len(calls) == 1
+    assert install()(isa, code) is ok
+    assert install()(isa, code) is ok
+    assert len(calls) == probes
 
 
 def test_installed_once_per_process(probe):
