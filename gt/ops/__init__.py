@@ -28,7 +28,9 @@ training step uses, ``nn.py`` for nn's fused layers and losses)::
    an op of several results names them, ``"A: Tensor -> (Q, R)"``.  An op whose
    arguments need more than a signature has a hand-written client function that
    ends in ``emit.apply(OPCODE[name], inputs, params)`` and is declared to
-   ``gt.client.surface``.
+   ``gt.client.surface``.  An entry on a training path may give ``rule=`` (``gt.ops.rules``):
+   its result's shape and dtype without the meta kernel, which for torch's losses and
+   backward kernels is Python whose first call imports torch._dynamo (seconds).
 3. The gradient: one function per tensor input, taking any of ``g``, ``out``,
    ``inputs`` and the entry's argument names, computing with GT tensor methods
    and ``ops.<entry>`` (torch's backward kernels are "gradient" entries:
