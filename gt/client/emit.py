@@ -20,7 +20,7 @@ from gt.client.autograd import RULES, Node
 from gt.client.modes import grad_mode
 from gt.client.shapes import SUPPORTED_DTYPES, dtype_name
 from gt.client.tensor import Tensor
-from gt.ops import OP_FUNCS, OP_NAMES, OPCODE
+from gt.ops import OP_FUNCS, OP_NAMES, OP_RULES, OPCODE
 
 _new_object = object.__new__
 _Size = torch.Size
@@ -185,17 +185,22 @@ def elementwise_dtype(opcode: int, inputs: tuple, s=None) -> torch.dtype:
 
 
 def infer(opcode: int, inputs: tuple, params: tuple = (), scalars: tuple = ()) -> tuple:
-    """(shape, dtype) of an op's result: its kernel on meta tensors, cached per op, input
-    shapes and dtypes, params and scalar types.  torch's errors come out unchanged."""
+    """(shape, dtype) of an op's result: the entry's shape rule where it answers, else its kernel
+    on meta tensors; cached per op, input shapes and dtypes, params and scalar types.  torch's
+    errors come out unchanged."""
     key = (opcode, params, tuple(map(type, scalars)), tuple(map(_shape_dtype, inputs)))
     out = _meta_cache.get(key)
     if out is None:
-        metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
-        res = OP_FUNCS[opcode](*metas, *scalars, *params)
-        if res.dtype not in SUPPORTED_DTYPES:
-            raise NotImplementedError(f"{OP_NAMES[opcode]}: its result would be a {res.dtype} tensor; GT does not "
-                                      f"support dtype {res.dtype} yet")
-        out = (_Size(res.shape), res.dtype)
+        rule = OP_RULES[opcode]
+        res = rule(inputs, params) if rule is not None else None
+        if res is None:
+            metas = [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
+            res = OP_FUNCS[opcode](*metas, *scalars, *params)
+            if res.dtype not in SUPPORTED_DTYPES:
+                raise NotImplementedError(f"{OP_NAMES[opcode]}: its result would be a {res.dtype} tensor; GT does "
+                                          f"not support dtype {res.dtype} yet")
+            res = (res.shape, res.dtype)
+        out = (_Size(res[0]), res[1])
         if len(_meta_cache) >= _CACHE_LIMIT:
             _meta_cache.clear()
         _meta_cache[key] = out

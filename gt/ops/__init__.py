@@ -28,7 +28,9 @@ training step uses, ``nn.py`` for nn's fused layers and losses)::
    an op of several results names them, ``"A: Tensor -> (Q, R)"``.  An op whose
    arguments need more than a signature has a hand-written client function that
    ends in ``emit.apply(OPCODE[name], inputs, params)`` and is declared to
-   ``gt.client.surface``.
+   ``gt.client.surface``.  An entry on a training path may give ``rule=`` (``gt.ops.rules``):
+   its result's shape and dtype without the meta kernel, which for torch's losses and
+   backward kernels is Python whose first call imports torch._dynamo (seconds).
 3. The gradient: one function per tensor input, taking any of ``g``, ``out``,
    ``inputs`` and the entry's argument names, computing with GT tensor methods
    and ``ops.<entry>`` (torch's backward kernels are "gradient" entries:
@@ -48,11 +50,12 @@ OPS: tuple = load(core.ENTRIES + nn.ENTRIES + optim.ENTRIES + creation.ENTRIES +
 
 OP_NAMES = tuple(e.name for e in OPS)
 OP_FUNCS = tuple(e.kernel for e in OPS)
+OP_RULES = tuple(e.rule for e in OPS)
 OPCODE = {name: i for i, name in enumerate(OP_NAMES)}
 NUM_OPCODES = len(OPS)
 # Creation kernels take the worker's device as a keyword (the engine binds it).
 DEVICE_OPS = tuple(e.name for e in OPS if e.kind == "creation")
 scalar_as = core.k.scalar_as
 
-__all__ = ["DEVICE_OPS", "KINDS", "NUM_OPCODES", "OPCODE", "OPS", "OP_FUNCS", "OP_NAMES", "Op", "VJP", "ops",
+__all__ = ["DEVICE_OPS", "KINDS", "NUM_OPCODES", "OPCODE", "OPS", "OP_FUNCS", "OP_NAMES", "OP_RULES", "Op", "VJP", "ops",
            "scalar_as"]

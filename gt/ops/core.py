@@ -9,6 +9,7 @@ import math
 import torch
 
 from gt.ops import kernels as k
+from gt.ops import rules
 from gt.ops.table import Op, elementwise, ops
 
 _AB = ("a", "b")
@@ -177,13 +178,14 @@ ENTRIES = (
     Op("mse_loss", k.mse_loss, "client", ("x", "target", "reduction"),
        (lambda g, x, target, reduction: ops.mse_loss_backward(g, x, target, reduction),
         lambda g, x, target, reduction: -ops.mse_loss_backward(g, x, target, reduction)),
-       "mse_loss"),
+       "mse_loss", rule=rules.pointwise_loss),
     # -- gradient helpers (torch's own backward kernels where it has them)
-    Op("linear_weight_grad", k.linear_weight_grad, "gradient", ("g", "x")),
-    Op("mse_loss_backward", k.mse_loss_backward, "gradient", ("g", "x", "target", "reduction")),
-    Op("threshold_backward", torch.ops.aten.threshold_backward.default, "gradient", ("g", "x", "threshold")),
-    Op("sigmoid_backward", torch.ops.aten.sigmoid_backward.default, "gradient", ("g", "out")),
-    Op("tanh_backward", torch.ops.aten.tanh_backward.default, "gradient", ("g", "out")),
+    Op("linear_weight_grad", k.linear_weight_grad, "gradient", ("g", "x"), rule=rules.linear_weight_grad),
+    Op("mse_loss_backward", k.mse_loss_backward, "gradient", ("g", "x", "target", "reduction"), rule=rules.like(1)),
+    Op("threshold_backward", torch.ops.aten.threshold_backward.default, "gradient", ("g", "x", "threshold"),
+       rule=rules.like(1)),
+    Op("sigmoid_backward", torch.ops.aten.sigmoid_backward.default, "gradient", ("g", "out"), rule=rules.like(1)),
+    Op("tanh_backward", torch.ops.aten.tanh_backward.default, "gradient", ("g", "out"), rule=rules.like(1)),
     Op("softmax_backward", k.softmax_backward, "gradient", ("g", "out", "dim")),
     Op("log_softmax_backward", k.log_softmax_backward, "gradient", ("g", "out", "dim")),
     Op("sum_to", k.sum_to, "gradient", ("g", "dims", "shape")),

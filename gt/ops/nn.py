@@ -14,6 +14,7 @@ import torch
 
 from gt.ops import layer_kernels as lk
 from gt.ops import nn_kernels as k
+from gt.ops import rules
 from gt.ops.table import Op, ops
 
 aten = torch.ops.aten
@@ -52,10 +53,10 @@ def _affine_grads(backward: str, params: str, n_differentiable: str) -> str:
 
 ENTRIES: tuple = (
     # -- activations
-    Op("gelu", k.gelu, "meta", ("x", "approximate"), ("gelu_backward(g, x, approximate)",), "gelu"),
-    Op("silu", aten.silu, "meta", ("x",), ("silu_backward(g, x)",), "silu"),
+    Op("gelu", k.gelu, "meta", ("x", "approximate"), ("gelu_backward(g, x, approximate)",), "gelu", rule=rules.like(0)),
+    Op("silu", aten.silu, "meta", ("x",), ("silu_backward(g, x)",), "silu", rule=rules.like(0)),
     Op("leaky_relu", aten.leaky_relu, "meta", ("x", "negative_slope"),
-       ("leaky_relu_backward(g, x, negative_slope)",), "leaky_relu"),
+       ("leaky_relu_backward(g, x, negative_slope)",), "leaky_relu", rule=rules.like(0)),
     Op("softplus", aten.softplus, "meta", ("x", "beta", "threshold"),
        ("softplus_backward(g, x, beta, threshold)",), "softplus"),
     Op("elu", k.elu, "meta", ("x", "alpha", "scale", "input_scale"),
@@ -78,9 +79,11 @@ ENTRIES: tuple = (
        ("prelu_backward(g, x, weight, 0)", "prelu_backward(g, x, weight, 1)"), "prelu_kernel"),
     # -- losses
     Op("nll_loss", k.nll_loss, "meta", ("reduction", "ignore_index"),
-       ("*(nll_loss_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
+       ("*(nll_loss_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss",
+       rule=rules.class_loss),
     Op("cross_entropy", k.cross_entropy, "meta", ("reduction", "ignore_index"),
-       ("*(cross_entropy_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss"),
+       ("*(cross_entropy_backward(g, *inputs, reduction, ignore_index), None, None)[:len(inputs)]",), "nll_loss",
+       rule=rules.class_loss),
     Op("l1_loss", k.l1_loss, "meta", ("x", "target", "reduction"),
        ("l1_loss_backward(g, x, target, reduction)", "-l1_loss_backward(g, x, target, reduction)"), "l1_loss"),
     Op("huber_loss", k.huber_loss, "meta", ("x", "target", "reduction", "delta"),
@@ -153,9 +156,10 @@ ENTRIES: tuple = (
     Op("pad_packed", lk.pad_packed, "meta", ("data", "batch_sizes", "batch_first", "padding_value", "total_length"),
        ("pad_packed_backward(g, batch_sizes, batch_first)",), "pad_packed_sequence"),
     # -- torch's backward kernels, called by the formulas above
-    Op("gelu_backward", k.gelu_backward, "gradient", ("g", "x", "approximate")),
-    Op("silu_backward", aten.silu_backward, "gradient", ("g", "x")),
-    Op("leaky_relu_backward", k.leaky_relu_backward, "gradient", ("g", "x", "negative_slope")),
+    Op("gelu_backward", k.gelu_backward, "gradient", ("g", "x", "approximate"), rule=rules.like(1)),
+    Op("silu_backward", aten.silu_backward, "gradient", ("g", "x"), rule=rules.like(1)),
+    Op("leaky_relu_backward", k.leaky_relu_backward, "gradient", ("g", "x", "negative_slope"),
+       rule=rules.like(1)),
     Op("softplus_backward", aten.softplus_backward, "gradient", ("g", "x", "beta", "threshold")),
     Op("elu_backward", k.elu_backward, "gradient", ("g", "x", "alpha", "scale", "input_scale")),
     Op("celu_backward", k.celu_backward, "gradient", ("g", "x", "alpha")),
@@ -169,9 +173,10 @@ ENTRIES: tuple = (
     Op("mish_backward", aten.mish_backward, "gradient", ("g", "x")),
     Op("log_sigmoid_backward", k.log_sigmoid_backward, "gradient", ("g", "x")),
     Op("huber_loss_backward", k.huber_loss_backward, "gradient", ("g", "x", "target", "reduction", "delta")),
-    Op("nll_loss_backward", k.nll_loss_backward, "gradient", ("g", "x", "target", "reduction", "ignore_index")),
+    Op("nll_loss_backward", k.nll_loss_backward, "gradient", ("g", "x", "target", "reduction", "ignore_index"),
+       rule=rules.like(1)),
     Op("cross_entropy_backward", k.cross_entropy_backward, "gradient",
-       ("g", "x", "target", "reduction", "ignore_index")),
+       ("g", "x", "target", "reduction", "ignore_index"), rule=rules.like(1)),
     Op("l1_loss_backward", k.l1_loss_backward, "gradient", ("g", "x", "target", "reduction")),
     Op("smooth_l1_loss_backward", k.smooth_l1_loss_backward, "gradient", ("g", "x", "target", "reduction", "beta")),
     Op("binary_cross_entropy_backward", k.binary_cross_entropy_backward, "gradient",

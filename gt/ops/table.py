@@ -12,8 +12,9 @@ from typing import Callable, NamedTuple
 #   broadcast    two tensors, broadcast shapes; dtype as above.  ``<name>_scalar`` is its twin
 #                taking a Python number as the second operand, if the table has one
 #   scalar       a tensor and a Python number, same shape; dtype as above
-#   meta         shape and dtype from the kernel run on meta tensors (cached per shapes,
-#                dtypes and params): any op whose kernel torch can run on "meta"
+#   meta         shape and dtype from the entry's ``rule`` where it answers, else from the kernel
+#                run on meta tensors (cached per shapes, dtypes and params): any op whose kernel
+#                torch can run on "meta"
 #   data         a result whose shape depends on the values (nonzero, unique): the client reads
 #                the inputs (a sync point), runs the kernel on them and sends the result
 #   gradient     a backward helper: inferred as ``meta``, emitted by gradient functions only
@@ -72,6 +73,9 @@ class Op(NamedTuple):
     ``export``'s namespaces, ``"method"`` on Tensor, ``"inplace"`` as ``Tensor.<name>_``,
     ``"out"`` as an ``out=`` keyword).  ``public=True`` is the short form for an
     elementwise, broadcast or meta entry without ``sig``: function and method in ``gt``.
+
+    ``rule`` (meta and gradient kinds) is a cheap shape rule, ``rule(inputs, params)`` ->
+    (shape, dtype), or None where the kernel on meta tensors must decide (``gt.ops.rules``).
     """
 
     name: str
@@ -84,6 +88,7 @@ class Op(NamedTuple):
     sig: str = ""
     variants: tuple = ()
     export: tuple = ("gt",)
+    rule: Callable | None = None
 
 
 class Signature(NamedTuple):
@@ -284,6 +289,9 @@ def check(entries: tuple) -> None:
             raise ValueError(f"op table: {e.name!r} has unknown kind {e.kind!r}")
         if not callable(e.kernel):
             raise TypeError(f"op table: {e.name!r} has a kernel that is not callable")
+        if e.rule is not None and (not callable(e.rule) or e.kind not in ("meta", "gradient", "client")):
+            raise ValueError(f"op table: {e.name!r}: a shape rule must be a function, on a meta, gradient or "
+                             f"client entry")
         if not set(e.variants) <= VARIANTS or not set(e.export) <= NAMESPACES:
             raise ValueError(f"op table: {e.name!r}: unknown variants {e.variants} or namespaces {e.export}")
         if not isinstance(e.grad, tuple):

@@ -33,6 +33,7 @@ import torch.fx
 
 from gt import ops as _ops
 from gt.worker import checks as _checks
+from gt.worker.hotpath_cache import remember_vec_isa
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ def _inductor(gm: torch.fx.GraphModule, example_inputs: list, dynamic: tuple | N
     from torch.fx.experimental.proxy_tensor import make_fx
     from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
+    remember_vec_isa()
     shape_env = ShapeEnv()
     fake_mode = FakeTensorMode(shape_env=shape_env)
     if dynamic is None:

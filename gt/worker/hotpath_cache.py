@@ -107,9 +107,83 @@ def pattern_digest(canon: bytes, operations: list, metas: tuple) -> str:
 
 
 def use_inductor_cache(root: str) -> None:
-    """Inductor's caches go under ``root`` (unless TORCHINDUCTOR_CACHE_DIR is set, or Inductor ran already)."""
+    """Inductor's caches go under ``root`` (unless TORCHINDUCTOR_CACHE_DIR is set, or Inductor ran already),
+    and its CPU instruction-set probe's answers in ``root``/vec_isa.json (``remember_vec_isa``)."""
+    global _vec_isa_file
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(root, "inductor")
+    _vec_isa_file = os.path.join(root, "vec_isa.json")
+
+
+_vec_isa_file: str | None = None
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags as Linux reports them ('' elsewhere: nothing is remembered)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return ""
+
+
+def remember_vec_isa() -> None:
+    """Answer Inductor's CPU instruction-set probe from the cache (called before the first compile).
+
+    Inductor checks each vector ISA the CPU reports (AVX2, AVX512, its VNNI and BF16 parts ...)
+    by building a small library and loading it in a child Python, several children per
+    process: seconds before every process's first compiled step.  The answer depends on the
+    CPU's flags, the compiler, the ISA's build flags, the probe's code, torch and the Python
+    that loads it, all of which key the remembered answer; only successes are kept, so a
+    probe that failed (or timed out under load) is asked again next time."""
+    global _vec_isa_file
+    path, _vec_isa_file = _vec_isa_file, None
+    flags = _cpu_flags() if path else ""
+    if not flags:
+        return
+    try:
+        from torch._inductor import cpu_vec_isa
+        probe, fingerprint = cpu_vec_isa.VecISA.check_build, cpu_vec_isa._get_isa_dry_compile_fingerprint
+    except (ImportError, AttributeError):   # another Inductor: its own probe, unchanged
+        return
+    machine = "\0".join((platform.machine(), flags, sys.executable, torch.__file__))
+
+    def check_build(isa, code: str) -> bool:
+        key = hashlib.sha256("\0".join((machine, fingerprint(isa.build_arch_flags()), code)).encode()).hexdigest()
+        known = _read_json(path)
+        if known.get(key) is True:
+            return True
+        ok = probe(isa, code)
+        if ok:
+            known[key] = True
+            try:
+                _write_atomic(path, json.dumps(known, sort_keys=True).encode())
+            except OSError as exc:
+                log.warning("Inductor's CPU probe cannot be remembered in %s (%s)", path, exc)
+        return ok
+    cpu_vec_isa.VecISA.check_build = check_build
+
+
+def _read_json(path: str) -> dict:
+    """A JSON object from ``path``; {} when it is missing, unreadable or not an object."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 class PatternCache:
@@ -171,14 +245,7 @@ class PatternCache:
         data = json.dumps({"format": FORMAT, "env": self.env, "pattern": digest, "record": record},
                           sort_keys=True).encode()
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, self._path(digest))
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            _write_atomic(self._path(digest), data)
             self._bound()
         except OSError as exc:
             self._warn(self.dir, exc)
