@@ -6,19 +6,20 @@ Under ``GT_CACHE_DIR`` (default ``~/.cache/gt``; empty: off):
   policy's record of the pattern: its state (hot, compiled, failed, reverted),
   the cycle it belongs to, its best eager and compiled times and the evidence
   of a revert.  A second process that sees a pattern known compiled compiles it
-  without waiting for the threshold (on its second sight until some pattern has
-  repeated: the key reads Inductor's config, and importing Inductor costs a
-  short script seconds); a known cycle is merged after one round; a reverted
+  at its first sight; a known cycle is merged after one round; a reverted
   pattern stays eager until its re-examination is due.
 - ``inductor/``: Inductor's own caches (``TORCHINDUCTOR_CACHE_DIR``, its FX graph
   cache), unless the variable is set: a second process loads the generated code
   instead of generating it.
 
-A file's name is a hash of the pattern's stable digest (canonical form without
-this process's param codes, the params themselves, every input's dtype, shape
-and strides) and of the environment that makes a compiled graph valid (GT's and
-torch's versions, GT's op table, the device and GPU model, the autocast state,
-the code generation config); the file repeats both, and anything that does not
+A file's name is the pattern's stable digest (canonical form without this
+process's param codes, the params themselves, every input's dtype, shape and
+strides), then a hash of it with the environment that makes a compiled graph
+valid (GT's and torch's versions, GT's op table, the device and GPU model, the
+autocast state, the code generation config).  The environment reads Inductor's
+config, and importing Inductor costs a short script seconds: it is read only for
+a pattern whose digest names a file (the directory is listed once).  The file
+repeats both, and anything that does not
 match or parse (corrupt, truncated, foreign) is ignored with one warning and
 rewritten.  Files are written to a temporary name and renamed (a crash leaves
 the old entry; processes sharing the directory never see half a file), nothing
@@ -198,11 +199,7 @@ class PatternCache:
         self._env: dict | None = None
         self._env_id = ""
         self._warned = False
-
-    @property
-    def ready(self) -> bool:
-        """Is the environment known?  (It reads Inductor's config: importing Inductor takes seconds.)"""
-        return self._env is not None
+        self._names: set | None = None   # the digests that name a file, listed at the first look-up
 
     @property
     def env(self) -> dict:
@@ -213,11 +210,22 @@ class PatternCache:
 
     def _path(self, digest: str) -> str:
         self.env
-        name = hashlib.sha256((self._env_id + digest).encode()).hexdigest()[:40]
-        return os.path.join(self.dir, name + ".json")
+        name = hashlib.sha256((self._env_id + digest).encode()).hexdigest()[:24]
+        return os.path.join(self.dir, f"{digest}-{name}.json")
+
+    def _named(self, digest: str) -> bool:
+        """Does some file (of any environment) hold pattern ``digest``?  Reads no environment."""
+        if self._names is None:
+            try:
+                self._names = {name.partition("-")[0] for name in os.listdir(self.dir)}
+            except OSError:
+                self._names = set()
+        return digest in self._names
 
     def load(self, digest: str) -> dict | None:
         """The record of pattern ``digest`` from an earlier run, or None."""
+        if not self._named(digest):
+            return None
         path = self._path(digest)
         try:
             with open(path, "rb") as f:
@@ -246,6 +254,8 @@ class PatternCache:
                           sort_keys=True).encode()
         try:
             _write_atomic(self._path(digest), data)
+            if self._names is not None:
+                self._names.add(digest)
             self._bound()
         except OSError as exc:
             self._warn(self.dir, exc)

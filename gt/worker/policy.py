@@ -20,8 +20,7 @@ again after ``RECHECK_BATCHES`` batches, twice as many after each further
 revert.
 
 With a persistent cache (``gt.worker.hotpath_cache``) the policy saves these
-records and, at a pattern's first sight in a later process (its second, until
-a pattern has repeated), loads them: a pattern known compiled compiles at once,
+records and, at a pattern's first sight in a later process, loads them: a pattern known compiled compiles at once,
 a known cycle is merged after one round, a failed or reverted one stays eager.
 """
 from __future__ import annotations
@@ -50,7 +49,7 @@ class Record:
     """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds, and its judgement."""
 
     __slots__ = ("signature", "runs", "seconds", "best", "judging", "next_compiled", "pending", "ratios",
-                 "reverts", "recheck_at", "lookup", "digest", "cycle", "saved", "from_disk")
+                 "reverts", "recheck_at", "digest", "cycle", "saved", "from_disk")
 
     def __init__(self, signature: int) -> None:
         self.signature = signature
@@ -63,7 +62,6 @@ class Record:
         self.ratios: list = []  # compiled/eager per pair
         self.reverts = 0
         self.recheck_at = 0     # the policy's batch count at which a reverted pattern is judged again
-        self.lookup = False     # to be looked up in the persistent cache at the next sight
         self.digest = ""        # the pattern's digest in the persistent cache ("": not looked up)
         self.cycle = None       # the digests of the cycle it is a segment of, as last merged
         self.saved = ""         # the state last saved to (or loaded from) the cache
@@ -101,9 +99,6 @@ class HotPathPolicy:
         self.clock += 1
         record = self.records.get(entry_id)
         if record is not None:
-            if record.lookup:
-                record.lookup = False
-                return self._look_up(entry_id, record, state, batch, operations)
             if state == FAILED and self.recheck_due(entry_id):
                 return self._recheck(entry_id, record, len(operations))
             return state
@@ -112,11 +107,6 @@ class HotPathPolicy:
             self._reverted(entry_id, record, self.reverted[signature])
             return FAILED
         if self.cache is None:
-            return state
-        if not self.cache.ready:
-            # Looked up at its second sight: a pattern seen once is no loop's, and the cache's
-            # key reads Inductor's config (importing Inductor costs a short script seconds).
-            record.lookup = True
             return state
         return self._look_up(entry_id, record, state, batch, operations)
 
