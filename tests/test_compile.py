@@ -213,11 +213,8 @@ def _compiled_equals_eager(w, ops: list, live: list) -> None:
     metas = tuple(engine_mod.meta_of(tensors[i]) for i in ext_ids)
     eager = w.engine.execute_batch(ops, tensors, Batch(canon, ext_ids, live_ids, metas=metas), compile=False)
     batch = Batch(canon, ext_ids, live_ids, metas=metas)
-    failures = []   # the whole error (batch.error keeps its first line): a compiler's message, say
-    mark_failed = w.engine._mark_failed
-    w.engine._mark_failed = lambda b, exc: failures.append(str(exc)[-3000:]) or mark_failed(b, exc)
     compiled = w.engine.execute_batch(ops, tensors, batch, compile=True)
-    assert batch.compiled, failures
+    assert batch.compiled, batch.error[-3000:]
     assert set(compiled) == set(eager) == set(live_ids)
     for t in live:
         assert t._id in compiled
@@ -230,6 +227,23 @@ def _compiled_equals_eager(w, ops: list, live: list) -> None:
             torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5, msg=lambda m: f"{what}: {m}")
         else:
             assert torch.equal(c, e), what
+
+
+def test_compile_failure_keeps_the_whole_error(logged):
+    """A failed compile's whole error text (an Inductor traceback, say) stays on the batch and
+    reaches the debug log; the warning names its first line."""
+    engine = engine_mod.Engine(enable_compilation=True)
+    batch = Batch((), (), ())
+    engine._mark_failed(batch, "RuntimeError: the first line\n  File 'kernel.py', line 3\nthe root cause")
+    assert batch.failed and batch.error.splitlines() == [
+        "RuntimeError: the first line", "  File 'kernel.py', line 3", "the root cause"]
+    logged.set_level(logging.DEBUG, logger="gt")
+    policy_mod.HotPathPolicy(None).finished("k", False, batch.error, 0.1, 3)
+    warnings = [r.getMessage() for r in logged.records if r.levelno == logging.WARNING]
+    debug = [r.getMessage() for r in logged.records if r.levelno == logging.DEBUG]
+    assert warnings == ["[HotPath] Compiling Batch(3 ops) failed; it runs eagerly from now on: "
+                        "RuntimeError: the first line"]
+    assert len(debug) == 1 and debug[0].endswith(batch.error)
 
 
 def _graph_compile(gm, inputs):

@@ -403,3 +403,38 @@ def test_ctc_loss_module_unbatched_and_concatenated_targets(rng, against_torch):
                   [_normal(rng, 7, 2, 5)], [0], rtol=1e-4, atol=1e-5)
     with pytest.raises(RuntimeError, match="input_lengths must be integral"):
         F.ctc_loss(gt.zeros(7, 2, 5), gt.tensor(targets), gt.tensor([7.0, 6.0]), (3, 2))
+
+
+# -- losses given inputs of the wrong shape raise torch's error ---------------------------------------------
+def _long(*shape):
+    return np.zeros(shape, dtype=np.int64)
+
+
+BAD_SHAPES = [
+    ("nll_loss", (_normal(np.random.default_rng(0), 3, 4), _long(3, 4))),
+    ("nll_loss", (_normal(np.random.default_rng(0), 4), _long(1, 1))),
+    ("nll_loss", (_normal(np.random.default_rng(0), 2, 3, 4, 5), _long(2, 4))),
+    ("nll_loss", (_normal(np.random.default_rng(0), 2, 3, 4), _long(2, 4, 5))),
+    ("nll_loss", (_normal(np.random.default_rng(0), 3, 4), _long(5))),
+    ("cross_entropy", (_normal(np.random.default_rng(0), 3, 4), _long(3, 4))),
+    ("cross_entropy", (_normal(np.random.default_rng(0), 3, 4), _long(3, 4, 2))),
+    ("cross_entropy", (_normal(np.random.default_rng(0), 3, 4), _long(5))),
+    ("mse_loss", (_normal(np.random.default_rng(0), 3, 4), _normal(np.random.default_rng(1), 5, 4))),
+    ("mse_loss", (_normal(np.random.default_rng(0), 3, 4), _normal(np.random.default_rng(1), 2, 3, 5))),
+    ("l1_loss", (_normal(np.random.default_rng(0), 3, 4), _normal(np.random.default_rng(1), 5, 4))),
+    ("smooth_l1_loss", (_normal(np.random.default_rng(0), 3, 4), _normal(np.random.default_rng(1), 5, 4))),
+    ("huber_loss", (_normal(np.random.default_rng(0), 3, 4), _normal(np.random.default_rng(1), 5, 4))),
+    ("binary_cross_entropy", (np.full((3, 4), 0.5, np.float32), np.full((5, 4), 0.5, np.float32))),
+    ("binary_cross_entropy_with_logits", (np.zeros((3, 4), np.float32), np.zeros((5, 4), np.float32))),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")
+@pytest.mark.parametrize("name,arrays", BAD_SHAPES, ids=[f"{n}-{a[0].shape}-{a[1].shape}" for n, a in BAD_SHAPES])
+def test_loss_bad_shapes_raise_torchs_error(name, arrays):
+    with pytest.raises(Exception) as expected:
+        getattr(TF, name)(*map(torch.from_numpy, arrays))
+    with pytest.raises(Exception) as got:
+        getattr(F, name)(*map(gt.from_numpy, arrays)).tolist()
+    assert type(got.value) is type(expected.value)
+    assert str(got.value).splitlines()[0] == str(expected.value).splitlines()[0]

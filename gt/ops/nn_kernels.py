@@ -79,8 +79,19 @@ def log_sigmoid_backward(g, x):
 
 
 # -- losses ---------------------------------------------------------------------------------------
+def _check_class_target_rank(x, target) -> None:
+    """torch's kernels refuse a class-index target of the wrong rank with these messages (the
+    decompositions shape inference runs only assert it)."""
+    if x.dim() <= 2 and target.dim() > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if x.dim() == 4 and target.dim() != 3:
+        raise RuntimeError("only batches of spatial targets supported (3D tensors) but got targets of "
+                           f"dimension: {target.dim()}")
+
+
 def nll_loss(x, target, *rest):
     """torch's ``nll_loss_nd``: rest = ([weight,] reduction, ignore_index)."""
+    _check_class_target_rank(x, target)
     tensors, (reduction, ignore_index) = _split(rest, 2)
     return torch._C._nn.nll_loss_nd(x, target, *_optional(tensors, 1), reduction, ignore_index)
 
@@ -104,6 +115,8 @@ def nll_loss_backward(g, x, target, *rest):
 
 def cross_entropy(x, target, *rest):
     """torch's cross_entropy_loss for class-index targets: rest = ([weight,] reduction, ignore_index)."""
+    if target.shape != x.shape:   # same shapes: class probabilities, whose checks torch's function makes
+        _check_class_target_rank(x, target)
     tensors, (reduction, ignore_index) = _split(rest, 2)
     return torch._C._nn.cross_entropy_loss(x, target, *_optional(tensors, 1), reduction, ignore_index, 0.0)
 

@@ -525,7 +525,7 @@ class Engine:
         self.compile_failures += 1
         self._cache.pop(batch.key, None)
         batch.failed = True
-        batch.error = error.splitlines()[0][:300]
+        batch.error = error   # whole: the warning shows its first line, debug logging all of it
 
     def forget(self, key: Any) -> None:
         """Drop a pattern's compiled graph (its pattern was evicted, or reverted to eager)."""

@@ -92,13 +92,21 @@ class HotPathDetector:
         # what it caches could change (a structure turns symbolic, a bounded table is emptied).
         self._static: dict = {}
 
+    def _forget(self, sizes: bool = False) -> None:
+        """Empty the static-pattern cache (what it holds may have changed); with ``sizes``, the
+        automatic-dynamic size families too (their bounded table is full)."""
+        self._static.clear()
+        if sizes:
+            self._sizes.clear()
+            self._loose.clear()
+
     def meta_code(self, meta: tuple) -> int:
         """Intern an external input's (dtype, shape) as a small integer."""
         code = self._meta_codes.get(meta)
         if code is None:
             if len(self._meta_codes) >= _META_CODES_LIMIT:
                 self._meta_codes.clear()   # bounded; codes are never reused
-                self._static.clear()
+                self._forget()
             code = self._meta_codes[meta] = self._next_meta_code
             self._next_meta_code += 1
         return code
@@ -147,7 +155,7 @@ class HotPathDetector:
         codes = tuple(map(self.meta_code, batch.metas))
         if dynamic is None and batch.dynamic is None and batch.canon == canon:
             if len(self._static) >= _META_CODES_LIMIT:
-                self._static.clear()
+                self._forget()
             self._static[canon] = (metas, codes)
         return codes
 
@@ -175,7 +183,7 @@ class HotPathDetector:
             if any(dims):
                 family.dynamic = dims
                 self.symbolic_patterns += 1
-                self._static.clear()
+                self._forget()
         first, dynamic = family.first, family.dynamic
         if family.sym:
             if not all(_param_ints(operations[i][3])[j] == sizes[k][d] for i, j, k, d in family.sym):
@@ -186,7 +194,7 @@ class HotPathDetector:
             if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
                 dynamic = family.dynamic = seen if dynamic is None else tuple(map(frozenset.union, dynamic, seen))
                 self.symbolic_patterns += 1
-                self._static.clear()
+                self._forget()
                 log.info("[HotPath] Batch(%d ops) seen with other sizes: symbolic dims per input %s",
                          len(operations), [sorted(d) for d in dynamic if d] or "none")
         if dynamic is not None:
@@ -199,9 +207,7 @@ class HotPathDetector:
         """The sizes record of a batch structure seen for the first time; a batch that differs
         from a known one only in param ints that are input sizes joins that one's record."""
         if len(self._sizes) >= _META_CODES_LIMIT:
-            self._sizes.clear()
-            self._loose.clear()
-            self._static.clear()
+            self._forget(sizes=True)
         loose = (canon_without_params(batch.canon), key[1], tuple(map(_param_class, [op[3] for op in operations])))
         family = self._loose.get(loose)
         if family is None:

@@ -45,6 +45,15 @@ RECHECK_BATCHES = 200
 _FAILED_KEYS_LIMIT = 256
 
 
+def _log_failed(batch: str, error: str) -> None:
+    """A compile failure's warning names its error's first line; the whole text (an Inductor
+    traceback, say) is logged at debug level, to diagnose it."""
+    first = error.splitlines()[0][:300] if error else ""
+    log.warning("[HotPath] Compiling %s failed; it runs eagerly from now on: %s", batch, first)
+    if first != error:
+        log.debug("[HotPath] Compiling %s failed, the whole error:\n%s", batch, error)
+
+
 class Record:
     """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds, and its judgement."""
 
@@ -191,8 +200,7 @@ class HotPathPolicy:
             if state != FAILED:
                 self.table.set_state(key, FAILED)
                 self._save(record, "failed")
-                log.warning("[HotPath] Compiling Batch(%06x:%d ops) failed; it runs eagerly from now on: %s",
-                            record.signature >> 40, n_ops, error)
+                _log_failed("Batch(%06x:%d ops)" % (record.signature >> 40, n_ops), error)
             return False
         if compiled and state == HOT:
             self.table.set_state(key, COMPILED)
@@ -228,7 +236,7 @@ class HotPathPolicy:
         if len(self._failed_keys) >= _FAILED_KEYS_LIMIT:
             del self._failed_keys[next(iter(self._failed_keys))]
         self._failed_keys[key] = error
-        log.warning("[HotPath] Compiling Batch(%d ops) failed; it runs eagerly from now on: %s", n_ops, error)
+        _log_failed("Batch(%d ops)" % n_ops, error)
 
     # -- decisions out ------------------------------------------------------------
     def compiles(self, key) -> bool:

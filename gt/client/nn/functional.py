@@ -340,7 +340,8 @@ def _broadcast_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     warnings.warn(f"Using a target size ({target.size()}) that is different to the input size ({input.size()}). "
                   "This will likely lead to incorrect results due to broadcasting. Please ensure they have the "
                   "same size.", stacklevel=3)
-    shape = torch.broadcast_shapes(input.shape, target.shape)
+    # broadcast as torch's kernel does, on meta tensors: a mismatch raises its message
+    shape = torch.broadcast_tensors(torch.empty(input.shape, device="meta"), torch.empty(target.shape, device="meta"))[0].shape
     return input.expand(shape), target.expand(shape)
 
 
