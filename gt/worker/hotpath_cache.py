@@ -19,9 +19,8 @@ valid (GT's and torch's versions, GT's op table, the device and GPU model, the
 autocast state, the code generation config).  The environment reads Inductor's
 config, and importing Inductor costs a short script seconds: it is read only for
 a pattern whose digest names a file (the directory is listed once).  The file
-repeats both, and anything that does not
-match or parse (corrupt, truncated, foreign) is ignored with one warning and
-rewritten.  Files are written to a temporary name and renamed (a crash leaves
+repeats both, and anything that does not match or parse (corrupt, truncated,
+foreign) is ignored with one warning and rewritten.  Files are written to a temporary name and renamed (a crash leaves
 the old entry; processes sharing the directory never see half a file), nothing
 is unpickled or executed, and after a write the directory is bounded to
 ``GT_CACHE_MAX_MB``, least recently used files first (a hit refreshes a file's

@@ -20,8 +20,9 @@ again after ``RECHECK_BATCHES`` batches, twice as many after each further
 revert.
 
 With a persistent cache (``gt.worker.hotpath_cache``) the policy saves these
-records and, at a pattern's first sight in a later process, loads them: a pattern known compiled compiles at once,
-a known cycle is merged after one round, a failed or reverted one stays eager.
+records and, at a pattern's first sight in a later process, loads them: a
+pattern known compiled compiles at once, a known cycle is merged after one
+round, a failed or reverted one stays eager.
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ class HotPathPolicy:
         self.reverts = 0
         self.clock = 0                 # batches seen
         self.from_disk = 0             # patterns whose record came from the persistent cache
-        self._failed_keys: dict = {}   # without a table: batch keys whose compile failed
+        self._failed_keys: dict = {}   # without a table: batch keys whose compile failed (an ordered set)
 
     # -- facts in ------------------------------------------------------------------
     def seen(self, entry_id: int, signature: int, state: int, batch, operations: list) -> int:
@@ -235,7 +236,7 @@ class HotPathPolicy:
             return
         if len(self._failed_keys) >= _FAILED_KEYS_LIMIT:
             del self._failed_keys[next(iter(self._failed_keys))]
-        self._failed_keys[key] = error
+        self._failed_keys[key] = None
         _log_failed("Batch(%d ops)" % n_ops, error)
 
     # -- decisions out ------------------------------------------------------------
