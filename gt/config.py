@@ -44,6 +44,7 @@ class Config:
     cache_dir: str | None = None   # the persistent hot-path cache; None: off
     cache_max_mb: int = 2048
     cuda_graphs: bool = True   # capture compiled graphs as CUDA graphs on a CUDA worker
+    cache_aot: bool = True     # build hot graphs ahead of time into the cache (gt.worker.aot_graphs)
 
 
 def _device(name: str) -> str | None:
@@ -84,7 +85,7 @@ def auto_shard() -> bool:
 
 def from_env() -> Config:
     """Read GT_AUTO_COMPILE, GT_HOTPATH_THRESHOLD, GT_WORKER_BATCH_SIZE, GT_COMPILE, GT_DEVICE,
-    GT_CACHE_DIR, GT_CACHE_MAX_MB and GT_CUDA_GRAPHS; check GT_AUTO_SHARD."""
+    GT_CACHE_DIR, GT_CACHE_MAX_MB, GT_CACHE_AOT and GT_CUDA_GRAPHS; check GT_AUTO_SHARD."""
     auto_shard()
     return Config(
         auto_compile=flag("GT_AUTO_COMPILE"),
@@ -95,4 +96,5 @@ def from_env() -> Config:
         cache_dir=_cache_dir("GT_CACHE_DIR"),
         cache_max_mb=positive_int("GT_CACHE_MAX_MB", 2048),
         cuda_graphs=flag("GT_CUDA_GRAPHS", "1"),
+        cache_aot=flag("GT_CACHE_AOT", "1"),
     )

@@ -13,6 +13,8 @@ import zlib
 # The suite never reads or writes the user's hot-path cache (~/.cache/gt), nor do the
 # processes it starts: tests of the cache give their own directories.
 os.environ["GT_CACHE_DIR"] = ""
+# Cache tests use their own directories; only the ahead-of-time tests build libraries (seconds each).
+os.environ["GT_CACHE_AOT"] = "0"
 
 import numpy as np
 import pytest

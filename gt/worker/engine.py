@@ -44,7 +44,7 @@ _SCALAR_CACHE_LIMIT = 4096
 # Calls of a CUDA graph that look for its outputs fed back as inputs (see _CudaGraphRunner).
 _FEEDBACK_TRIES = 64
 _float_bits = struct.Struct("<d").pack
-# A graph's first run is checked against eager execution (see Engine._checked_results): per
+# A graph's first run is checked against eager execution (see Engine._run_compiled): per
 # dtype (rtol, atol), loose enough for a fused kernel's other summation order and rounding
 # of intermediates, far below a wrong value; the rtol also scales with the result's largest
 # finite magnitude.  Other floating dtypes: _LOOSE; other dtypes compare exactly.
@@ -187,7 +187,12 @@ def _compile_graph(gm: torch.fx.GraphModule, example_inputs: list, cuda_graphs: 
     False) the result is a ``_CudaGraphRunner``, called with the worker's tensor
     table and the batch's freed ids as well.
     """
-    fn = _inductor(gm, example_inputs, None)[0]
+    return _on_graphs(_inductor(gm, example_inputs, None)[0], example_inputs, cuda_graphs)
+
+
+def _on_graphs(fn: Callable, example_inputs: list, cuda_graphs: bool = True) -> Callable:
+    """A compiled function as the engine calls it: on CUDA (unless ``cuda_graphs`` is False),
+    captured into a ``_CudaGraphRunner``."""
     if cuda_graphs and example_inputs and example_inputs[0].is_cuda:
         try:
             return _CudaGraphRunner(fn, example_inputs)
@@ -390,6 +395,7 @@ class Engine:
         self.compile_seconds = 0.0
         self.compile_failures = 0
         self.mismatches = 0   # compiled graphs whose first run differed from eager execution
+        self.aot = None       # gt.worker.aot_graphs.AotGraphs: graphs built ahead of time (the worker sets it)
 
     # -- eager -------------------------------------------------------------
     def _run_eager(self, operations: list, tensors: dict, batch: Batch | None) -> dict:
@@ -458,19 +464,26 @@ class Engine:
             if fn is None and len(entry.graphs) >= MAX_SYMBOLIC_GRAPHS:
                 return None    # sizes none of the pattern's graphs takes: eager
         expected = None
+        loaded = False
         if fn is None:
             self.cache_misses += 1
             t0 = time.perf_counter()
             try:
-                gm = self._build_graph(operations, batch)
                 with torch.no_grad():
-                    if batch.dynamic is None:
-                        # Two arguments unless capture is off: tests stand in for _compile_graph(gm, inputs).
-                        fn = entry = (_compile_graph(gm, inputs) if self.cuda_graphs
-                                      else _compile_graph(gm, inputs, False))
-                    else:
-                        entry.graphs.append(_compile_symbolic(gm, inputs, batch.dynamic))
+                    if batch.dynamic is not None:
+                        entry.graphs.append(_compile_symbolic(self._build_graph(operations, batch), inputs,
+                                                              batch.dynamic))
                         fn = entry.graphs[-1][2]
+                    else:
+                        fn = self.aot.load(batch.key) if self.aot is not None else None
+                        loaded = fn is not None
+                        if loaded:
+                            fn = entry = _on_graphs(fn, inputs, self.cuda_graphs)
+                        else:
+                            gm = self._build_graph(operations, batch)
+                            # Two arguments unless capture is off: tests stand in for _compile_graph(gm, inputs).
+                            fn = entry = (_compile_graph(gm, inputs) if self.cuda_graphs
+                                          else _compile_graph(gm, inputs, False))
             except Exception as exc:  # noqa: BLE001 - any compile failure falls back to eager
                 self._mark_failed(batch, f"{type(exc).__name__}: {exc}")
                 return None
@@ -480,7 +493,7 @@ class Engine:
             self._cache[batch.key] = entry
             if len(self._cache) > _MANUAL_CACHE_LIMIT and not isinstance(batch.key, int):
                 self._cache.popitem(last=False)
-            if not any(op[0] in _UNCHECKED_OPS for op in operations):
+            if loaded or not any(op[0] in _UNCHECKED_OPS for op in operations):
                 t0 = time.perf_counter()
                 try:
                     expected = self._run_eager(operations, {i: tensors[i].clone() for i in batch.ext_ids}, batch)
@@ -495,29 +508,44 @@ class Engine:
             # Inputs never require grad: no autograd state to switch off.
             outs = fn(inputs, tensors, batch.freed_ids) if type(fn) is _CudaGraphRunner else fn(inputs)
         except Exception as exc:  # noqa: BLE001
+            if loaded:
+                return self._discard_loaded(batch, f"{type(exc).__name__}: {exc}", expected)
             self._mark_failed(batch, f"{type(exc).__name__}: {exc}")
             return None
         results = dict(zip(batch.live_ids, outs))
-        if expected is not None:
-            return self._checked_results(operations, batch, results, expected)
+        if expected is None:
+            batch.compiled = True
+            return results
+        difference = self._difference(operations, batch, results, expected)
+        if loaded and difference:
+            return self._discard_loaded(batch, difference, expected)
+        if difference:
+            # A wrong number from a compiler bug is never kept: eager's results, and the pattern fails.
+            self.mismatches += 1
+            self._mark_failed(batch, f"its compiled graph computed other values than eager execution "
+                                     f"({difference}); the eager results are used")
+            return expected
         batch.compiled = True
+        if not loaded and self.aot is not None:
+            self.aot.request(batch.key, operations, batch)
         return results
 
-    def _checked_results(self, operations: list, batch: Batch, results: dict, expected: dict) -> dict:
-        """A graph's first run: its results, if they are eager execution's (``expected``, computed
-        on copies of the inputs before the graph ran, so no update applies twice); else
-        eager's, and the pattern fails (a wrong number from a compiler bug is never kept)."""
+    def _difference(self, operations: list, batch: Batch, results: dict, expected: dict) -> str:
+        """How a graph's first run differs from eager execution's (``expected``, computed on
+        copies of the inputs before the graph ran, so no update applies twice); "" if not."""
         for k, i in enumerate(batch.live_ids):
             difference = _difference(results[i], expected[i])
             if difference:
                 op = next(op[0] for op in operations if op[1] == i)
-                self.mismatches += 1
-                self._mark_failed(batch, f"its compiled graph computed other values than eager execution "
-                                         f"(result {k}, of op '{_ops.OP_NAMES[op]}': {difference}); "
-                                         "the eager results are used")
-                return expected
-        batch.compiled = True
-        return results
+                return f"result {k}, of op '{_ops.OP_NAMES[op]}': {difference}"
+        return ""
+
+    def _discard_loaded(self, batch: Batch, reason: str, expected: dict | None) -> dict | None:
+        """A graph loaded ahead of time failed or differs from eager: deleted, and the pattern
+        compiles with Inductor at its next run (this run is eager's)."""
+        self.aot.discard(batch.key, reason)
+        self._cache.pop(batch.key, None)
+        return expected
 
     def _mark_failed(self, batch: Batch, error: str) -> None:
         """Compiling or running compiled failed: this run falls back to eager; the caller's

@@ -58,19 +58,34 @@ def _gt_version() -> str:
         return "unknown"
 
 
+# Inductor's code generation settings that key a compiled graph, with torch's defaults: read from
+# Inductor's config only when something imported it already (importing it costs seconds), and
+# the TORCHINDUCTOR_* variables (which set them at its import).
+_CODEGEN_DEFAULTS = {"max_autotune": False, "freezing": False, "fallback_random": False,
+                     "coordinate_descent_tuning": False, "cpp_wrapper": False, "cpp.simdlen": None,
+                     "triton.cudagraphs": False}
+
+
+def _codegen() -> dict:
+    config = sys.modules.get("torch._inductor.config")
+    values = dict(_CODEGEN_DEFAULTS)
+    if config is not None:
+        for name in _CODEGEN_DEFAULTS:
+            obj = config
+            for part in name.split("."):
+                obj = getattr(obj, part, None)
+            values[name] = obj
+    values.update((k, v) for k, v in os.environ.items()
+                  if k.startswith("TORCHINDUCTOR_") and k != "TORCHINDUCTOR_CACHE_DIR")
+    return {k: repr(v) for k, v in values.items()}
+
+
 def environment(device: torch.device) -> dict:
     """What a compiled graph and a measured time are valid for."""
-    from torch._inductor import config as inductor_config
-
     if device.type == "cuda":
         model = torch.cuda.get_device_name(device)
     else:
         model = platform.machine() + " " + (platform.processor() or "")
-    codegen = {name: repr(getattr(inductor_config, name, None))
-               for name in ("max_autotune", "freezing", "fallback_random", "coordinate_descent_tuning",
-                            "cpp_wrapper")}
-    codegen["cpp.simdlen"] = repr(inductor_config.cpp.simdlen)
-    codegen["triton.cudagraphs"] = repr(inductor_config.triton.cudagraphs)
     return {
         "gt": _gt_version(),
         "ops": hashlib.sha256("\n".join(_ops.OP_NAMES).encode()).hexdigest()[:16],
@@ -80,7 +95,7 @@ def environment(device: torch.device) -> dict:
         "model": model,
         "autocast": torch.is_autocast_enabled(device.type),
         "default_dtype": str(torch.get_default_dtype()),
-        "codegen": codegen,
+        "codegen": _codegen(),
     }
 
 
@@ -150,21 +165,21 @@ def remember_vec_isa() -> None:
 
     def check_build(isa, code: str) -> bool:
         key = hashlib.sha256("\0".join((machine, fingerprint(isa.build_arch_flags()), code)).encode()).hexdigest()
-        known = _read_json(path)
+        known = read_json(path)
         if known.get(key) is True:
             return True
         ok = probe(isa, code)
         if ok:
             known[key] = True
             try:
-                _write_atomic(path, json.dumps(known, sort_keys=True).encode())
+                write_atomic(path, json.dumps(known, sort_keys=True).encode())
             except OSError as exc:
                 log.warning("Inductor's CPU probe cannot be remembered in %s (%s)", path, exc)
         return ok
     cpu_vec_isa.VecISA.check_build = check_build
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
     """A JSON object from ``path``; {} when it is missing, unreadable or not an object."""
     try:
         with open(path, "rb") as f:
@@ -174,7 +189,7 @@ def _read_json(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it: readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
     try:
@@ -186,6 +201,36 @@ def _write_atomic(path: str, data: bytes) -> None:
         raise
 
 
+def bound(root: str, max_bytes: int) -> None:
+    """Keep the files under ``root`` within ``max_bytes``, least recently used first (not the lock
+    files Inductor or the ahead-of-time builder hold, nor the builder's pending jobs)."""
+    files, total = [], 0
+    for base, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in ("locks", "jobs")]
+        for name in names:
+            if name.startswith("build."):
+                continue
+            path = os.path.join(base, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, path))
+            total += st.st_size
+    if total <= max_bytes:
+        return
+    files.sort()
+    for _, size, path in files:
+        if total <= _TRIM_TO * max_bytes:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total -= size
+    log.info("[HotPath] cache %s trimmed to %.1f MB (GT_CACHE_MAX_MB=%d)", root, total / 2**20, max_bytes >> 20)
+
+
 class PatternCache:
     """The pattern records under ``root`` for one device's environment."""
 
@@ -194,7 +239,7 @@ class PatternCache:
         self.max_bytes = max_mb * 1024 * 1024
         self.dir = os.path.join(root, "patterns")
         os.makedirs(self.dir, exist_ok=True)
-        self._device = device
+        self.device = device
         self._env: dict | None = None
         self._env_id = ""
         self._warned = False
@@ -203,14 +248,17 @@ class PatternCache:
     @property
     def env(self) -> dict:
         if self._env is None:
-            self._env = environment(self._device)
+            self._env = environment(self.device)
             self._env_id = hashlib.sha256(json.dumps(self._env, sort_keys=True).encode()).hexdigest()
         return self._env
 
-    def _path(self, digest: str) -> str:
+    def file_name(self, digest: str) -> str:
+        """Pattern ``digest``'s files' name in this environment (no suffix)."""
         self.env
-        name = hashlib.sha256((self._env_id + digest).encode()).hexdigest()[:24]
-        return os.path.join(self.dir, f"{digest}-{name}.json")
+        return digest + "-" + hashlib.sha256((self._env_id + digest).encode()).hexdigest()[:24]
+
+    def _path(self, digest: str) -> str:
+        return os.path.join(self.dir, self.file_name(digest) + ".json")
 
     def _named(self, digest: str) -> bool:
         """Does some file (of any environment) hold pattern ``digest``?  Reads no environment."""
@@ -252,38 +300,12 @@ class PatternCache:
         data = json.dumps({"format": FORMAT, "env": self.env, "pattern": digest, "record": record},
                           sort_keys=True).encode()
         try:
-            _write_atomic(self._path(digest), data)
+            write_atomic(self._path(digest), data)
             if self._names is not None:
                 self._names.add(digest)
-            self._bound()
+            bound(self.root, self.max_bytes)
         except OSError as exc:
             self._warn(self.dir, exc)
-
-    def _bound(self) -> None:
-        files, total = [], 0
-        for base, dirs, names in os.walk(self.root):
-            dirs[:] = [d for d in dirs if d != "locks"]   # Inductor's lock files are in use
-            for name in names:
-                path = os.path.join(base, name)
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue
-                files.append((st.st_mtime, st.st_size, path))
-                total += st.st_size
-        if total <= self.max_bytes:
-            return
-        files.sort()
-        for _, size, path in files:
-            if total <= _TRIM_TO * self.max_bytes:
-                break
-            try:
-                os.unlink(path)
-            except OSError:
-                continue
-            total -= size
-        log.info("[HotPath] cache %s trimmed to %.1f MB (GT_CACHE_MAX_MB=%d)", self.root, total / 2**20,
-                 self.max_bytes >> 20)
 
     def _warn(self, path: str, exc: BaseException) -> None:
         if not self._warned:

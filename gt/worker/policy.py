@@ -22,7 +22,8 @@ revert.
 With a persistent cache (``gt.worker.hotpath_cache``) the policy saves these
 records and, at a pattern's first sight in a later process, loads them: a
 pattern known compiled compiles at once, a known cycle is merged after one
-round, a failed or reverted one stays eager.
+round, a failed or reverted one stays eager, and a compiled one whose record
+holds the evidence that it pays (the judged ratio) is not judged again.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class Record:
     """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds, and its judgement."""
 
     __slots__ = ("signature", "runs", "seconds", "best", "judging", "next_compiled", "pending", "ratios",
-                 "reverts", "recheck_at", "digest", "cycle", "saved", "from_disk")
+                 "reverts", "recheck_at", "digest", "cycle", "saved", "from_disk", "ratio")
 
     def __init__(self, signature: int) -> None:
         self.signature = signature
@@ -76,6 +77,7 @@ class Record:
         self.cycle = None       # the digests of the cycle it is a segment of, as last merged
         self.saved = ""         # the state last saved to (or loaded from) the cache
         self.from_disk = False
+        self.ratio = None       # the median compiled/eager ratio an earlier run judged it by
 
     def add(self, compiled: bool, seconds: float) -> None:
         k = int(compiled)
@@ -135,6 +137,7 @@ class HotPathPolicy:
         record.saved = disk["state"]
         record.cycle = disk.get("cycle")
         record.best = [disk.get("eager_s"), disk.get("compiled_s")]
+        record.ratio = disk.get("ratio")
         if disk["state"] == "compiled" and state == COLD:
             state = HOT
         elif disk["state"] == "reverted":
@@ -164,7 +167,7 @@ class HotPathPolicy:
     def _save(self, record: Record, state: str) -> None:
         if record.digest:
             record.saved = state
-            ratio = median(record.ratios) if record.ratios else None
+            ratio = median(record.ratios) if record.ratios else record.ratio
             self.cache.store(record.digest, {"state": state, "cycle": record.cycle, "eager_s": record.best[0],
                                              "compiled_s": record.best[1], "ratio": ratio,
                                              "reverts": record.reverts})
@@ -205,7 +208,9 @@ class HotPathPolicy:
             return False
         if compiled and state == HOT:
             self.table.set_state(key, COMPILED)
-            record.judging, record.pending, record.ratios = REVERT_SAMPLES > 0, "warm-up", []
+            # A graph judged in an earlier run (its record holds the evidence that it pays) is not judged again.
+            judged = record.from_disk and record.ratio is not None and record.ratio <= 1 + REVERT_MARGIN
+            record.judging, record.pending, record.ratios = REVERT_SAMPLES > 0 and not judged, "warm-up", []
             if record.saved != "compiled":
                 self._save(record, "compiled")
         if not record.judging:
@@ -219,7 +224,7 @@ class HotPathPolicy:
         if len(record.ratios) < REVERT_SAMPLES:
             return False
         record.judging, record.next_compiled = False, True
-        ratio = median(record.ratios)
+        ratio = record.ratio = median(record.ratios)
         if ratio <= 1 + REVERT_MARGIN:
             self._save(record, "compiled")   # with the evidence that it pays
             return False
@@ -263,6 +268,11 @@ class HotPathPolicy:
             return False
         self.table.set_state(entry_id, HOT)
         return True
+
+    def digest(self, entry_id) -> str:
+        """Pattern ``entry_id``'s digest in the persistent cache ("": none)."""
+        record = self.records.get(entry_id)
+        return record.digest if record is not None else ""
 
     def known_compiled(self, entry_id: int) -> bool:
         """Was this pattern compiled in an earlier run (the persistent cache says so)?"""

@@ -43,6 +43,7 @@ from gt.transport.protocol import OUT_OF_MEMORY, WorkerFlush, WorkerGetStats, Wo
 from gt.worker import _batcher
 from gt import ops as _ops
 from gt.worker.engine import Batch, Engine, meta_of
+from gt.worker.aot_graphs import AotGraphs
 from gt.worker.hotpath_cache import PatternCache, use_inductor_cache
 from gt.worker.hotpath_detector import HotPathDetector
 from gt.worker.policy import FAILED, HotPathPolicy
@@ -142,6 +143,8 @@ class Worker:
             self.hotpath_detector = HotPathDetector(hot_threshold=cfg.hot_threshold,
                                                     enable_auto_compile=True, cache=cache)
             self.policy = self.hotpath_detector.policy
+            if cache is not None and cfg.cache_aot:
+                self.engine.aot = AotGraphs(cache, self.policy.digest)
             log.info("Worker %s: Hot path detection enabled (threshold=%d)", worker_id, cfg.hot_threshold)
             if batch_size == 1:
                 log.warning("Worker %s: GT_AUTO_COMPILE=1 with batch size 1: single-op batches never "

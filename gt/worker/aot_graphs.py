@@ -1,0 +1,304 @@
+"""Compiled graphs kept ahead of time: a later process loads a hot pattern's code without Inductor.
+
+A second run that finds its patterns in the persistent cache (``gt.worker.hotpath_cache``)
+still had to compile them: even when Inductor's FX graph cache holds the generated code,
+loading it imports Inductor and Dynamo and runs ``compile_fx`` (seconds of a short run).
+So once a static pattern's graph has compiled and passed its check against eager
+execution, the worker leaves a build job under ``GT_CACHE_DIR/aot/jobs``: the pattern's
+ops (opcodes, params in the wire's MessagePack form, ids), its inputs' dtypes, shapes
+and strides, and the device.  A builder process (``gt.worker.aot_graphs.main``, one
+per cache directory at a time, started by the worker, niced, detached so that it outlives
+a short script) rebuilds the graph from the job and compiles it with AOTInductor into a
+shared library, ``aot/<digest>-<environment>.so`` beside a small JSON description.  A
+later process whose pattern names such a file loads it with ``torch._C._aoti``'s runner
+(a dlopen: about a millisecond, no Inductor, no Dynamo) at the pattern's first compile,
+and its first run is checked against eager execution like any compiled graph; a library
+that does not load or computes other numbers is deleted and the pattern compiles with
+Inductor as usual.
+
+Trust is Inductor's own: its cache also loads the shared libraries it finds in its
+directory.  The description repeats the pattern, the environment hash and the library's
+size (a truncated file is refused before it is opened); jobs are read as MessagePack
+of plain values (no pickle) and checked.  Patterns with symbolic sizes are not built
+ahead of time (AOTInductor would need export's dynamic shapes); a CUDA worker's
+libraries keep their kernels inside (``embed_kernel_binary``).  ``GT_CACHE_AOT=0``
+turns this off.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable
+
+import msgspec
+import torch
+
+from gt.transport import wire
+from gt.worker.hotpath_cache import PatternCache, bound, read_json, write_atomic
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_MAX_JOB_BYTES = 1 << 22
+_MAX_JOB_OPS = 1 << 14
+
+
+class Job(msgspec.Struct, array_like=True, frozen=True):
+    """A build job (MessagePack): a static pattern's ops, as the engine builds its graph."""
+
+    name: str                 # the library's file name (PatternCache.file_name), no suffix
+    pattern: str              # the pattern's digest
+    device: str
+    ext_ids: list[int]        # the graph's tensor inputs, in order
+    live_ids: list[int]       # its outputs, in order
+    metas: list[tuple[str, list[int], list[int]]]   # per input: dtype name, shape, strides
+    ops: list[tuple[int, int, list[int], msgspec.Raw, int]]   # opcode, result, inputs, params (wire form), scalars
+    format: int = FORMAT
+
+
+_job_decoder = msgspec.msgpack.Decoder(Job)
+
+
+def _runner_class(device: torch.device):
+    aoti = getattr(torch._C, "_aoti", None)
+    name = "AOTIModelContainerRunnerCuda" if device.type == "cuda" else "AOTIModelContainerRunnerCpu"
+    return getattr(aoti, name, None)
+
+
+class AotGraphs:
+    """The ahead-of-time libraries of one worker's patterns in ``cache`` (a PatternCache)."""
+
+    def __init__(self, cache: PatternCache, digest_of: Callable[[object], str]) -> None:
+        self.cache = cache
+        self.digest_of = digest_of      # pattern key -> its digest in the cache ("" when unknown)
+        self.dir = os.path.join(cache.root, "aot")
+        self.jobs = os.path.join(self.dir, "jobs")
+        self._names: set | None = None  # the libraries present, listed at the first look-up
+        self._requested: set = set()
+        self._builder: subprocess.Popen | None = None
+        self.loaded = 0                 # patterns whose graph came from a library
+        self.available = _runner_class(cache.device) is not None
+
+    def _listed(self, name: str) -> bool:
+        if self._names is None:
+            try:
+                self._names = set(os.listdir(self.dir))
+            except OSError:
+                self._names = set()
+        return name + ".so" in self._names
+
+    def load(self, key) -> Callable | None:
+        """The compiled graph of pattern ``key`` from an earlier process's library, or None."""
+        digest = self.digest_of(key) if self.available else ""
+        if not digest:
+            return None
+        name = self.cache.file_name(digest)
+        if not self._listed(name):
+            return None
+        path = os.path.join(self.dir, name + ".so")
+        info = read_json(os.path.join(self.dir, name + ".json"))
+        try:
+            if info.get("format") != FORMAT or info.get("pattern") != digest or info.get("name") != name:
+                raise ValueError("its description is missing or names another pattern")
+            if os.path.getsize(path) != info.get("size"):
+                raise ValueError("its size is not the one recorded (a truncated or replaced file)")
+            device = self.cache.device
+            if device.type == "cuda":
+                runner = _runner_class(device)(path, 1, str(device))
+                run = runner.run
+
+                def fn(inputs: list) -> list:
+                    return run(inputs, torch.cuda.current_stream(device).cuda_stream)
+            else:
+                runner = _runner_class(device)(path, 1)
+                fn = runner.run
+        except Exception as exc:  # noqa: BLE001 - an unusable library: the pattern compiles with Inductor
+            self.discard(key, f"{type(exc).__name__}: {exc}")
+            return None
+        self.loaded += 1
+        try:
+            os.utime(path)   # least recently used goes first
+        except OSError:
+            pass
+        return fn
+
+    def discard(self, key, reason: str) -> None:
+        """Pattern ``key``'s library is unusable: delete it (its graph compiles with Inductor, and a new
+        library is built after that)."""
+        name = self.cache.file_name(self.digest_of(key))
+        log.warning("[HotPath] the ahead-of-time graph %s is not used (%s); the pattern compiles with "
+                    "Inductor", os.path.join(self.dir, name + ".so"), reason)
+        for suffix in (".so", ".json"):
+            try:
+                os.unlink(os.path.join(self.dir, name + suffix))
+            except OSError:
+                pass
+        if self._names is not None:
+            self._names.discard(name + ".so")
+
+    def request(self, key, operations: list, batch) -> None:
+        """Pattern ``key`` compiled and passed its check: have a library built for later processes."""
+        digest = self.digest_of(key) if self.available else ""
+        if not digest or batch.dynamic is not None or None in batch.metas:
+            return
+        name = self.cache.file_name(digest)
+        if name in self._requested or self._listed(name):
+            return
+        self._requested.add(name)
+        try:
+            job = Job(name, digest, str(self.cache.device), list(batch.ext_ids), list(batch.live_ids),
+                      [(str(dtype).removeprefix("torch."), shape, stride) for dtype, shape, stride in batch.metas],
+                      [(op[0], op[1], op[2], msgspec.Raw(wire.encode(op[3])), len(op[4])) for op in operations])
+            os.makedirs(self.jobs, exist_ok=True)
+            write_atomic(os.path.join(self.jobs, name + ".job"), wire.encode(job))
+        except (OSError, TypeError, msgspec.EncodeError) as exc:
+            log.debug("[HotPath] no ahead-of-time build of %s: %s", name, exc)
+            return
+        self._start_builder()
+
+    def _start_builder(self) -> None:
+        if self._builder is not None and self._builder.poll() is None:
+            return
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        paths = [package_parent] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        # The builder's own embedded worker (importing gt) compiles nothing and keeps no cache.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), GT_AUTO_COMPILE="0", GT_COMPILE="0",
+                   GT_CACHE_DIR="")
+        try:
+            with open(os.path.join(self.dir, "build.log"), "ab") as out:
+                self._builder = subprocess.Popen(
+                    [sys.executable, "-c", "import sys; from gt.worker.aot_graphs import main; sys.exit(main())",
+                     self.cache.root, str(self.cache.max_bytes)], env=env,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            log.debug("[HotPath] the ahead-of-time builder did not start: %s", exc)
+
+
+def wait_for_builds(root: str, timeout: float) -> bool:
+    """Wait until no builder serves ``root`` and no job waits there (benchmarks and tests); False on timeout."""
+    out_dir = os.path.join(root, "aot")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pending = any(n.endswith(".job") for n in os.listdir(os.path.join(out_dir, "jobs")))
+        except OSError:
+            pending = False
+        try:
+            with open(os.path.join(out_dir, "build.lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                busy = False
+        except FileNotFoundError:
+            busy = False
+        except OSError:
+            busy = True
+        if not pending and not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+# -- the builder ------------------------------------------------------------------------
+def _operations(job: Job) -> list:
+    from gt import ops as _ops
+
+    if len(job.ops) > _MAX_JOB_OPS:
+        raise ValueError("too many ops")
+    operations = []
+    for opcode, result_id, input_ids, params, n_scalars in job.ops:
+        if not (0 <= opcode < _ops.NUM_OPCODES and 0 <= n_scalars <= wire.MAX_SCALARS):
+            raise ValueError("bad op")
+        operations.append((opcode, result_id, tuple(input_ids), wire.decode_params(params), (0.0,) * n_scalars))
+    return operations
+
+
+def build(job: Job, out_dir: str) -> str:
+    """Compile ``job``'s graph with AOTInductor into ``out_dir``/<name>.so (and its description)."""
+    from torch._inductor import aot_compile
+
+    from gt.worker.engine import Batch, Engine
+
+    if job.format != FORMAT:
+        raise ValueError("a job of another format")
+    if not (job.name.replace("-", "").isalnum() and len(job.name) < 80):
+        raise ValueError("bad name")
+    device = torch.device(job.device)
+    operations = _operations(job)
+    inputs = []
+    for dtype_name, shape, stride in job.metas:
+        dtype = getattr(torch, dtype_name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"bad dtype {dtype_name!r}")
+        inputs.append(torch.empty_strided(shape, stride, dtype=dtype, device=device).zero_())
+    inputs += [torch.zeros((), dtype=torch.float64, device=device) for op in operations for _ in op[4]]
+    gm = Engine(device)._build_graph(operations, Batch(b"", tuple(job.ext_ids), tuple(job.live_ids)))
+    tmp = tempfile.mkdtemp(dir=out_dir, prefix=".build-")
+    try:
+        options = {"aot_inductor.output_path": os.path.join(tmp, job.name + ".so")}
+        if device.type == "cuda":
+            options["aot_inductor.embed_kernel_binary"] = True
+        with torch.no_grad():
+            path = aot_compile(gm, tuple(inputs), options=options)
+        final = os.path.join(out_dir, job.name + ".so")
+        size = os.path.getsize(path)
+        os.replace(path, final)
+        write_atomic(os.path.join(out_dir, job.name + ".json"), json.dumps(
+            {"format": FORMAT, "name": job.name, "pattern": job.pattern, "size": size}).encode())
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _serve(root: str, max_bytes: int) -> int:
+    """Build every job under ``root``/aot/jobs, oldest first, then exit (one builder per directory)."""
+    out_dir = os.path.join(root, "aot")
+    jobs = os.path.join(out_dir, "jobs")
+    os.makedirs(jobs, exist_ok=True)
+    lock = open(os.path.join(out_dir, "build.lock"), "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0    # another builder serves this directory
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    done: set = set()
+    while True:
+        try:
+            names = sorted((os.path.getmtime(os.path.join(jobs, n)), n) for n in os.listdir(jobs)
+                           if n.endswith(".job") and n not in done)
+        except OSError:
+            return 0
+        if not names:
+            return 0
+        path = os.path.join(jobs, names[0][1])
+        done.add(names[0][1])
+        t0 = time.perf_counter()
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(_MAX_JOB_BYTES + 1)
+            if len(raw) > _MAX_JOB_BYTES:
+                raise ValueError("job too large")
+            final = build(_job_decoder.decode(raw), out_dir)
+            log.info("built %s in %.1f s", final, time.perf_counter() - t0)
+            bound(root, max_bytes)
+        except Exception as exc:  # noqa: BLE001 - one bad job must not stop the others
+            log.warning("job %s failed: %s: %s", path, type(exc).__name__, exc)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def main() -> int:
+    """The builder's entry point: ``<cache root> <bound in bytes>``."""
+    return _serve(sys.argv[1], int(sys.argv[2]))
