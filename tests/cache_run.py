@@ -53,6 +53,8 @@ else:
         if first_compiled is None and worker.stats["hot_batches"]:
             first_compiled = step
 inductor_imported = "torch._inductor.config" in sys.modules
+dynamo_imported = "torch._dynamo" in sys.modules
+aot_loaded = worker.engine.aot.loaded if worker.engine.aot is not None else None
 stats = gt.debug.get_worker_stats()[worker.worker_id]
 from torch._dynamo.utils import counters  # noqa: E402 - after the run: Inductor's own cache counters
 
@@ -64,4 +66,6 @@ print(json.dumps({
     "graphs": compiled_graphs,
     "fxgraph_cache_hit": counters["inductor"]["fxgraph_cache_hit"],
     "inductor_imported": inductor_imported,
+    "dynamo_imported": dynamo_imported,
+    "aot_loaded": aot_loaded,
 }))

@@ -26,9 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def _start(cache_dir, workload="mlp", steps=6, compiler="graph", threshold=10):
+def _start(cache_dir, workload="mlp", steps=6, compiler="graph", threshold=10, aot=False):
     env = dict(os.environ, GT_CACHE_DIR=str(cache_dir), GT_AUTO_COMPILE="1", GT_HOTPATH_THRESHOLD=str(threshold),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               GT_CACHE_AOT=str(int(aot)), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GT_WORKER_BATCH_SIZE", None)
     env.pop("TORCHINDUCTOR_CACHE_DIR", None)
     return subprocess.Popen([sys.executable, os.path.join(HERE, "cache_run.py"), workload, str(steps), compiler],

@@ -84,8 +84,8 @@ def environment(device: torch.device) -> dict:
     """What a compiled graph and a measured time are valid for."""
     if device.type == "cuda":
         model = torch.cuda.get_device_name(device)
-    else:
-        model = platform.machine() + " " + (platform.processor() or "")
+    else:   # the CPU's features decide the vector code Inductor generates
+        model = platform.machine() + " " + hashlib.sha256(_cpu_flags().encode()).hexdigest()[:16]
     return {
         "gt": _gt_version(),
         "ops": hashlib.sha256("\n".join(_ops.OP_NAMES).encode()).hexdigest()[:16],

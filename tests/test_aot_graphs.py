@@ -1,0 +1,103 @@
+"""Graphs built ahead of time into the persistent cache (gt/worker/aot_graphs.py): a second
+process loads them without Inductor; a library that does not load, or computes other numbers
+than eager execution, is deleted and the pattern compiles with Inductor."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from gt.worker import engine as engine_mod
+from gt.worker.aot_graphs import AotGraphs, wait_for_builds
+from gt.worker.hotpath_cache import PatternCache
+from tests.test_hotpath_cache import _run
+
+DIGEST = "0" * 31 + "1"
+
+
+@pytest.fixture
+def gt_log(caplog):
+    logger = logging.getLogger("gt")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def test_a_second_process_runs_the_library_built_after_the_first(tmp_path):
+    first = _run(tmp_path, workload="tiny", steps=5, compiler="inductor", threshold=3, aot=True)
+    assert wait_for_builds(str(tmp_path), 600), "the ahead-of-time builder did not finish"
+    libraries = [n for n in os.listdir(tmp_path / "aot") if n.endswith(".so")]
+    assert len(libraries) == 1, open(tmp_path / "aot" / "build.log").read()[-3000:]
+    assert os.listdir(tmp_path / "aot" / "jobs") == []
+    second = _run(tmp_path, workload="tiny", steps=5, compiler="inductor", threshold=3, aot=True)
+    assert first["aot_loaded"] == 0 and second["aot_loaded"] == 1
+    # The steady pattern compiles at its first sight (step 1) from the library: neither
+    # Inductor nor Dynamo is imported, and nothing is compiled.
+    assert second["first_compiled"] == 1
+    assert not second["inductor_imported"] and not second["dynamo_imported"]
+    assert second["compilation"]["compile_failures"] == 0 and second["compilation"]["mismatches"] == 0
+    want = torch.exp(torch.tensor([1.0, 2.0, 3.0]) * 2 + 1).sum().item()
+    np.testing.assert_allclose(second["losses"], [want] * 5, rtol=1e-6)
+    assert "is not used" not in second["log"]
+
+
+def _store(tmp_path, library: bytes, size=None):
+    cache = PatternCache(str(tmp_path), 16, torch.device("cpu"))
+    aot = AotGraphs(cache, lambda key: DIGEST)
+    os.makedirs(aot.dir)
+    name = cache.file_name(DIGEST)
+    with open(os.path.join(aot.dir, name + ".so"), "wb") as f:
+        f.write(library)
+    with open(os.path.join(aot.dir, name + ".json"), "w") as f:
+        json.dump({"format": 1, "name": name, "pattern": DIGEST, "size": len(library) if size is None else size}, f)
+    return aot, name
+
+
+@pytest.mark.parametrize("damage", ["not a library", "truncated"])
+def test_a_damaged_library_is_deleted_with_a_warning(tmp_path, gt_log, damage):
+    library = b"\x7fELF garbage" * 100
+    aot, name = _store(tmp_path, library, size=len(library) * 2 if damage == "truncated" else None)
+    assert aot.load(1) is None
+    reason = "its size is not the one recorded" if damage == "truncated" else "dlopen"
+    assert gt_log.text.count("is not used") == 1 and reason in gt_log.text
+    assert not os.path.exists(os.path.join(aot.dir, name + ".so"))
+    assert aot.load(1) is None and aot.loaded == 0
+
+
+def test_a_library_whose_first_run_differs_from_eager_is_dropped_for_inductor(monkeypatch):
+    """The engine checks a loaded graph's first run; on a difference it uses eager's numbers, deletes
+    the library and compiles the pattern (here a stand-in for Inductor) at its next run."""
+    class Library:
+        def __init__(self):
+            self.discarded = []
+
+        def load(self, key):
+            return lambda inputs: [torch.zeros(3), torch.zeros(3)]      # wrong numbers
+
+        def discard(self, key, reason):
+            self.discarded.append(reason)
+
+        def request(self, key, operations, batch):
+            pass
+
+    compiled = []
+    monkeypatch.setattr(engine_mod, "_compile_graph",
+                        lambda gm, inputs: compiled.append(gm) or (lambda args: gm(*args)))
+    engine = engine_mod.Engine("cpu")
+    engine.aot = Library()
+    x = torch.tensor([1.0, 2.0, 3.0])
+    ops = [engine_mod.Operation("compute", "mul_scalar", 2, (1,), scalars=(2.0,)),
+           engine_mod.Operation("compute", "exp", 3, (2,))]
+    want = (x * 2.0).exp()
+    first = engine.execute_batch(ops, {1: x}, compile=True)
+    assert torch.equal(first[3], want) and torch.equal(first[2], x * 2.0) and len(engine.aot.discarded) == 1
+    assert "result 0, of op 'mul_scalar': max abs difference 6" in engine.aot.discarded[0]
+    assert engine.mismatches == 0 and engine.compile_failures == 0
+    assert compiled == []
+    engine.aot.load = lambda key: None
+    second = engine.execute_batch(ops, {1: x}, compile=True)
+    assert len(compiled) == 1 and torch.allclose(second[3], want)
