@@ -20,9 +20,10 @@ Trust is Inductor's own: its cache also loads the shared libraries it finds in i
 directory.  The description repeats the pattern, the environment hash and the library's
 size (a truncated file is refused before it is opened); jobs are read as MessagePack
 of plain values (no pickle) and checked.  Patterns with symbolic sizes are not built
-ahead of time (AOTInductor would need export's dynamic shapes); a CUDA worker's
-libraries keep their kernels inside (``embed_kernel_binary``).  ``GT_CACHE_AOT=0``
-turns this off.
+ahead of time (AOTInductor would need export's dynamic shapes), and only CPU
+workers use libraries: on CUDA, torch 2.11's runner crashed the process when
+constructed on one (checked on an H200), and a crash is worse than seconds of
+start-up.  ``GT_CACHE_AOT=0`` turns this off.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 _MAX_JOB_BYTES = 1 << 22
 _MAX_JOB_OPS = 1 << 14
+_MAX_LOG_BYTES = 1 << 20   # the builders' log starts again past this
 
 
 class Job(msgspec.Struct, array_like=True, frozen=True):
@@ -66,12 +68,6 @@ class Job(msgspec.Struct, array_like=True, frozen=True):
 _job_decoder = msgspec.msgpack.Decoder(Job)
 
 
-def _runner_class(device: torch.device):
-    aoti = getattr(torch._C, "_aoti", None)
-    name = "AOTIModelContainerRunnerCuda" if device.type == "cuda" else "AOTIModelContainerRunnerCpu"
-    return getattr(aoti, name, None)
-
-
 class AotGraphs:
     """The ahead-of-time libraries of one worker's patterns in ``cache`` (a PatternCache)."""
 
@@ -84,7 +80,10 @@ class AotGraphs:
         self._requested: set = set()
         self._builder: subprocess.Popen | None = None
         self.loaded = 0                 # patterns whose graph came from a library
-        self.available = _runner_class(cache.device) is not None
+        # CPU workers only: torch 2.11's CUDA runner (AOTIModelContainerRunnerCuda) crashed the
+        # process (SIGSEGV) when constructed on an aot_compile library, on an H200.
+        self.available = cache.device.type == "cpu" and hasattr(getattr(torch._C, "_aoti", None),
+                                                                "AOTIModelContainerRunnerCpu")
 
     def _listed(self, name: str) -> bool:
         if self._names is None:
@@ -109,16 +108,7 @@ class AotGraphs:
                 raise ValueError("its description is missing or names another pattern")
             if os.path.getsize(path) != info.get("size"):
                 raise ValueError("its size is not the one recorded (a truncated or replaced file)")
-            device = self.cache.device
-            if device.type == "cuda":
-                runner = _runner_class(device)(path, 1, str(device))
-                run = runner.run
-
-                def fn(inputs: list) -> list:
-                    return run(inputs, torch.cuda.current_stream(device).cuda_stream)
-            else:
-                runner = _runner_class(device)(path, 1)
-                fn = runner.run
+            fn = torch._C._aoti.AOTIModelContainerRunnerCpu(path, 1).run
         except Exception as exc:  # noqa: BLE001 - an unusable library: the pattern compiles with Inductor
             self.discard(key, f"{type(exc).__name__}: {exc}")
             return None
@@ -171,8 +161,10 @@ class AotGraphs:
         # The builder's own embedded worker (importing gt) compiles nothing and keeps no cache.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), GT_AUTO_COMPILE="0", GT_COMPILE="0",
                    GT_CACHE_DIR="")
+        log_path = os.path.join(self.dir, "build.log")
         try:
-            with open(os.path.join(self.dir, "build.log"), "ab") as out:
+            mode = "wb" if os.path.exists(log_path) and os.path.getsize(log_path) > _MAX_LOG_BYTES else "ab"
+            with open(log_path, mode) as out:
                 self._builder = subprocess.Popen(
                     [sys.executable, "-c", "import sys; from gt.worker.aot_graphs import main; sys.exit(main())",
                      self.cache.root, str(self.cache.max_bytes)], env=env,
@@ -230,6 +222,8 @@ def build(job: Job, out_dir: str) -> str:
     if not (job.name.replace("-", "").isalnum() and len(job.name) < 80):
         raise ValueError("bad name")
     device = torch.device(job.device)
+    if device.type != "cpu":
+        raise ValueError(f"libraries are built for CPU workers only, not {device}")
     operations = _operations(job)
     inputs = []
     for dtype_name, shape, stride in job.metas:
@@ -242,8 +236,6 @@ def build(job: Job, out_dir: str) -> str:
     tmp = tempfile.mkdtemp(dir=out_dir, prefix=".build-")
     try:
         options = {"aot_inductor.output_path": os.path.join(tmp, job.name + ".so")}
-        if device.type == "cuda":
-            options["aot_inductor.embed_kernel_binary"] = True
         with torch.no_grad():
             path = aot_compile(gm, tuple(inputs), options=options)
         final = os.path.join(out_dir, job.name + ".so")
@@ -256,47 +248,60 @@ def build(job: Job, out_dir: str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _pending(jobs: str, done: set) -> list:
+    """The job files not yet tried, oldest first."""
+    try:
+        return [n for _, n in sorted((os.path.getmtime(os.path.join(jobs, n)), n) for n in os.listdir(jobs)
+                                     if n.endswith(".job") and n not in done)]
+    except OSError:
+        return []
+
+
+def _build_file(path: str, out_dir: str, root: str, max_bytes: int) -> None:
+    t0 = time.perf_counter()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_JOB_BYTES + 1)
+        if len(raw) > _MAX_JOB_BYTES:
+            raise ValueError("job too large")
+        final = build(_job_decoder.decode(raw), out_dir)
+        log.info("built %s in %.1f s", final, time.perf_counter() - t0)
+        bound(root, max_bytes)
+    except Exception as exc:  # noqa: BLE001 - one bad job must not stop the others
+        log.warning("job %s failed: %s: %s", path, type(exc).__name__, exc)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _serve(root: str, max_bytes: int) -> int:
-    """Build every job under ``root``/aot/jobs, oldest first, then exit (one builder per directory)."""
+    """Build every job under ``root``/aot/jobs, oldest first, then exit (one builder per directory).
+
+    A builder that finds no job releases the lock and looks once more: a job written meanwhile
+    is either seen then, or written after the release, when the builder started for it gets the lock.
+    """
     out_dir = os.path.join(root, "aot")
     jobs = os.path.join(out_dir, "jobs")
     os.makedirs(jobs, exist_ok=True)
-    lock = open(os.path.join(out_dir, "build.lock"), "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return 0    # another builder serves this directory
     try:
         os.nice(19)
     except OSError:
         pass
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     done: set = set()
-    while True:
-        try:
-            names = sorted((os.path.getmtime(os.path.join(jobs, n)), n) for n in os.listdir(jobs)
-                           if n.endswith(".job") and n not in done)
-        except OSError:
-            return 0
-        if not names:
-            return 0
-        path = os.path.join(jobs, names[0][1])
-        done.add(names[0][1])
-        t0 = time.perf_counter()
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(_MAX_JOB_BYTES + 1)
-            if len(raw) > _MAX_JOB_BYTES:
-                raise ValueError("job too large")
-            final = build(_job_decoder.decode(raw), out_dir)
-            log.info("built %s in %.1f s", final, time.perf_counter() - t0)
-            bound(root, max_bytes)
-        except Exception as exc:  # noqa: BLE001 - one bad job must not stop the others
-            log.warning("job %s failed: %s: %s", path, type(exc).__name__, exc)
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    with open(os.path.join(out_dir, "build.lock"), "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return 0    # another builder serves this directory
+            while names := _pending(jobs, done):
+                done.add(names[0])
+                _build_file(os.path.join(jobs, names[0]), out_dir, root, max_bytes)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if not _pending(jobs, done):
+                return 0
 
 
 def main() -> int:
