@@ -61,6 +61,21 @@ CASES = [
     ("nll_loss", [(16, 3), ((16,), I64)], (1, -100)),
     ("nll_loss", [((16, 3), F64), ((16,), I64)], (0, -100)),
     ("nll_loss_backward", [(), (16, 3), ((16,), I64)], (1, -100)),
+    # batch_norm: x, [weight, bias,] [running mean, var,] (affine, training, momentum, eps, which)
+    *[("batch_norm", [(8, 4, 5, 5), (4,), (4,), (4,), (4,)], (True, training, 0.1, 1e-5, which))
+      for training in (True, False) for which in (0, 1, 2)],
+    ("batch_norm", [(8, 4), (4,), (4,)], (False, True, 0.1, 1e-5, 1)),
+    ("batch_norm", [(8, 4), (4,), (4,)], (True, True, 0.1, 1e-5, 1)),
+    ("batch_norm", [(8, 4, 6)], (False, True, 0.1, 1e-5, 0)),
+    ("batch_norm", [(8, 4, 2, 3, 3), (4,), (4,)], (True, True, 0.1, 1e-5, 0)),
+    ("batch_norm", [((8, 4, 5, 5), F64), ((4,), F64), ((4,), F64)], (True, True, 0.1, 1e-5, 0)),
+    ("batch_norm", [((8, 4, 5, 5), F16), (4,), (4,), (4,), (4,)], (True, True, 0.1, 1e-5, 0)),
+    ("batch_norm", [(8, 4, 5, 5), (3,), (3,)], (True, True, 0.1, 1e-5, 0)),
+    ("batch_norm", [(4,)], (False, True, 0.1, 1e-5, 0)),
+    *[("batch_norm_backward", [(8, 4, 5, 5), (8, 4, 5, 5), (4,), (4,), (4,), (4,)], (True, True, 0.1, 1e-5, which))
+      for which in (0, 1, 2)],
+    ("batch_norm_backward", [(8, 4), (8, 4), (4,), (4,)], (False, False, 0.1, 1e-5, 0)),
+    ("batch_norm_backward", [(8, 4, 6), (8, 4, 6), (4,), (4,)], (True, True, 0.1, 1e-5, 2)),
 ]
 
 
@@ -90,7 +105,8 @@ def test_rules_answer_for_training_inputs():
                 if OP_RULES[OPCODE[name]](tuple(_spec(s) for s in specs), params) is not None]
     assert {"mse_loss", "mse_loss_backward", "tanh_backward", "sigmoid_backward", "threshold_backward",
             "linear_weight_grad", "gelu", "gelu_backward", "silu", "leaky_relu", "cross_entropy",
-            "cross_entropy_backward", "nll_loss", "nll_loss_backward"} <= set(answered)
+            "cross_entropy_backward", "nll_loss", "nll_loss_backward", "batch_norm",
+            "batch_norm_backward"} <= set(answered)
 
 
 def _error(fn, *args):
@@ -132,9 +148,14 @@ import json, sys, time
 import gt, gt.nn as nn
 act, loss_name, opt_name = sys.argv[1:4]
 gt.manual_seed(0)
-A = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[act]
-model = nn.Sequential(nn.Linear(4, 8), A(), nn.Linear(8, 3))
-x = gt.randn(16, 4)
+if act == "cnn":   # convolution, BatchNorm, pooling
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
+    x = gt.randn(16, 3, 4, 4)
+else:
+    A = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[act]
+    model = nn.Sequential(nn.Linear(4, 8), A(), nn.Linear(8, 3))
+    x = gt.randn(16, 4)
 y, loss_fn = (gt.randn(16, 3), nn.MSELoss()) if loss_name == "mse" else (gt.randint(0, 3, (16,)), nn.CrossEntropyLoss())
 opt = gt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt_name == "sgd" else \
     gt.optim.Adam(model.parameters(), lr=0.01)
@@ -152,7 +173,7 @@ print(json.dumps({"before": before, "after": "torch._dynamo" in sys.modules, "lo
 
 
 @pytest.mark.parametrize("act,loss,opt", [("tanh", "mse", "sgd"), ("relu", "ce", "adam"), ("sigmoid", "mse", "adam"),
-                                          ("gelu", "ce", "sgd")])
+                                          ("gelu", "ce", "sgd"), ("cnn", "ce", "sgd")])
 def test_first_eager_step_imports_no_dynamo(act, loss, opt):
     env = dict(os.environ, GT_AUTO_COMPILE="0", PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-c", STEP, act, loss, opt], env=env, capture_output=True, text=True,

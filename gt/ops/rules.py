@@ -58,3 +58,24 @@ def linear_weight_grad(inputs: tuple, params: tuple):
     if g.dtype != x.dtype or not g.dtype.is_floating_point or not g.shape or g.shape[:-1] != x.shape[:-1]:
         return None
     return ((g.shape[-1], x.shape[-1]), g.dtype)
+
+
+def batch_norm(inputs: tuple, params: tuple):
+    """``batch_norm(x, [weight, bias,] [running_mean, running_var,] affine, training, momentum, eps, which)``
+    and its backward (``g`` first).  The forward's ``which`` 1 and 2 (the updated running stats, when
+    training with them) and the backward's (weight and bias gradients) are per-channel vectors;
+    anything else has x's shape.  One floating dtype, x ``(N, C, ...)``, every other tensor ``(C,)``."""
+    training, which = params[1], params[-1]
+    x = inputs[0]
+    if len(x.shape) < 2 or not _floating_as(inputs, x.dtype) or which not in (0, 1, 2):
+        return None
+    n_channels = x.shape[1]
+    stats = inputs[1:]
+    backward = bool(stats) and stats[0].shape == x.shape
+    if backward:
+        stats = stats[1:]
+    if any(tuple(t.shape) != (n_channels,) for t in stats):
+        return None
+    running = len(stats) - (2 if params[0] else 0) == 2    # the forward was given running stats
+    vector = which and (backward or (training and running))
+    return ((n_channels,), x.dtype) if vector else (x.shape, x.dtype)
