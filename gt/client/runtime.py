@@ -19,6 +19,7 @@ import atexit
 import itertools
 import logging
 import os
+import struct
 import threading
 import time
 
@@ -400,8 +401,8 @@ class RemoteWorker:
         """Send a tensor created from data (no answer needed; ordered with the ops)."""
         dtype, shape, data = wire.tensor_payload(value)
         self.open()
-        if data.nbytes > self._max_bytes:
-            raise ValueError(f"a tensor of {data.nbytes} bytes exceeds the GT server's message limit "
+        if len(data) > self._max_bytes:
+            raise ValueError(f"a tensor of {len(data)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
         self._items.append((3, tensor_id, dtype, shape, data))
         self._send()
@@ -459,12 +460,24 @@ class RemoteWorker:
     # -- sync points -------------------------------------------------------------------------
     def fetch(self, tensor_id: int) -> torch.Tensor:
         """A tensor's value (a sync point): everything sent before runs first."""
+        answer = self._read(tensor_id)
+        return wire.tensor_from(answer.dtype, answer.shape, answer.data)
+
+    def item(self, tensor_id: int):
+        """A one-element tensor's value as a Python number (a sync point), unpacked from the answer's
+        bytes without building a tensor (bfloat16 through one)."""
+        answer = self._read(tensor_id)
+        unpack = _UNPACK.get(answer.dtype)
+        if unpack is not None and len(answer.data) == unpack.size:
+            return unpack.unpack(answer.data)[0]
+        return wire.tensor_from(answer.dtype, answer.shape, answer.data).item()
+
+    def _read(self, tensor_id: int) -> wire.Value:
         self.open()
         req = self._next_req()
         self._items.append((4, req, tensor_id))
         self._send()
-        answer = self._wait(req)
-        return wire.tensor_from(answer.dtype, answer.shape, answer.data)
+        return self._wait(req)
 
     def _flush_batch(self) -> None:
         """Run everything pending on the worker and wait until it has."""
@@ -594,6 +607,10 @@ _STREAM = wire.encode(wire.Stream())
 _MAX_INPUTS, _MAX_SCALARS = wire.MAX_INPUTS, wire.MAX_SCALARS
 _params_ok: set = set()  # op params already checked against the wire's limits
 _clock = time.perf_counter
+# A one-element value's bytes as torch's item() gives them (bfloat16 has no struct format).
+_UNPACK = {name: struct.Struct("=" + code) for name, code in (
+    ("float16", "e"), ("float32", "f"), ("float64", "d"), ("uint8", "B"), ("int8", "b"), ("int16", "h"),
+    ("int32", "i"), ("int64", "q"), ("bool", "?"))}
 
 _env = _settings.from_env()
 if _env.server is not None:  # GT_SERVER: remote from the start; each thread connects on its first op

@@ -412,15 +412,20 @@ def decode_params(raw: Raw) -> tuple:
 
 
 # -- tensors -----------------------------------------------------------------------------
+_SMALL = 4096
+
+
 def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
     """(dtype name, shape, raw bytes) of a tensor, for a ``Put`` or a ``Value``."""
     name = DTYPE_NAMES.get(value.dtype)
     if name is None:
         raise TypeError(f"GT cannot send a tensor of dtype {value.dtype} (supported: {', '.join(DTYPES)})")
     if value.device.type == "cpu" and value.dtype is not torch.bfloat16 and value.is_contiguous():
-        try:  # the common read (a CPU worker's loss): NumPy's view of the bytes, without a copy
+        if value.numel() <= _SMALL:  # the common read (a CPU worker's loss): a copy costs less than a view
+            return name, tuple(value.shape), value.detach().numpy().tobytes()
+        try:  # NumPy's view of the bytes, without a copy
             return name, tuple(value.shape), memoryview(value.detach().numpy()).cast("B")
-        except TypeError:  # an empty tensor, or a size-1 dimension of stride 0: packed below
+        except TypeError:  # a size-1 dimension of stride 0: packed below
             pass
     flat = value.detach().to("cpu").reshape(-1)
     if flat.stride(0) != 1:  # an expanded, size-1 or empty view: a packed copy of its own
