@@ -19,7 +19,6 @@ import atexit
 import itertools
 import logging
 import os
-import struct
 import threading
 import time
 
@@ -464,13 +463,9 @@ class RemoteWorker:
         return wire.tensor_from(answer.dtype, answer.shape, answer.data)
 
     def item(self, tensor_id: int):
-        """A one-element tensor's value as a Python number (a sync point), unpacked from the answer's
-        bytes without building a tensor (bfloat16 through one)."""
+        """A one-element tensor's value as a Python number (a sync point), without building a tensor."""
         answer = self._read(tensor_id)
-        unpack = _UNPACK.get(answer.dtype)
-        if unpack is not None and len(answer.data) == unpack.size:
-            return unpack.unpack(answer.data)[0]
-        return wire.tensor_from(answer.dtype, answer.shape, answer.data).item()
+        return wire.item_from(answer.dtype, answer.shape, answer.data)
 
     def _read(self, tensor_id: int) -> wire.Value:
         self.open()
@@ -607,10 +602,6 @@ _STREAM = wire.encode(wire.Stream())
 _MAX_INPUTS, _MAX_SCALARS = wire.MAX_INPUTS, wire.MAX_SCALARS
 _params_ok: set = set()  # op params already checked against the wire's limits
 _clock = time.perf_counter
-# A one-element value's bytes as torch's item() gives them (bfloat16 has no struct format).
-_UNPACK = {name: struct.Struct("=" + code) for name, code in (
-    ("float16", "e"), ("float32", "f"), ("float64", "d"), ("uint8", "B"), ("int8", "b"), ("int16", "h"),
-    ("int32", "i"), ("int64", "q"), ("bool", "?"))}
 
 _env = _settings.from_env()
 if _env.server is not None:  # GT_SERVER: remote from the start; each thread connects on its first op
