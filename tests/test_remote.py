@@ -404,6 +404,10 @@ def test_item_of_every_wire_dtype_is_torchs(connect, monkeypatch):
             assert got == ref or (got != got and ref != ref), (name, v, got, ref)
             assert math.copysign(1, got) == math.copysign(1, ref) if type(ref) is float else True, (name, v, got)
         assert (gt.ones(()) * 2).sum().item() == 2.0
+        for name, bits in (("float32", 0x7FC00001), ("float16", 0x7E01)):  # NaN payloads keep their bits
+            raw = torch.tensor([bits], dtype=torch.int32 if name == "float32" else torch.int16)
+            ref = raw.view(getattr(torch, name))
+            assert np.array_equal(gt.tensor(ref).numpy().view(raw.numpy().dtype), raw.numpy())
         runtime.disconnect()
 
 

@@ -420,14 +420,16 @@ _NUMBER = {name: struct.Struct("=" + code) for name, code in (
     ("int32", "i"), ("int64", "q"), ("bool", "?"))}
 
 
-def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
+def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, bytes | memoryview]:
     """(dtype name, shape, raw bytes) of a tensor, for a ``Put`` or a ``Value``."""
     name = DTYPE_NAMES.get(value.dtype)
     if name is None:
         raise TypeError(f"GT cannot send a tensor of dtype {value.dtype} (supported: {', '.join(DTYPES)})")
     number = _NUMBER.get(name)
     if number is not None and value.numel() == 1:  # the common read, a loss: its number, packed
-        return name, tuple(value.shape), number.pack(value.item())
+        x = value.item()
+        if x == x:  # a NaN's payload bits may not survive a Python float: sent as they are, below
+            return name, tuple(value.shape), number.pack(x)
     if value.device.type == "cpu" and value.dtype is not torch.bfloat16 and value.is_contiguous():
         try:  # NumPy's view of the bytes, without a copy
             return name, tuple(value.shape), memoryview(value.detach().numpy()).cast("B")
