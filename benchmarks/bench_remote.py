@@ -17,13 +17,16 @@ assigns and watches); "routed" the same through the server (``GT_DIRECT=0``).
 Goals (issue 9): tiny step over localhost at most 2x embedded, medium at most 1.2x.
 Goals (issue 18): a read's round trip within 1.5x a bare pyzmq DEALER -> ROUTER echo
 (another process, 64 B) measured in the same run, and the read-every-step tiny loop
-at most 1.5x embedded.  Next to them: the echo at 1 MB, and the echo under ZeroMQ's
+at most 1.5x embedded; a line per goal says whether it was met.  Next to them: where a read's
+and an echo's round trip spend their time (CPU per round trip of each process's Python and
+ZeroMQ I/O threads, from Linux's /proc), the echo at 1 MB, and the echo under ZeroMQ's
 CURVE (authenticated and encrypted): what encryption costs per message.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import logging
 import os
 import shutil
@@ -114,6 +117,50 @@ def bench_read(targets: dict, n: int, rounds: int) -> dict:
         return {name: s / n * 1e6 for name, s in best_windows(modes, run, rounds).items()}
     finally:
         echo.close()
+
+
+def thread_cpu(pid: int) -> dict[str, int]:
+    """CPU nanoseconds each thread of process ``pid`` has run, by role: its main thread, ZeroMQ's I/O
+    thread(s), the rest (Linux's /proc; empty elsewhere)."""
+    roles: dict[str, int] = {}
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            with open(f"{task}/comm") as f:
+                name = f.read().strip()
+            with open(f"{task}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+        role = "main" if task.endswith(f"/{pid}") else "zmq I/O" if name.startswith("ZMQbg/IO") else "other"
+        roles[role] = roles.get(role, 0) + ns
+    return roles
+
+
+def read_breakdown(conn: runtime.RemoteWorker, worker_pid: int, n: int, rounds: int) -> dict:
+    """Where a round trip's time goes: CPU microseconds per round trip of each thread role of the client
+    and of the peer (the worker, or the bare echo's process), for a direct read and a 64 B echo, from the
+    window of each that ran fastest.  On a machine with fewer free cores than busy threads the round trip
+    is about the sum of these, as each hop waits for the one before."""
+    runtime.connect(conn)
+    x = gt.ones(()) * 2
+    echo = Echo(64, False)
+    kinds = {"read": (worker_pid, lambda: [x.sum().item() for _ in range(n)]), "echo": (echo.proc.pid,
+                                                                                        lambda: echo.run(n))}
+    best: dict = {kind: (float("inf"), {}) for kind in kinds}
+    try:
+        for _ in range(rounds):
+            for kind, (pid, run) in kinds.items():
+                before = {"client": thread_cpu(os.getpid()), "peer": thread_cpu(pid)}
+                t0 = time.perf_counter()
+                run()
+                wall = time.perf_counter() - t0
+                after = {"client": thread_cpu(os.getpid()), "peer": thread_cpu(pid)}
+                if wall < best[kind][0]:
+                    best[kind] = (wall, {f"{side} {role}": (after[side][role] - before[side].get(role, 0)) / n / 1e3
+                                         for side in after for role in after[side]})
+    finally:
+        echo.close()
+    return {kind: (wall / n * 1e6, cpu) for kind, (wall, cpu) in best.items()}
 
 
 def bench_stream(targets: dict, n: int, rounds: int) -> dict:
@@ -233,9 +280,10 @@ def main() -> None:
         for model in args.models.split(","):
             for mode, t in targets.items():
                 row(f"{model} MLP step, {mode}", bench_steps(t, model, args.steps, args.warm, args.rounds), "ms/step")
+        each = {}
         for mode, t in targets.items():   # a loop that prints its loss every step: one round trip a step
-            row(f"tiny step + item() each, {mode}", bench_steps(t, "tiny", args.steps, args.warm, args.rounds, True),
-                "ms/step")
+            each[mode] = bench_steps(t, "tiny", args.steps, args.warm, args.rounds, True)
+            row(f"tiny step + item() each, {mode}", each[mode], "ms/step")
         for side in ("embedded", "remote"):
             ops = targets["auto-compile"][side].get_stats()["operations"]
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
@@ -247,6 +295,18 @@ def main() -> None:
               f"{sync['curve'] - sync['remote']:.1f} us per read)")
         print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {sync['echo']:12.1f} us   (read / echo: remote "
               f"{sync['remote'] / sync['echo']:.2f}x, routed {sync['routed'] / sync['echo']:.2f}x; goal 1.5x)")
+        breakdown = read_breakdown(eager["remote"], servers["eager"].workers[0].pid, args.syncs, args.rounds)
+        if breakdown["read"][1]:
+            print("  where a round trip's time goes (CPU us per round trip, by thread; main: the Python thread):")
+            for kind, label in (("read", "direct read (worker)"), ("echo", "bare echo (echo process)")):
+                wall, cpu = breakdown[kind]
+                parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items()) if v >= 0.05)
+                print(f"    {label:26} {wall:7.1f} us wall; {parts}; sum {sum(cpu.values()):.1f}")
+        goals = [("read / bare echo", sync["remote"] / sync["echo"])]
+        goals += [(f"tiny step + item() each, {mode}, remote / embedded", res["remote"] / res["embedded"])
+                  for mode, res in each.items()]
+        for label, ratio in goals:
+            print(f"issue 18 goal: {label} {ratio:.2f}x, goal at most 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}")
         echo = {}
         for size, n in ((64, args.syncs), (1 << 20, 50)):
             for curve in (False, True):

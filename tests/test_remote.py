@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import pickle
 import signal
@@ -381,6 +382,33 @@ def test_reads_go_directly_to_the_worker_or_through_the_server_alike(connect, mo
         assert got[0] == (ref * 2 + 1).sum(1).tolist()
         assert np.array_equal(got[1], (ref @ ref.t()).numpy())
         assert got[2] >= 1  # stats of this session, the stream applied before the query
+
+
+def test_item_of_every_wire_dtype_is_torchs(connect, monkeypatch):
+    """A remote item() unpacks the read's bytes without building a tensor: the same Python number, of the
+    same type, as torch's item() for each dtype the wire carries (bfloat16 through a tensor), on both paths."""
+    values = (0.0, -0.0, 1.5, -3.25, 65504.0, 1e-7, float("inf"), float("-inf"), float("nan"))
+    ints = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-32768, 32767), "int32": (-2 ** 31, 2 ** 31 - 1),
+            "int64": (-2 ** 63, 2 ** 63 - 1), "bool": (False, True)}
+    for direct in ("1", "0"):
+        monkeypatch.setenv("GT_DIRECT", direct)
+        conn = connect()
+        assert bool(conn.direct) == (direct == "1")
+        cases = [(name, v) for name in ("float16", "bfloat16", "float32", "float64") for v in values]
+        cases += [(name, v) for name, vs in ints.items() for v in vs]
+        for name, v in cases:
+            dtype = getattr(torch, name)
+            ref = torch.tensor([v], dtype=dtype).reshape(1, 1).item()
+            got = gt.tensor([v], dtype=dtype).reshape(1, 1).item()
+            assert type(got) is type(ref), (name, v, got)
+            assert got == ref or (got != got and ref != ref), (name, v, got, ref)
+            assert math.copysign(1, got) == math.copysign(1, ref) if type(ref) is float else True, (name, v, got)
+        assert (gt.ones(()) * 2).sum().item() == 2.0
+        for name, bits in (("float32", 0x7FC00001), ("float16", 0x7E01)):  # NaN payloads keep their bits
+            raw = torch.tensor([bits], dtype=torch.int32 if name == "float32" else torch.int16)
+            ref = raw.view(getattr(torch, name))
+            assert np.array_equal(gt.tensor(ref).numpy().view(raw.numpy().dtype), raw.numpy())
+        runtime.disconnect()
 
 
 def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, monkeypatch, caplog):

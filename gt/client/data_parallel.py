@@ -391,6 +391,9 @@ class DataParallelWorker:
         total = torch.stack(values).sum(0)
         return total / self.world if kind == MEAN else total
 
+    def item(self, tensor_id: int):
+        return self.fetch(tensor_id).item()
+
     def _flush_batch(self) -> None:
         self._check_thread()
         for conn in self.conns:

@@ -400,8 +400,8 @@ class RemoteWorker:
         """Send a tensor created from data (no answer needed; ordered with the ops)."""
         dtype, shape, data = wire.tensor_payload(value)
         self.open()
-        if data.nbytes > self._max_bytes:
-            raise ValueError(f"a tensor of {data.nbytes} bytes exceeds the GT server's message limit "
+        if len(data) > self._max_bytes:
+            raise ValueError(f"a tensor of {len(data)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
         self._items.append((3, tensor_id, dtype, shape, data))
         self._send()
@@ -459,12 +459,20 @@ class RemoteWorker:
     # -- sync points -------------------------------------------------------------------------
     def fetch(self, tensor_id: int) -> torch.Tensor:
         """A tensor's value (a sync point): everything sent before runs first."""
+        answer = self._read(tensor_id)
+        return wire.tensor_from(answer.dtype, answer.shape, answer.data)
+
+    def item(self, tensor_id: int):
+        """A one-element tensor's value as a Python number (a sync point), without building a tensor."""
+        answer = self._read(tensor_id)
+        return wire.item_from(answer.dtype, answer.shape, answer.data)
+
+    def _read(self, tensor_id: int) -> wire.Value:
         self.open()
         req = self._next_req()
         self._items.append((4, req, tensor_id))
         self._send()
-        answer = self._wait(req)
-        return wire.tensor_from(answer.dtype, answer.shape, answer.data)
+        return self._wait(req)
 
     def _flush_batch(self) -> None:
         """Run everything pending on the worker and wait until it has."""

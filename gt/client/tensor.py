@@ -81,7 +81,7 @@ class Tensor:
     def item(self):
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
-        return self._value().item()
+        return _rt.get_worker().item(self._id)
 
     def tolist(self):
         return self._value().tolist()

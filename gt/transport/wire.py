@@ -20,6 +20,7 @@ op functions take.
 """
 from __future__ import annotations
 
+import struct
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -412,13 +413,25 @@ def decode_params(raw: Raw) -> tuple:
 
 
 # -- tensors -----------------------------------------------------------------------------
-def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
+# One element of each dtype as struct packs the Python number torch's item() gives (bfloat16 has no
+# struct format): a one-element value (a read's loss) crosses the wire without NumPy or a tensor.
+_NUMBER = {name: struct.Struct("=" + code) for name, code in (
+    ("float16", "e"), ("float32", "f"), ("float64", "d"), ("uint8", "B"), ("int8", "b"), ("int16", "h"),
+    ("int32", "i"), ("int64", "q"), ("bool", "?"))}
+
+
+def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, bytes | memoryview]:
     """(dtype name, shape, raw bytes) of a tensor, for a ``Put`` or a ``Value``."""
     name = DTYPE_NAMES.get(value.dtype)
     if name is None:
         raise TypeError(f"GT cannot send a tensor of dtype {value.dtype} (supported: {', '.join(DTYPES)})")
+    number = _NUMBER.get(name)
+    if number is not None and value.numel() == 1:  # the common read, a loss: its number, packed
+        x = value.item()
+        if x == x:  # a NaN's payload bits may not survive a Python float: sent as they are, below
+            return name, tuple(value.shape), number.pack(x)
     if value.device.type == "cpu" and value.dtype is not torch.bfloat16 and value.is_contiguous():
-        try:  # the common read (a CPU worker's loss): NumPy's view of the bytes, without a copy
+        try:  # NumPy's view of the bytes, without a copy
             return name, tuple(value.shape), memoryview(value.detach().numpy()).cast("B")
         except TypeError:  # an empty tensor, or a size-1 dimension of stride 0: packed below
             pass
@@ -426,6 +439,14 @@ def tensor_payload(value: torch.Tensor) -> tuple[str, tuple, memoryview]:
     if flat.stride(0) != 1:  # an expanded, size-1 or empty view: a packed copy of its own
         flat = flat.clone(memory_format=torch.contiguous_format)
     return name, tuple(value.shape), memoryview(flat.view(torch.uint8).numpy()).cast("B")
+
+
+def item_from(dtype_name: str, shape: tuple, data: bytearray):
+    """The Python number of a one-element ``Value``, as torch's item() gives it, without building a tensor."""
+    number = _NUMBER.get(dtype_name)
+    if number is not None and len(data) == number.size:
+        return number.unpack(data)[0]
+    return tensor_from(dtype_name, shape, data).item()
 
 
 def tensor_from(dtype_name: str, shape: tuple, data: bytearray) -> torch.Tensor:

@@ -463,8 +463,8 @@ class WorkerProcess:
         except RuntimeError as exc:
             return wire.Failure(item.req, str(exc)[:4000])
         dtype, shape, data = wire.tensor_payload(value)
-        if data.nbytes > self.max_message_bytes:
-            return wire.Failure(item.req, f"tensor {item.id} holds {data.nbytes} bytes, more than the server's "
+        if len(data) > self.max_message_bytes:
+            return wire.Failure(item.req, f"tensor {item.id} holds {len(data)} bytes, more than the server's "
                                           f"message limit GT_MAX_MESSAGE_BYTES={self.max_message_bytes}")
         return wire.Value(item.req, dtype, shape, data)
 

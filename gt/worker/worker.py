@@ -239,6 +239,10 @@ class Worker:
         except KeyError:
             raise RuntimeError(f"GT worker has no tensor {tensor_id}: it was freed or never computed") from None
 
+    def item(self, tensor_id: int):
+        """A one-element tensor's value as a Python number (a sync point)."""
+        return self.fetch(tensor_id).item()
+
     def mark_boundary(self, compile_region: bool | tuple | None = None) -> None:
         """The client reached a natural boundary (end of forward, backward, step): cut the batch.
 
