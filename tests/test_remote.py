@@ -939,3 +939,29 @@ def test_curve_keys_encrypt_and_admit_only_authorized_keys(tmp_path, connect, mo
         plain.close()
     finally:
         srv.stop()
+
+
+def test_a_read_that_fails_unexpectedly_is_answered_at_once():
+    """A Fetch whose handling raises something other than the worker's RuntimeError (a bug, say) is
+    answered with the error, so the client does not wait out the heartbeat for a misleading timeout."""
+    from gt.worker import remote as remote_mod
+
+    class Broken:
+        def fetch(self, tensor_id):
+            raise AttributeError("no such thing")
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    wp = remote_mod.WorkerProcess(f"tcp://127.0.0.1:{port}", device="cpu")
+    answers = []
+    try:
+        wp._reply = lambda sid, answer: answers.append(answer)
+        session = remote_mod._Session(Broken(), b"secret")
+        wp._apply(7, session, wire.encode([wire.Fetch(3, 11), wire.Sync(4)]))
+    finally:
+        wp.close()
+    assert [type(a) for a in answers] == [wire.Failure, wire.Ack]
+    assert answers[0].req == 3 and "AttributeError: no such thing" in answers[0].message
+    assert session.rejected is None

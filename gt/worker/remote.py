@@ -425,10 +425,11 @@ class WorkerProcess:
                     self._reply(sid, self._fetch(session, item))
                 else:
                     self._reply(sid, wire.Ack(item.req))
-            except wire.WireError as exc:
-                self._reject(session, str(exc))
             except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the worker
-                self._reject(session, f"{type(exc).__name__}: {exc}")
+                self._reject(session, str(exc) if isinstance(exc, wire.WireError) else f"{type(exc).__name__}: {exc}")
+                if kind is wire.Fetch or kind is wire.Sync:   # its client waits: the reason now, not a timeout
+                    message, session.rejected = session.rejected, None
+                    self._reply(sid, wire.Failure(item.req, message))
 
     def _answer_orphan(self, sid: int, body) -> None:
         """A stream for a session this worker does not hold: its waits get an error, never silence."""
