@@ -21,9 +21,10 @@ directory.  The description repeats the pattern, the environment hash and the li
 size (a truncated file is refused before it is opened); jobs are read as MessagePack
 of plain values (no pickle) and checked.  Patterns with symbolic sizes are not built
 ahead of time (AOTInductor would need export's dynamic shapes), and only CPU
-workers use libraries: on CUDA, torch 2.11's runner crashed the process when
-constructed on one (checked on an H200), and a crash is worse than seconds of
-start-up.  ``GT_CACHE_AOT=0`` turns this off.
+workers use libraries: on CUDA, torch 2.11 crashed the process (SIGSEGV) when
+loading one, both an ``aot_compile`` library in ``AOTIModelContainerRunnerCuda``
+and an ``aoti_compile_and_package`` package in ``AOTIModelPackageLoader`` (checked
+on an H200), and a crash is worse than seconds of start-up.  ``GT_CACHE_AOT=0`` turns this off.
 """
 from __future__ import annotations
 
@@ -80,8 +81,7 @@ class AotGraphs:
         self._requested: set = set()
         self._builder: subprocess.Popen | None = None
         self.loaded = 0                 # patterns whose graph came from a library
-        # CPU workers only: torch 2.11's CUDA runner (AOTIModelContainerRunnerCuda) crashed the
-        # process (SIGSEGV) when constructed on an aot_compile library, on an H200.
+        # CPU workers only: torch 2.11 crashed (SIGSEGV) loading a CUDA library or package (module docstring).
         self.available = cache.device.type == "cpu" and hasattr(getattr(torch._C, "_aoti", None),
                                                                 "AOTIModelContainerRunnerCpu")
 
