@@ -7,6 +7,7 @@ torch result (shape, dtype and values).
 """
 from __future__ import annotations
 
+import logging
 import os
 import zlib
 
@@ -213,3 +214,12 @@ def training_compared(use_worker, monkeypatch):
         assert ops > 0 and b["operations"]["compiled"] - a["operations"]["compiled"] == ops
         return ops / 3
     return run
+
+
+@pytest.fixture
+def logged(caplog):
+    """caplog that sees GT's messages (GT's logger does not propagate to the root)."""
+    gt_logger = logging.getLogger("gt")
+    gt_logger.addHandler(caplog.handler)
+    yield caplog
+    gt_logger.removeHandler(caplog.handler)

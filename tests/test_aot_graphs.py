@@ -4,7 +4,6 @@ than eager execution, is deleted and the pattern compiles with Inductor."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 import numpy as np
@@ -19,14 +18,6 @@ from devices import ON_GPU
 from test_hotpath_cache import _run
 
 DIGEST = "0" * 31 + "1"
-
-
-@pytest.fixture
-def gt_log(caplog):
-    logger = logging.getLogger("gt")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 @pytest.mark.skipif(ON_GPU, reason="libraries are built for CPU workers only (torch 2.11's CUDA runner crashed)")
@@ -61,12 +52,12 @@ def _store(tmp_path, library: bytes, size=None):
 
 
 @pytest.mark.parametrize("damage", ["not a library", "truncated"])
-def test_a_damaged_library_is_deleted_with_a_warning(tmp_path, gt_log, damage):
+def test_a_damaged_library_is_deleted_with_a_warning(tmp_path, logged, damage):
     library = b"\x7fELF garbage" * 100
     aot, name = _store(tmp_path, library, size=len(library) * 2 if damage == "truncated" else None)
     assert aot.load(1) is None
     reason = "its size is not the one recorded" if damage == "truncated" else "dlopen"
-    assert gt_log.text.count("is not used") == 1 and reason in gt_log.text
+    assert logged.text.count("is not used") == 1 and reason in logged.text
     assert not os.path.exists(os.path.join(aot.dir, name + ".so"))
     assert aot.load(1) is None and aot.loaded == 0
 

@@ -252,15 +252,6 @@ def _graph_compile(gm, inputs):
 
 
 @pytest.fixture
-def logged(caplog):
-    """caplog that sees GT's messages (GT's logger does not propagate to the root)."""
-    gt_logger = logging.getLogger("gt")
-    gt_logger.addHandler(caplog.handler)
-    yield caplog
-    gt_logger.removeHandler(caplog.handler)
-
-
-@pytest.fixture
 def no_revert(monkeypatch):
     """Counting tests must not depend on this machine's timings: no pattern is reverted."""
     monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 0)
