@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 
+import msgspec
 import numpy as np
 import pytest
 import torch
 
+from gt.transport import wire
+from gt.worker import aot_graphs
 from gt.worker import engine as engine_mod
 from gt.worker.aot_graphs import AotGraphs, wait_for_builds
 from gt.worker.hotpath_cache import PatternCache
@@ -95,3 +98,16 @@ def test_a_library_whose_first_run_differs_from_eager_is_dropped_for_inductor(mo
     engine.aot.load = lambda key: None
     second = engine.execute_batch(ops, {1: x}, compile=True)
     assert len(compiled) == 1 and torch.allclose(second[3], want)
+
+
+def test_bad_jobs_are_dropped_with_a_warning_and_the_builder_exits(tmp_path, logged):
+    jobs = tmp_path / "aot" / "jobs"
+    jobs.mkdir(parents=True)
+    (jobs / "garbage.job").write_bytes(b"\x93not a job")
+    (jobs / "escape.job").write_bytes(wire.encode(aot_graphs.Job("../../x", DIGEST, "cpu", [], [], [], [])))
+    (jobs / "opcode.job").write_bytes(wire.encode(aot_graphs.Job("a-b", DIGEST, "cpu", [], [], [], [
+        (10 ** 6, 2, [1], msgspec.Raw(wire.encode(())), 0)])))
+    assert aot_graphs._serve(str(tmp_path), 1 << 20) == 0
+    assert os.listdir(jobs) == [] and not [n for n in os.listdir(tmp_path / "aot") if n.endswith(".so")]
+    assert logged.text.count("failed") == 3
+    assert "bad name" in logged.text and "bad op" in logged.text

@@ -51,6 +51,7 @@ FORMAT = 1
 _MAX_JOB_BYTES = 1 << 22
 _MAX_JOB_OPS = 1 << 14
 _MAX_LOG_BYTES = 1 << 20   # the builders' log starts again past this
+_LOCK_TRIES = 10
 
 
 class Job(msgspec.Struct, array_like=True, frozen=True):
@@ -158,7 +159,7 @@ class AotGraphs:
             return
         package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         paths = [package_parent] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        # The builder's own embedded worker (importing gt) compiles nothing and keeps no cache.
+        # Nothing the builder imports of gt compiles on its own or uses the cache.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), GT_AUTO_COMPILE="0", GT_COMPILE="0",
                    GT_CACHE_DIR="")
         log_path = os.path.join(self.dir, "build.log")
@@ -275,6 +276,18 @@ def _build_file(path: str, out_dir: str, root: str, max_bytes: int) -> None:
         pass
 
 
+def _lock(lock) -> bool:
+    """Take the builders' lock; False when another builder holds it.  A few tries: ``wait_for_builds``
+    holds it for an instant when it looks."""
+    for _ in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
 def _serve(root: str, max_bytes: int) -> int:
     """Build every job under ``root``/aot/jobs, oldest first, then exit (one builder per directory).
 
@@ -284,17 +297,10 @@ def _serve(root: str, max_bytes: int) -> int:
     out_dir = os.path.join(root, "aot")
     jobs = os.path.join(out_dir, "jobs")
     os.makedirs(jobs, exist_ok=True)
-    try:
-        os.nice(19)
-    except OSError:
-        pass
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     done: set = set()
     with open(os.path.join(out_dir, "build.lock"), "a") as lock:
         while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            if not _lock(lock):
                 return 0    # another builder serves this directory
             while names := _pending(jobs, done):
                 done.add(names[0])
@@ -306,4 +312,9 @@ def _serve(root: str, max_bytes: int) -> int:
 
 def main() -> int:
     """The builder's entry point: ``<cache root> <bound in bytes>``."""
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     return _serve(sys.argv[1], int(sys.argv[2]))
