@@ -516,7 +516,7 @@ class Engine:
         if expected is None:
             batch.compiled = True
             return results
-        difference = self._difference(operations, batch, results, expected)
+        difference = self._first_difference(operations, batch, results, expected)
         if loaded and difference:
             return self._discard_loaded(batch, difference, expected)
         if difference:
@@ -530,7 +530,7 @@ class Engine:
             self.aot.request(batch.key, operations, batch)
         return results
 
-    def _difference(self, operations: list, batch: Batch, results: dict, expected: dict) -> str:
+    def _first_difference(self, operations: list, batch: Batch, results: dict, expected: dict) -> str:
         """How a graph's first run differs from eager execution's (``expected``, computed on
         copies of the inputs before the graph ran, so no update applies twice); "" if not."""
         for k, i in enumerate(batch.live_ids):

@@ -11,20 +11,24 @@ Under ``GT_CACHE_DIR`` (default ``~/.cache/gt``; empty: off):
 - ``inductor/``: Inductor's own caches (``TORCHINDUCTOR_CACHE_DIR``, its FX graph
   cache), unless the variable is set: a second process loads the generated code
   instead of generating it.
+- ``aot/``: compiled graphs built ahead of time, loaded without Inductor
+  (``gt.worker.aot_graphs``).
 
 A file's name is the pattern's stable digest (canonical form without this
 process's param codes, the params themselves, every input's dtype, shape and
 strides), then a hash of it with the environment that makes a compiled graph
 valid (GT's and torch's versions, GT's op table, the device and GPU model, the
-autocast state, the code generation config).  The environment reads Inductor's
-config, and importing Inductor costs a short script seconds: it is read only for
-a pattern whose digest names a file (the directory is listed once).  The file
-repeats both, and anything that does not match or parse (corrupt, truncated,
-foreign) is ignored with one warning and rewritten.  Files are written to a temporary name and renamed (a crash leaves
-the old entry; processes sharing the directory never see half a file), nothing
-is unpickled or executed, and after a write the directory is bounded to
-``GT_CACHE_MAX_MB``, least recently used files first (a hit refreshes a file's
-time).
+autocast state, the code generation config: Inductor's config if something
+imported it, else torch's defaults and the ``TORCHINDUCTOR_*`` variables, so
+that reading it imports nothing).  The environment is read only for a pattern
+whose digest names a file (the directory is listed once).  The file repeats
+both, and anything that does not match or parse (corrupt, truncated, foreign)
+is ignored with one warning and rewritten.  Files are written to a temporary
+name and renamed (a crash leaves the old entry; processes sharing the directory
+never see half a file), nothing is unpickled, nothing is executed but what
+Inductor's cache and ``aot/`` hold (shared libraries, as Inductor's own), and
+after a write the directory is bounded to ``GT_CACHE_MAX_MB``, least recently
+used files first (a hit refreshes a file's time).
 """
 from __future__ import annotations
 
