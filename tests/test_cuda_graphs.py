@@ -130,6 +130,62 @@ def test_an_output_the_client_holds_under_another_handle_keeps_its_value(use_wor
         np.testing.assert_allclose(got.numpy(), expect)
 
 
+def _train_sizes(lib, tensor, sizes):
+    """The tiny model trained on batches of the given sizes (the same data for both libraries); its losses."""
+    lib.manual_seed(0)
+    model = _model(lib)
+    if lib is torch:
+        model = on_device(model)
+    opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data = np.random.default_rng(3)
+    losses = []
+    for n in sizes:
+        x = tensor(data.standard_normal((n, 4)).astype(np.float32))
+        y = tensor(data.standard_normal((n, 1)).astype(np.float32))
+        opt.zero_grad()
+        loss = lib.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _symbolic_entries(worker):
+    return [e for e in worker.engine._cache.values() if isinstance(e, engine_mod._SymbolicGraphs)]
+
+
+def test_a_symbolic_pattern_is_captured_once_per_size_up_to_a_bound(use_worker, monkeypatch, logged):
+    """On CUDA a graph with symbolic sizes is captured once per size it runs at (stand-in graphs
+    here: the runner's bookkeeping on any device), up to MAX_CUDA_GRAPH_SIZES; other sizes run
+    the compiled code without a capture.  Every step has torch's numbers."""
+    monkeypatch.setattr(engine_mod, "_compile_symbolic",
+                        lambda gm, inputs, dynamic: (None, None, lambda args: gm(*args)))
+    monkeypatch.setattr(engine_mod, "_record_cuda_graph",
+                        lambda fn, static, feedback: (g := _StandInGraph(fn, static, feedback), g.outs))
+    monkeypatch.setattr(policy_mod, "REVERT_SAMPLES", 0)
+    monkeypatch.setattr(engine_mod, "MAX_CUDA_GRAPH_SIZES", 3)
+    sizes = [8, 8, 8, 12, 12, 12, 16, 16, 20, 20, 24, 8, 12, 16, 20, 8, 12, 16, 8, 12, 16]
+    want = _train_sizes(torch, twin, sizes)
+    w = use_worker(auto_compile=True, threshold=2, batch_size=1024, device=DEVICE)
+    w.engine.capture = engine_mod._captured     # what a CUDA worker uses
+    got = _train_sizes(gt, gt.from_numpy, sizes)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    [entry] = _symbolic_entries(w)
+    captured = list(entry.captured.values())
+    assert len(captured) == 3 and all(type(r) is engine_mod._CudaGraphRunner for r in captured)
+    # Three batch sizes (a key is the inputs' sizes, strides and offsets; the batch's is the largest dim 0).
+    assert len({max(shape[0] for shape, _, _ in key if len(shape) == 2) for key in entry.captured}) == 3
+    assert sum(r.calls for r in captured) >= 6     # replayed at later steps of their size
+    bound = [r.message for r in logged.records if "CUDA graphs for 3 sizes" in r.message]
+    assert len(bound) == 1
+
+
+def test_cpu_workers_capture_nothing(use_worker):
+    w = use_worker(device="cpu", auto_compile=True)
+    assert w.engine.capture is None
+    assert engine_mod._SymbolicGraphs(w.engine.capture).captured is None
+
+
 def test_gt_cuda_graphs_setting(monkeypatch):
     from gt import config as gt_config
     monkeypatch.setenv("GT_CUDA_GRAPHS", "0")
@@ -155,6 +211,18 @@ def test_cuda_training_replays_graphs_and_matches_torch(use_worker, twins, rng):
     np.testing.assert_allclose([t.item() for t in got], [t.item() for t in want], rtol=1e-5, atol=1e-6)
     runners = [r for r in w.engine._cache.values() if isinstance(r, engine_mod._CudaGraphRunner)]
     assert runners and max(r.calls for r in runners) >= 10
+
+
+@cuda_only
+def test_cuda_batches_of_varying_size_replay_one_graph_per_size_and_match_torch(use_worker):
+    sizes = [16, 16, 16, 5] * 6                 # epochs of 53 samples in batches of 16
+    want = _train_sizes(torch, twin, sizes)
+    w = use_worker(auto_compile=True, threshold=3, batch_size=1024, device=DEVICE)
+    got = _train_sizes(gt, gt.from_numpy, sizes)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    [entry] = _symbolic_entries(w)
+    runners = [r for r in entry.captured.values() if type(r) is engine_mod._CudaGraphRunner]
+    assert len(runners) == 2 and min(r.calls for r in runners) >= 3
 
 
 @cuda_only

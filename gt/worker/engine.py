@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 _MANUAL_CACHE_LIMIT = 256
 # Graphs with symbolic sizes per pattern (sizes that break every one's guards run eagerly).
 MAX_SYMBOLIC_GRAPHS = 4
+# Sizes per symbolic pattern captured as CUDA graphs, one graph per size (each holds copies of its
+# inputs and its outputs' memory); other sizes run the compiled code without a CUDA graph.
+MAX_CUDA_GRAPH_SIZES = 8
 _SCALAR_CACHE_LIMIT = 4096
 # Calls of a CUDA graph that look for its outputs fed back as inputs (see _CudaGraphRunner).
 _FEEDBACK_TRIES = 64
@@ -168,7 +171,8 @@ def _compile_symbolic(gm: torch.fx.GraphModule, example_inputs: list, dynamic: t
 
     The guards are what the generated code assumes of the sizes (a dim of size 1
     traced as 1, two dims equal, a size at least 2); inputs that break them need
-    another graph.  Not captured as a CUDA graph (one would be needed per size).
+    another graph.  On CUDA, each size it runs at is captured as a CUDA graph of its own
+    (``_SymbolicGraphs``), from the second run at that size.
     """
     fn, shape_env, fake_inputs = _inductor(gm, example_inputs, dynamic)
     # Static sizes and strides too: the pattern keeps only the stride order of an input
@@ -194,11 +198,17 @@ def _on_graphs(fn: Callable, example_inputs: list, cuda_graphs: bool = True) -> 
     """A compiled function as the engine calls it: on CUDA (unless ``cuda_graphs`` is False),
     captured into a ``_CudaGraphRunner``."""
     if cuda_graphs and example_inputs and example_inputs[0].is_cuda:
-        try:
-            return _CudaGraphRunner(fn, example_inputs)
-        except Exception as exc:  # noqa: BLE001 - the compiled code still runs, launched kernel by kernel
-            log.warning("[HotPath] a compiled graph (%d inputs) could not be captured as a CUDA graph (%s: %s); "
-                        "it runs compiled without one", len(example_inputs), type(exc).__name__, exc)
+        return _captured(fn, example_inputs)
+    return fn
+
+
+def _captured(fn: Callable, example_inputs: list) -> Callable:
+    """``fn`` captured as a CUDA graph for these inputs' sizes (``fn`` itself when capture fails)."""
+    try:
+        return _CudaGraphRunner(fn, example_inputs)
+    except Exception as exc:  # noqa: BLE001 - the compiled code still runs, launched kernel by kernel
+        log.warning("[HotPath] a compiled graph (%d inputs) could not be captured as a CUDA graph (%s: %s); "
+                    "it runs compiled without one", len(example_inputs), type(exc).__name__, exc)
     return fn
 
 
@@ -359,16 +369,35 @@ class _CudaGraphRunner:
 
 
 class _SymbolicGraphs:
-    """A pattern's graphs compiled with symbolic sizes (at most MAX_SYMBOLIC_GRAPHS), each with its guards."""
+    """A pattern's graphs compiled with symbolic sizes (at most MAX_SYMBOLIC_GRAPHS), each with its guards.
 
-    __slots__ = ("graphs",)
+    With ``capture`` (a CUDA worker), each size the pattern runs at is captured as a CUDA graph of
+    the graph whose guards it passes, up to MAX_CUDA_GRAPH_SIZES sizes; a size seen before goes
+    straight to its capture, without evaluating the guards again.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("graphs", "captured", "capture")
+
+    def __init__(self, capture: Callable | None = None) -> None:
         self.graphs: list = []   # (guard code or None, shape env, call)
+        # the inputs' sizes, strides and offsets -> a capture of the call they take (None: no capture)
+        self.captured: dict | None = {} if capture is not None else None
+        self.capture = capture
 
     def find(self, inputs: list) -> Callable | None:
+        captured = self.captured
+        if captured is not None:
+            key = tuple([(t.shape, t.stride(), t.storage_offset()) for t in inputs])
+            fn = captured.get(key)
+            if fn is not None:
+                return fn
         for code, shape_env, fn in self.graphs:
             if code is None or shape_env.evaluate_guards_expression(code, inputs):
+                if captured is not None and len(captured) < MAX_CUDA_GRAPH_SIZES:
+                    fn = captured[key] = self.capture(fn, inputs)
+                    if len(captured) == MAX_CUDA_GRAPH_SIZES:
+                        log.warning("[HotPath] a pattern with symbolic sizes now has CUDA graphs for %d sizes; "
+                                    "its other sizes run compiled without one", MAX_CUDA_GRAPH_SIZES)
                 return fn
         return None
 
@@ -396,6 +425,8 @@ class Engine:
         self.compile_failures = 0
         self.mismatches = 0   # compiled graphs whose first run differed from eager execution
         self.aot = None       # gt.worker.aot_graphs.AotGraphs: graphs built ahead of time (the worker sets it)
+        # How a symbolic pattern's graph is captured per size (None: not captured; see _SymbolicGraphs).
+        self.capture = _captured if cuda_graphs and self.device.type == "cuda" else None
 
     # -- eager -------------------------------------------------------------
     def _run_eager(self, operations: list, tensors: dict, batch: Batch | None) -> dict:
@@ -459,7 +490,7 @@ class Engine:
         fn = entry = self._cache.get(batch.key)
         inputs = self._inputs(operations, tensors, batch)
         if batch.dynamic is not None:
-            entry = entry if isinstance(entry, _SymbolicGraphs) else _SymbolicGraphs()
+            entry = entry if isinstance(entry, _SymbolicGraphs) else _SymbolicGraphs(self.capture)
             fn = entry.find(inputs)
             if fn is None and len(entry.graphs) >= MAX_SYMBOLIC_GRAPHS:
                 return None    # sizes none of the pattern's graphs takes: eager
