@@ -215,7 +215,7 @@ def test_cuda_training_replays_graphs_and_matches_torch(use_worker, twins, rng):
 
 @cuda_only
 def test_cuda_batches_of_varying_size_replay_one_graph_per_size_and_match_torch(use_worker):
-    sizes = [16, 16, 16, 5] * 6                 # epochs of 53 samples in batches of 16
+    sizes = [16, 16, 16, 5] * 10                # epochs of 53 samples in batches of 16
     want = _train_sizes(torch, twin, sizes)
     w = use_worker(auto_compile=True, threshold=3, batch_size=1024, device=DEVICE)
     got = _train_sizes(gt, gt.from_numpy, sizes)

@@ -43,6 +43,7 @@ MAX_SYMBOLIC_GRAPHS = 4
 # Sizes per symbolic pattern captured as CUDA graphs, one graph per size (each holds copies of its
 # inputs and its outputs' memory); other sizes run the compiled code without a CUDA graph.
 MAX_CUDA_GRAPH_SIZES = 8
+_SEEN_SIZES_LIMIT = 1024   # sizes remembered as met once, per symbolic pattern (for the above)
 _SCALAR_CACHE_LIMIT = 4096
 # Calls of a CUDA graph that look for its outputs fed back as inputs (see _CudaGraphRunner).
 _FEEDBACK_TRIES = 64
@@ -171,8 +172,8 @@ def _compile_symbolic(gm: torch.fx.GraphModule, example_inputs: list, dynamic: t
 
     The guards are what the generated code assumes of the sizes (a dim of size 1
     traced as 1, two dims equal, a size at least 2); inputs that break them need
-    another graph.  On CUDA, each size it runs at is captured as a CUDA graph of its own
-    (``_SymbolicGraphs``), from the second run at that size.
+    another graph.  On CUDA, sizes it runs at more than once are captured as CUDA graphs of
+    their own (``_SymbolicGraphs``).
     """
     fn, shape_env, fake_inputs = _inductor(gm, example_inputs, dynamic)
     # Static sizes and strides too: the pattern keeps only the stride order of an input
@@ -371,20 +372,22 @@ class _CudaGraphRunner:
 class _SymbolicGraphs:
     """A pattern's graphs compiled with symbolic sizes (at most MAX_SYMBOLIC_GRAPHS), each with its guards.
 
-    With ``capture`` (a CUDA worker), each size the pattern runs at is captured as a CUDA graph of
-    the graph whose guards it passes, up to MAX_CUDA_GRAPH_SIZES sizes; a size seen before goes
-    straight to its capture, without evaluating the guards again.
+    With ``capture`` (a CUDA worker), sizes the pattern runs at again are captured as CUDA graphs
+    of the graph whose guards they pass, up to MAX_CUDA_GRAPH_SIZES sizes (a size met once, as
+    in a loop of random batch sizes, is not worth a capture); a captured size goes straight to
+    its capture, without evaluating the guards.
     """
 
-    __slots__ = ("graphs", "captured", "capture")
+    __slots__ = ("graphs", "capture", "captured", "seen")
 
     def __init__(self, capture: Callable | None = None) -> None:
         self.graphs: list = []   # (guard code or None, shape env, call)
+        self.capture = capture
         # the inputs' sizes, strides and offsets -> a capture of the call they take (None: no capture)
         self.captured: dict | None = {} if capture is not None else None
-        self.capture = capture
+        self.seen: set = set()   # sizes met once (as captured's keys)
 
-    def find(self, inputs: list) -> Callable | None:
+    def find(self, inputs: list, batch: Batch) -> Callable | None:
         captured = self.captured
         if captured is not None:
             key = tuple([(t.shape, t.stride(), t.storage_offset()) for t in inputs])
@@ -394,10 +397,17 @@ class _SymbolicGraphs:
         for code, shape_env, fn in self.graphs:
             if code is None or shape_env.evaluate_guards_expression(code, inputs):
                 if captured is not None and len(captured) < MAX_CUDA_GRAPH_SIZES:
-                    fn = captured[key] = self.capture(fn, inputs)
-                    if len(captured) == MAX_CUDA_GRAPH_SIZES:
-                        log.warning("[HotPath] a pattern with symbolic sizes now has CUDA graphs for %d sizes; "
-                                    "its other sizes run compiled without one", MAX_CUDA_GRAPH_SIZES)
+                    if key in self.seen:
+                        t0 = time.perf_counter()
+                        fn = captured[key] = self.capture(fn, inputs)
+                        batch.compile_seconds = time.perf_counter() - t0   # not this run's time
+                        self.seen.discard(key)
+                        if len(captured) == MAX_CUDA_GRAPH_SIZES:
+                            self.seen.clear()
+                            log.warning("[HotPath] a pattern with symbolic sizes now has CUDA graphs for %d "
+                                        "sizes; its other sizes run compiled without one", MAX_CUDA_GRAPH_SIZES)
+                    elif len(self.seen) < _SEEN_SIZES_LIMIT:
+                        self.seen.add(key)
                 return fn
         return None
 
@@ -491,7 +501,7 @@ class Engine:
         inputs = self._inputs(operations, tensors, batch)
         if batch.dynamic is not None:
             entry = entry if isinstance(entry, _SymbolicGraphs) else _SymbolicGraphs(self.capture)
-            fn = entry.find(inputs)
+            fn = entry.find(inputs, batch)
             if fn is None and len(entry.graphs) >= MAX_SYMBOLIC_GRAPHS:
                 return None    # sizes none of the pattern's graphs takes: eager
         expected = None
