@@ -10,7 +10,9 @@ Prints, per run: the step of the first compiled step, GT's compile seconds, the
 wall time of the first 100 steps, the steady state (median ms/step of the last
 half) and the first 100 steps against 100 steady steps; and the break-even step
 of the second run against PyTorch eager (its cumulative time no longer behind).
-Models: tiny (16x4 -> 8 -> 1), medium (256x128 -> 256 -> 256 -> 1), Tanh MLPs.
+Models: tiny (16x4 -> 8 -> 1), medium (256x128 -> 256 -> 256 -> 1), Tanh MLPs; transformer
+(bench_mlp.py's: one causal TransformerEncoderLayer, d_model 64, 4 heads, batch 8 x 16 tokens,
+and a linear head).
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ import numpy as np
 
 MODELS = {"tiny": (16, 4, (8,)), "medium": (256, 128, (256, 256))}
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_mlp import LAYER_MODELS  # noqa: E402 - benchmarks/ is not a package
 
 
 def child(lib_name: str, model_name: str, steps: int, threads: int) -> None:
@@ -36,16 +40,20 @@ def child(lib_name: str, model_name: str, steps: int, threads: int) -> None:
         import gt as lib
     else:
         lib = torch
-    batch, n_in, hidden = MODELS[model_name]
     lib.manual_seed(0)
     rng = np.random.default_rng(0)
-    x = lib.tensor(rng.standard_normal((batch, n_in)).astype(np.float32))
-    y = lib.tensor(rng.standard_normal((batch, 1)).astype(np.float32))
-    layers, prev = [], n_in
-    for h in hidden:
-        layers += [lib.nn.Linear(prev, h), lib.nn.Tanh()]
-        prev = h
-    model = lib.nn.Sequential(*layers, lib.nn.Linear(prev, 1))
+    if model_name in LAYER_MODELS:
+        model, x_shape, y_shape, forward = LAYER_MODELS[model_name](lib.nn, None)
+    else:
+        batch, n_in, hidden = MODELS[model_name]
+        x_shape, y_shape = (batch, n_in), (batch, 1)
+        layers, prev = [], n_in
+        for h in hidden:
+            layers += [lib.nn.Linear(prev, h), lib.nn.Tanh()]
+            prev = h
+        model = forward = lib.nn.Sequential(*layers, lib.nn.Linear(prev, 1))
+    x = lib.tensor(rng.standard_normal(x_shape).astype(np.float32))
+    y = lib.tensor(rng.standard_normal(y_shape).astype(np.float32))
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = lib.nn.MSELoss()
     worker = lib.debug.get_worker() if lib_name == "gt" else None
@@ -53,7 +61,7 @@ def child(lib_name: str, model_name: str, steps: int, threads: int) -> None:
     start = time.perf_counter()
     for step in range(steps):
         opt.zero_grad()
-        loss = loss_fn(model(x), y)
+        loss = loss_fn(forward(x), y)
         loss.backward()
         opt.step()
         loss.item()
@@ -104,7 +112,7 @@ def main() -> None:
                        PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
             env.pop("TORCHINDUCTOR_CACHE_DIR", None)
             common = [model_name, str(args.steps), str(args.threads)]
-            print(f"{model_name} MLP, {args.steps} steps:")
+            print(f"{model_name}{'' if model_name in LAYER_MODELS else ' MLP'}, {args.steps} steps:")
             first = run(["gt", *common], env)
             t0 = time.perf_counter()
             built = wait_for_builds(cache, 900)
