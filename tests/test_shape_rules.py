@@ -14,7 +14,7 @@ import torch
 
 from gt.ops import OP_FUNCS, OP_NAMES, OP_RULES, OPCODE
 
-F32, F64, F16, I64 = torch.float32, torch.float64, torch.float16, torch.int64
+F32, F64, F16, I64, BOOL = torch.float32, torch.float64, torch.float16, torch.int64, torch.bool
 
 
 def _t(shape, dtype=F32):
@@ -76,6 +76,43 @@ CASES = [
       for which in (0, 1, 2)],
     ("batch_norm_backward", [(8, 4), (8, 4), (4,), (4,)], (False, False, 0.1, 1e-5, 0)),
     ("batch_norm_backward", [(8, 4, 6), (8, 4, 6), (4,), (4,)], (True, True, 0.1, 1e-5, 2)),
+    ("softmax_backward", [(4, 2, 5, 5), (4, 2, 5, 5)], (-1,)),
+    ("log_softmax_backward", [(16, 3), (16, 3)], (1,)),
+    ("log_softmax_backward", [((16, 3), F64), (16, 3)], (1,)),
+    ("masked_fill", [(2, 5, 5), ((5, 5), BOOL)], (float("-inf"),)),
+    ("masked_fill", [(5, 5), ((2, 5, 5), BOOL)], (0.0,)),
+    ("masked_fill", [((5, 5), I64), ((5, 5), BOOL)], (0,)),
+    ("masked_fill", [(5, 5), ((5, 5), F32)], (0.0,)),
+    ("triu", [(4, 5)], (1,)),
+    ("triu", [((2, 4, 5), I64)], (0,)),
+    ("triu", [(5,)], (0,)),
+    ("tril", [(5, 5)], (-1,)),
+    # attention: q, k, v[, mask] (is_causal, scale, enable_gqa); its backward: g first, needs last
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 5)], (False, None, False)),
+    ("attention", [(6, 8), (7, 8), (7, 8)], (True, 0.5, False)),
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 8), ((6, 7), BOOL)], (False, None, False)),
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 8), (2, 1, 6, 7)], (False, None, False)),
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 8), (2, 1, 5, 7)], (False, None, False)),
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 8), ((6, 7), I64)], (False, None, False)),
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 6), (2, 4, 7, 8)], (False, None, False)),
+    ("attention", [(2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 6, 8)], (False, None, False)),
+    ("attention", [(2, 4, 6, 8), (2, 2, 7, 8), (2, 2, 7, 8)], (False, None, True)),
+    ("attention", [((2, 4, 6, 8), F64), (2, 4, 7, 8), (2, 4, 7, 8)], (False, None, False)),
+    ("attention_backward", [(2, 4, 6, 5), (2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 5)],
+     (False, None, False, (True, True, True))),
+    ("attention_backward", [(2, 4, 6, 5), (2, 4, 6, 8), (2, 4, 7, 8), (2, 4, 7, 5)],
+     (True, None, False, (True, False, True))),
+    ("attention_backward", [(2, 6, 8), (2, 6, 8), (2, 7, 8), (2, 7, 8), ((6, 7), BOOL)],
+     (False, None, False, (True, True, True, False))),
+    # layer_norm: x[, weight[, bias]] (normalized_shape, eps); its backward: g first, which last
+    ("layer_norm", [(8, 16, 64), (64,), (64,)], ((64,), 1e-5)),
+    ("layer_norm", [(8, 16, 64)], ((16, 64), 1e-5)),
+    ("layer_norm", [(8, 16, 64), (64,)], ((64,), 1e-5)),
+    ("layer_norm", [(8, 16, 64), (32,), (32,)], ((64,), 1e-5)),
+    ("layer_norm", [(8, 16, 64)], ((32,), 1e-5)),
+    ("layer_norm", [((8, 16, 64), F64), (64,), (64,)], ((64,), 1e-5)),
+    *[("layer_norm_backward", [(8, 16, 64), (8, 16, 64), (64,), (64,)], ((64,), 1e-5, which)) for which in (0, 1, 2)],
+    ("layer_norm_backward", [(8, 16, 64), (8, 16, 64)], ((16, 64), 1e-5, 0)),
 ]
 
 
@@ -106,7 +143,8 @@ def test_rules_answer_for_training_inputs():
     assert {"mse_loss", "mse_loss_backward", "tanh_backward", "sigmoid_backward", "threshold_backward",
             "linear_weight_grad", "gelu", "gelu_backward", "silu", "leaky_relu", "cross_entropy",
             "cross_entropy_backward", "nll_loss", "nll_loss_backward", "batch_norm",
-            "batch_norm_backward"} <= set(answered)
+            "batch_norm_backward", "softmax_backward", "log_softmax_backward", "masked_fill", "triu", "tril", "attention", "attention_backward", "layer_norm",
+            "layer_norm_backward"} <= set(answered)
 
 
 def _error(fn, *args):
@@ -152,10 +190,18 @@ if act == "cnn":   # convolution, BatchNorm, pooling
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
     x = gt.randn(16, 3, 4, 4)
+elif act == "transformer":   # triu (the mask), attention, LayerNorm
+    layer, head = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), nn.Linear(8, 3)
+    mask = nn.Transformer.generate_square_subsequent_mask(5)
+    model = nn.ModuleDict({"layer": layer, "head": head})
+    forward = lambda x: head(layer(x, src_mask=mask, is_causal=True)).mean(dim=1)
+    x = gt.randn(16, 5, 8)
 else:
     A = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[act]
     model = nn.Sequential(nn.Linear(4, 8), A(), nn.Linear(8, 3))
     x = gt.randn(16, 4)
+if act != "transformer":
+    forward = model
 y, loss_fn = (gt.randn(16, 3), nn.MSELoss()) if loss_name == "mse" else (gt.randint(0, 3, (16,)), nn.CrossEntropyLoss())
 opt = gt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt_name == "sgd" else \
     gt.optim.Adam(model.parameters(), lr=0.01)
@@ -163,7 +209,7 @@ before = "torch._dynamo" in sys.modules
 start = time.perf_counter()
 for _ in range(2):
     opt.zero_grad()
-    loss = loss_fn(model(x), y)
+    loss = loss_fn(forward(x), y)
     loss.backward()
     opt.step()
     value = loss.item()
@@ -173,7 +219,8 @@ print(json.dumps({"before": before, "after": "torch._dynamo" in sys.modules, "lo
 
 
 @pytest.mark.parametrize("act,loss,opt", [("tanh", "mse", "sgd"), ("relu", "ce", "adam"), ("sigmoid", "mse", "adam"),
-                                          ("gelu", "ce", "sgd"), ("cnn", "ce", "sgd")])
+                                          ("gelu", "ce", "sgd"), ("cnn", "ce", "sgd"),
+                                          ("transformer", "mse", "adam")])
 def test_first_eager_step_imports_no_dynamo(act, loss, opt):
     env = dict(os.environ, GT_AUTO_COMPILE="0", PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-c", STEP, act, loss, opt], env=env, capture_output=True, text=True,

@@ -45,7 +45,10 @@ def _torch_backward(fn: Callable, tensors: tuple, needs: tuple, g: torch.Tensor)
             return _flat(vjp(_split_like(g, outs)))
         leaves = [t.detach().requires_grad_(n) for t, n in zip(tensors, needs)]
         outs = fn(leaves)
-        return _flat(torch.autograd.grad(outs, [t for t in leaves if t.requires_grad], _split_like(g, outs)))
+        # The gradient of sum(out * g) is exactly g's vector-Jacobian product; torch.autograd.grad
+        # given g itself would import sympy (its grad_outputs check): most of a cold first step.
+        seed = sum((out * part).sum() for out, part in zip(outs, _split_like(g, outs)))
+        return _flat(torch.autograd.grad(seed, [t for t in leaves if t.requires_grad]))
 
 
 def _split_like(g: torch.Tensor, outs: tuple) -> tuple:

@@ -14,6 +14,8 @@ in kernel order.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -29,6 +31,72 @@ def like(i: int):
         t = inputs[i]
         return (t.shape, t.dtype) if _floating_as(inputs, t.dtype) else None
     return rule
+
+
+def triangle(inputs: tuple, params: tuple):
+    """``triu``/``tril`` of a matrix (or a batch of them): the input's shape and dtype."""
+    t = inputs[0]
+    return (t.shape, t.dtype) if len(t.shape) >= 2 else None
+
+
+def layer_norm(inputs: tuple, params: tuple):
+    """``(x[, weight[, bias]])`` of one floating dtype, normalized over x's last dims, which
+    weight and bias have: x's shape and dtype."""
+    x, shape = inputs[0], tuple(params[0])
+    if (not _floating_as(inputs, x.dtype) or not 1 <= len(shape) <= len(x.shape)
+            or tuple(x.shape[-len(shape):]) != shape or any(tuple(t.shape) != shape for t in inputs[1:])):
+        return None
+    return x.shape, x.dtype
+
+
+def layer_norm_backward(inputs: tuple, params: tuple):
+    """``(g, x[, weight[, bias]])`` as ``layer_norm`` answers for, g of x's shape: the shape of
+    input ``which`` of layer_norm (0: x, 1: weight, 2: bias)."""
+    g, x, which = inputs[0], inputs[1], params[-1]
+    if layer_norm(inputs[1:], params) is None or g.dtype != x.dtype or g.shape != x.shape or which >= len(inputs) - 1:
+        return None
+    return inputs[1 + which].shape, x.dtype
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    return len(shape) <= len(target) and all(m in (1, t) for m, t in zip(reversed(shape), reversed(target)))
+
+
+def masked_fill(inputs: tuple, params: tuple):
+    """A floating x and a bool mask that broadcasts to x's shape: x's shape and dtype."""
+    x, mask = inputs
+    return ((x.shape, x.dtype) if x.dtype.is_floating_point and mask.dtype == torch.bool
+            and _broadcasts_to(tuple(mask.shape), tuple(x.shape)) else None)
+
+
+def attention(inputs: tuple, params: tuple):
+    """``(q, k, v[, mask])`` of one floating dtype, q (..., L, E), k (..., S, E), v (..., S, Ev) with
+    equal leading dims, a mask (bool or q's dtype) that broadcasts to (..., L, S) and no causal
+    flag beside it, no grouped-query heads: (..., L, Ev)."""
+    q, k, v = inputs[:3]
+    is_causal, _, enable_gqa = params
+    if (enable_gqa or not _floating_as(inputs[:3], q.dtype) or len(q.shape) < 2
+            or not len(q.shape) == len(k.shape) == len(v.shape)
+            or q.shape[:-2] != k.shape[:-2] or k.shape[:-1] != v.shape[:-1] or q.shape[-1] != k.shape[-1]):
+        return None
+    if len(inputs) > 3:
+        mask = inputs[3]
+        if (is_causal or mask.dtype not in (torch.bool, q.dtype)
+                or not _broadcasts_to(tuple(mask.shape), (*q.shape[:-1], k.shape[-2]))):
+            return None
+    return (*q.shape[:-1], v.shape[-1]), q.dtype
+
+
+def attention_backward(inputs: tuple, params: tuple):
+    """``(g, q, k, v[, mask])``, what ``attention`` answers for: the needed inputs' gradients
+    flattened into one vector (of q's dtype)."""
+    g, tensors, needs = inputs[0], inputs[1:], params[-1]
+    if attention(tensors, params[:-1]) is None or g.dtype != tensors[0].dtype:
+        return None
+    needed = [t for t, n in zip(tensors, needs) if n]
+    if not needed or any(t.dtype != g.dtype for t in needed):
+        return None
+    return (sum(math.prod(t.shape) for t in needed),), g.dtype
 
 
 def pointwise_loss(inputs: tuple, params: tuple):
