@@ -151,17 +151,34 @@ def test_a_size_in_an_ops_params_is_symbolic_with_the_input_dim_it_equals(use_wo
     assert stats["compilation"]["compile_failures"] == 0
 
 
-def test_a_param_that_is_no_input_size_keeps_a_pattern_per_value(use_worker, rng):
-    """``reshape(2 n, 3)``: 2 n is no input's size, so each n is its own exact pattern."""
+def test_a_param_that_is_a_multiple_of_a_size_plus_a_constant_follows_it(use_worker, rng):
+    """``reshape(6 n)`` and ``reshape(6 n - 1)`` are ``c * n + o`` of the input's dim 0; the
+    slice ``1:`` and the index -1 travel as written: one symbolic graph for every n."""
     w = use_worker(batch_size=1024, auto_compile=True, threshold=1)
-    for n in [2, 2, 2, 3, 3, 3, 4]:
+    for n in [2, 2, 3, 3, 4, 5, 3, 6, 7]:
         x = rng.standard_normal((n, 6)).astype(np.float32)
         with gt.no_grad():
-            got = (gt.from_numpy(x) + 1.0).reshape(2 * n, 3).numpy()
-        np.testing.assert_allclose(got, (x + 1).reshape(2 * n, 3), rtol=1e-6)
+            got = ((gt.from_numpy(x) + 1.0).reshape(6 * n)[1:].reshape(6 * n - 1) * 2.0)[-1:].numpy()
+        np.testing.assert_allclose(got, ((x + 1).reshape(6 * n)[1:] * 2)[-1:], rtol=1e-6, err_msg=f"size {n}")
     stats = w.get_stats()
-    assert stats["hotpath"]["symbolic_patterns"] == 0
-    assert (stats["compilation"]["cache_misses"], stats["compilation"]["cache_hits"]) == (2, 2)   # n = 2, 3
+    assert stats["hotpath"]["symbolic_patterns"] == 1
+    assert stats["compilation"]["compile_failures"] == 0
+    # n = 2 (its exact pattern, hot at once), then one symbolic graph for 3 and every later size
+    assert stats["compilation"]["cache_misses"] == 2 and stats["compilation"]["cache_hits"] >= 4
+
+
+def test_a_param_that_is_no_such_function_of_a_size_keeps_a_pattern_per_value(use_worker, rng):
+    """``reshape(n * n)``: 4 -> 9 fits 5 n - 6 for n = 2 -> 3, which n = 4 (16) breaks: that
+    batch is no member of the symbolic pattern (its own exact one), never computed with 14."""
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=1)
+    for n in [2, 2, 3, 3, 4, 4, 3]:
+        x = rng.standard_normal((n, n)).astype(np.float32)
+        with gt.no_grad():
+            got = (gt.from_numpy(x) + 1.0).reshape(n * n).numpy()
+        np.testing.assert_allclose(got, (x + 1).reshape(n * n), rtol=1e-6, err_msg=f"size {n}")
+    stats = w.get_stats()
+    assert stats["compilation"]["compile_failures"] == 0
+    assert stats["compilation"]["cache_misses"] == 3    # n = 2; 3 (symbolic, 5 n - 6); 4 exact
 
 
 def test_variable_sequence_lengths_keep_one_graph_per_step(use_worker, symbolic):
@@ -194,3 +211,41 @@ def test_variable_sequence_lengths_keep_one_graph_per_step(use_worker, symbolic)
     assert stats["hotpath"]["cycle_period"] == 3 and len(symbolic) == 1   # one graph: the whole step
     assert stats["compilation"]["cache_misses"] == 1
     assert stats["hotpath"]["hot_batches_executed"] >= 15
+
+
+@pytest.mark.parametrize("layer", ["attention", "lstm"])
+def test_variable_sequence_lengths_through_attention_or_an_lstm_keep_one_graph_per_step(use_worker, symbolic, layer):
+    """A causal encoder layer (attention, LayerNorm, its reshapes to batch x length x features)
+    or an LSTM, read at the last position (``[:, -1]``): the whole step is one symbolic graph
+    at every length, with torch's numbers."""
+    lengths = np.random.default_rng(4).integers(3, 12, size=24)
+
+    def train(lib, tensor):
+        lib.manual_seed(0)
+        if layer == "attention":
+            body = lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        else:
+            body = lib.nn.LSTM(8, 8, batch_first=True)
+        head = lib.nn.Linear(8, 1)
+        opt = lib.optim.SGD([*body.parameters(), *head.parameters()], lr=0.05, momentum=0.9)
+        data = np.random.default_rng(5)
+        losses = []
+        for t in lengths:
+            x = tensor(data.standard_normal((3, t, 8)).astype(np.float32))
+            y = tensor(data.standard_normal((3, 1)).astype(np.float32))
+            opt.zero_grad()
+            out = body(x, is_causal=True, src_mask=lib.nn.Transformer.generate_square_subsequent_mask(int(t))) \
+                if layer == "attention" else body(x)[0]
+            loss = lib.nn.functional.mse_loss(head(out[:, -1]), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
+
+    want = train(torch, torch.from_numpy)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=3)
+    np.testing.assert_allclose(train(gt, gt.from_numpy), want, rtol=1e-5, atol=1e-6)
+    stats = w.get_stats()
+    assert stats["hotpath"]["cycle_period"] == 3 and stats["compilation"]["compile_failures"] == 0
+    assert len(symbolic) == 1 and stats["compilation"]["cache_misses"] <= 3
+    assert stats["hotpath"]["hot_batches_executed"] >= 12

@@ -221,7 +221,9 @@ def _index_name(key, norm: tuple, shape: tuple) -> str:
         if k is None:
             name = "unsqueeze"
         elif type(k) is tuple:
-            if k[0] is not None and not (k[0] == 0 and k[1] >= shape[dim] and k[2] == 1):
+            start, stop, step = k
+            if not ((start is None or start == 0 or start <= -shape[dim])
+                    and (stop is None or stop >= shape[dim]) and step in (None, 1)):
                 name = "slice"
             dim += 1
         elif k != "...":

@@ -151,9 +151,18 @@ def size_args(size: tuple) -> tuple:
     return tuple(size)
 
 
+def _as_int(v):
+    """A slice bound as a plain int (an object with ``__index__``, a numpy int), or None."""
+    return v if v is None or type(v) is int else v.__index__()
+
+
 def index_shape(shape: tuple, key) -> tuple:
     """Result shape of basic indexing (ints, slices with positive steps, None, ``...``) and
-    the hashable key the worker rebuilds; index tensors take ``gt.client.indexing``'s path."""
+    the hashable key the worker rebuilds; index tensors take ``gt.client.indexing``'s path.
+
+    The key keeps ints and slice bounds as written (``-1``, ``:``), not resolved against the
+    size: the same code at another size sends the same key, so a loop whose sizes vary keeps
+    one pattern (``x[:, -1]`` of a sequence of any length)."""
     if not isinstance(key, tuple):
         key = (key,)
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
@@ -185,14 +194,13 @@ def index_shape(shape: tuple, key) -> tuple:
             n = shape[dim]
             if k < -n or k >= n:
                 raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
-            norm.append(k % n)
+            norm.append(k)
             dim += 1
         elif isinstance(k, slice):
             if k.step is not None and k.step <= 0:
                 raise ValueError("step must be greater than zero")
-            start, stop, step = k.indices(shape[dim])
-            out.append(len(range(start, stop, step)))
-            norm.append((start, stop, step))
+            out.append(len(range(*k.indices(shape[dim]))))
+            norm.append((_as_int(k.start), _as_int(k.stop), _as_int(k.step)))
             dim += 1
     out.extend(shape[dim:])
     return tuple(out), tuple(norm)

@@ -19,13 +19,13 @@ function is captured once into a CUDA graph and replayed (``_CudaGraphRunner``;
 from __future__ import annotations
 
 import logging
+import operator
 import struct
 import sys
 import time
 import weakref
 from collections import OrderedDict
 from itertools import count
-from operator import itemgetter
 from typing import Any, Callable
 
 import torch
@@ -86,11 +86,11 @@ class Operation(tuple):
             raise ValueError(f"unknown operation {op_name!r}") from None
         return tuple.__new__(cls, (opcode, result_id, tuple(input_ids), tuple(params), tuple(scalars)))
 
-    opcode = property(itemgetter(0))
-    result_id = property(itemgetter(1))
-    input_ids = property(itemgetter(2))
-    params = property(itemgetter(3))
-    scalars = property(itemgetter(4))
+    opcode = property(operator.itemgetter(0))
+    result_id = property(operator.itemgetter(1))
+    input_ids = property(operator.itemgetter(2))
+    params = property(operator.itemgetter(3))
+    scalars = property(operator.itemgetter(4))
     op_type = property(lambda self: "compute")
     op_name = property(lambda self: _ops.OP_NAMES[self[0]])
 
@@ -114,7 +114,7 @@ class Batch:
         self.metas = metas
         self.key = key  # the compiled-graph cache key; None: the canonical form itself
         self.dynamic = None     # per external input, the dims compiled as symbolic sizes (None: none)
-        # (op, int position in its params, external input, dim): param ints that are an input's size
+        # (op, int position in its params, external input, dim, c, o): param ints that are c * an input's size + o
         self.sym_params: tuple = ()
         self.compiled = False   # set by the engine: did this run use a compiled graph?
         self.failed = False     # set by the engine: did compiling or running compiled fail?
@@ -474,8 +474,12 @@ class Engine:
         n_scalars = sum(len(op[4]) for op in operations)
         scalar_nodes = iter([graph.placeholder(f"s{k}") for k in range(n_scalars)])
         sizes: dict = {}
-        for i, j, k, d in batch.sym_params:
+        for i, j, k, d, c, o in batch.sym_params:
             size = graph.call_function(torch.ops.aten.sym_size.int, (nodes[batch.ext_ids[k]], d))
+            if c != 1:
+                size = graph.call_function(operator.mul, (size, c))
+            if o:
+                size = graph.call_function(operator.add, (size, o))
             sizes.setdefault(i, {})[j] = size
         for n, (opcode, result_id, input_ids, params, scalars) in enumerate(operations):
             args = [nodes[i] for i in input_ids]

@@ -30,7 +30,8 @@ _META_CODES_LIMIT = 1 << 16
 class _Family:
     """What automatic dynamic knows of one batch structure: the sizes it was first seen with,
     the dims that varied since (per input), its canonical form, and its symbolic params
-    ((op, int position in its params, input, dim) each) with the first params' ints."""
+    ((op, int position in its params, input, dim, c, o) each: the int is c * that size + o)
+    with the first params' ints."""
 
     __slots__ = ("first", "dynamic", "canon", "sym", "ints")
 
@@ -51,6 +52,25 @@ def _param_ints(params) -> list:
         elif isinstance(v, tuple):
             out.extend(_param_ints(v))
     return out
+
+
+def _size_function(first: tuple, sizes: tuple, a: int, b: int) -> tuple | None:
+    """(input, dim, c, o): a dim whose size went from ``first``'s to ``sizes``' while a param int
+    went from a to b, as ``c * size + o`` with whole c != 0 and o (the size itself first; None
+    when no dim fits)."""
+    fit = None
+    for k, (f, n) in enumerate(zip(first, sizes)):
+        for d, (was, now) in enumerate(zip(f, n)):
+            if was == now:
+                continue
+            c, rest = divmod(b - a, now - was)
+            if rest or not c:
+                continue
+            if (c, a - c * was) == (1, 0):
+                return k, d, 1, 0
+            if fit is None:
+                fit = (k, d, c, a - c * was)
+    return fit
 
 
 def _param_class(value):
@@ -166,10 +186,12 @@ class HotPathDetector:
         the engine compiles it once with symbolic sizes (``batch.dynamic``).
 
         A size may also sit in an op's params (an ``expand`` to the sequence length in a
-        backward pass): params whose ints vary with a symbolic dim (the same value as some
-        input's dim, at every size) join the family too; the batch then takes the family's
-        canonical form and the engine computes those ints from the input's size in the graph
-        (``batch.sym_params``).  A batch whose param is not its input's size is no member."""
+        backward pass, a ``reshape`` to batch x length x features, the index -1 made
+        length - 1): params whose ints vary with a symbolic dim (``c * size + o`` of some
+        input's dim, with the same whole c and o at every size) join the family too; the
+        batch then takes the family's canonical form and the engine computes those ints
+        from the input's size in the graph (``batch.sym_params``).  A batch whose param is
+        not that function of its input's size is no member."""
         metas = batch.metas
         if None in metas:
             return
@@ -186,7 +208,7 @@ class HotPathDetector:
                 self._forget()
         first, dynamic = family.first, family.dynamic
         if family.sym:
-            if not all(_param_ints(operations[i][3])[j] == sizes[k][d] for i, j, k, d in family.sym):
+            if not all(_param_ints(operations[i][3])[j] == c * sizes[k][d] + o for i, j, k, d, c, o in family.sym):
                 return
             batch.canon, batch.sym_params = family.canon, family.sym
         if sizes != first:
@@ -218,8 +240,7 @@ class HotPathDetector:
             for j, (a, b) in enumerate(zip(was, _param_ints(op[3]))):
                 if a == b or any(s[:2] == (i, j) for s in sym):
                     continue
-                source = next(((k, d) for k, (f, n) in enumerate(zip(first, sizes)) for d in range(len(n))
-                               if f[d] == a and n[d] == b), None)
+                source = _size_function(first, sizes, a, b)
                 if source is None:   # a structure of its own
                     family = self._sizes[key] = _Family(sizes, batch.canon, operations)
                     return family
