@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import gt
+from gt.ops import OPCODE
 from gt.worker import engine as engine_mod
 from gt.worker import policy as policy_mod
 
@@ -131,6 +132,23 @@ def test_a_symbolic_graphs_guards_refuse_other_strides_and_static_sizes():
     assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 8)[:, :4], w])   # strides (8, 1)
     assert not shape_env.evaluate_guards_expression(code, [other, w.t().contiguous().t()])  # w transposed
     assert not shape_env.evaluate_guards_expression(code, [torch.randn(7, 5), torch.randn(5, 3)])  # static dim
+
+
+def test_a_linear_over_a_sequence_keeps_its_length_symbolic():
+    """torch's linear of a (batch, length, features) input, traced functionalised, reads the
+    length as an int (a guard that it equals the traced one: a graph per length); the engine's
+    graph form keeps it symbolic, with linear's numbers."""
+    graph = torch.fx.Graph()   # as the engine builds graphs: a call of each op's kernel
+    args = [graph.placeholder(name) for name in "xwb"]
+    out = graph.call_function(engine_mod.Engine("cpu").graph_funcs[OPCODE["linear"]], tuple(args))
+    graph.output((graph.call_function(torch.relu, (out,)),))
+    gm = torch.fx.GraphModule(torch.nn.Module(), graph)
+    x, w, b = torch.randn(4, 9, 8), torch.randn(16, 8), torch.randn(16)
+    code, shape_env, fn = engine_mod._compile_symbolic(gm, [x, w, b], (frozenset({1}), frozenset(), frozenset()))
+    for length in (9, 5, 23):
+        x = torch.randn(4, length, 8)
+        assert code is None or shape_env.evaluate_guards_expression(code, [x, w, b]), length
+        torch.testing.assert_close(fn([x, w, b])[0], torch.nn.functional.linear(x, w, b).relu())
 
 
 def test_a_size_in_an_ops_params_is_symbolic_with_the_input_dim_it_equals(use_worker, rng):

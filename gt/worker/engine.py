@@ -122,6 +122,17 @@ class Batch:
         self.compile_seconds = 0.0  # set by the engine when this run compiled the pattern
 
 
+def _traced_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``linear`` as graphs trace it: under ``torch.func.functionalize`` torch's linear reads a
+    3-D or larger input's sizes as ints, which fixes a symbolic sequence length (a guard that
+    the length equals the traced one); matmul keeps it symbolic.  Inductor lowers both to one
+    matrix product plus the bias, and a graph's first run is checked against eager's linear."""
+    if x.dim() <= 2:
+        return torch.nn.functional.linear(x, w, bias)
+    out = torch.matmul(x, w.t())
+    return out if bias is None else out + bias
+
+
 def _on_device(fn: Callable, device: torch.device) -> Callable:
     """``fn`` with ``device=`` bound (a named function, as torch.fx wants)."""
     def on_device(*args):
@@ -424,9 +435,11 @@ class Engine:
         for name in _ops.DEVICE_OPS:
             code = _ops.OPCODE[name]
             funcs[code] = _on_device(funcs[code], self.device)
-        # Graphs trace the kernels themselves; eager runs check index ranges on CUDA first (gt.worker.checks).
+        # Eager runs check index ranges on CUDA first (gt.worker.checks); graphs trace the
+        # kernels themselves, but linear in a form that keeps a batched input's sizes symbolic.
+        self.funcs = _checks.wrap(tuple(funcs), self.device)
+        funcs[_ops.OPCODE["linear"]] = _traced_linear
         self.graph_funcs = tuple(funcs)
-        self.funcs = _checks.wrap(self.graph_funcs, self.device)
         self._cache: OrderedDict = OrderedDict()
         self._scalars: dict = {}
         self.cache_hits = 0
