@@ -1,10 +1,12 @@
 """Training steps whose shapes vary: GT auto-compile against torch eager and torch.compile(dynamic=True).
 
-    python benchmarks/bench_shapes.py [--steps N] [--warmup W] [--cases batch,seq] [--threads T] [--device D]
+    python benchmarks/bench_shapes.py [--steps N] [--warmup W] [--cases batch,seq,attn] [--threads T] [--device D]
 
 Cases: ``batch``: an MLP (32 -> 64 -> 1, Tanh) whose batch size is drawn at random
 from 8 to 64 every step; ``seq``: an embedding (1000 x 32), mean over the sequence,
-then a linear layer, with sequence lengths drawn from 5 to 50 (batch 16).  Each
+then a linear layer, with sequence lengths drawn from 5 to 50 (batch 16); ``attn``: a
+transformer encoder layer (d_model 32, 4 heads), mean over the sequence,
+and a linear layer, lengths from 5 to 50 (batch 16).  Each
 step: zero_grad, forward, MSE loss, backward, SGD with momentum, the loss read.
 Prints, for GT (GT_AUTO_COMPILE=1, no persistent cache): compiled graphs (goal:
 at most 3), the share of steps after ``--warmup`` that ran entirely compiled (goal:
@@ -41,6 +43,19 @@ def child(mode: str, case: str, steps: int, threads: int, device: str) -> dict:
         shapes = rng.integers(8, 65, size=steps)
         data = [(rng.standard_normal((n, 32)).astype(np.float32), rng.standard_normal((n, 1)).astype(np.float32))
                 for n in shapes]
+    elif case == "attn":
+        class Encoder(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer = lib.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+                self.out = lib.nn.Linear(32, 1)
+
+            def forward(self, x):
+                return self.out(self.layer(x).mean(dim=1))
+        model = Encoder()
+        shapes = rng.integers(5, 51, size=steps)
+        data = [(rng.standard_normal((16, t, 32)).astype(np.float32), rng.standard_normal((16, 1)).astype(np.float32))
+                for t in shapes]
     else:
         class Pool(lib.nn.Module):
             def __init__(self):
@@ -91,7 +106,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--cases", default="batch,seq")
+    ap.add_argument("--cases", default="batch,seq,attn")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
