@@ -746,6 +746,39 @@ def test_a_graph_computing_wrong_values_is_caught_at_its_first_run(use_worker, m
         assert pattern["state"] == "failed" and f"Batch({pattern['signature'][:6]}:3 ops)" in warnings[0].getMessage()
 
 
+def test_the_check_tests_all_results_at_once_and_never_passes_what_the_per_result_test_refuses():
+    """The first run's check tests every floating result at once (engine._close); what it passes the
+    per-result test (engine._difference) passes too, and anything else (a NaN, an inf, an integer
+    result, a difference near or past the bound) is left to the per-result test."""
+    inf, nan = float("inf"), float("nan")
+    cases = [  # (eager, compiled, passed by the test of all at once)
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0001]), True),
+        (torch.tensor([1e3, 1.0]), torch.tensor([1e3, 1.5]), True),      # within rtol of the largest value
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 5.0]), False),
+        (torch.tensor([1.0, inf]), torch.tensor([1.0, inf]), False),
+        (torch.tensor([1.0, inf]), torch.tensor([1.0, 2.0]), False),
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, inf]), False),
+        (torch.tensor([1.0, nan]), torch.tensor([1.0, nan]), False),
+        (torch.tensor([1, 2]), torch.tensor([1, 2]), False),
+        (torch.zeros(0), torch.zeros(0), False),
+        (torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 2.0 + 1e-6], dtype=torch.float64), False),
+        (torch.tensor([1.0, 2.0], dtype=torch.bfloat16), torch.tensor([1.0, 2.0078125], dtype=torch.bfloat16), True),
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0], dtype=torch.float64), False),
+    ]
+    expected, actual, fast = zip(*cases)
+    close = engine_mod._close(list(actual), list(expected))
+    assert close == list(fast)
+    for ok, a, e in zip(close, actual, expected):
+        assert not ok or engine_mod._difference(a, e) == ""
+    rng = np.random.default_rng(0)
+    for scale in (1e-7, 1e-5, 1e-4, 1e-3, 1e-2):
+        e = [torch.tensor(rng.standard_normal(50).astype(np.float32)) for _ in range(20)]
+        a = [t + torch.tensor(rng.standard_normal(50).astype(np.float32)) * scale for t in e]
+        for ok, x, y in zip(engine_mod._close(a, e), a, e):
+            assert not ok or engine_mod._difference(x, y) == ""
+    assert all(engine_mod._close([t + 1e-7 for t in e], e))
+
+
 def test_a_wrong_graph_in_a_training_step_applies_each_update_once(use_worker, monkeypatch, no_revert):
     """The check runs eagerly on copies of the inputs before the graph runs: the optimizer step (new
     parameters, momentum buffers) is applied once, and training goes on with torch's numbers."""
