@@ -56,6 +56,7 @@ else:
 inductor_imported = "torch._inductor.config" in sys.modules
 dynamo_imported = "torch._dynamo" in sys.modules
 aot_loaded = worker.engine.aot.loaded if worker.engine.aot is not None else None
+aot_verified = worker.engine.aot.verified if worker.engine.aot is not None else None
 stats = gt.debug.get_worker_stats()[worker.worker_id]
 from torch._dynamo.utils import counters  # noqa: E402 - after the run: Inductor's own cache counters
 
@@ -69,4 +70,5 @@ print(json.dumps({
     "inductor_imported": inductor_imported,
     "dynamo_imported": dynamo_imported,
     "aot_loaded": aot_loaded,
+    "aot_verified": aot_verified,
 }))

@@ -465,7 +465,7 @@ class Engine:
             if fn is None and len(entry.graphs) >= MAX_SYMBOLIC_GRAPHS:
                 return None    # sizes none of the pattern's graphs takes: eager
         expected = None
-        loaded = False
+        loaded = verified = False
         if fn is None:
             self.cache_misses += 1
             t0 = time.perf_counter()
@@ -476,7 +476,7 @@ class Engine:
                                                               batch.dynamic))
                         fn = entry.graphs[-1][2]
                     else:
-                        fn = self.aot.load(batch.key) if self.aot is not None else None
+                        fn, verified = self.aot.load(batch.key) if self.aot is not None else (None, False)
                         loaded = fn is not None
                         if loaded:
                             fn = entry = _on_graphs(fn, inputs, self.cuda_graphs)
@@ -494,7 +494,8 @@ class Engine:
             self._cache[batch.key] = entry
             if len(self._cache) > _MANUAL_CACHE_LIMIT and not isinstance(batch.key, int):
                 self._cache.popitem(last=False)
-            if loaded or not any(op[0] in _UNCHECKED_OPS for op in operations):
+            # A library that its builder checked on the inputs its pattern first compiled with is not checked again.
+            if (loaded and not verified) or (not loaded and not any(op[0] in _UNCHECKED_OPS for op in operations)):
                 t0 = time.perf_counter()
                 try:
                     expected = self._run_eager(operations, {i: tensors[i].clone() for i in batch.ext_ids}, batch)
@@ -528,7 +529,7 @@ class Engine:
             return expected
         batch.compiled = True
         if not loaded and self.aot is not None:
-            self.aot.request(batch.key, operations, batch)
+            self.aot.request(batch.key, operations, batch, tensors)
         return results
 
     def _first_difference(self, operations: list, batch: Batch, results: dict, expected: dict) -> str:

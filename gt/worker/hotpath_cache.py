@@ -229,7 +229,8 @@ def bound(root: str, max_bytes: int) -> None:
                 st = os.stat(path)
             except OSError:
                 continue
-            files.append((st.st_mtime, st.st_size, path))
+            # A loaded library's use is its access time (its modification time binds its builder's check).
+            files.append((max(st.st_atime, st.st_mtime), st.st_size, path))
             total += st.st_size
     if total <= max_bytes:
         return
