@@ -604,6 +604,25 @@ def test_intermediates_freed_inside_a_held_cycle_are_not_outputs_of_its_graph(us
     np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
 
 
+def test_a_long_merged_loop_keeps_no_growing_record_of_frees(use_worker, no_revert, monkeypatch):
+    """Frees between batches are kept for the cycle finder's replay of single segments only: while a
+    merged cycle runs they are dropped, so a long loop's worker holds a bounded list of them."""
+    monkeypatch.setattr(engine_mod, "_compile_graph", _graph_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    sizes = []
+    for _ in range(60):
+        with gt.no_grad():
+            y = x * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+        z.sum().item()
+        sizes.append(len(w._gap_frees))
+    assert w.get_stats()["hotpath"]["cycle_period"] == 3
+    assert max(sizes[-30:]) <= 4, sizes
+    np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+
+
 # Building the model leaves an op pending, so the first forward batch differs from
 # the later ones; flushed, it does not, and the forward turns hot before the cycle
 # finder has confirmed the period (step 0's backward differs): it must still not

@@ -6,15 +6,19 @@ loading it imports Inductor and Dynamo and runs ``compile_fx`` (seconds of a sho
 So once a static pattern's graph has compiled and passed its check against eager
 execution, the worker leaves a build job under ``GT_CACHE_DIR/aot/jobs``: the pattern's
 ops (opcodes, params in the wire's MessagePack form, ids), its inputs' dtypes, shapes
-and strides, and the device.  A builder process (``gt.worker.aot_graphs.main``, one
+and strides, the device, and (up to half a job's bound) the inputs' values and scalars
+that the check passed with.  A builder process (``gt.worker.aot_graphs.main``, one
 per cache directory at a time, started by the worker, niced, detached so that it outlives
 a short script) rebuilds the graph from the job and compiles it with AOTInductor into a
-shared library, ``aot/<digest>-<environment>.so`` beside a small JSON description.  A
-later process whose pattern names such a file loads it with ``torch._C._aoti``'s runner
-(a dlopen: about a millisecond, no Inductor, no Dynamo) at the pattern's first compile,
-and its first run is checked against eager execution like any compiled graph; a library
-that does not load or computes other numbers is deleted and the pattern compiles with
-Inductor as usual.
+shared library, runs it on the recorded values against eager execution (a library that
+computes other numbers is not kept) and writes it as ``aot/<digest>-<environment>.so``
+beside a small JSON description, "verified" with the file's modification time when it
+was checked.  A later process whose pattern names such a file loads it with
+``torch._C._aoti``'s runner (a dlopen: about a millisecond, no Inductor, no Dynamo) at
+the pattern's first compile; unless the description says the builder checked that very
+file (its modification time unchanged: a load sets only the access time), its first run
+is checked against eager execution like any compiled graph.  A library that does not
+load or computes other numbers is deleted and the pattern compiles with Inductor as usual.
 
 Trust is Inductor's own: its cache also loads the shared libraries it finds in its
 directory.  The description repeats the pattern, the environment hash and the library's

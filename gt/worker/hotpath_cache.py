@@ -6,7 +6,8 @@ Under ``GT_CACHE_DIR`` (default ``~/.cache/gt``; empty: off):
   policy's record of the pattern: its state (hot, compiled, failed, reverted),
   the cycle it belongs to, its best eager and compiled times and the evidence
   of a revert.  A second process that sees a pattern known compiled compiles it
-  at its first sight; a known cycle is merged after one round; a reverted
+  at its first sight; a known cycle is merged from the first sight of its first
+  segment (the worker holds it with the next ones); a reverted
   pattern stays eager until its re-examination is due.
 - ``inductor/``: Inductor's own caches (``TORCHINDUCTOR_CACHE_DIR``, its FX graph
   cache), unless the variable is set: a second process loads the generated code

@@ -352,6 +352,8 @@ class Worker:
                     self._eager_keys.add(key)
                     hot = False
                 if merged:
+                    if self._gap_frees:    # replayed for segments run one by one only (_cycle_start)
+                        self._gap_frees.clear()
                     self.stats["merged_batches"] += 1
                     compile_it = self._merged_compiles(key, hot, held) and n >= 2
                 else:
@@ -441,7 +443,8 @@ class Worker:
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
         if period == 1 or force_compile or self.batch_size == 1:
             return hot
-        # A cycle merged in an earlier run (the persistent cache) is merged after one round.
+        # A cycle merged in an earlier run (the persistent cache) whose first segment was not held at its
+        # first sight (_opens_known_cycle) is merged after one round.
         known = self.policy.known_cycle([seg[0] for seg in recent])
         if not (period or known):
             return hot and not self._cycle_may_form()
