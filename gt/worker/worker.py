@@ -359,7 +359,7 @@ class Worker:
                 else:
                     if n >= 2 and force_compile and not hot:
                         hot = self.policy.promote(key)
-                    elif not eager and self._opens_known_cycle(key):
+                    elif not (eager or force_compile) and self._opens_known_cycle(key):
                         return True
                     compile_it = self._observe_segment(batch, hot, force_compile) and n >= 2
                 compile_it = compile_it and self.policy.run_compiled(key)
