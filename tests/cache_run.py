@@ -1,7 +1,8 @@
 """One run of a small training script, for the persistent hot-path cache's tests (a fresh process each).
 
 ``python cache_run.py WORKLOAD STEPS COMPILER``: WORKLOAD ``mlp`` (forward, backward, SGD
-update: a cycle of three batches) or ``tiny`` (``(x * 2.0 + 1.0).exp()`` under no_grad);
+update with momentum: a cycle of three batches), ``mlp_plain`` (the same, SGD without momentum:
+another update batch) or ``tiny`` (``(x * 2.0 + 1.0).exp()`` under no_grad);
 COMPILER ``inductor``, ``graph`` (the fx graph run as it is: no Inductor and no revert, for
 tests about the worker) or ``slow`` (the fx graph, 20 ms a call: a pattern that does not pay).  Prints one
 JSON line: the losses, the step of the first compiled batch, the worker's stats and the
@@ -32,10 +33,10 @@ if compiler == "graph":
 worker = gt.debug.get_worker()
 gt.manual_seed(0)
 losses, first_compiled = [], None
-if workload == "mlp":
+if workload in ("mlp", "mlp_plain"):
     X, Y = gt.randn(16, 4), gt.randn(16, 1)
     model = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.Tanh(), gt.nn.Linear(8, 1))
-    opt = gt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    opt = gt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9 if workload == "mlp" else 0.0)
     for step in range(steps):
         opt.zero_grad()
         loss = gt.nn.MSELoss()(model(X), Y)
@@ -55,6 +56,7 @@ else:
 inductor_imported = "torch._inductor.config" in sys.modules
 dynamo_imported = "torch._dynamo" in sys.modules
 aot_loaded = worker.engine.aot.loaded if worker.engine.aot is not None else None
+aot_verified = worker.engine.aot.verified if worker.engine.aot is not None else None
 stats = gt.debug.get_worker_stats()[worker.worker_id]
 from torch._dynamo.utils import counters  # noqa: E402 - after the run: Inductor's own cache counters
 
@@ -68,4 +70,5 @@ print(json.dumps({
     "inductor_imported": inductor_imported,
     "dynamo_imported": dynamo_imported,
     "aot_loaded": aot_loaded,
+    "aot_verified": aot_verified,
 }))

@@ -32,6 +32,9 @@ def test_a_second_process_runs_the_library_built_after_the_first(tmp_path):
     assert os.listdir(tmp_path / "aot" / "jobs") == []
     second = _run(tmp_path, workload="tiny", steps=5, compiler="inductor", threshold=3, aot=True)
     assert first["aot_loaded"] == 0 and second["aot_loaded"] == 1
+    # The builder checked the library against eager execution on the inputs the first run compiled
+    # with: the second run does not check it again.
+    assert second["aot_verified"] == 1 and second["compilation"]["compile_seconds"] < 0.5
     # The steady pattern compiles at its first sight (step 1) from the library: neither
     # Inductor nor Dynamo is imported, and nothing is compiled.
     assert second["first_compiled"] == 1
@@ -58,11 +61,11 @@ def _store(tmp_path, library: bytes, size=None):
 def test_a_damaged_library_is_deleted_with_a_warning(tmp_path, logged, damage):
     library = b"\x7fELF garbage" * 100
     aot, name = _store(tmp_path, library, size=len(library) * 2 if damage == "truncated" else None)
-    assert aot.load(1) is None
+    assert aot.load(1) == (None, False)
     reason = "its size is not the one recorded" if damage == "truncated" else "dlopen"
     assert logged.text.count("is not used") == 1 and reason in logged.text
     assert not os.path.exists(os.path.join(aot.dir, name + ".so"))
-    assert aot.load(1) is None and aot.loaded == 0
+    assert aot.load(1) == (None, False) and aot.loaded == 0
 
 
 def test_a_library_whose_first_run_differs_from_eager_is_dropped_for_inductor(monkeypatch):
@@ -72,13 +75,13 @@ def test_a_library_whose_first_run_differs_from_eager_is_dropped_for_inductor(mo
         def __init__(self):
             self.discarded = []
 
-        def load(self, key):
-            return lambda inputs: [torch.zeros(3), torch.zeros(3)]      # wrong numbers
+        def load(self, key):   # not checked by a builder
+            return lambda inputs: [torch.zeros(3), torch.zeros(3)], False      # wrong numbers
 
         def discard(self, key, reason):
             self.discarded.append(reason)
 
-        def request(self, key, operations, batch):
+        def request(self, key, operations, batch, tensors):
             pass
 
     compiled = []
@@ -95,7 +98,7 @@ def test_a_library_whose_first_run_differs_from_eager_is_dropped_for_inductor(mo
     assert "result 0, of op 'mul_scalar': max abs difference 6" in engine.aot.discarded[0]
     assert engine.mismatches == 0 and engine.compile_failures == 0
     assert compiled == []
-    engine.aot.load = lambda key: None
+    engine.aot.load = lambda key: (None, False)
     second = engine.execute_batch(ops, {1: x}, compile=True)
     assert len(compiled) == 1 and torch.allclose(second[3], want)
 
@@ -111,3 +114,63 @@ def test_bad_jobs_are_dropped_with_a_warning_and_the_builder_exits(tmp_path, log
     assert os.listdir(jobs) == [] and not [n for n in os.listdir(tmp_path / "aot") if n.endswith(".so")]
     assert logged.text.count("failed") == 3
     assert "bad name" in logged.text and "bad op" in logged.text
+
+
+def _ops():
+    return [engine_mod.Operation("compute", "mul_scalar", 2, (1,), scalars=(2.0,)),
+            engine_mod.Operation("compute", "exp", 3, (2,))]
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["same", "other numbers"])
+def test_the_builder_checks_its_library_on_the_inputs_recorded_with_the_job(tmp_path, monkeypatch, wrong):
+    """A job records the inputs its pattern's graph passed its check with; the builder runs the library
+    on them against eager execution: a library computing other numbers is not kept, a checked one is
+    described as verified (bound to the file: rewritten, it is checked at its load again), and a
+    later engine runs it without an eager run."""
+    import torch._inductor
+
+    built = []
+
+    def aot_compile(gm, inputs, options):
+        built.append(gm)
+        with open(options["aot_inductor.output_path"], "wb") as f:
+            f.write(b"library")
+        return options["aot_inductor.output_path"]
+
+    class Runner:   # stands in for the library: the graph itself, or other numbers
+        def __init__(self, path, n):
+            self.gm = built[-1]
+
+        def run(self, inputs):
+            return [out + 1.0 for out in self.gm(*inputs)] if wrong else list(self.gm(*inputs))
+
+    monkeypatch.setattr(torch._inductor, "aot_compile", aot_compile)
+    monkeypatch.setattr(torch._C._aoti, "AOTIModelContainerRunnerCpu", Runner)
+    monkeypatch.setattr(AotGraphs, "_start_builder", lambda self: None)
+    monkeypatch.setattr(engine_mod, "_compile_graph", lambda gm, inputs: (lambda args: gm(*args)))
+    cache = PatternCache(str(tmp_path), 16, torch.device("cpu"))
+    engine = engine_mod.Engine("cpu")
+    engine.aot = AotGraphs(cache, lambda key: DIGEST)
+    x = torch.tensor([1.0, 2.0, 3.0])
+    engine.execute_batch(_ops(), {1: x}, compile=True)
+    [name] = os.listdir(engine.aot.jobs)
+    with open(os.path.join(engine.aot.jobs, name), "rb") as f:
+        job = aot_graphs._job_decoder.decode(f.read())
+    assert job.inputs == [x.numpy().tobytes()] and job.scalars == [2.0]
+    if wrong:
+        with pytest.raises(ValueError, match="computes other values than eager execution"):
+            aot_graphs.build(job, engine.aot.dir)
+        assert not [n for n in os.listdir(engine.aot.dir) if n.endswith((".so", ".json"))]
+        return
+    path = aot_graphs.build(job, engine.aot.dir)
+    later = engine_mod.Engine("cpu")
+    later.aot = AotGraphs(cache, lambda key: DIGEST)
+    eager_runs = []
+    monkeypatch.setattr(later, "_run_eager", lambda *args: eager_runs.append(args))
+    y = torch.tensor([0.5, 1.0, 1.5])
+    out = later.execute_batch(_ops(), {1: y}, compile=True)
+    assert torch.allclose(out[3], (y * 2.0).exp()) and eager_runs == [] and later.aot.verified == 1
+    with open(path, "r+b") as f:   # the same size, other bytes
+        f.write(b"LIBRARY")
+    again = AotGraphs(cache, lambda key: DIGEST)
+    assert again.load(1)[1] is False and again.loaded == 1 and again.verified == 0

@@ -604,6 +604,25 @@ def test_intermediates_freed_inside_a_held_cycle_are_not_outputs_of_its_graph(us
     np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
 
 
+def test_a_long_merged_loop_keeps_no_growing_record_of_frees(use_worker, no_revert, monkeypatch):
+    """Frees between batches are kept for the cycle finder's replay of single segments only: while a
+    merged cycle runs they are dropped, so a long loop's worker holds a bounded list of them."""
+    monkeypatch.setattr(engine_mod, "_compile_graph", _graph_compile)
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    x = gt.tensor([1.0, 2.0, 3.0])
+    sizes = []
+    for _ in range(60):
+        with gt.no_grad():
+            y = x * 2.0 + 1.0
+        with gt.no_grad():
+            z = (y - 1.0).exp()
+        z.sum().item()
+        sizes.append(len(w._gap_frees))
+    assert w.get_stats()["hotpath"]["cycle_period"] == 3
+    assert max(sizes[-30:]) <= 4, sizes
+    np.testing.assert_allclose(z.numpy(), np.exp(np.array([1.0, 2.0, 3.0]) * 2), rtol=1e-6)
+
+
 # Building the model leaves an op pending, so the first forward batch differs from
 # the later ones; flushed, it does not, and the forward turns hot before the cycle
 # finder has confirmed the period (step 0's backward differs): it must still not
@@ -744,6 +763,39 @@ def test_a_graph_computing_wrong_values_is_caught_at_its_first_run(use_worker, m
     if "hotpath" in stats:
         [pattern] = [p for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3]
         assert pattern["state"] == "failed" and f"Batch({pattern['signature'][:6]}:3 ops)" in warnings[0].getMessage()
+
+
+def test_the_check_tests_all_results_at_once_and_never_passes_what_the_per_result_test_refuses():
+    """The first run's check tests every floating result at once (engine._close); what it passes the
+    per-result test (engine._difference) passes too, and anything else (a NaN, an inf, an integer
+    result, a difference near or past the bound) is left to the per-result test."""
+    inf, nan = float("inf"), float("nan")
+    cases = [  # (eager, compiled, passed by the test of all at once)
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0001]), True),
+        (torch.tensor([1e3, 1.0]), torch.tensor([1e3, 1.5]), True),      # within rtol of the largest value
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 5.0]), False),
+        (torch.tensor([1.0, inf]), torch.tensor([1.0, inf]), False),
+        (torch.tensor([1.0, inf]), torch.tensor([1.0, 2.0]), False),
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, inf]), False),
+        (torch.tensor([1.0, nan]), torch.tensor([1.0, nan]), False),
+        (torch.tensor([1, 2]), torch.tensor([1, 2]), False),
+        (torch.zeros(0), torch.zeros(0), False),
+        (torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 2.0 + 1e-6], dtype=torch.float64), False),
+        (torch.tensor([1.0, 2.0], dtype=torch.bfloat16), torch.tensor([1.0, 2.0078125], dtype=torch.bfloat16), True),
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0], dtype=torch.float64), False),
+    ]
+    expected, actual, fast = zip(*cases)
+    close = engine_mod._close(list(actual), list(expected))
+    assert close == list(fast)
+    for ok, a, e in zip(close, actual, expected):
+        assert not ok or engine_mod._difference(a, e) == ""
+    rng = np.random.default_rng(0)
+    for scale in (1e-7, 1e-5, 1e-4, 1e-3, 1e-2):
+        e = [torch.tensor(rng.standard_normal(50).astype(np.float32)) for _ in range(20)]
+        a = [t + torch.tensor(rng.standard_normal(50).astype(np.float32)) * scale for t in e]
+        for ok, x, y in zip(engine_mod._close(a, e), a, e):
+            assert not ok or engine_mod._difference(x, y) == ""
+    assert all(engine_mod._close([t + 1e-7 for t in e], e))
 
 
 def test_a_wrong_graph_in_a_training_step_applies_each_update_once(use_worker, monkeypatch, no_revert):

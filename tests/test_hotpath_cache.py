@@ -72,15 +72,39 @@ def _entries(cache_dir):
 def test_a_second_process_compiles_a_known_cycle_from_its_first_round(cache_copy):
     cache, first = cache_copy
     second = _run(cache, steps=6)
-    # Step 0 differs (no gradients yet); step 1 sees the cycle's batches for the first time
-    # (each is looked up at that sight; none was compiled on its own): the cycle is known
-    # after that round, merged and compiled from step 2 on, with no threshold wait.
-    assert second["first_compiled"] == 2
-    assert second["hotpath"]["from_disk"] >= 3 and second["hotpath"]["cycle_period"] == 3
+    # Step 0 differs (no gradients yet); at step 1 the first sight of the cycle's first segment
+    # (its record names the cycle, it first) holds it with the next two: step 1 already runs
+    # as the merged cycle, known compiled, with no threshold wait and no round of segments.
+    assert second["first_compiled"] == 1
+    assert second["log"].count("known from an earlier run starts") == 1
+    assert second["hotpath"]["from_disk"] >= 2 and second["hotpath"]["cycle_period"] == 3
     assert second["graphs"] == first["graphs"][:1]     # the same one graph
     np.testing.assert_allclose(second["losses"], first["losses"][:6], rtol=1e-6)   # compiled == eager
     assert second["log"].count("taken from the cache") == 1
     assert first["log"].count("taken from the cache") == 0
+
+
+def test_a_known_first_segment_followed_by_other_batches_is_learnt_as_a_new_cycle(cache_copy):
+    """The script changed after its first segment (SGD without momentum: another update batch): the
+    cycle held from the first segment's sight is a new merged pattern; it runs eagerly, then compiles
+    at its second sight, as any merged cycle, and the numbers stay torch's."""
+    cache, first = cache_copy
+    second = _run(cache, workload="mlp_plain", steps=6)
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    want = []
+    for _ in range(6):
+        opt.zero_grad()
+        loss = torch.nn.MSELoss()(model(x), y)
+        loss.backward()
+        opt.step()
+        want.append(loss.item())
+    np.testing.assert_allclose(second["losses"], want, rtol=1e-6)
+    assert second["log"].count("known from an earlier run starts") == 1
+    assert second["first_compiled"] == 2 and len(second["graphs"]) == 1 and second["graphs"] != first["graphs"][:1]
+    assert second["hotpath"]["cycle_period"] == 3
 
 
 def test_corrupt_truncated_and_foreign_entries_are_ignored_with_one_warning(cache_copy):
@@ -106,7 +130,7 @@ def test_corrupt_truncated_and_foreign_entries_are_ignored_with_one_warning(cach
     np.testing.assert_allclose(second["losses"], first["losses"], rtol=1e-6)
     assert second["first_compiled"] == first["first_compiled"]   # learnt again as in a first run
     third = _run(cache, steps=4)                                 # ... and written again
-    assert third["hotpath"]["from_disk"] >= 3 and third["first_compiled"] == 2
+    assert third["hotpath"]["from_disk"] >= 2 and third["first_compiled"] == 1
     assert "ignoring" not in third["log"]
 
 
@@ -116,7 +140,7 @@ def test_two_processes_writing_at_once_leave_a_sound_cache(tmp_path):
     np.testing.assert_allclose(results[0]["losses"], results[1]["losses"], rtol=1e-6)
     assert not [p for p in _entries(tmp_path) if not p.endswith(".json") or "tmp" in os.path.basename(p)]
     third = _run(tmp_path, steps=4)
-    assert third["first_compiled"] == 2 and "ignoring" not in third["log"]
+    assert third["first_compiled"] == 1 and "ignoring" not in third["log"]
 
 
 def test_a_pattern_reverted_in_one_run_stays_eager_in_the_next(tmp_path):

@@ -6,15 +6,19 @@ loading it imports Inductor and Dynamo and runs ``compile_fx`` (seconds of a sho
 So once a static pattern's graph has compiled and passed its check against eager
 execution, the worker leaves a build job under ``GT_CACHE_DIR/aot/jobs``: the pattern's
 ops (opcodes, params in the wire's MessagePack form, ids), its inputs' dtypes, shapes
-and strides, and the device.  A builder process (``gt.worker.aot_graphs.main``, one
+and strides, the device, and (up to half a job's bound) the inputs' values and scalars
+that the check passed with.  A builder process (``gt.worker.aot_graphs.main``, one
 per cache directory at a time, started by the worker, niced, detached so that it outlives
 a short script) rebuilds the graph from the job and compiles it with AOTInductor into a
-shared library, ``aot/<digest>-<environment>.so`` beside a small JSON description.  A
-later process whose pattern names such a file loads it with ``torch._C._aoti``'s runner
-(a dlopen: about a millisecond, no Inductor, no Dynamo) at the pattern's first compile,
-and its first run is checked against eager execution like any compiled graph; a library
-that does not load or computes other numbers is deleted and the pattern compiles with
-Inductor as usual.
+shared library, runs it on the recorded values against eager execution (a library that
+computes other numbers is not kept) and writes it as ``aot/<digest>-<environment>.so``
+beside a small JSON description, "verified" with the file's modification time when it
+was checked.  A later process whose pattern names such a file loads it with
+``torch._C._aoti``'s runner (a dlopen: about a millisecond, no Inductor, no Dynamo) at
+the pattern's first compile; unless the description says the builder checked that very
+file (its modification time unchanged: a load sets only the access time), its first run
+is checked against eager execution like any compiled graph.  A library that does not
+load or computes other numbers is deleted and the pattern compiles with Inductor as usual.
 
 Trust is Inductor's own: its cache also loads the shared libraries it finds in its
 directory.  The description repeats the pattern, the environment hash and the library's
@@ -65,6 +69,10 @@ class Job(msgspec.Struct, array_like=True, frozen=True):
     metas: list[tuple[str, list[int], list[int]]]   # per input: dtype name, shape, strides
     ops: list[tuple[int, int, list[int], msgspec.Raw, int]]   # opcode, result, inputs, params (wire form), scalars
     format: int = FORMAT
+    # The values the pattern's graph passed its check with (each input's bytes, row-major; the ops'
+    # scalars), for the builder's own check; empty when too large (the library is checked when loaded).
+    inputs: list[bytes] = []
+    scalars: list[float] = []
 
 
 _job_decoder = msgspec.msgpack.Decoder(Job)
@@ -82,6 +90,7 @@ class AotGraphs:
         self._requested: set = set()
         self._builder: subprocess.Popen | None = None
         self.loaded = 0                 # patterns whose graph came from a library
+        self.verified = 0               # ... of them, checked against eager execution by the builder
         # CPU workers only: torch 2.11 crashed (SIGSEGV) loading a CUDA library or package (module docstring).
         self.available = cache.device.type == "cpu" and hasattr(getattr(torch._C, "_aoti", None),
                                                                 "AOTIModelContainerRunnerCpu")
@@ -94,31 +103,35 @@ class AotGraphs:
                 self._names = set()
         return name + ".so" in self._names
 
-    def load(self, key) -> Callable | None:
-        """The compiled graph of pattern ``key`` from an earlier process's library, or None."""
+    def load(self, key) -> tuple:
+        """The compiled graph of pattern ``key`` from an earlier process's library, and whether the
+        builder checked that very file against eager execution; (None, False) when there is none."""
         digest = self.digest_of(key) if self.available else ""
         if not digest:
-            return None
+            return None, False
         name = self.cache.file_name(digest)
         if not self._listed(name):
-            return None
+            return None, False
         path = os.path.join(self.dir, name + ".so")
         info = read_json(os.path.join(self.dir, name + ".json"))
         try:
             if info.get("format") != FORMAT or info.get("pattern") != digest or info.get("name") != name:
                 raise ValueError("its description is missing or names another pattern")
-            if os.path.getsize(path) != info.get("size"):
+            st = os.stat(path)
+            if st.st_size != info.get("size"):
                 raise ValueError("its size is not the one recorded (a truncated or replaced file)")
             fn = torch._C._aoti.AOTIModelContainerRunnerCpu(path, 1).run
         except Exception as exc:  # noqa: BLE001 - an unusable library: the pattern compiles with Inductor
             self.discard(key, f"{type(exc).__name__}: {exc}")
-            return None
+            return None, False
         self.loaded += 1
-        try:
-            os.utime(path)   # least recently used goes first
+        verified = info.get("verified") == st.st_mtime_ns
+        self.verified += verified
+        try:   # least recently used goes first (the access time; the modification time binds the check)
+            os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
         except OSError:
             pass
-        return fn
+        return fn, verified
 
     def discard(self, key, reason: str) -> None:
         """Pattern ``key``'s library is unusable: delete it (its graph compiles with Inductor, and a new
@@ -134,8 +147,9 @@ class AotGraphs:
         if self._names is not None:
             self._names.discard(name + ".so")
 
-    def request(self, key, operations: list, batch) -> None:
-        """Pattern ``key`` compiled and passed its check: have a library built for later processes."""
+    def request(self, key, operations: list, batch, tensors: dict) -> None:
+        """Pattern ``key`` compiled and passed its check on its inputs in ``tensors``: have a library built
+        for later processes (and checked by the builder on those inputs, if they are small enough)."""
         digest = self.digest_of(key) if self.available else ""
         if not digest or batch.dynamic is not None or None in batch.metas:
             return
@@ -144,9 +158,11 @@ class AotGraphs:
             return
         self._requested.add(name)
         try:
+            inputs, scalars = _values(operations, [tensors[i] for i in batch.ext_ids])
             job = Job(name, digest, str(self.cache.device), list(batch.ext_ids), list(batch.live_ids),
                       [(str(dtype).removeprefix("torch."), shape, stride) for dtype, shape, stride in batch.metas],
-                      [(op[0], op[1], op[2], msgspec.Raw(wire.encode(op[3])), len(op[4])) for op in operations])
+                      [(op[0], op[1], op[2], msgspec.Raw(wire.encode(op[3])), len(op[4])) for op in operations],
+                      inputs=inputs, scalars=scalars)
             os.makedirs(self.jobs, exist_ok=True)
             write_atomic(os.path.join(self.jobs, name + ".job"), wire.encode(job))
         except (OSError, TypeError, msgspec.EncodeError) as exc:
@@ -172,6 +188,16 @@ class AotGraphs:
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             log.debug("[HotPath] the ahead-of-time builder did not start: %s", exc)
+
+
+def _values(operations: list, inputs: list) -> tuple:
+    """(inputs' bytes, scalars) for a job: empty when their bytes pass half a job's bound, or a scalar
+    is no float (the builder's eager run must see the very values)."""
+    scalars = [s for op in operations for s in op[4]]
+    if sum(t.numel() * t.element_size() for t in inputs) > _MAX_JOB_BYTES // 2 or \
+            not all(type(s) is float for s in scalars):
+        return [], []
+    return [t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() for t in inputs], scalars
 
 
 def wait_for_builds(root: str, timeout: float) -> bool:
@@ -200,16 +226,43 @@ def wait_for_builds(root: str, timeout: float) -> bool:
 
 # -- the builder ------------------------------------------------------------------------
 def _operations(job: Job) -> list:
+    """The job's ops, with its scalars (0.0 where it has none)."""
     from gt import ops as _ops
 
     if len(job.ops) > _MAX_JOB_OPS:
         raise ValueError("too many ops")
+    scalars = iter(job.scalars)
     operations = []
     for opcode, result_id, input_ids, params, n_scalars in job.ops:
         if not (0 <= opcode < _ops.NUM_OPCODES and 0 <= n_scalars <= wire.MAX_SCALARS):
             raise ValueError("bad op")
-        operations.append((opcode, result_id, tuple(input_ids), wire.decode_params(params), (0.0,) * n_scalars))
+        operations.append((opcode, result_id, tuple(input_ids), wire.decode_params(params),
+                           tuple(next(scalars, 0.0) for _ in range(n_scalars))))
     return operations
+
+
+def _check(job: Job, operations: list, inputs: list, path: str) -> bool:
+    """Does the library at ``path`` compute what eager execution computes on the job's recorded inputs
+    (as the engine checks a graph's first run)?  False when the job recorded none; raises on a difference."""
+    from gt.worker.engine import Batch, Engine
+
+    if not job.inputs:
+        return False
+    if len(job.inputs) != len(job.metas) or len(job.scalars) != sum(len(op[4]) for op in operations):
+        raise ValueError("bad recorded values")
+    for t, raw in zip(inputs, job.inputs):
+        if len(raw) != t.numel() * t.element_size():
+            raise ValueError("bad recorded values")
+        t.copy_(torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(t.dtype).reshape(t.shape))
+    engine = Engine(inputs[0].device if inputs else "cpu")
+    batch = Batch(b"", tuple(job.ext_ids), tuple(job.live_ids))
+    expected = engine._run_eager(operations, {i: t.clone() for i, t in zip(job.ext_ids, inputs)}, batch)
+    scalars = [engine._scalar_tensor(s) for s in job.scalars]
+    outs = torch._C._aoti.AOTIModelContainerRunnerCpu(path, 1).run(inputs + scalars)
+    difference = engine._first_difference(operations, batch, dict(zip(job.live_ids, outs)), expected)
+    if difference:
+        raise ValueError(f"the library computes other values than eager execution ({difference})")
+    return True
 
 
 def build(job: Job, out_dir: str) -> str:
@@ -239,11 +292,14 @@ def build(job: Job, out_dir: str) -> str:
         options = {"aot_inductor.output_path": os.path.join(tmp, job.name + ".so")}
         with torch.no_grad():
             path = aot_compile(gm, tuple(inputs), options=options)
+        checked = _check(job, operations, inputs[:len(job.metas)], path)
         final = os.path.join(out_dir, job.name + ".so")
-        size = os.path.getsize(path)
         os.replace(path, final)
+        st = os.stat(final)
+        # "verified": the checked file's modification time (loading keeps it; a rewrite changes it).
         write_atomic(os.path.join(out_dir, job.name + ".json"), json.dumps(
-            {"format": FORMAT, "name": job.name, "pattern": job.pattern, "size": size}).encode())
+            {"format": FORMAT, "name": job.name, "pattern": job.pattern, "size": st.st_size,
+             "verified": st.st_mtime_ns if checked else None}).encode())
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -6,7 +6,8 @@ Under ``GT_CACHE_DIR`` (default ``~/.cache/gt``; empty: off):
   policy's record of the pattern: its state (hot, compiled, failed, reverted),
   the cycle it belongs to, its best eager and compiled times and the evidence
   of a revert.  A second process that sees a pattern known compiled compiles it
-  at its first sight; a known cycle is merged after one round; a reverted
+  at its first sight; a known cycle is merged from the first sight of its first
+  segment (the worker holds it with the next ones); a reverted
   pattern stays eager until its re-examination is due.
 - ``inductor/``: Inductor's own caches (``TORCHINDUCTOR_CACHE_DIR``, its FX graph
   cache), unless the variable is set: a second process loads the generated code
@@ -20,8 +21,11 @@ strides), then a hash of it with the environment that makes a compiled graph
 valid (GT's and torch's versions, GT's op table, the device and GPU model, the
 autocast state, the code generation config: Inductor's config if something
 imported it, else torch's defaults and the ``TORCHINDUCTOR_*`` variables, so
-that reading it imports nothing).  The environment is read only for a pattern
-whose digest names a file (the directory is listed once).  The file repeats
+that reading it imports nothing).  The directory is listed once, when the worker
+starts; if it holds records, the environment's fixed part (versions, op table,
+device) is read then, before the script's first step, and the rest (autocast,
+default dtype, code generation config) at the first look-up of a pattern whose
+digest names a file.  The file repeats
 both, and anything that does not match or parse (corrupt, truncated, foreign)
 is ignored with one warning and rewritten.  Files are written to a temporary
 name and renamed (a crash leaves the old entry; processes sharing the directory
@@ -84,8 +88,8 @@ def _codegen() -> dict:
     return {k: repr(v) for k, v in values.items()}
 
 
-def environment(device: torch.device) -> dict:
-    """What a compiled graph and a measured time are valid for."""
+def installed(device: torch.device) -> dict:
+    """What a compiled graph and a measured time are valid for that cannot change while a process runs."""
     if device.type == "cuda":
         model = torch.cuda.get_device_name(device)
     else:   # the CPU's features decide the vector code Inductor generates
@@ -97,6 +101,13 @@ def environment(device: torch.device) -> dict:
         "python": "%d.%d" % sys.version_info[:2],
         "device": device.type,
         "model": model,
+    }
+
+
+def environment(device: torch.device, fixed: dict | None = None) -> dict:
+    """What a compiled graph and a measured time are valid for (``fixed``: ``installed(device)``, if read)."""
+    return {
+        **(fixed or installed(device)),
         "autocast": torch.is_autocast_enabled(device.type),
         "default_dtype": str(torch.get_default_dtype()),
         "codegen": _codegen(),
@@ -219,7 +230,8 @@ def bound(root: str, max_bytes: int) -> None:
                 st = os.stat(path)
             except OSError:
                 continue
-            files.append((st.st_mtime, st.st_size, path))
+            # A loaded library's use is its access time (its modification time binds its builder's check).
+            files.append((max(st.st_atime, st.st_mtime), st.st_size, path))
             total += st.st_size
     if total <= max_bytes:
         return
@@ -247,12 +259,18 @@ class PatternCache:
         self._env: dict | None = None
         self._env_id = ""
         self._warned = False
-        self._names: set | None = None   # the digests that name a file, listed at the first look-up
+        try:    # the digests that name a file
+            self._names = {name.partition("-")[0] for name in os.listdir(self.dir)}
+        except OSError:
+            self._names = set()
+        # With records to look up, what cannot change in this process is read now, before the script's
+        # first step; the rest of the environment at the first look-up.
+        self._installed = installed(device) if self._names else None
 
     @property
     def env(self) -> dict:
         if self._env is None:
-            self._env = environment(self.device)
+            self._env = environment(self.device, self._installed)
             self._env_id = hashlib.sha256(json.dumps(self._env, sort_keys=True).encode()).hexdigest()
         return self._env
 
@@ -264,18 +282,9 @@ class PatternCache:
     def _path(self, digest: str) -> str:
         return os.path.join(self.dir, self.file_name(digest) + ".json")
 
-    def _named(self, digest: str) -> bool:
-        """Does some file (of any environment) hold pattern ``digest``?  Reads no environment."""
-        if self._names is None:
-            try:
-                self._names = {name.partition("-")[0] for name in os.listdir(self.dir)}
-            except OSError:
-                self._names = set()
-        return digest in self._names
-
     def load(self, digest: str) -> dict | None:
         """The record of pattern ``digest`` from an earlier run, or None."""
-        if not self._named(digest):
+        if digest not in self._names:   # no file of any environment holds it: no environment is read
             return None
         path = self._path(digest)
         try:
@@ -305,8 +314,7 @@ class PatternCache:
                           sort_keys=True).encode()
         try:
             write_atomic(self._path(digest), data)
-            if self._names is not None:
-                self._names.add(digest)
+            self._names.add(digest)
             bound(self.root, self.max_bytes)
         except OSError as exc:
             self._warn(self.dir, exc)

@@ -21,8 +21,8 @@ revert.
 
 With a persistent cache (``gt.worker.hotpath_cache``) the policy saves these
 records and, at a pattern's first sight in a later process, loads them: a
-pattern known compiled compiles at once, a known cycle is merged after one
-round, a failed or reverted one stays eager, and a compiled one whose record
+pattern known compiled compiles at once, a known cycle is merged from the first
+sight of its first segment, a failed or reverted one stays eager, and a compiled one whose record
 holds the evidence that it pays (the judged ratio) is not judged again.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Record:
     """One pattern's runs: [eager, compiled] counts, summed seconds and best seconds, and its judgement."""
 
     __slots__ = ("signature", "runs", "seconds", "best", "judging", "next_compiled", "pending", "ratios",
-                 "reverts", "recheck_at", "digest", "cycle", "saved", "from_disk", "ratio")
+                 "reverts", "recheck_at", "digest", "cycle", "saved", "from_disk", "ratio", "opens")
 
     def __init__(self, signature: int) -> None:
         self.signature = signature
@@ -78,6 +78,7 @@ class Record:
         self.saved = ""         # the state last saved to (or loaded from) the cache
         self.from_disk = False
         self.ratio = None       # the median compiled/eager ratio an earlier run judged it by
+        self.opens = 0          # the period of the known cycle it is the first segment of (asked once)
 
     def add(self, compiled: bool, seconds: float) -> None:
         k = int(compiled)
@@ -135,7 +136,9 @@ class HotPathPolicy:
         self.from_disk += 1
         record.from_disk = True
         record.saved = disk["state"]
-        record.cycle = disk.get("cycle")
+        cycle = record.cycle = disk.get("cycle")
+        if cycle and len(cycle) > 1 and cycle[0] == record.digest:
+            record.opens = len(cycle)
         record.best = [disk.get("eager_s"), disk.get("compiled_s")]
         record.ratio = disk.get("ratio")
         if disk["state"] == "compiled" and state == COLD:
@@ -278,6 +281,15 @@ class HotPathPolicy:
         """Was this pattern compiled in an earlier run (the persistent cache says so)?"""
         record = self.records.get(entry_id)
         return record is not None and record.from_disk and record.saved == "compiled"
+
+    def opens_known_cycle(self, entry_id: int) -> int:
+        """The period P when pattern ``entry_id`` is the first segment of a cycle merged in an
+        earlier run (so the next P - 1 segments may be held with it), else 0; nonzero once per pattern."""
+        record = self.records.get(entry_id)
+        if record is None:
+            return 0
+        period, record.opens = record.opens, 0
+        return period
 
     def known_cycle(self, entry_ids: list) -> int:
         """The period P when the last P of these segments are a cycle merged in an earlier run,

@@ -305,7 +305,9 @@ class Worker:
             else:
                 if operations:
                     try:
-                        self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids), held)
+                        if self._execute(operations, Batch(canon, ext_ids, live_ids, freed_ids), held):
+                            self._hold(operations, frees)
+                            return
                     except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
                         self.tensors.update(getattr(exc, "partial", {}))
                         self._note_error(getattr(exc, "op_name", "batch"), exc)
@@ -318,7 +320,15 @@ class Worker:
                 for i in late:
                     self.free(i)
 
-    def _execute(self, operations: list, batch: Batch, held: int) -> None:
+    def _hold(self, operations: list, frees: list) -> None:
+        """The segment just cut starts a held cycle after all: it waits, pending, for the cycle's others."""
+        self.pending_operations, self._pending_frees = operations, frees
+        self._held = 1
+        self._seg_start = len(operations)
+        self._seg_limit = self._seg_start + self._cut
+
+    def _execute(self, operations: list, batch: Batch, held: int) -> bool:
+        """Run a batch; True when, instead, it is held as the first segment of a known cycle."""
         tensors = self.tensors
         detector = self.hotpath_detector
         n = len(operations)
@@ -342,11 +352,15 @@ class Worker:
                     self._eager_keys.add(key)
                     hot = False
                 if merged:
+                    if self._gap_frees:    # replayed for segments run one by one only (_cycle_start)
+                        self._gap_frees.clear()
                     self.stats["merged_batches"] += 1
                     compile_it = self._merged_compiles(key, hot, held) and n >= 2
                 else:
                     if n >= 2 and force_compile and not hot:
                         hot = self.policy.promote(key)
+                    elif not (eager or force_compile) and self._opens_known_cycle(key):
+                        return True
                     compile_it = self._observe_segment(batch, hot, force_compile) and n >= 2
                 compile_it = compile_it and self.policy.run_compiled(key)
         t0 = perf_counter()
@@ -367,6 +381,7 @@ class Worker:
             self.stats["hot_batches"] += 1
         else:
             ops_stats["eager"] += n
+        return False
 
     # -- cycles ---------------------------------------------------------------
 
@@ -393,10 +408,23 @@ class Worker:
         full = held == self._period
         if self.policy.state(key) == FAILED:
             if full:
-                self._bad_cycles[_rotation(self._cycle)] = key
+                if self._cycle:   # () for a cycle held from its first segment's first sight
+                    self._bad_cycles[_rotation(self._cycle)] = key
                 self._leave_cycle()
             return False
         return self.policy.promote(key)
+
+    def _opens_known_cycle(self, key: int) -> bool:
+        """Is this segment, at its first sight, the first of a cycle merged in an earlier run (the
+        persistent cache)?  Then it is held with the next P - 1 segments, and the merged cycle, known
+        compiled, compiles from this round on."""
+        period = self.policy.opens_known_cycle(key) if self.batch_size > 1 else 0
+        if not period:
+            return False
+        self._period, self._cycle, self._fresh_merges = period, (), 0
+        log.info("[HotPath] Worker %s: a steady cycle of %d batches known from an earlier run starts; running "
+                 "each cycle as one batch", self.worker_id, period)
+        return True
 
     def _observe_segment(self, batch: Batch, hot: bool, force_compile: bool) -> bool:
         """Feed one segment to the cycle finder; True when the segment should run compiled on its own."""
@@ -415,7 +443,8 @@ class Worker:
         # Merging needs batching outside compile regions too (held ops must not be overtaken).
         if period == 1 or force_compile or self.batch_size == 1:
             return hot
-        # A cycle merged in an earlier run (the persistent cache) is merged after one round.
+        # A cycle merged in an earlier run (the persistent cache) whose first segment was not held at its
+        # first sight (_opens_known_cycle) is merged after one round.
         known = self.policy.known_cycle([seg[0] for seg in recent])
         if not (period or known):
             return hot and not self._cycle_may_form()
