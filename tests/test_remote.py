@@ -575,6 +575,21 @@ print(json.dumps({"sum": a.sum().item(), "pids": [srv.server.pid] + [w.pid for w
         wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
 
 
+def test_local_cpu_workers_threads_sleep_when_idle(monkeypatch):
+    """CPU workers' OpenMP threads do not spin between ops (they took the cores from the client), unless
+    this environment chose a wait policy itself."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    devices = launch.local_devices(2)
+    assert [d for d, _ in devices] == ["cpu", "cpu"]
+    assert all(env["OMP_WAIT_POLICY"] == "PASSIVE" and int(env["OMP_NUM_THREADS"]) >= 1 for _, env in devices)
+    for name, value in (("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "1000")):
+        monkeypatch.setenv(name, value)
+        assert "OMP_WAIT_POLICY" not in launch.local_devices(1)[0][1]
+        monkeypatch.delenv(name)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
