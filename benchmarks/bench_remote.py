@@ -19,8 +19,9 @@ Goals (issue 18): a read's round trip within 1.5x a bare pyzmq DEALER -> ROUTER 
 (another process, 64 B) measured in the same run, and the read-every-step tiny loop
 at most 1.5x embedded; a line per goal says whether it was met.  Next to them: where a read's
 and an echo's round trip spend their time (CPU per round trip of each process's Python and
-ZeroMQ I/O threads, from Linux's /proc), the echo at 1 MB, and the echo under ZeroMQ's
-CURVE (authenticated and encrypted): what encryption costs per message.
+ZeroMQ I/O threads, from Linux's /proc), the echo at 1 MB, the echo under ZeroMQ's
+CURVE (authenticated and encrypted): what encryption costs per message, and the echo over a
+Unix socket, the transport a direct read takes on one machine (the goal stays the TCP echo's).
 """
 from __future__ import annotations
 
@@ -103,12 +104,12 @@ def bench_read(targets: dict, n: int, rounds: int) -> dict:
     for name, target in targets.items():
         runtime.connect(target)
         modes[name] = (target, gt.ones(()) * 2)
-    echo = Echo(64, False)
-    modes["echo"] = (None, echo)
+    echoes = {"echo": Echo(64, False), "echo ipc": Echo(64, False, ipc=True)}
+    modes.update((name, (None, echo)) for name, echo in echoes.items())
 
     def run(x):
-        if x is echo:
-            echo.run(n)
+        if isinstance(x, Echo):
+            x.run(n)
         else:
             for _ in range(n):
                 x.sum().item()
@@ -116,7 +117,8 @@ def bench_read(targets: dict, n: int, rounds: int) -> dict:
     try:
         return {name: s / n * 1e6 for name, s in best_windows(modes, run, rounds).items()}
     finally:
-        echo.close()
+        for echo in echoes.values():
+            echo.close()
 
 
 def thread_cpu(pid: int) -> dict[str, int]:
@@ -179,33 +181,39 @@ def bench_stream(targets: dict, n: int, rounds: int) -> dict:
 
 
 ECHO_SERVER = """
-import sys, zmq
+import os, sys, zmq
 sock = zmq.Context().socket(zmq.ROUTER)
 if sys.argv[1] != "-":
     sock.curve_server = True
     sock.curve_secretkey = sys.argv[1].encode()
-print(sock.bind_to_random_port("tcp://127.0.0.1"), flush=True)
+if sys.argv[2] == "ipc":
+    endpoint = "ipc://@gt-echo-" + os.urandom(8).hex()
+    sock.bind(endpoint)
+else:
+    endpoint = "tcp://127.0.0.1:%d" % sock.bind_to_random_port("tcp://127.0.0.1")
+print(endpoint, flush=True)
 while True:
     sock.send_multipart(sock.recv_multipart(copy=False), copy=False)
 """
 
 
 class Echo:
-    """A ROUTER echo in another process and a DEALER to it (``curve``: under ZeroMQ's CURVE)."""
+    """A ROUTER echo in another process and a DEALER to it (``curve``: under ZeroMQ's CURVE; ``ipc``: over
+    an abstract Unix socket, as a direct read on one machine, else TCP)."""
 
-    def __init__(self, size: int, curve: bool) -> None:
+    def __init__(self, size: int, curve: bool, ipc: bool = False) -> None:
         public = secret = None
         if curve:
             public, secret = zmq.curve_keypair()
-        self.proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-"],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-",
+                                      "ipc" if ipc else "tcp"], stdout=subprocess.PIPE, text=True)
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.linger = 0
-        port = int(self.proc.stdout.readline())
+        endpoint = self.proc.stdout.readline().strip()
         if curve:
             self.sock.curve_serverkey = public
             self.sock.curve_publickey, self.sock.curve_secretkey = zmq.curve_keypair()
-        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.sock.connect(endpoint)
         self.payload = os.urandom(size)
         self.run(10)
 
@@ -295,6 +303,8 @@ def main() -> None:
               f"{sync['curve'] - sync['remote']:.1f} us per read)")
         print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {sync['echo']:12.1f} us   (read / echo: remote "
               f"{sync['remote'] / sync['echo']:.2f}x, routed {sync['routed'] / sync['echo']:.2f}x; goal 1.5x)")
+        print(f"{'  same over a Unix socket, 64 B':38} {sync['echo ipc']:12.1f} us   (the remote read's transport "
+              f"here: {eager['remote'].direct.split(':')[0]}; read / it {sync['remote'] / sync['echo ipc']:.2f}x)")
         breakdown = read_breakdown(eager["remote"], servers["eager"].workers[0].pid, args.syncs, args.rounds)
         if breakdown["read"][1]:
             print("  where a round trip's time goes (CPU us per round trip, by thread; main: the Python thread):")

@@ -411,6 +411,28 @@ def test_item_of_every_wire_dtype_is_torchs(connect, monkeypatch):
         runtime.disconnect()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix sockets are Linux's")
+def test_a_client_on_the_workers_machine_talks_to_it_on_its_unix_socket(connect, monkeypatch):
+    """The direct path takes the worker's Unix socket where it listens here (it skips the TCP stack), and
+    TCP where it does not (a worker on another machine); reads are the same either way."""
+    conn = connect()
+    assert conn.direct.startswith("ipc://@gt-worker-") and conn._data is not conn._sock
+    a = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert (a * a).sum().item() == 14.0 and runtime._local_listens(conn.direct)
+    runtime.disconnect()
+    nowhere = f"ipc://@gt-worker-{os.urandom(12).hex()}"
+    assert not runtime._local_listens(nowhere) and not runtime._local_listens("tcp://127.0.0.1:1")
+    real = runtime.RemoteWorker._await_welcome
+    monkeypatch.setattr(runtime.RemoteWorker, "_await_welcome", lambda *args: msgspec.structs.replace(
+        real(*args), local=nowhere))
+    t0 = time.monotonic()
+    conn = connect()
+    assert conn.direct.startswith("tcp://") and conn._data is not conn._sock
+    assert time.monotonic() - t0 < runtime.RemoteWorker.DIRECT_TIMEOUT  # no wait on the absent socket
+    a = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert (a * a).sum().item() == 14.0
+
+
 def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, monkeypatch, caplog):
     """The direct connection cannot be made (the worker's address is not reachable from here): routed."""
     with socket.socket() as s:
@@ -419,8 +441,7 @@ def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, mon
     real = runtime.RemoteWorker._direct
     monkeypatch.setattr(runtime.RemoteWorker, "DIRECT_TIMEOUT", 0.5)
     monkeypatch.setattr(runtime.RemoteWorker, "_direct",
-                        lambda self, ctx, welcome, keys: real(self, ctx, msgspec.structs.replace(welcome, direct=nobody),
-                                                              keys))
+                        lambda self, ctx, welcome, endpoint, keys: real(self, ctx, welcome, nobody, keys))
     t0 = time.monotonic()
     gt_logger = logging.getLogger("gt")
     gt_logger.addHandler(caplog.handler)  # GT's logger does not propagate to the root
@@ -573,6 +594,21 @@ print(json.dumps({"sum": a.sum().item(), "pids": [srv.server.pid] + [w.pid for w
     assert res["sum"] == 12.0 and res["workers"] == 1
     for pid in res["pids"]:
         wait_for(lambda: not _alive(pid), 10, f"process {pid} to stop")
+
+
+def test_local_cpu_workers_threads_sleep_when_idle(monkeypatch):
+    """CPU workers' OpenMP threads do not spin between ops (they took the cores from the client), unless
+    this environment chose a wait policy itself."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    devices = launch.local_devices(2)
+    assert [d for d, _ in devices] == ["cpu", "cpu"]
+    assert all(env["OMP_WAIT_POLICY"] == "PASSIVE" and int(env["OMP_NUM_THREADS"]) >= 1 for _, env in devices)
+    for name, value in (("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "1000")):
+        monkeypatch.setenv(name, value)
+        assert "OMP_WAIT_POLICY" not in launch.local_devices(1)[0][1]
+        monkeypatch.delenv(name)
 
 
 def _alive(pid: int) -> bool:

@@ -19,6 +19,7 @@ import atexit
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 
@@ -197,9 +198,10 @@ class RemoteWorker:
     when the worker offers a direct socket (``GT_DIRECT=1``, the default): it
     presents its session's secret there, and streams and answers then skip the
     server, which still sees this client's heartbeats, stats requests and
-    goodbye, and tells it when the worker is lost.  A worker that does not answer
-    within ``DIRECT_TIMEOUT`` (not reachable from here) leaves the streams going
-    through the server.
+    goodbye, and tells it when the worker is lost.  A worker on this machine is
+    reached on its Unix socket (its ``local`` endpoint, when one answers here),
+    others over TCP.  A worker that does not answer within ``DIRECT_TIMEOUT``
+    (not reachable from here) leaves the streams going through the server.
     """
 
     WINDOW = 32
@@ -269,9 +271,12 @@ class RemoteWorker:
             sock.close(0)
             raise
         self._sock, self._heartbeat = sock, heartbeat
-        direct = self._direct(ctx, welcome, keys) if welcome.direct and self.cfg.direct else None
+        direct = None
+        if welcome.direct and self.cfg.direct:
+            endpoint = welcome.local if _local_listens(welcome.local) else welcome.direct
+            direct = self._direct(ctx, welcome, endpoint, keys)
         self._data = sock if direct is None else direct
-        self.direct = "" if direct is None else welcome.direct
+        self.direct = "" if direct is None else endpoint
         self._poller = zmq.Poller()
         for s in {sock, self._data}:
             self._poller.register(s, zmq.POLLIN)
@@ -282,8 +287,8 @@ class RemoteWorker:
         self._log_shapes = welcome.log_shapes
         log.debug("GT client: connected to %s, worker %s (%s)", self.address, self.worker_id, welcome.device)
 
-    def _direct(self, ctx: zmq.Context, welcome: wire.Welcome, keys: Keys | None):
-        """A socket connected to the worker's direct endpoint and admitted there, or None."""
+    def _direct(self, ctx: zmq.Context, welcome: wire.Welcome, endpoint: str, keys: Keys | None):
+        """A socket connected to the worker's direct ``endpoint`` and admitted there, or None."""
         sock = ctx.socket(zmq.DEALER)
         if keys is not None:
             keys.client(sock, "worker", "client")
@@ -291,7 +296,7 @@ class RemoteWorker:
         sock.linger = 1000
         sock.sndhwm = sock.rcvhwm = 0
         try:
-            sock.connect(welcome.direct)
+            sock.connect(endpoint)
             sock.send(wire.encode(wire.DirectHello(welcome.session, welcome.secret)), zmq.NOBLOCK)
             if sock.poll(self.DIRECT_TIMEOUT * 1e3):
                 msg = wire.decode_direct(sock.recv())
@@ -302,10 +307,10 @@ class RemoteWorker:
                             "server", welcome.worker, getattr(msg, "reason", type(msg).__name__))
             else:
                 log.info("GT client: worker %s did not answer at %s within %.1f s; going through the server",
-                         welcome.worker, welcome.direct, self.DIRECT_TIMEOUT)
+                         welcome.worker, endpoint, self.DIRECT_TIMEOUT)
         except (zmq.ZMQError, wire.WireError) as exc:
             log.warning("GT client: no direct connection to worker %s at %s (%s); going through the server",
-                        welcome.worker, welcome.direct, exc)
+                        welcome.worker, endpoint, exc)
         sock.close(0)
         return None
 
@@ -596,6 +601,21 @@ class RemoteWorker:
     def _fail(self, message: str) -> None:
         self._dead = message
         raise RuntimeError(message)
+
+
+def _local_listens(endpoint: str) -> bool:
+    """Whether a worker's ``local`` endpoint (an abstract Unix socket) listens on this machine: a plain
+    connect says at once, where a ZeroMQ connect to nothing would wait out ``DIRECT_TIMEOUT``."""
+    if not endpoint.startswith("ipc://@") or not hasattr(socket, "AF_UNIX"):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect("\0" + endpoint.removeprefix("ipc://@"))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 _STREAM = wire.encode(wire.Stream())

@@ -70,6 +70,7 @@ class _WorkerPeer(_Peer):
     name: str = ""
     device: str = ""
     direct: str = ""  # endpoint of the worker's direct socket ("": none)
+    local: str = ""  # ... for clients on the worker's machine
     sessions: set = field(default_factory=set)
     group: "_Group | None" = None
 
@@ -422,7 +423,8 @@ class Dispatcher:
             if name not in taken:
                 break
             name = f"{msg.name}#{i}"
-        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device, direct=msg.direct)
+        worker = _WorkerPeer(rid, msg.pid, now, name=name, device=msg.device, direct=msg.direct,
+                             local=msg.local if msg.direct else "")
         self._peers[rid] = worker
         self._workers.append(worker)
         log.info("GT server: worker %s (%s, pid %d) joined", name, msg.device, msg.pid)
@@ -452,7 +454,7 @@ class Dispatcher:
         self._send(worker.rid, wire.encode(wire.SessionOpen(client.session, secret)))
         self._send(client.rid, wire.encode(wire.Welcome(worker.name, worker.device, client.session,
                                                         self.cfg.max_message_bytes, self._log is not None,
-                                                        worker.direct, secret)))
+                                                        worker.direct, secret, worker.local)))
         log.info("GT server: client %d (pid %d) -> worker %s", client.session, client.pid, worker.name)
 
     def _from_client(self, client: _ClientPeer, msg, body) -> None:

@@ -82,9 +82,16 @@ def local_devices(n: int) -> list[tuple[str, dict]]:
         # oversubscribed OpenMP teams crawl.  Where cores are plenty, two are left to the
         # client and the dispatcher; on a small machine those mostly wait, and leaving
         # them a core would halve a lone worker's compute (measured on 2 cores).
+        # Their OpenMP threads sleep when idle (unless this environment chose a policy): a worker
+        # mostly waits on the network between short ops, and threads spinning there for a
+        # millisecond took the cores from the client and the I/O threads (a loop reading every step
+        # ran 2x slower; measured on 2 cores).
         cores = os.cpu_count() or 1
         threads = str(max(1, (cores - (2 if cores > 4 else 0)) // n))
-        return [("cpu", {"OMP_NUM_THREADS": threads})] * n
+        env = {"OMP_NUM_THREADS": threads}
+        if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+            env["OMP_WAIT_POLICY"] = "PASSIVE"
+        return [("cpu", env)] * n
     if n > gpus:
         raise ValueError(f"gpu_workers({n}): only {gpus} GPU(s) visible (one worker per GPU)")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

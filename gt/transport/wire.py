@@ -78,20 +78,23 @@ class ClientHello(_Msg, tag=1):
 
 class WorkerHello(_Msg, tag=2):
     """worker -> dispatcher, first message (and again after a lost dispatcher).  ``direct``: the
-    endpoint where the worker takes its clients' direct connections ("": none)."""
+    endpoint where the worker takes its clients' direct connections ("": none); ``local``: the same
+    socket's endpoint for clients on its machine (an ``ipc://`` path, "": none)."""
     version: int
     token: Text
     name: Name
     device: Name
     pid: int
     direct: Name = ""
+    local: Name = ""
 
 
 class Welcome(_Msg, tag=3):
     """dispatcher -> client/worker: accepted.  ``worker``/``device``: the client's worker.
     ``log_shapes``: the dispatcher keeps an instruction log, so ops carry their result's shape (and a
     worker copies the streams it gets directly to the dispatcher).  ``direct``/``secret``: where the
-    client may reach its worker directly, and the session's secret it presents there."""
+    client may reach its worker directly, and the session's secret it presents there; ``local``: the
+    worker's endpoint for a client on its machine (preferred where it is reachable)."""
     worker: Name
     device: Name
     session: Count
@@ -99,6 +102,7 @@ class Welcome(_Msg, tag=3):
     log_shapes: bool = False
     direct: Name = ""
     secret: Secret = b""
+    local: Name = ""
 
 
 class Refused(_Msg, tag=4):

@@ -11,8 +11,12 @@ The direct path: the worker also binds a ROUTER socket of its own (a free port,
 ``--direct-host``), named in its hello.  A client the dispatcher assigned here
 connects to it and presents its session's secret (which the dispatcher gave
 both); from then on that client's streams and answers skip the dispatcher, so a
-read costs one hop each way.  While the dispatcher keeps an instruction log,
-each direct stream is also copied to it (the same frame, sent asynchronously).
+read costs one hop each way.  The same socket also listens on a Unix socket of a
+random name in Linux's abstract namespace (``ipc://@...``, named in the hello
+too: no file to remove), which a client on this machine uses instead: it skips
+the TCP stack, about a quarter of a bare round trip's CPU.  While the
+dispatcher keeps an instruction log, each direct stream is also copied to it
+(the same frame, sent asynchronously).
 
 Every body is decoded against ``gt.transport.wire``'s schema before use; a body
 that fails is not applied, and its client gets the reason at its next sync point.
@@ -23,6 +27,7 @@ import hmac
 import logging
 import os
 import socket
+import sys
 import time
 from collections import deque
 
@@ -172,6 +177,7 @@ class WorkerProcess:
         self.poller = zmq.Poller()
         self.poller.register(self.sock, zmq.POLLIN)
         self.direct, self.direct_endpoint = self._bind_direct(direct_host) if direct_host else (None, "")
+        self.local_endpoint = self._bind_local() if self.direct is not None else ""
         self._direct_sessions: dict[bytes, int] = {}  # routing id of an admitted direct connection -> session
         self._early: dict[int, tuple] = {}  # session -> (routing id, secret) of a hello before its SessionOpen
         self._copy_streams = False  # the dispatcher keeps an instruction log: copy direct streams to it
@@ -197,6 +203,19 @@ class WorkerProcess:
         port = sock.bind_to_random_port(_settings.tcp_endpoint(bind, 0).rsplit(":", 1)[0])
         self.poller.register(sock, zmq.POLLIN)
         return sock, _settings.tcp_endpoint(socket.gethostname() if host == "*" else host, port)
+
+    def _bind_local(self) -> str:
+        """Bind the direct socket to an abstract Unix socket too; its endpoint ("" where there is none:
+        not Linux, or ZeroMQ without IPC)."""
+        if not sys.platform.startswith("linux") or not zmq.has("ipc"):
+            return ""
+        endpoint = f"ipc://@gt-worker-{os.urandom(12).hex()}"
+        try:
+            self.direct.bind(endpoint)
+        except zmq.ZMQError as exc:
+            log.info("GT worker %s: no local endpoint (%s); clients on this machine use TCP", self.name, exc)
+            return ""
+        return endpoint
 
     # -- main loop -------------------------------------------------------------------------
     def serve(self) -> int:
@@ -258,7 +277,8 @@ class WorkerProcess:
         token = self._credential()
         self._hellos.append(token)
         self.sock.send(wire.encode(wire.WorkerHello(wire.PROTOCOL_VERSION, token, self.name[:200],
-                                                    self.device, os.getpid(), self.direct_endpoint)))
+                                                    self.device, os.getpid(), self.direct_endpoint,
+                                                    self.local_endpoint)))
         self._hello_sent = time.monotonic()
 
     def _restart(self) -> int:
