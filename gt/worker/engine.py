@@ -124,14 +124,15 @@ class Batch:
 
 
 def _traced_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``linear`` as graphs trace it: under ``torch.func.functionalize`` torch's linear reads a
-    3-D or larger input's sizes as ints, which fixes a symbolic sequence length (a guard that
-    the length equals the traced one); matmul keeps it symbolic.  Inductor lowers both to one
-    matrix product plus the bias, and a graph's first run is checked against eager's linear."""
+    """``linear`` as graphs trace it: under ``torch.func.functionalize`` torch's linear (and, on
+    torch 2.11, matmul) reads a 3-D or larger input's sizes as ints, which fixes a symbolic
+    sequence length or fails.  This is what torch's linear does for such an input, with the
+    sizes kept symbolic: the leading dims flattened, one (add)mm, the result unflattened."""
     if x.dim() <= 2:
         return torch.nn.functional.linear(x, w, bias)
-    out = torch.matmul(x, w.t())
-    return out if bias is None else out + bias
+    flat = x.reshape(-1, x.shape[-1])
+    out = torch.mm(flat, w.t()) if bias is None else torch.addmm(bias, flat, w.t())
+    return out.reshape(*x.shape[:-1], w.shape[0])
 
 
 def _on_device(fn: Callable, device: torch.device) -> Callable:
