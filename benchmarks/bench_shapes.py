@@ -5,7 +5,7 @@
 Cases: ``batch``: an MLP (32 -> 64 -> 1, Tanh) whose batch size is drawn at random
 from 8 to 64 every step; ``seq``: an embedding (1000 x 32), mean over the sequence,
 then a linear layer, with sequence lengths drawn from 5 to 50 (batch 16); ``attn``: a
-transformer encoder layer (d_model 32, 4 heads), mean over the sequence,
+transformer encoder layer (d_model 32, 4 heads) read at the last position (``[:, -1]``)
 and a linear layer, lengths from 5 to 50 (batch 16).  Each
 step: zero_grad, forward, MSE loss, backward, SGD with momentum, the loss read.
 Prints, for GT (GT_AUTO_COMPILE=1, no persistent cache): compiled graphs (goal:
@@ -51,7 +51,7 @@ def child(mode: str, case: str, steps: int, threads: int, device: str) -> dict:
                 self.out = lib.nn.Linear(32, 1)
 
             def forward(self, x):
-                return self.out(self.layer(x).mean(dim=1))
+                return self.out(self.layer(x)[:, -1])
         model = Encoder()
         shapes = rng.integers(5, 51, size=steps)
         data = [(rng.standard_normal((16, t, 32)).astype(np.float32), rng.standard_normal((16, 1)).astype(np.float32))

@@ -267,3 +267,22 @@ def test_variable_sequence_lengths_through_attention_or_an_lstm_keep_one_graph_p
     assert stats["hotpath"]["cycle_period"] == 3 and stats["compilation"]["compile_failures"] == 0
     assert len(symbolic) == 1 and stats["compilation"]["cache_misses"] <= 3
     assert stats["hotpath"]["hot_batches_executed"] >= 12
+
+
+def test_a_view_whose_strides_follow_a_length_is_one_pattern(use_worker, rng):
+    """``h[:, -1]`` of a (3, t, 4) tensor, used in the next batch: its sizes stay (3, 4) but its
+    strides are (4 t, 1).  The next batch's graph takes a contiguous copy of it, so every t is
+    one pattern (a pattern per t before), with the right numbers at every t."""
+    w = use_worker(batch_size=1024, auto_compile=True, threshold=2)
+    for t in [5, 5, 7, 9, 5, 11, 7, 12, 13, 6, 8]:
+        x = rng.standard_normal((3, t, 4)).astype(np.float32)
+        with gt.no_grad():
+            v = (gt.from_numpy(x) * 2.0)[:, -1]
+            gt.flush()
+            got = ((v * 3.0) + 1.0).sum(1).numpy()
+        np.testing.assert_allclose(got, ((x * 2)[:, -1] * 3 + 1).sum(1), rtol=1e-5, err_msg=f"length {t}")
+    stats = w.get_stats()
+    second = [p for p in stats["hotpath"]["top_patterns"] if p["ops"] == 3]
+    # 5, 5: the first strides; from 7 on one pattern, hot at its third sight, compiled after
+    assert max(p["count"] for p in second) == 9 and stats["compilation"]["compile_failures"] == 0
+    assert stats["compilation"]["cache_hits"] >= 3

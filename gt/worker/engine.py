@@ -104,7 +104,7 @@ class Batch:
     """A flushed batch in canonical form, plus what this run decided about it."""
 
     __slots__ = ("canon", "ext_ids", "live_ids", "freed_ids", "metas", "key", "dynamic", "sym_params",
-                 "compiled", "failed", "error", "compile_seconds")
+                 "contiguous", "compiled", "failed", "error", "compile_seconds")
 
     def __init__(self, canon: bytes, ext_ids: tuple, live_ids: tuple, freed_ids: tuple = (),
                  metas: tuple = (), key: Any = None) -> None:
@@ -117,6 +117,7 @@ class Batch:
         self.dynamic = None     # per external input, the dims compiled as symbolic sizes (None: none)
         # (op, int position in its params, external input, dim, c, o): param ints that are c * an input's size + o
         self.sym_params: tuple = ()
+        self.contiguous: tuple = ()   # external inputs a graph takes contiguous copies of (their strides vary)
         self.compiled = False   # set by the engine: did this run use a compiled graph?
         self.failed = False     # set by the engine: did compiling or running compiled fail?
         self.error = ""
@@ -507,6 +508,8 @@ class Engine:
 
     def _inputs(self, operations: list, tensors: dict, batch: Batch) -> list:
         inputs = list(map(tensors.__getitem__, batch.ext_ids))
+        for k in batch.contiguous:
+            inputs[k] = inputs[k].contiguous()
         scalar_tensor = self._scalar_tensor
         for op in operations:
             if op[4]:

@@ -33,10 +33,12 @@ class _Family:
     ((op, int position in its params, input, dim, c, o) each: the int is c * that size + o)
     with the first params' ints."""
 
-    __slots__ = ("first", "dynamic", "canon", "sym", "ints")
+    __slots__ = ("first", "strides", "contiguous", "dynamic", "canon", "sym", "ints")
 
-    def __init__(self, first: tuple, canon: bytes, operations: list) -> None:
+    def __init__(self, first: tuple, strides: tuple, canon: bytes, operations: list) -> None:
         self.first = first
+        self.strides = strides   # the first sight's inputs' strides
+        self.contiguous: tuple = ()   # inputs seen with other strides at the same sizes (made contiguous)
         self.dynamic: tuple | None = None
         self.canon = canon
         self.sym: tuple = ()
@@ -52,6 +54,14 @@ def _param_ints(params) -> list:
         elif isinstance(v, tuple):
             out.extend(_param_ints(v))
     return out
+
+
+def _contiguous_strides(shape: tuple) -> tuple:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
 
 
 def _size_function(first: tuple, sizes: tuple, a: int, b: int) -> tuple | None:
@@ -173,7 +183,7 @@ class HotPathDetector:
         if dynamic is not False:
             self._shape_agnostic(batch, operations, dynamic)
         codes = tuple(map(self.meta_code, batch.metas))
-        if dynamic is None and batch.dynamic is None and batch.canon == canon:
+        if dynamic is None and batch.dynamic is None and not batch.contiguous and batch.canon == canon:
             if len(self._static) >= _META_CODES_LIMIT:
                 self._forget()
             self._static[canon] = (metas, codes)
@@ -197,9 +207,10 @@ class HotPathDetector:
             return
         key = (batch.canon, tuple((m[0], len(m[1])) for m in metas))
         sizes = tuple(m[1] for m in metas)
+        strides = tuple(m[2] for m in metas)
         family = self._sizes.get(key)
         if family is None:
-            family = self._family(key, batch, operations, sizes)
+            family = self._family(key, batch, operations, sizes, strides)
         if dynamic and family.dynamic is None:    # every size symbolic at once (0 and 1 stay specialised)
             dims = tuple(frozenset(d for d, n in enumerate(m) if n > 1) for m in sizes)
             if any(dims):
@@ -211,6 +222,18 @@ class HotPathDetector:
             if not all(_param_ints(operations[i][3])[j] == c * sizes[k][d] + o for i, j, k, d, c, o in family.sym):
                 return
             batch.canon, batch.sym_params = family.canon, family.sym
+        if strides != family.strides:
+            # A view whose strides follow another input's size (``out[:, -1]`` of a sequence, kept for the
+            # backward pass) at unchanged sizes: the graph takes a contiguous copy of it, for every stride.
+            moved = tuple(k for k, (f, n, a, b) in enumerate(zip(first, sizes, family.strides, strides))
+                          if f == n and a != b and k not in family.contiguous)
+            if moved:
+                family.contiguous = tuple(sorted(family.contiguous + moved))
+                self._forget()
+        if family.contiguous:
+            batch.contiguous = family.contiguous
+            metas = batch.metas = tuple((m[0], m[1], _contiguous_strides(m[1])) if k in family.contiguous else m
+                                        for k, m in enumerate(metas))
         if sizes != first:
             seen = tuple(frozenset(d for d, (a, b) in enumerate(zip(f, n)) if a != b) for f, n in zip(first, sizes))
             if dynamic is None or any(not s <= d for s, d in zip(seen, dynamic)):
@@ -225,7 +248,7 @@ class HotPathDetector:
                                                  tuple(sorted(range(len(m[2])), key=lambda k: -m[2][k])))
                                 for m, d in zip(metas, dynamic))
 
-    def _family(self, key: tuple, batch: Batch, operations: list, sizes: tuple) -> _Family:
+    def _family(self, key: tuple, batch: Batch, operations: list, sizes: tuple, strides: tuple) -> _Family:
         """The sizes record of a batch structure seen for the first time; a batch that differs
         from a known one only in param ints that are input sizes joins that one's record."""
         if len(self._sizes) >= _META_CODES_LIMIT:
@@ -233,7 +256,7 @@ class HotPathDetector:
         loose = (canon_without_params(batch.canon), key[1], tuple(map(_param_class, [op[3] for op in operations])))
         family = self._loose.get(loose)
         if family is None:
-            family = self._sizes[key] = self._loose[loose] = _Family(sizes, batch.canon, operations)
+            family = self._sizes[key] = self._loose[loose] = _Family(sizes, strides, batch.canon, operations)
             return family
         first, sym = family.first, list(family.sym)
         for i, (was, op) in enumerate(zip(family.ints, operations)):
@@ -242,7 +265,7 @@ class HotPathDetector:
                     continue
                 source = _size_function(first, sizes, a, b)
                 if source is None:   # a structure of its own
-                    family = self._sizes[key] = _Family(sizes, batch.canon, operations)
+                    family = self._sizes[key] = _Family(sizes, strides, batch.canon, operations)
                     return family
                 sym.append((i, j, *source))
         family.sym = tuple(sym)
