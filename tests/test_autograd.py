@@ -260,6 +260,30 @@ def test_inplace_non_leaf_plus_itself(rng, pair, assert_matches):
     _check_grads(fn, [rng.standard_normal((3, 4)).astype(np.float32)], rng, pair, assert_matches)
 
 
+@pytest.mark.parametrize("write,label", [(lambda y: y.zero_(), "ZeroBackward0"),
+                                         (lambda y: y.fill_(2.5), "FillBackward2")])
+def test_zero_and_fill_on_a_non_leaf_keep_the_graph_with_zero_gradients(rng, pair, assert_matches, write, label):
+    """torch keeps a zeroed or filled tensor in the graph: the inputs behind its old value get a zero
+    gradient (not None, which an optimizer with momentum or weight decay treats otherwise)."""
+    a, b = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    (gx, tx), (gw, tw) = pair(a, requires_grad=True), pair(b, requires_grad=True)
+    for x, w in ((gx, gw), (tx, tw)):
+        y = x * 2
+        write(y)
+        assert y.requires_grad
+        ((y + w * w) * 3).sum().backward()
+    assert f"grad_fn=<{label}>" in repr(_written(gx, write))
+    assert_matches(gx.grad, tx.grad)
+    assert_matches(gw.grad, tw.grad)
+    assert not np.any(gx.grad.numpy())
+
+
+def _written(x, write):
+    y = x * 2
+    write(y)
+    return y
+
+
 # -- backward() ---------------------------------------------------------------------------------
 def test_gradients_accumulate_across_two_backward_calls(rng, pair, assert_matches):
     g, t = pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)

@@ -22,6 +22,7 @@ from gt.ops import OPCODE
 
 _new_object = object.__new__
 _FULL = OPCODE["full"]
+_SIGN = OPCODE["sign"]
 
 
 def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> Tensor:
@@ -154,14 +155,24 @@ def _copy_of(old: Tensor, src) -> Tensor:
     return out
 
 
+def _filled(old: Tensor, value, name: str) -> Tensor:
+    """``old``'s shape filled with ``value``; with gradients on, a node that gives ``old`` a zero
+    gradient, as torch's ZeroBackward0/FillBackward2 do (its inputs' gradients are zeros, not None)."""
+    out = new_full(old, old.shape, value)
+    if old.requires_grad and _gm.enabled:
+        record(_SIGN, out, (old,))   # sign's gradient rule: zeros for its input
+        out._grad_fn.name = name
+    return out
+
+
 def _fill(old: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
         return _copy_of(old, value)
-    return new_full(old, old.shape, value)
+    return _filled(old, value, "fill2")
 
 
 surface.methods(add_=_add_, sub_=_sub_, copy_=inplace_method(_copy_of, "copy_"), fill_=inplace_method(_fill, "fill_"),
-                zero_=inplace_method(lambda old: new_full(old, old.shape, 0), "zero_"),
+                zero_=inplace_method(lambda old: _filled(old, 0, "zero"), "zero_"),
                 data=property(_get_data, _set_data), new_full=new_full, new_zeros=new_zeros, new_ones=new_ones,
                 new_tensor=new_tensor)
 surface.inplace(__add__="__iadd__", __sub__="__isub__", __mul__="__imul__", __truediv__="__itruediv__")
