@@ -241,10 +241,10 @@ def _operations(job: Job) -> list:
     return operations
 
 
-def _check(job: Job, operations: list, inputs: list, path: str) -> bool:
-    """Does the library at ``path`` compute what eager execution computes on the job's recorded inputs
-    (as the engine checks a graph's first run)?  False when the job recorded none; raises on a difference."""
-    from gt.worker.engine import Batch, Engine
+def _check(job: Job, operations: list, inputs: list, path: str, engine) -> bool:
+    """Does the library at ``path`` compute what ``engine``'s eager execution computes on the job's recorded
+    inputs (as the engine checks a graph's first run)?  False when the job recorded none; raises on a difference."""
+    from gt.worker.engine import Batch
 
     if not job.inputs:
         return False
@@ -254,7 +254,6 @@ def _check(job: Job, operations: list, inputs: list, path: str) -> bool:
         if len(raw) != t.numel() * t.element_size():
             raise ValueError("bad recorded values")
         t.copy_(torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(t.dtype).reshape(t.shape))
-    engine = Engine(inputs[0].device if inputs else "cpu")
     batch = Batch(b"", tuple(job.ext_ids), tuple(job.live_ids))
     expected = engine._run_eager(operations, {i: t.clone() for i, t in zip(job.ext_ids, inputs)}, batch)
     scalars = [engine._scalar_tensor(s) for s in job.scalars]
@@ -286,13 +285,14 @@ def build(job: Job, out_dir: str) -> str:
             raise ValueError(f"bad dtype {dtype_name!r}")
         inputs.append(torch.empty_strided(shape, stride, dtype=dtype, device=device).zero_())
     inputs += [torch.zeros((), dtype=torch.float64, device=device) for op in operations for _ in op[4]]
-    gm = Engine(device)._build_graph(operations, Batch(b"", tuple(job.ext_ids), tuple(job.live_ids)))
+    engine = Engine(device)
+    gm = engine._build_graph(operations, Batch(b"", tuple(job.ext_ids), tuple(job.live_ids)))
     tmp = tempfile.mkdtemp(dir=out_dir, prefix=".build-")
     try:
         options = {"aot_inductor.output_path": os.path.join(tmp, job.name + ".so")}
         with torch.no_grad():
             path = aot_compile(gm, tuple(inputs), options=options)
-        checked = _check(job, operations, inputs[:len(job.metas)], path)
+        checked = _check(job, operations, inputs[:len(job.metas)], path, engine)
         final = os.path.join(out_dir, job.name + ".so")
         os.replace(path, final)
         st = os.stat(final)
