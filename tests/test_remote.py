@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import struct
 import threading
 import time
 
@@ -28,7 +29,7 @@ import zmq
 
 import gt
 from gt.client import runtime
-from gt.transport import launch, settings, wire
+from gt.transport import launch, local, settings, wire
 
 FAST = {"GT_HEARTBEAT_INTERVAL": "0.25", "GT_HEARTBEAT_TIMEOUT": "3", "GT_CONNECT_TIMEOUT": "60"}
 LOST_WITHIN = 3 + 0.25 + 2.0  # timeout + one heartbeat + slack for a loaded CI machine
@@ -411,17 +412,18 @@ def test_item_of_every_wire_dtype_is_torchs(connect, monkeypatch):
         runtime.disconnect()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix sockets are Linux's")
+@pytest.mark.skipif(not local.available(), reason="abstract Unix sockets are Linux's")
 def test_a_client_on_the_workers_machine_talks_to_it_on_its_unix_socket(connect, monkeypatch):
-    """The direct path takes the worker's Unix socket where it listens here (it skips the TCP stack), and
-    TCP where it does not (a worker on another machine); reads are the same either way."""
+    """The direct path takes the worker's plain Unix socket where it listens here (no ZeroMQ thread on the
+    way), and TCP where it does not (a worker on another machine); reads are the same either way."""
     conn = connect()
-    assert conn.direct.startswith("ipc://@gt-worker-") and conn._data is not conn._sock
+    assert conn.direct.startswith("unix://@gt-worker-") and type(conn._data) is local.Channel
     a = gt.from_numpy(np.arange(4, dtype=np.float32))
-    assert (a * a).sum().item() == 14.0 and runtime._local_listens(conn.direct)
+    assert (a * a).sum().item() == 14.0
+    big = np.arange(1 << 20, dtype=np.float32)   # 4 MB each way: frames over many reads
+    assert np.array_equal((gt.from_numpy(big) * 2).numpy(), big * 2)
     runtime.disconnect()
-    nowhere = f"ipc://@gt-worker-{os.urandom(12).hex()}"
-    assert not runtime._local_listens(nowhere) and not runtime._local_listens("tcp://127.0.0.1:1")
+    nowhere = f"unix://@gt-worker-{os.urandom(12).hex()}"
     real = runtime.RemoteWorker._await_welcome
     monkeypatch.setattr(runtime.RemoteWorker, "_await_welcome", lambda *args: msgspec.structs.replace(
         real(*args), local=nowhere))
@@ -439,6 +441,7 @@ def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, mon
         s.bind(("127.0.0.1", 0))
         nobody = f"tcp://127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
     real = runtime.RemoteWorker._direct
+    monkeypatch.setattr(local, "available", lambda: False)   # not on this machine
     monkeypatch.setattr(runtime.RemoteWorker, "DIRECT_TIMEOUT", 0.5)
     monkeypatch.setattr(runtime.RemoteWorker, "_direct",
                         lambda self, ctx, welcome, endpoint, keys: real(self, ctx, welcome, nobody, keys))
@@ -457,9 +460,17 @@ def test_an_unreachable_worker_leaves_the_client_on_the_routed_path(connect, mon
     assert (a * a).sum().item() == 14.0
 
 
-def test_the_direct_socket_admits_only_its_session_secret(connect):
-    """A peer that reaches a worker's direct socket gets nothing without its session's secret."""
+def _tcp_direct(connect, monkeypatch):
+    """A connection on the worker's TCP direct socket (its Unix socket not taken)."""
+    monkeypatch.setattr(local, "available", lambda: False)
     conn = connect()
+    assert conn.direct.startswith("tcp://")
+    return conn
+
+
+def test_the_direct_socket_admits_only_its_session_secret(connect, monkeypatch):
+    """A peer that reaches a worker's direct socket gets nothing without its session's secret."""
+    conn = _tcp_direct(connect, monkeypatch)
     a = gt.from_numpy(np.arange(3, dtype=np.float32))
     assert (a + 1).sum().item() == 6.0
     rogue = zmq.Context.instance().socket(zmq.DEALER)
@@ -479,6 +490,69 @@ def test_the_direct_socket_admits_only_its_session_secret(connect):
     finally:
         rogue.close()
     assert (a * 3).sum().item() == 9.0  # the real client is untouched
+
+
+def _local_peer(endpoint: str) -> local.Channel:
+    return local.Channel(local.connect(endpoint, 10), 1 << 24, 10)
+
+
+def _until_closed(peer: local.Channel) -> int:
+    """Read ``peer`` until the worker closes it; the frames it got."""
+    frames = 0
+    with pytest.raises(ConnectionError):
+        while True:
+            peer.recv()
+            frames += 1
+    return frames
+
+
+@pytest.mark.skipif(not local.available(), reason="abstract Unix sockets are Linux's")
+def test_the_local_socket_admits_only_its_session_secret_and_survives_bad_peers(tmp_path, connect):
+    """The worker's Unix socket: a peer without the session's secret gets no value; peers that send
+    garbage, a frame over the message limit or half a frame, and a client that never reads its answers,
+    are dropped, while the real client is served throughout."""
+    limit = 1_000_000
+    srv = start_cluster(tmp_path, 1, args=("--max-message-bytes", str(limit)))
+    try:
+        conn = connect(srv.address)
+        assert type(conn._data) is local.Channel
+        a = gt.from_numpy(np.arange(3, dtype=np.float32))
+        assert (a + 1).sum().item() == 6.0
+        with time_limit(60):
+            rogue = _local_peer(conn.direct)
+            rogue.send(wire.encode([(4, 1, a._id)]))  # a stream without a hello: told it holds no session
+            lost = wire.decode_direct(rogue.recv())
+            assert type(lost) is wire.WorkerLost and "holds no session for this connection" in lost.reason
+            assert _until_closed(rogue) == 0
+            rogue = _local_peer(conn.direct)
+            rogue.send(wire.encode(wire.DirectHello(conn.session, b"guess" * 4)))
+            refused = wire.decode_direct(rogue.recv())
+            assert type(refused) is wire.Refused and "wrong session secret" in refused.reason
+            assert _until_closed(rogue) == 0
+            assert (a * 3).sum().item() == 9.0
+            oversize = _local_peer(conn.direct)   # a length past the limit: told so, then dropped
+            oversize.sock.sendall(struct.pack("<I", limit + 1))
+            error = wire.decode_direct(oversize.recv())
+            assert type(error) is wire.Error and f"GT_MAX_MESSAGE_BYTES={limit}" in error.reason
+            half = _local_peer(conn.direct)    # half a frame, then silence: the worker does not wait for it
+            half.sock.sendall(struct.pack("<I", 1000) + b"x" * 10)
+            garbage = _local_peer(conn.direct)
+            garbage.sock.sendall(os.urandom(4096))
+            assert (a * 4).sum().item() == 12.0
+            deaf = runtime.RemoteWorker(srv.address, "")  # a session of its own that asks and never reads
+            deaf.open()
+            n = 200_000   # 800 kB answers: 20 of them are far more than the worker keeps for a client
+            deaf._data.send(wire.encode([(3, 1 << 40, "float32", (n,), bytes(4 * n))] +
+                                        [(4, i, 1 << 40) for i in range(1, 21)]))
+            assert (a * 5).sum().item() == 15.0
+            time.sleep(1)
+            assert _until_closed(deaf._data) < 20
+            assert (a * 6).sum().item() == 18.0
+            for peer in (oversize, half, garbage):
+                peer.close()
+            deaf.close()
+    finally:
+        srv.stop()
 
 
 def test_hostile_frames_change_nothing(server, connect, tmp_path):

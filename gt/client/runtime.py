@@ -19,7 +19,6 @@ import atexit
 import itertools
 import logging
 import os
-import socket
 import threading
 import time
 
@@ -27,6 +26,7 @@ import torch
 import zmq
 
 from gt.ops import OP_NAMES
+from gt.transport import local as _unix
 from gt.transport import settings as _settings
 from gt.transport import wire
 from gt.transport.curve import Keys
@@ -199,8 +199,8 @@ class RemoteWorker:
     presents its session's secret there, and streams and answers then skip the
     server, which still sees this client's heartbeats, stats requests and
     goodbye, and tells it when the worker is lost.  A worker on this machine is
-    reached on its Unix socket (its ``local`` endpoint, when one answers here),
-    others over TCP.  A worker that does not answer within ``DIRECT_TIMEOUT``
+    reached on a plain Unix socket (its ``local`` endpoint, when one answers here;
+    ``gt.transport.local``), which no ZeroMQ thread handles, others over TCP.  A worker that does not answer within ``DIRECT_TIMEOUT``
     (not reachable from here) leaves the streams going through the server.
     """
 
@@ -271,10 +271,12 @@ class RemoteWorker:
             sock.close(0)
             raise
         self._sock, self._heartbeat = sock, heartbeat
-        direct = None
+        direct = endpoint = None
         if welcome.direct and self.cfg.direct:
-            endpoint = welcome.local if _local_listens(welcome.local) else welcome.direct
-            direct = self._direct(ctx, welcome, endpoint, keys)
+            if welcome.local and _unix.available():
+                direct, endpoint = self._direct_local(welcome), welcome.local
+            if direct is None:
+                direct, endpoint = self._direct(ctx, welcome, welcome.direct, keys), welcome.direct
         self._data = sock if direct is None else direct
         self.direct = "" if direct is None else endpoint
         self._poller = zmq.Poller()
@@ -312,6 +314,28 @@ class RemoteWorker:
             log.warning("GT client: no direct connection to worker %s at %s (%s); going through the server",
                         welcome.worker, endpoint, exc)
         sock.close(0)
+        return None
+
+    def _direct_local(self, welcome: wire.Welcome) -> _unix.Channel | None:
+        """A plain Unix socket to the worker's ``local`` endpoint, admitted there, or None (nothing listens
+        there: the worker runs on another machine)."""
+        try:
+            sock = _unix.connect(welcome.local, self.DIRECT_TIMEOUT)
+        except OSError:
+            return None
+        channel = _unix.Channel(sock, welcome.max_message_bytes + (1 << 16), self.DIRECT_TIMEOUT)
+        try:
+            channel.send(wire.encode(wire.DirectHello(welcome.session, welcome.secret)))
+            msg = wire.decode_direct(channel.recv())
+            if type(msg) is wire.DirectWelcome and msg.session == welcome.session:
+                sock.settimeout(self.cfg.heartbeat_interval)  # _wait's slice
+                return channel
+            log.warning("GT client: worker %s did not admit the local connection (%s); trying TCP",
+                        welcome.worker, getattr(msg, "reason", type(msg).__name__))
+        except (OSError, wire.WireError) as exc:
+            log.warning("GT client: no local connection to worker %s at %s (%s); trying TCP", welcome.worker,
+                        welcome.local, exc)
+        channel.close()
         return None
 
     def _await_welcome(self, sock, monitor, heartbeat: HeartbeatLink) -> wire.Welcome:
@@ -452,10 +476,42 @@ class RemoteWorker:
 
     def _post(self, body) -> None:
         """Send an instruction list: one frame on the direct path, a ``Stream`` to the server else."""
-        if self._data is self._sock:
+        data = self._data
+        if data is self._sock:
             self._sock.send_multipart((_STREAM, body), copy=False)
-        else:
-            self._data.send(body, copy=False)
+            return
+        try:
+            data.send(body, copy=False)
+        except TimeoutError:  # a local connection's worker took nothing for a heartbeat interval
+            self._stalled_send()
+        except OSError as exc:
+            self._lost_local(exc)
+
+    def _stalled_send(self) -> None:
+        """Finish a local send the worker is slow to take, as long as its server says it lives."""
+        while True:
+            self._news()
+            try:
+                return self._data.finish_send()
+            except TimeoutError:
+                pass
+            except OSError as exc:
+                self._lost_local(exc)
+
+    def _news(self) -> None:
+        """RuntimeError when the server reported this client's worker lost, or stopped answering."""
+        server = self._sock
+        while server.poll(0):
+            self._from_server(server.recv_multipart(), 0)
+        if self._heartbeat.forgotten:
+            self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
+                       "tensors this client held are gone")
+        if self._heartbeat.silent_for() > self.cfg.heartbeat_timeout:
+            self._unreachable()
+
+    def _lost_local(self, exc: OSError) -> None:
+        self._fail(f"GT worker {self.worker_id} was lost (its connection closed: {exc}): the tensors this client "
+                   "held there are gone")
 
     def _next_req(self) -> int:
         self._req += 1
@@ -533,9 +589,11 @@ class RemoteWorker:
             if data is not server and probe:  # the fast path: a blocking read of the worker's answer
                 try:
                     answer = self._answered(wire.decode_direct(data.recv()), req)
-                except zmq.Again:  # a heartbeat interval without an answer: has the server news?
+                except (zmq.Again, TimeoutError):  # a heartbeat interval without an answer: has the server news?
                     while server.poll(0):
                         self._from_server(server.recv_multipart(), req)
+                except OSError as exc:   # a local connection's worker went
+                    self._lost_local(exc)
                 else:
                     if answer is not None:
                         return answer
@@ -544,7 +602,12 @@ class RemoteWorker:
                     if sock is server:
                         answer = self._from_server(server.recv_multipart(), req)
                     else:
-                        answer = self._answered(wire.decode_direct(data.recv(zmq.NOBLOCK)), req)
+                        try:
+                            answer = self._answered(wire.decode_direct(data.recv(zmq.NOBLOCK)), req)
+                        except TimeoutError:   # a local frame not complete yet
+                            continue
+                        except OSError as exc:
+                            self._lost_local(exc)
                     if answer is not None:
                         return answer
             if heartbeat.forgotten:
@@ -601,21 +664,6 @@ class RemoteWorker:
     def _fail(self, message: str) -> None:
         self._dead = message
         raise RuntimeError(message)
-
-
-def _local_listens(endpoint: str) -> bool:
-    """Whether a worker's ``local`` endpoint (an abstract Unix socket) listens on this machine: a plain
-    connect says at once, where a ZeroMQ connect to nothing would wait out ``DIRECT_TIMEOUT``."""
-    if not endpoint.startswith("ipc://@") or not hasattr(socket, "AF_UNIX"):
-        return False
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect("\0" + endpoint.removeprefix("ipc://@"))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 _STREAM = wire.encode(wire.Stream())

@@ -29,7 +29,7 @@ from msgspec import Meta, Raw, Struct
 
 from gt.ops import NUM_OPCODES
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_ID = 2 ** 62
 MAX_DIMS = 64
 MAX_INPUTS = 64   # tensors one op may take (the client splits a longer cat or stack)
@@ -78,8 +78,8 @@ class ClientHello(_Msg, tag=1):
 
 class WorkerHello(_Msg, tag=2):
     """worker -> dispatcher, first message (and again after a lost dispatcher).  ``direct``: the
-    endpoint where the worker takes its clients' direct connections ("": none); ``local``: the same
-    socket's endpoint for clients on its machine (an ``ipc://`` path, "": none)."""
+    endpoint where the worker takes its clients' direct connections ("": none); ``local``: its plain
+    Unix socket for clients on its machine (``unix://@name``, gt.transport.local; "": none)."""
     version: int
     token: Text
     name: Name
