@@ -12,7 +12,9 @@ auto-compile), then times, in interleaved windows (each mode keeps its best):
 - the throughput of a stream of small ops (ops/s), synchronised at its end.
 
 "remote" is the direct path (the client talks to its worker, the server only
-assigns and watches); "routed" the same through the server (``GT_DIRECT=0``).
+assigns and watches), here over the worker's plain Unix socket; "routed" the same
+through the server (``GT_DIRECT=0``); a read is also timed direct over TCP, as a
+client on another machine talks to its worker.
 
 Goals (issue 9): tiny step over localhost at most 2x embedded, medium at most 1.2x.
 Goals (issue 18): a read's round trip within 1.5x a bare pyzmq DEALER -> ROUTER echo
@@ -20,8 +22,9 @@ Goals (issue 18): a read's round trip within 1.5x a bare pyzmq DEALER -> ROUTER 
 at most 1.5x embedded; a line per goal says whether it was met.  Next to them: where a read's
 and an echo's round trip spend their time (CPU per round trip of each process's Python and
 ZeroMQ I/O threads, from Linux's /proc), the echo at 1 MB, the echo under ZeroMQ's
-CURVE (authenticated and encrypted): what encryption costs per message, and the echo over a
-Unix socket, the transport a direct read takes on one machine (the goal stays the TCP echo's).
+CURVE (authenticated and encrypted): what encryption costs per message, and a bare echo over
+a plain Unix socket, the transport a direct read takes on one machine (its floor; the goal stays
+the pyzmq echo's).
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ import gt  # noqa: E402
 from bench_mlp import build  # noqa: E402
 from gt import config as gt_config  # noqa: E402
 from gt.client import runtime  # noqa: E402
-from gt.transport import launch  # noqa: E402
+from gt.transport import launch, local  # noqa: E402
 from gt.transport.curve import make_keys  # noqa: E402
 from gt.worker.worker import Worker  # noqa: E402
 
@@ -56,11 +59,19 @@ def embedded(device: str, auto: bool) -> Worker:
     return Worker("embedded_auto" if auto else "embedded_eager", batch_size=cfg.batch_size, config=cfg)
 
 
-def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = None) -> runtime.RemoteWorker:
+def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = None,
+           tcp: bool = False) -> runtime.RemoteWorker:
+    """A connection to ``server``'s worker: direct or routed; ``tcp``: direct over TCP, as from another
+    machine, not over the worker's Unix socket."""
     conn = runtime.RemoteWorker(server.address, "")
     conn.cfg = dataclasses.replace(conn.cfg, direct=direct, curve_keys=curve_keys)
-    conn.open()
-    if (conn._data is not conn._sock) != direct:
+    available = local.available
+    local.available = (lambda: False) if tcp else available
+    try:
+        conn.open()
+    finally:
+        local.available = available
+    if (conn._data is not conn._sock) != direct or tcp and not conn.direct.startswith("tcp"):
         raise RuntimeError("the direct path was not taken" if direct else "the routed path was not taken")
     return conn
 
@@ -104,11 +115,11 @@ def bench_read(targets: dict, n: int, rounds: int) -> dict:
     for name, target in targets.items():
         runtime.connect(target)
         modes[name] = (target, gt.ones(()) * 2)
-    echoes = {"echo": Echo(64, False), "echo ipc": Echo(64, False, ipc=True)}
+    echoes = {"echo": Echo(64, False), "echo unix": UnixEcho(64)}
     modes.update((name, (None, echo)) for name, echo in echoes.items())
 
     def run(x):
-        if isinstance(x, Echo):
+        if isinstance(x, (Echo, UnixEcho)):
             x.run(n)
         else:
             for _ in range(n):
@@ -181,32 +192,40 @@ def bench_stream(targets: dict, n: int, rounds: int) -> dict:
 
 
 ECHO_SERVER = """
-import os, sys, zmq
+import sys, zmq
 sock = zmq.Context().socket(zmq.ROUTER)
 if sys.argv[1] != "-":
     sock.curve_server = True
     sock.curve_secretkey = sys.argv[1].encode()
-if sys.argv[2] == "ipc":
-    endpoint = "ipc://@gt-echo-" + os.urandom(8).hex()
-    sock.bind(endpoint)
-else:
-    endpoint = "tcp://127.0.0.1:%d" % sock.bind_to_random_port("tcp://127.0.0.1")
-print(endpoint, flush=True)
+print("tcp://127.0.0.1:%d" % sock.bind_to_random_port("tcp://127.0.0.1"), flush=True)
 while True:
     sock.send_multipart(sock.recv_multipart(copy=False), copy=False)
 """
 
+UNIX_ECHO_SERVER = """
+from gt.transport import local
+listener, endpoint = local.listen()
+listener.setblocking(True)
+print(endpoint, flush=True)
+sock = listener.accept()[0]
+buf = bytearray(1 << 16)
+while True:
+    n = sock.recv_into(buf)
+    if not n:
+        break
+    sock.sendall(memoryview(buf)[:n])
+"""
+
 
 class Echo:
-    """A ROUTER echo in another process and a DEALER to it (``curve``: under ZeroMQ's CURVE; ``ipc``: over
-    an abstract Unix socket, as a direct read on one machine, else TCP)."""
+    """A ROUTER echo in another process and a DEALER to it, over TCP (``curve``: under ZeroMQ's CURVE)."""
 
-    def __init__(self, size: int, curve: bool, ipc: bool = False) -> None:
+    def __init__(self, size: int, curve: bool) -> None:
         public = secret = None
         if curve:
             public, secret = zmq.curve_keypair()
-        self.proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-",
-                                      "ipc" if ipc else "tcp"], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, secret.decode() if curve else "-"],
+                                     stdout=subprocess.PIPE, text=True)
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.linger = 0
         endpoint = self.proc.stdout.readline().strip()
@@ -225,6 +244,28 @@ class Echo:
 
     def close(self) -> None:
         self.sock.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+class UnixEcho:
+    """An echo in another process over a plain abstract Unix socket (``gt.transport.local``'s framing), read
+    and written by the two main threads: the transport of a direct read on one machine, without GT."""
+
+    def __init__(self, size: int) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", UNIX_ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+        self.channel = local.Channel(local.connect(self.proc.stdout.readline().strip(), 10), 1 << 20, 10)
+        self.payload = os.urandom(size)
+        self.run(10)
+
+    def run(self, n: int) -> None:
+        send, recv, payload = self.channel.send, self.channel.recv, self.payload
+        for _ in range(n):
+            send(payload)
+            recv()
+
+    def close(self) -> None:
+        self.channel.close()
         self.proc.kill()
         self.proc.wait()
 
@@ -296,15 +337,18 @@ def main() -> None:
             ops = targets["auto-compile"][side].get_stats()["operations"]
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
         eager = targets["eager"]
-        conns.append(remote(curve_server, True, keys))
-        sync = bench_read({**eager, "curve": conns[-1]}, args.syncs, args.rounds)
+        conns.append(remote(servers["eager"], True, tcp=True))
+        conns.append(remote(curve_server, True, keys, tcp=True))
+        sync = bench_read({**eager, "tcp": conns[-2], "curve": conns[-1]}, args.syncs, args.rounds)
         row("read round trip (x.sum().item())", sync, "us", "{:12.1f}")
-        print(f"{'  remote under CURVE (GT_CURVE_KEYS)':38} {sync['curve']:12.1f} us   (CURVE adds "
-              f"{sync['curve'] - sync['remote']:.1f} us per read)")
+        print(f"{'  remote over TCP (as from elsewhere)':38} {sync['tcp']:12.1f} us   (read / pyzmq echo "
+              f"{sync['tcp'] / sync['echo']:.2f}x)")
+        print(f"{'  same under CURVE (GT_CURVE_KEYS)':38} {sync['curve']:12.1f} us   (CURVE adds "
+              f"{sync['curve'] - sync['tcp']:.1f} us per read over TCP)")
         print(f"{'bare pyzmq DEALER->ROUTER echo, 64 B':38} {sync['echo']:12.1f} us   (read / echo: remote "
               f"{sync['remote'] / sync['echo']:.2f}x, routed {sync['routed'] / sync['echo']:.2f}x; goal 1.5x)")
-        print(f"{'  same over a Unix socket, 64 B':38} {sync['echo ipc']:12.1f} us   (the remote read's transport "
-              f"here: {eager['remote'].direct.split(':')[0]}; read / it {sync['remote'] / sync['echo ipc']:.2f}x)")
+        print(f"{'bare plain Unix-socket echo, 64 B':38} {sync['echo unix']:12.1f} us   (the remote read's transport "
+              f"here: {eager['remote'].direct.split(':')[0]}; read / it {sync['remote'] / sync['echo unix']:.2f}x)")
         breakdown = read_breakdown(eager["remote"], servers["eager"].workers[0].pid, args.syncs, args.rounds)
         if breakdown["read"][1]:
             print("  where a round trip's time goes (CPU us per round trip, by thread; main: the Python thread):")
