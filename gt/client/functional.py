@@ -123,11 +123,18 @@ def _bound_like(x: Tensor, other: Tensor, low: bool) -> Tensor:
 
 
 def clamp_min(x: Tensor, min) -> Tensor:
-    return clamp(x, min=min)
+    return _node_named(clamp(x, min=min), "clamp_min1" if isinstance(min, Tensor) else "clamp_min")
 
 
 def clamp_max(x: Tensor, max) -> Tensor:
-    return clamp(x, max=max)
+    return _node_named(clamp(x, max=max), "clamp_max1" if isinstance(max, Tensor) else "clamp_max")
+
+
+def _node_named(out: Tensor, name: str) -> Tensor:
+    """``out`` with its grad_fn (if any) named as torch's for the op that made it."""
+    if out._grad_fn is not None:
+        out._grad_fn.name = name
+    return out
 
 
 # -- matmul family -------------------------------------------------------------------------------
