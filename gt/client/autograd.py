@@ -101,6 +101,14 @@ class Node:
         self.seq = _next_seq()
 
 
+def renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
+    """Give ``out``'s new autograd node torch's name for the op that made it (``src``: its input,
+    which a no-op returns as is)."""
+    if out is not src and out._grad_fn is not None:
+        out._grad_fn.name = name
+    return out
+
+
 # Handles rebound by an in-place op while gradients are recorded, by id(handle):
 # (weakref to the handle, [(seq, weakref to a handle on the value it held before)]).
 # A node made before a rebinding (a smaller seq) reads its input through the older

@@ -11,7 +11,7 @@ import math
 import torch
 
 from gt.client import surface
-from gt.client.autograd import backward as _backward, grad_mode as _gm
+from gt.client.autograd import backward as _backward, grad_mode as _gm, renamed
 from gt.client.emit import alias, apply, emit, number, operand, record, send
 from gt.client.generate import arith, pair, reflected
 from gt.client.shapes import FLOATING, as_dtype, broadcast, matmul_shape
@@ -123,18 +123,11 @@ def _bound_like(x: Tensor, other: Tensor, low: bool) -> Tensor:
 
 
 def clamp_min(x: Tensor, min) -> Tensor:
-    return _node_named(clamp(x, min=min), "clamp_min1" if isinstance(min, Tensor) else "clamp_min")
+    return renamed(clamp(x, min=min), x, "clamp_min1" if isinstance(min, Tensor) else "clamp_min")
 
 
 def clamp_max(x: Tensor, max) -> Tensor:
-    return _node_named(clamp(x, max=max), "clamp_max1" if isinstance(max, Tensor) else "clamp_max")
-
-
-def _node_named(out: Tensor, name: str) -> Tensor:
-    """``out`` with its grad_fn (if any) named as torch's for the op that made it."""
-    if out._grad_fn is not None:
-        out._grad_fn.name = name
-    return out
+    return renamed(clamp(x, max=max), x, "clamp_max1" if isinstance(max, Tensor) else "clamp_max")
 
 
 # -- matmul family -------------------------------------------------------------------------------

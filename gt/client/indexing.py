@@ -17,7 +17,9 @@ import torch
 from gt.client import surface
 from gt.client.creation import tensor
 from gt.client.emit import alias, apply, infer, number, operand, send, send_number
+from gt.client.autograd import renamed
 from gt.client.inplace import inplace
+from gt.client.modes import grad_mode
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
 from gt.client.tensor import Tensor
@@ -197,13 +199,26 @@ def setitem(x: Tensor, key, value) -> None:
                                    f"broadcast to indexing result of shape {list(read.shape)}") from None
         inplace(x, lambda old: apply(OPCODE["setitem"], (old,) + plan.tensors + (value,), (plan.key,),
                                      shape=old.shape, dtype=old.dtype))
-        return
-    s = number(value)
-    if s is None:
-        if isinstance(value, torch.Tensor):
-            return setitem(x, key, operand(value))
-        raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
-    inplace(x, lambda old: _setitem_number(old, plan, s))
+    else:
+        s = number(value)
+        if s is None:
+            if isinstance(value, torch.Tensor):
+                return setitem(x, key, operand(value))
+            raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
+        inplace(x, lambda old: _setitem_number(old, plan, s))
+    if grad_mode.enabled and x._grad_fn is not None and x._data_of is None:
+        x._grad_fn.name = _write_name(x.shape, plan, isinstance(value, Tensor) and value.ndim > 0)
+
+
+def _write_name(shape: tuple, plan: Plan, copied: bool) -> str:
+    """torch's grad_fn for ``x[key] = value``: CopySlices when the key's basic part makes a view
+    (the write goes into it), else index_put with index tensors, else (the key is the whole tensor)
+    a copy of a tensor with dimensions (``copied``) or a fill with a number or 0-d tensor."""
+    if _view_name(index_shape(shape, plan.basic)[1], shape) != "alias":
+        return "CopySlices"
+    if plan.tensors:
+        return "index_put"
+    return "CopyBackwards" if copied else "fill3"
 
 
 def _setitem_number(x: Tensor, plan: Plan, s) -> Tensor:
@@ -216,6 +231,11 @@ def _index_name(key, norm: tuple, shape: tuple) -> str:
     whole-dimension slices are skipped, and a key that does nothing gives an alias)."""
     if len(key) == 1 and type(key[0]) is slice:
         return "slice"
+    return _view_name(norm, shape)
+
+
+def _view_name(norm: tuple, shape: tuple) -> str:
+    """The last view op a normalised basic key makes, "alias" when it does nothing."""
     name, dim = "alias", 0
     for k in norm:
         if k is None:
@@ -295,7 +315,7 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     if not isinstance(mask, Tensor) or mask.dtype is not torch.bool:
         raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {getattr(mask, 'dtype', type(mask))}")
     shape = broadcast(x.shape, mask.shape)
-    return getitem(x.expand(shape), mask.expand(shape))
+    return renamed(getitem(x.expand(shape), mask.expand(shape)), x, "masked_select")
 
 
 surface.functions(masked_select=masked_select)

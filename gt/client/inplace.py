@@ -257,11 +257,11 @@ def _write_back(view: Tensor, base: Tensor, kind: int, args) -> None:
     elif kind == _views.INDEX:
         base[args] = view
     elif kind == _views.RESHAPE:
-        base.copy_(view.reshape(base.shape))
+        inplace(base, _copy_of, (view.reshape(base.shape), "CopySlices"))
     elif kind == _views.TRANSPOSE:
-        base.copy_(view.transpose(*args))
+        inplace(base, _copy_of, (view.transpose(*args), "CopySlices"))
     elif kind == _views.PERMUTE:
-        base.copy_(view.permute(inverse_permutation(args)))
+        inplace(base, _copy_of, (view.permute(inverse_permutation(args)), "CopySlices"))
     elif kind == _views.DIAGONAL:
         inplace(base, lambda old: old.diagonal_scatter(view, *args))
     else:
