@@ -284,6 +284,145 @@ def _written(x, write):
     return y
 
 
+def _same_graph(build, arrays, grads_for, rng, pair, assert_matches):
+    """``build(lib, *inputs)`` in GT and torch: the same value, requires_grad and grad_fn label; then
+    the same gradient (or None) for every input, through a weighted sum that also reaches ``w``, an
+    extra input requiring grad, so backward runs even where the result does not require grad."""
+    pairs = [pair(a, requires_grad=i in grads_for) for i, a in enumerate(arrays)]
+    gins, tins = [p[0] for p in pairs], [p[1] for p in pairs]
+    gw, tw = pair(_weights(rng, ()), requires_grad=True)
+    out = {lib: (build(lib, *ins), w) for lib, ins, w in ((gt, gins, gw), (torch, tins, tw))}
+    gy, ty = out[gt][0], out[torch][0]
+    assert_matches(gy.detach(), ty.detach())
+    assert gy.requires_grad == ty.requires_grad
+    label = type(ty.grad_fn).__name__ if ty.grad_fn is not None else None
+    assert (f"grad_fn=<{label}>" in repr(gy)) if label else gy.grad_fn is None, (label, repr(gy))
+    weights = _weights(rng, tuple(ty.shape))
+    for (y, w), wt in ((out[gt], gt.from_numpy(weights)), (out[torch], twin(weights))):
+        ((y.to(w.dtype) * wt).sum() * w).backward()
+    for i, (g, t) in enumerate(zip(gins, tins)):
+        assert (g.grad is None) == (t.grad is None), f"input {i}: {g.grad} vs {t.grad}"
+        if t.grad is not None:
+            assert_matches(g.grad, t.grad)
+
+
+def _copied(src_pre=None, view=False):
+    def build(lib, x, src):
+        y = x * 2
+        (y.t() if view else y).copy_((src_pre or (lambda s: s))(src.t() if view else src))
+        return y
+    return build
+
+
+@pytest.mark.parametrize("x_grad,src_grad", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("src_shape,src_dtype", [((3, 4), np.float32), ((4,), np.float32), ((1, 4), np.float64)])
+def test_copy_into_a_non_leaf_keeps_the_graph_as_torchs_CopyBackwards(rng, pair, assert_matches, x_grad, src_grad,
+                                                                     src_shape, src_dtype):
+    """y.copy_(src): the inputs behind y's old value get zero gradients (not None), src the gradient
+    summed over its broadcast and cast to its dtype; y requires grad if either side does."""
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(src_shape).astype(src_dtype)]
+    grads_for = [i for i, on in enumerate((x_grad, src_grad)) if on]
+    _same_graph(_copied(), arrays, grads_for, rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("x_grad,src_grad", [(True, False), (False, True)])
+def test_copy_into_a_transposed_view_is_torchs_CopySlices(rng, pair, assert_matches, x_grad, src_grad):
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)]
+    _same_graph(_copied(view=True), arrays, [i for i, on in enumerate((x_grad, src_grad)) if on], rng, pair,
+                assert_matches)
+
+
+def test_copy_into_a_leaf_under_no_grad_keeps_it_a_leaf(rng, pair, assert_matches):
+    def build(lib, x, src):
+        with lib.no_grad():
+            x.copy_(src)
+        return x * 3
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4,)).astype(np.float32)]
+    _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("x_grad,v_grad", [(True, False), (False, True), (True, True)])
+def test_fill_with_a_0d_tensor_is_torchs_FillBackward3(rng, pair, assert_matches, x_grad, v_grad):
+    def build(lib, x, v):
+        y = x * 2
+        y.fill_(v.sum())
+        return y
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((2,)).astype(np.float32)]
+    _same_graph(build, arrays, [i for i, on in enumerate((x_grad, v_grad)) if on], rng, pair, assert_matches)
+    with pytest.raises(RuntimeError, match="fill_ only supports 0-dimension value tensor but got tensor with 1 "):
+        gt.ones(3, 2).fill_(gt.ones(2))
+
+
+# Values on the bounds, and bounds crossing (min > max), where torch's rules pick a side.
+_CLAMP_X = [[-2.0, -1.0, 0.0, 0.5], [1.0, 1.0, 2.0, 3.0], [0.0, -1.0, 1.0, 2.0]]
+_CLAMP_LO = [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
+_CLAMP_HI = [[1.0, -1.0, 0.0, 1.0], [1.0, 1.0, 2.0, 2.0], [0.0, 0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, x, lo, hi: x.clamp_min(0.0),
+    lambda lib, x, lo, hi: lib.clamp_min(x, 1),
+    lambda lib, x, lo, hi: x.clamp_max(1.0),
+    lambda lib, x, lo, hi: lib.clamp_max(x, 0.0),
+    lambda lib, x, lo, hi: (x * 1).clamp_min_(0.0),
+    lambda lib, x, lo, hi: (x * 1).clamp_max_(1.0),
+    lambda lib, x, lo, hi: lib.clamp(x, min=0.0),
+    lambda lib, x, lo, hi: x.clamp(max=1.0),
+    lambda lib, x, lo, hi: lib.clamp(x, 0.0, 1.0),
+    lambda lib, x, lo, hi: x.clamp_min(lo),
+    lambda lib, x, lo, hi: lib.clamp_max(x, hi),
+    lambda lib, x, lo, hi: lib.clamp(x, lo, hi),
+    lambda lib, x, lo, hi: lib.clamp(x, min=lo),
+    lambda lib, x, lo, hi: x.clamp(max=hi),
+], ids=["clamp_min", "fn_clamp_min_int", "clamp_max", "fn_clamp_max", "clamp_min_", "clamp_max_", "clamp_min_kw",
+        "clamp_max_kw", "clamp_both", "clamp_min_tensor", "clamp_max_tensor", "clamp_tensors", "clamp_min_kw_tensor",
+        "clamp_max_kw_tensor"])
+def test_clamp_forms_have_torchs_grad_fn_and_gradients_on_the_bounds(rng, pair, assert_matches, build):
+    arrays = [np.array(a, np.float32) for a in (_CLAMP_X, _CLAMP_LO, _CLAMP_HI)]
+    _same_graph(build, arrays, [0, 1, 2], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("key", [
+    lambda i: 1, lambda i: (slice(None), 1), lambda i: (slice(1, None),), lambda i: None,
+    lambda i: slice(None), lambda i: Ellipsis, lambda i: (slice(None), slice(0, 4)),
+    lambda i: i, lambda i: (slice(None), i), lambda i: (0, i), lambda i: (i, slice(1, None)),
+], ids=["int", "col", "slice", "none", "all", "ellipsis", "all_slices", "idx", "col_idx", "int_idx", "idx_slice"])
+@pytest.mark.parametrize("value", ["number", "0d", "tensor"])
+def test_writes_through_an_index_have_torchs_grad_fn(rng, pair, assert_matches, key, value):
+    """x[key] = v on a non-leaf: CopySlices where the key's basic part is a view, IndexPutBackward0
+    for index tensors alone, FillBackward3/CopyBackwards for the whole tensor, as torch names them."""
+    def build(lib, x, v, i):
+        y = x * 2
+        k = key(i)
+        y[k] = 2.5 if value == "number" else v.sum() if value == "0d" else v.expand(y[k].shape) * 1
+        return y
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(()).astype(np.float32),
+              np.array([0, 2])]
+    _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, x: x.t(), lambda lib, x: x.split(2, 1)[1], lambda lib, x: lib.split(x, [1, 3], 1)[0],
+    lambda lib, x: x.chunk(2, 1)[1], lambda lib, x: x.unbind(1)[2], lambda lib, x: x.masked_select(x > 0),
+], ids=["t", "split", "split_with_sizes", "chunk", "unbind", "masked_select"])
+def test_view_splits_have_torchs_grad_fn(rng, pair, assert_matches, build):
+    _same_graph(build, [rng.standard_normal((3, 4)).astype(np.float32)], [0], rng, pair, assert_matches)
+
+
+def test_a_functions_node_is_named_as_torchs(rng, pair, assert_matches):
+    def build(lib, x):
+        class Twice(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                return a * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+        return Twice.apply(x)
+    _same_graph(build, [rng.standard_normal((3, 4)).astype(np.float32)], [0], rng, pair, assert_matches)
+
+
 # -- backward() ---------------------------------------------------------------------------------
 def test_gradients_accumulate_across_two_backward_calls(rng, pair, assert_matches):
     g, t = pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
