@@ -565,6 +565,38 @@ def test_detach_stops_gradients(rng, pair, assert_matches):
     assert_matches(g.grad, t.grad)
 
 
+def test_detach_in_place_makes_a_leaf_and_earlier_nodes_keep_its_history(rng, pair, assert_matches):
+    """y.detach_(): y is a leaf without grad from now on; a node made from y before still sends
+    its gradient through y's old history (torch's nodes keep their edges)."""
+    (g, t), (gw, tw) = (pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True) for _ in range(2))
+    for x, w in ((g, gw), (t, tw)):
+        y = x * 2
+        z = y * 3 + w   # torch refuses a backward through a node that saved y: this one saves nothing
+        assert y.detach_() is y
+        assert not y.requires_grad and y.is_leaf and y.grad_fn is None
+        (z.sum() + (y * w).sum()).backward()
+        assert y.grad is None
+    assert_matches(g.grad, t.grad)
+    assert_matches(gw.grad, tw.grad)
+
+
+@pytest.mark.parametrize("view", [lambda x: x[0], lambda x: x.view(12), lambda x: x.t()])
+def test_detach_in_place_refuses_a_view_as_torch(view, pair):
+    for lib, x in zip((gt, torch), pair(np.ones((3, 4), np.float32))):
+        with pytest.raises(RuntimeError, match="Can't detach views in-place. Use detach\\(\\) instead."):
+            view(x).detach_()
+        y = x.detach()
+        assert y.detach_() is y and not y.requires_grad
+
+
+def test_requires_grad_false_on_a_non_leaf_is_refused_as_torch(pair):
+    for x in pair(np.ones(3, np.float32), requires_grad=True):
+        with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf variables. If you want to "
+                                               "use a computed variable .* use var_no_grad = var.detach()"):
+            (x * 2).requires_grad_(False)
+        assert not (x * 2).requires_grad_(True).is_leaf
+
+
 def test_leaf_not_in_graph_gets_no_grad(rng, pair):
     (g, _), (h, _) = pair(rng.standard_normal(3).astype(np.float32), requires_grad=True), \
         pair(rng.standard_normal(3).astype(np.float32), requires_grad=True)
