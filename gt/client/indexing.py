@@ -164,7 +164,7 @@ def getitem(x: Tensor, key) -> Tensor:
     shape, norm = hit
     out = send(_GETITEM, (x,), (x._id,), shape, x.dtype, (norm,))
     if out._grad_fn is not None:
-        out._grad_fn.name = _index_name(key, norm, x.shape)
+        out._grad_fn.name = "slice" if len(key) == 1 and type(key[0]) is slice else _view_name(norm, x.shape)
     return link(out, x, INDEX, key)
 
 
@@ -226,16 +226,9 @@ def _setitem_number(x: Tensor, plan: Plan, s) -> Tensor:
     return send_number(code, (x,) + plan.tensors, x.shape, x.dtype, s, (plan.key,))
 
 
-def _index_name(key, norm: tuple, shape: tuple) -> str:
-    """torch's last view op in basic indexing (a lone slice is always sliced; in a tuple key,
-    whole-dimension slices are skipped, and a key that does nothing gives an alias)."""
-    if len(key) == 1 and type(key[0]) is slice:
-        return "slice"
-    return _view_name(norm, shape)
-
-
 def _view_name(norm: tuple, shape: tuple) -> str:
-    """The last view op a normalised basic key makes, "alias" when it does nothing."""
+    """torch's last view op for a normalised basic key: whole-dimension slices are skipped, and a key
+    that does nothing gives an alias (a read with a lone slice is always sliced: see getitem)."""
     name, dim = "alias", 0
     for k in norm:
         if k is None:
