@@ -409,20 +409,6 @@ def test_view_splits_have_torchs_grad_fn(rng, pair, assert_matches, build):
     _same_graph(build, [rng.standard_normal((3, 4)).astype(np.float32)], [0], rng, pair, assert_matches)
 
 
-def test_a_functions_node_is_named_as_torchs(rng, pair, assert_matches):
-    def build(lib, x):
-        class Twice(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, a):
-                return a * 2
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 2
-        return Twice.apply(x)
-    _same_graph(build, [rng.standard_normal((3, 4)).astype(np.float32)], [0], rng, pair, assert_matches)
-
-
 # -- backward() ---------------------------------------------------------------------------------
 def test_gradients_accumulate_across_two_backward_calls(rng, pair, assert_matches):
     g, t = pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)

@@ -156,7 +156,7 @@ def _unsupported(name: str):
 def _grad_fn_label(name: str) -> str:
     """torch's grad_fn class name for a node name: 'mse_loss' -> MseLossBackward0, 'sum1' -> SumBackward1;
     a name that is already a class name (CopyBackwards, CopySlices, a Function's MyFnBackward) stays."""
-    if name[:1].isupper():
+    if not name.islower():
         return name
     version = name[-1] if name[-1:].isdigit() else "0"
     stem = name[:-1] if name[-1:].isdigit() else name
