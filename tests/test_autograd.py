@@ -407,6 +407,19 @@ def test_writes_through_an_index_have_torchs_grad_fn(rng, pair, assert_matches, 
     _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
 
 
+@pytest.mark.parametrize("key", [lambda i: 0, lambda i: (slice(None),), lambda i: Ellipsis, lambda i: i,
+                                 lambda i: (slice(None), i), lambda i: (0, i)],
+                         ids=["int", "all", "ellipsis", "idx", "col_idx", "int_idx"])
+def test_a_write_into_a_leaf_that_requires_grad_is_refused_as_torch(pair, key):
+    """torch names the view it writes into (an int or a slice of the key) in the message."""
+    (gx, tx), (gi, ti) = pair(np.ones((3, 4), np.float32), requires_grad=True), pair(np.array([0, 2]))
+    with pytest.raises(RuntimeError) as want:
+        tx[key(ti)] = 1.0
+    with pytest.raises(RuntimeError) as got:
+        gx[key(gi)] = 1.0
+    assert str(got.value) == str(want.value)
+
+
 @pytest.mark.parametrize("build", [
     lambda lib, x: x.t(), lambda lib, x: x.split(2, 1)[1], lambda lib, x: lib.split(x, [1, 3], 1)[0],
     lambda lib, x: x.chunk(2, 1)[1], lambda lib, x: x.unbind(1)[2], lambda lib, x: x.masked_select(x > 0),

@@ -188,6 +188,8 @@ def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
     key = tuple(_as_index(k) for k in _as_tuple(key))
     plan = _plan(x, key)
+    if grad_mode.enabled and x.requires_grad and x._grad_fn is None and _into_view(x.shape, plan):
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     with quiet():
         read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
     if isinstance(value, Tensor):
@@ -210,11 +212,16 @@ def setitem(x: Tensor, key, value) -> None:
         x._grad_fn.name = _write_name(x.shape, plan, isinstance(value, Tensor) and value.ndim > 0)
 
 
+def _into_view(shape: tuple, plan: Plan) -> bool:
+    """Whether torch writes ``x[key] = v`` into a view of ``x``: the key's basic part makes one."""
+    return _view_name(index_shape(shape, plan.basic)[1], shape) != "alias"
+
+
 def _write_name(shape: tuple, plan: Plan, copied: bool) -> str:
-    """torch's grad_fn for ``x[key] = value``: CopySlices when the key's basic part makes a view
-    (the write goes into it), else index_put with index tensors, else (the key is the whole tensor)
-    a copy of a tensor with dimensions (``copied``) or a fill with a number or 0-d tensor."""
-    if _view_name(index_shape(shape, plan.basic)[1], shape) != "alias":
+    """torch's grad_fn for ``x[key] = value``: CopySlices when written into a view, else index_put
+    with index tensors, else (the key is the whole tensor) a copy of a tensor with dimensions
+    (``copied``) or a fill with a number or 0-d tensor."""
+    if _into_view(shape, plan):
         return "CopySlices"
     if plan.tensors:
         return "index_put"
