@@ -295,8 +295,11 @@ def _same_graph(build, arrays, grads_for, rng, pair, assert_matches):
     gy, ty = out[gt][0], out[torch][0]
     assert_matches(gy.detach(), ty.detach())
     assert gy.requires_grad == ty.requires_grad
-    label = type(ty.grad_fn).__name__ if ty.grad_fn is not None else None
-    assert (f"grad_fn=<{label}>" in repr(gy)) if label else gy.grad_fn is None, (label, repr(gy))
+    assert (gy.grad_fn is None) == (ty.grad_fn is None)
+    if ty.grad_fn is not None:
+        label = type(ty.grad_fn).__name__
+        assert type(gy.grad_fn).__name__ == label and f"grad_fn=<{label}>" in repr(gy), (label, repr(gy))
+        assert gy.grad_fn.name() == ty.grad_fn.name()
     weights = _weights(rng, tuple(ty.shape))
     for (y, w), wt in ((out[gt], gt.from_numpy(weights)), (out[torch], twin(weights))):
         ((y.to(w.dtype) * wt).sum() * w).backward()
@@ -426,6 +429,21 @@ def test_a_write_into_a_leaf_that_requires_grad_is_refused_as_torch(pair, key):
 ], ids=["t", "split", "split_with_sizes", "chunk", "unbind", "masked_select"])
 def test_view_splits_have_torchs_grad_fn(rng, pair, assert_matches, build):
     _same_graph(build, [rng.standard_normal((3, 4)).astype(np.float32)], [0], rng, pair, assert_matches)
+
+
+def test_grad_fn_is_a_node_of_torchs_class_name(pair):
+    """type(t.grad_fn).__name__ and name() as torch's; the same node compares equal; what GT's node
+    lacks says so."""
+    nodes = []
+    for x in pair(np.ones((3, 4), np.float32), requires_grad=True):
+        y = x * 2
+        assert y.grad_fn == y.grad_fn and hash(y.grad_fn) == hash(y.grad_fn) and y.grad_fn != (x * 2).grad_fn
+        y.copy_(x + 1)
+        nodes.append((type((x * 2).grad_fn).__name__, y.grad_fn.name(), repr(y.grad_fn).split(" object")[0]))
+    assert nodes[0] == nodes[1] == ("MulBackward0", "torch::autograd::CopyBackwards", "<CopyBackwards")
+    with pytest.raises(AttributeError, match="GT does not support torch.autograd.graph.Node.next_functions yet"):
+        y = pair(np.ones(2, np.float32), requires_grad=True)[0] * 2
+        y.grad_fn.next_functions
 
 
 # -- backward() ---------------------------------------------------------------------------------
