@@ -284,6 +284,168 @@ def _written(x, write):
     return y
 
 
+def _same_graph(build, arrays, grads_for, rng, pair, assert_matches):
+    """``build(lib, *inputs)`` in GT and torch: the same value, requires_grad and grad_fn label; then
+    the same gradient (or None) for every input, through a weighted sum that also reaches ``w``, an
+    extra input requiring grad, so backward runs even where the result does not require grad."""
+    pairs = [pair(a, requires_grad=i in grads_for) for i, a in enumerate(arrays)]
+    gins, tins = [p[0] for p in pairs], [p[1] for p in pairs]
+    gw, tw = pair(_weights(rng, ()), requires_grad=True)
+    out = {lib: (build(lib, *ins), w) for lib, ins, w in ((gt, gins, gw), (torch, tins, tw))}
+    gy, ty = out[gt][0], out[torch][0]
+    assert_matches(gy.detach(), ty.detach())
+    assert gy.requires_grad == ty.requires_grad
+    assert (gy.grad_fn is None) == (ty.grad_fn is None)
+    if ty.grad_fn is not None:
+        label = type(ty.grad_fn).__name__
+        assert type(gy.grad_fn).__name__ == label and f"grad_fn=<{label}>" in repr(gy), (label, repr(gy))
+        assert gy.grad_fn.name() == ty.grad_fn.name()
+    weights = _weights(rng, tuple(ty.shape))
+    for (y, w), wt in ((out[gt], gt.from_numpy(weights)), (out[torch], twin(weights))):
+        ((y.to(w.dtype) * wt).sum() * w).backward()
+    for i, (g, t) in enumerate(zip(gins, tins)):
+        assert (g.grad is None) == (t.grad is None), f"input {i}: {g.grad} vs {t.grad}"
+        if t.grad is not None:
+            assert_matches(g.grad, t.grad)
+
+
+def _copied(lib, x, src):
+    y = x * 2
+    y.copy_(src)
+    return y
+
+
+@pytest.mark.parametrize("x_grad,src_grad", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("src_shape,src_dtype", [((3, 4), np.float32), ((4,), np.float32), ((1, 4), np.float64)])
+def test_copy_into_a_non_leaf_keeps_the_graph_as_torchs_CopyBackwards(rng, pair, assert_matches, x_grad, src_grad,
+                                                                     src_shape, src_dtype):
+    """y.copy_(src): the inputs behind y's old value get zero gradients (not None), src the gradient
+    summed over its broadcast and cast to its dtype; y requires grad if either side does."""
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(src_shape).astype(src_dtype)]
+    grads_for = [i for i, on in enumerate((x_grad, src_grad)) if on]
+    _same_graph(_copied, arrays, grads_for, rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("write", [
+    lambda y, v: y.t().copy_(v.t()), lambda y, v: y.t().add_(v.t()), lambda y, v: y.permute(1, 0).mul_(v.t()),
+    lambda y, v: y.view(12).mul_(v.view(12)), lambda y, v: y.reshape(2, 6).copy_(v.reshape(2, 6)),
+    lambda y, v: y[0].mul_(v[0]), lambda y, v: y[:, 1:].copy_(v[:, 1:]),
+], ids=["t_copy_", "t_add_", "permute_mul_", "view_mul_", "reshape_copy_", "row_mul_", "slice_copy_"])
+@pytest.mark.parametrize("x_grad,v_grad", [(True, False), (False, True), (True, True)])
+def test_writes_through_a_view_are_torchs_CopySlices(rng, pair, assert_matches, write, x_grad, v_grad):
+    def build(lib, x, v):
+        y = x * 2
+        write(y, v)
+        return y
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)]
+    _same_graph(build, arrays, [i for i, on in enumerate((x_grad, v_grad)) if on], rng, pair, assert_matches)
+
+
+def test_copy_into_a_leaf_under_no_grad_keeps_it_a_leaf(rng, pair, assert_matches):
+    def build(lib, x, src):
+        with lib.no_grad():
+            x.copy_(src)
+        return x * 3
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4,)).astype(np.float32)]
+    _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("x_grad,v_grad", [(True, False), (False, True), (True, True)])
+def test_fill_with_a_0d_tensor_is_torchs_FillBackward3(rng, pair, assert_matches, x_grad, v_grad):
+    def build(lib, x, v):
+        y = x * 2
+        y.fill_(v.sum())
+        return y
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((2,)).astype(np.float32)]
+    _same_graph(build, arrays, [i for i, on in enumerate((x_grad, v_grad)) if on], rng, pair, assert_matches)
+    with pytest.raises(RuntimeError, match="fill_ only supports 0-dimension value tensor but got tensor with 1 "):
+        gt.ones(3, 2).fill_(gt.ones(2))
+
+
+# Values on the bounds, and bounds crossing (min > max), where torch's rules pick a side.
+_CLAMP_X = [[-2.0, -1.0, 0.0, 0.5], [1.0, 1.0, 2.0, 3.0], [0.0, -1.0, 1.0, 2.0]]
+_CLAMP_LO = [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
+_CLAMP_HI = [[1.0, -1.0, 0.0, 1.0], [1.0, 1.0, 2.0, 2.0], [0.0, 0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, x, lo, hi: x.clamp_min(0.0),
+    lambda lib, x, lo, hi: lib.clamp_min(x, 1),
+    lambda lib, x, lo, hi: x.clamp_max(1.0),
+    lambda lib, x, lo, hi: lib.clamp_max(x, 0.0),
+    lambda lib, x, lo, hi: (x * 1).clamp_min_(0.0),
+    lambda lib, x, lo, hi: (x * 1).clamp_max_(1.0),
+    lambda lib, x, lo, hi: lib.clamp(x, min=0.0),
+    lambda lib, x, lo, hi: x.clamp(max=1.0),
+    lambda lib, x, lo, hi: lib.clamp(x, 0.0, 1.0),
+    lambda lib, x, lo, hi: x.clamp_min(lo),
+    lambda lib, x, lo, hi: lib.clamp_max(x, hi),
+    lambda lib, x, lo, hi: lib.clamp(x, lo, hi),
+    lambda lib, x, lo, hi: lib.clamp(x, min=lo),
+    lambda lib, x, lo, hi: x.clamp(max=hi),
+], ids=["clamp_min", "fn_clamp_min_int", "clamp_max", "fn_clamp_max", "clamp_min_", "clamp_max_", "clamp_min_kw",
+        "clamp_max_kw", "clamp_both", "clamp_min_tensor", "clamp_max_tensor", "clamp_tensors", "clamp_min_kw_tensor",
+        "clamp_max_kw_tensor"])
+def test_clamp_forms_have_torchs_grad_fn_and_gradients_on_the_bounds(rng, pair, assert_matches, build):
+    arrays = [np.array(a, np.float32) for a in (_CLAMP_X, _CLAMP_LO, _CLAMP_HI)]
+    _same_graph(build, arrays, [0, 1, 2], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("key", [
+    lambda i: 1, lambda i: (slice(None), 1), lambda i: (slice(1, None),), lambda i: None,
+    lambda i: slice(None), lambda i: Ellipsis, lambda i: (slice(None), slice(0, 4)),
+    lambda i: i, lambda i: (slice(None), i), lambda i: (0, i), lambda i: (i, slice(1, None)),
+], ids=["int", "col", "slice", "none", "all", "ellipsis", "all_slices", "idx", "col_idx", "int_idx", "idx_slice"])
+@pytest.mark.parametrize("value", ["number", "0d", "tensor"])
+def test_writes_through_an_index_have_torchs_grad_fn(rng, pair, assert_matches, key, value):
+    """x[key] = v on a non-leaf: CopySlices where the key's basic part is a view, IndexPutBackward0
+    for index tensors alone, FillBackward3/CopyBackwards for the whole tensor, as torch names them."""
+    def build(lib, x, v, i):
+        y = x * 2
+        k = key(i)
+        y[k] = 2.5 if value == "number" else v.sum() if value == "0d" else v.expand(y[k].shape) * 1
+        return y
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(()).astype(np.float32),
+              np.array([0, 2])]
+    _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
+
+
+@pytest.mark.parametrize("key", [lambda i: 0, lambda i: (slice(None),), lambda i: Ellipsis, lambda i: i,
+                                 lambda i: (slice(None), i), lambda i: (0, i)],
+                         ids=["int", "all", "ellipsis", "idx", "col_idx", "int_idx"])
+def test_a_write_into_a_leaf_that_requires_grad_is_refused_as_torch(pair, key):
+    """torch names the view it writes into (an int or a slice of the key) in the message."""
+    (gx, tx), (gi, ti) = pair(np.ones((3, 4), np.float32), requires_grad=True), pair(np.array([0, 2]))
+    with pytest.raises(RuntimeError) as want:
+        tx[key(ti)] = 1.0
+    with pytest.raises(RuntimeError) as got:
+        gx[key(gi)] = 1.0
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, x: x.t(), lambda lib, x: x.split(2, 1)[1], lambda lib, x: lib.split(x, [1, 3], 1)[0],
+    lambda lib, x: x.chunk(2, 1)[1], lambda lib, x: x.unbind(1)[2], lambda lib, x: x.masked_select(x > 0),
+], ids=["t", "split", "split_with_sizes", "chunk", "unbind", "masked_select"])
+def test_view_splits_have_torchs_grad_fn(rng, pair, assert_matches, build):
+    _same_graph(build, [rng.standard_normal((3, 4)).astype(np.float32)], [0], rng, pair, assert_matches)
+
+
+def test_grad_fn_is_a_node_of_torchs_class_name(pair):
+    """type(t.grad_fn).__name__ and name() as torch's; the same node compares equal; what GT's node
+    lacks says so."""
+    nodes = []
+    for x in pair(np.ones((3, 4), np.float32), requires_grad=True):
+        y = x * 2
+        assert y.grad_fn == y.grad_fn and hash(y.grad_fn) == hash(y.grad_fn) and y.grad_fn != (x * 2).grad_fn
+        y.copy_(x + 1)
+        nodes.append((type((x * 2).grad_fn).__name__, y.grad_fn.name(), repr(y.grad_fn).split(" object")[0]))
+    assert nodes[0] == nodes[1] == ("MulBackward0", "torch::autograd::CopyBackwards", "<CopyBackwards")
+    with pytest.raises(AttributeError, match="GT does not support torch.autograd.graph.Node.next_functions yet"):
+        y = pair(np.ones(2, np.float32), requires_grad=True)[0] * 2
+        y.grad_fn.next_functions
+
+
 # -- backward() ---------------------------------------------------------------------------------
 def test_gradients_accumulate_across_two_backward_calls(rng, pair, assert_matches):
     g, t = pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
@@ -424,6 +586,38 @@ def test_detach_stops_gradients(rng, pair, assert_matches):
     for x in (g, t):
         (x.detach() * x + x.detach().exp()).sum().backward()
     assert_matches(g.grad, t.grad)
+
+
+def test_detach_in_place_makes_a_leaf_and_earlier_nodes_keep_its_history(rng, pair, assert_matches):
+    """y.detach_(): y is a leaf without grad from now on; a node made from y before still sends
+    its gradient through y's old history (torch's nodes keep their edges)."""
+    (g, t), (gw, tw) = (pair(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True) for _ in range(2))
+    for x, w in ((g, gw), (t, tw)):
+        y = x * 2
+        z = y * 3 + w   # torch refuses a backward through a node that saved y: this one saves nothing
+        assert y.detach_() is y
+        assert not y.requires_grad and y.is_leaf and y.grad_fn is None
+        (z.sum() + (y * w).sum()).backward()
+        assert y.grad is None
+    assert_matches(g.grad, t.grad)
+    assert_matches(gw.grad, tw.grad)
+
+
+@pytest.mark.parametrize("view", [lambda x: x[0], lambda x: x.view(12), lambda x: x.t()])
+def test_detach_in_place_refuses_a_view_as_torch(view, pair):
+    for lib, x in zip((gt, torch), pair(np.ones((3, 4), np.float32))):
+        with pytest.raises(RuntimeError, match="Can't detach views in-place. Use detach\\(\\) instead."):
+            view(x).detach_()
+        y = x.detach()
+        assert y.detach_() is y and not y.requires_grad
+
+
+def test_requires_grad_false_on_a_non_leaf_is_refused_as_torch(pair):
+    for x in pair(np.ones(3, np.float32), requires_grad=True):
+        with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf variables. If you want to "
+                                               "use a computed variable .* use var_no_grad = var.detach()"):
+            (x * 2).requires_grad_(False)
+        assert not (x * 2).requires_grad_(True).is_leaf
 
 
 def test_leaf_not_in_graph_gets_no_grad(rng, pair):

@@ -103,6 +103,7 @@ def test_custom_function_with_ctx(pair, assert_matches):
     gout, gmask = _GtCube.apply(gx, 2.0)
     assert_matches(gout, tout.detach())
     assert not gmask.requires_grad and gmask.tolist() == tmask.tolist()
+    assert type(tout.grad_fn).__name__ == "_TorchCubeBackward" and "grad_fn=<_GtCubeBackward>" in repr(gout)
     tout.sum().backward()
     gout.sum().backward()
     assert_matches(gx.grad, tx.grad)

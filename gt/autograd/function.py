@@ -100,5 +100,5 @@ class Function:
         for i, o in enumerate(outputs):
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_differentiable:
                 o.requires_grad = True
-                o._grad_fn = Node(_FunctionRule(cls, ctx, outputs, i), inputs, None, cls.__name__)
+                o._grad_fn = Node(_FunctionRule(cls, ctx, outputs, i), inputs, None, cls.__name__ + "Backward")
         return outputs if isinstance(out, tuple) else outputs[0]

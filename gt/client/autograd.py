@@ -101,8 +101,17 @@ class Node:
         self.seq = _next_seq()
 
 
+def renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
+    """Give ``out``'s new autograd node torch's name for the op that made it (``src``: its input,
+    which a no-op returns as is)."""
+    if out is not src and out._grad_fn is not None:
+        out._grad_fn.name = name
+    return out
+
+
 # Handles rebound by an in-place op while gradients are recorded, by id(handle):
-# (weakref to the handle, [(seq, weakref to a handle on the value it held before)]).
+# (weakref to the handle, [(seq, weakref to a handle on the value it held before, or a function
+# returning a kept one)]).
 # A node made before a rebinding (a smaller seq) reads its input through the older
 # handle: its value and its grad_fn as they were then.  Keyed by id, not by the
 # handle (Tensor.__eq__ is elementwise); an entry goes when its handle does.  Empty
@@ -110,15 +119,16 @@ class Node:
 rebound: dict = {}
 
 
-def note_rebinding(handle: Tensor, old: Tensor) -> None:
-    """``handle`` now holds a new value; ``old`` is a handle on the value it held until now."""
+def note_rebinding(handle: Tensor, old: Tensor, keep: bool = False) -> None:
+    """``handle`` now holds a new value (or history); ``old`` is a handle on what it held until now.
+    ``keep``: hold ``old`` as long as ``handle`` lives (nothing in the graph does: ``detach_()``)."""
     key = id(handle)
     entry = rebound.get(key)
     if entry is None:
         entry = rebound[key] = (weakref.ref(handle, lambda _, key=key: rebound.pop(key, None)), [])
     past = entry[1]
     past[:] = [p for p in past if p[1]() is not None]
-    past.append((_next_seq(), weakref.ref(old)))
+    past.append((_next_seq(), (lambda: old) if keep else weakref.ref(old)))
 
 
 def _as_of(t: Tensor, seq: int) -> Tensor:

@@ -11,7 +11,7 @@ import math
 import torch
 
 from gt.client import surface
-from gt.client.autograd import backward as _backward, grad_mode as _gm
+from gt.client.autograd import backward as _backward, grad_mode as _gm, note_rebinding, renamed
 from gt.client.emit import alias, apply, emit, number, operand, record, send
 from gt.client.generate import arith, pair, reflected
 from gt.client.shapes import FLOATING, as_dtype, broadcast, matmul_shape
@@ -123,11 +123,11 @@ def _bound_like(x: Tensor, other: Tensor, low: bool) -> Tensor:
 
 
 def clamp_min(x: Tensor, min) -> Tensor:
-    return clamp(x, min=min)
+    return renamed(clamp(x, min=min), x, "clamp_min1" if isinstance(min, Tensor) else "clamp_min")
 
 
 def clamp_max(x: Tensor, max) -> Tensor:
-    return clamp(x, max=max)
+    return renamed(clamp(x, max=max), x, "clamp_max1" if isinstance(max, Tensor) else "clamp_max")
 
 
 # -- matmul family -------------------------------------------------------------------------------
@@ -261,6 +261,18 @@ def detach(self: Tensor) -> Tensor:
     return link(alias(self), self, IDENTITY)
 
 
+def detach_(self: Tensor) -> Tensor:
+    """Make ``self`` a leaf without autograd history, in place (the view of a view op refuses, as in torch)."""
+    if self._data_of is not None and self._data_of[1] != IDENTITY:
+        raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+    if self._grad_fn is not None:   # nodes made before read the history it had, as torch's keep theirs
+        old = alias(self)
+        old.requires_grad, old._grad_fn = True, self._grad_fn
+        note_rebinding(self, old, keep=True)
+    self.requires_grad, self._grad_fn = False, None
+    return self
+
+
 def clone(self: Tensor) -> Tensor:
     out = alias(self)
     if self.requires_grad and _gm.enabled:
@@ -303,7 +315,7 @@ surface.methods(
     __invert__=lambda self: self.bitwise_not(), __neg__=lambda self: self.neg(), __abs__=lambda self: self.abs(),
     __pos__=lambda self: self, __hash__=object.__hash__,
     add=add, sub=sub, mul=mul, div=div, pow=_pow, clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
-    matmul=_matmul, to=to, detach=detach, clone=clone, backward=backward,
+    matmul=_matmul, to=to, detach=detach, detach_=detach_, clone=clone, backward=backward,
     float=lambda self: to(self, torch.float32), double=lambda self: to(self, torch.float64),
     half=lambda self: to(self, torch.float16), bfloat16=lambda self: to(self, torch.bfloat16),
     long=lambda self: to(self, torch.int64), int=lambda self: to(self, torch.int32),

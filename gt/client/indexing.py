@@ -17,7 +17,9 @@ import torch
 from gt.client import surface
 from gt.client.creation import tensor
 from gt.client.emit import alias, apply, infer, number, operand, send, send_number
+from gt.client.autograd import renamed
 from gt.client.inplace import inplace
+from gt.client.modes import grad_mode
 from gt.client.reductions import values_indices
 from gt.client.shapes import broadcast, index_shape, norm_dim
 from gt.client.tensor import Tensor
@@ -162,7 +164,7 @@ def getitem(x: Tensor, key) -> Tensor:
     shape, norm = hit
     out = send(_GETITEM, (x,), (x._id,), shape, x.dtype, (norm,))
     if out._grad_fn is not None:
-        out._grad_fn.name = _index_name(key, norm, x.shape)
+        out._grad_fn.name = "slice" if len(key) == 1 and type(key[0]) is slice else _view_name(norm, x.shape)
     return link(out, x, INDEX, key)
 
 
@@ -186,6 +188,8 @@ def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: a functional write; the handle takes the result (SSA)."""
     key = tuple(_as_index(k) for k in _as_tuple(key))
     plan = _plan(x, key)
+    if grad_mode.enabled and x.requires_grad and x._grad_fn is None and _into_view(x.shape, plan):
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     with quiet():
         read = getitem(alias(x), key)  # the written region's shape (and torch's index errors)
     if isinstance(value, Tensor):
@@ -197,13 +201,31 @@ def setitem(x: Tensor, key, value) -> None:
                                    f"broadcast to indexing result of shape {list(read.shape)}") from None
         inplace(x, lambda old: apply(OPCODE["setitem"], (old,) + plan.tensors + (value,), (plan.key,),
                                      shape=old.shape, dtype=old.dtype))
-        return
-    s = number(value)
-    if s is None:
-        if isinstance(value, torch.Tensor):
-            return setitem(x, key, operand(value))
-        raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
-    inplace(x, lambda old: _setitem_number(old, plan, s))
+    else:
+        s = number(value)
+        if s is None:
+            if isinstance(value, torch.Tensor):
+                return setitem(x, key, operand(value))
+            raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
+        inplace(x, lambda old: _setitem_number(old, plan, s))
+    if grad_mode.enabled and x._grad_fn is not None and x._data_of is None:
+        x._grad_fn.name = _write_name(x.shape, plan, isinstance(value, Tensor) and value.ndim > 0)
+
+
+def _into_view(shape: tuple, plan: Plan) -> bool:
+    """Whether torch writes ``x[key] = v`` into a view of ``x``: the key's basic part makes one."""
+    return _view_name(index_shape(shape, plan.basic)[1], shape) != "alias"
+
+
+def _write_name(shape: tuple, plan: Plan, copied: bool) -> str:
+    """torch's grad_fn for ``x[key] = value``: CopySlices when written into a view, else index_put
+    with index tensors, else (the key is the whole tensor) a copy of a tensor with dimensions
+    (``copied``) or a fill with a number or 0-d tensor."""
+    if _into_view(shape, plan):
+        return "CopySlices"
+    if plan.tensors:
+        return "index_put"
+    return "CopyBackwards" if copied else "fill3"
 
 
 def _setitem_number(x: Tensor, plan: Plan, s) -> Tensor:
@@ -211,11 +233,9 @@ def _setitem_number(x: Tensor, plan: Plan, s) -> Tensor:
     return send_number(code, (x,) + plan.tensors, x.shape, x.dtype, s, (plan.key,))
 
 
-def _index_name(key, norm: tuple, shape: tuple) -> str:
-    """torch's last view op in basic indexing (a lone slice is always sliced; in a tuple key,
-    whole-dimension slices are skipped, and a key that does nothing gives an alias)."""
-    if len(key) == 1 and type(key[0]) is slice:
-        return "slice"
+def _view_name(norm: tuple, shape: tuple) -> str:
+    """torch's last view op for a normalised basic key: whole-dimension slices are skipped, and a key
+    that does nothing gives an alias (a read with a lone slice is always sliced: see getitem)."""
     name, dim = "alias", 0
     for k in norm:
         if k is None:
@@ -295,7 +315,7 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     if not isinstance(mask, Tensor) or mask.dtype is not torch.bool:
         raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {getattr(mask, 'dtype', type(mask))}")
     shape = broadcast(x.shape, mask.shape)
-    return getitem(x.expand(shape), mask.expand(shape))
+    return renamed(getitem(x.expand(shape), mask.expand(shape)), x, "masked_select")
 
 
 surface.functions(masked_select=masked_select)

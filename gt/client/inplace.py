@@ -11,14 +11,14 @@ import torch
 
 from gt.client import runtime as _rt
 from gt.client import views as _views
-from gt.client.autograd import grad_mode as _gm, note_rebinding
+from gt.client.autograd import Node, grad_mode as _gm, note_rebinding
 from gt.client import surface
 from gt.client.creation import tensor
 from gt.client.emit import alias, emit, number, record
 from gt.client.functional import add_scaled
 from gt.client.shapes import as_dtype, broadcast, inverse_permutation, size_args
 from gt.client.tensor import Tensor
-from gt.ops import OPCODE
+from gt.ops import OPCODE, ops
 
 _new_object = object.__new__
 _FULL = OPCODE["full"]
@@ -141,7 +141,10 @@ def new_tensor(self: Tensor, data, dtype=None, device=None, requires_grad: bool 
     return tensor(data, dtype=as_dtype(dtype) or self.dtype, requires_grad=requires_grad)
 
 
-def _copy_of(old: Tensor, src) -> Tensor:
+def _copy_of(old: Tensor, src, name: str = "CopyBackwards") -> Tensor:
+    """``src`` broadcast to ``old``'s shape and cast to its dtype (torch's copy_).  With gradients on
+    and either side requiring grad, a node as torch's CopyBackwards: ``src`` gets the gradient
+    (summed back over the broadcast, cast to its dtype), the inputs behind ``old``'s value zeros."""
     if not isinstance(src, Tensor):
         src = tensor(src)
     broadcast(src.shape, old.shape)
@@ -149,10 +152,15 @@ def _copy_of(old: Tensor, src) -> Tensor:
         src = src.expand(*old.shape)
     src = src.to(old.dtype)
     out = alias(src)
-    if src.requires_grad and _gm.enabled:
-        record(OPCODE["alias"], out, (src,))
-        out._grad_fn.name = "copy"
+    if _gm.enabled and (src.requires_grad or old.requires_grad):
+        out.requires_grad = True
+        out._grad_fn = Node(_overwritten, (old, src), None, name)
     return out
+
+
+def _overwritten(node: Node, g: Tensor) -> tuple:
+    """The gradient rule of a value overwritten by another (copy_, fill_ with a tensor)."""
+    return ops.zeros_like(g), g
 
 
 def _filled(old: Tensor, value, name: str) -> Tensor:
@@ -167,7 +175,10 @@ def _filled(old: Tensor, value, name: str) -> Tensor:
 
 def _fill(old: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
-        return _copy_of(old, value)
+        if value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               "dimensions.")
+        return _copy_of(old, value, "fill3")
     return _filled(old, value, "fill2")
 
 
@@ -246,11 +257,11 @@ def _write_back(view: Tensor, base: Tensor, kind: int, args) -> None:
     elif kind == _views.INDEX:
         base[args] = view
     elif kind == _views.RESHAPE:
-        base.copy_(view.reshape(base.shape))
+        inplace(base, _copy_of, (view.reshape(base.shape), "CopySlices"))
     elif kind == _views.TRANSPOSE:
-        base.copy_(view.transpose(*args))
+        inplace(base, _copy_of, (view.transpose(*args), "CopySlices"))
     elif kind == _views.PERMUTE:
-        base.copy_(view.permute(inverse_permutation(args)))
+        inplace(base, _copy_of, (view.permute(inverse_permutation(args)), "CopySlices"))
     elif kind == _views.DIAGONAL:
         inplace(base, lambda old: old.diagonal_scatter(view, *args))
     else:

@@ -11,6 +11,7 @@ import math
 import torch
 
 from gt.client import surface
+from gt.client.autograd import renamed
 from gt.client.emit import apply, operands, send
 from gt.client.shapes import broadcast, fmt, norm_dim, reshape_shape
 from gt.client.tensor import Tensor
@@ -77,15 +78,15 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     d = norm_dim(dim, x.ndim + 1)
-    return _renamed(reshape(x, x.shape[:d] + (1,) + x.shape[d:]), x, "unsqueeze")
+    return renamed(reshape(x, x.shape[:d] + (1,) + x.shape[d:]), x, "unsqueeze")
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
     if dim is None:
-        return _renamed(reshape(x, tuple(n for n in x.shape if n != 1)), x, "squeeze")
+        return renamed(reshape(x, tuple(n for n in x.shape if n != 1)), x, "squeeze")
     dims = {norm_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)} if x.ndim else set()
     shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
-    return _renamed(reshape(x, shape), x, "squeeze1")
+    return renamed(reshape(x, shape), x, "squeeze1")
 
 
 def transpose(x: Tensor, dim0: int | None = None, dim1: int | None = None) -> Tensor:
@@ -112,12 +113,12 @@ swapaxes = swapdims = transpose
 def t(x: Tensor) -> Tensor:
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
-    return transpose(x, 0, 1) if x.ndim == 2 else x
+    return renamed(transpose(x, 0, 1), x, "t") if x.ndim == 2 else x
 
 
 def _T(x: Tensor) -> Tensor:
     if x.ndim == 2:
-        return _renamed(transpose(x, 0, 1), x, "permute")
+        return renamed(transpose(x, 0, 1), x, "permute")
     return permute(x, *reversed(range(x.ndim)))
 
 
@@ -141,7 +142,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
     read off a meta tensor whose strides number its dims."""
     probe = torch.empty_strided((1,) * x.ndim, tuple(range(1, x.ndim + 1)), device="meta")
     dims = tuple(s - 1 for s in probe.movedim(source, destination).stride())
-    return _renamed(permute(x, dims), x, "permute")
+    return renamed(permute(x, dims), x, "permute")
 
 
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
@@ -277,9 +278,10 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
                                f"at dimension {d}), but got split_sizes={sizes}")
+    name = "split" if isinstance(split_size_or_sections, int) else "split_with_sizes"
     out, start = [], 0
     for size in sizes:
-        out.append(narrow(x, d, start, size))
+        out.append(renamed(narrow(x, d, start, size), x, name))
         start += size
     return tuple(out)
 
@@ -293,7 +295,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     d = norm_dim(dim, x.ndim)
-    return tuple(select(x, d, i) for i in range(x.shape[d]))
+    return tuple(renamed(select(x, d, i), x, "unbind") for i in range(x.shape[d]))
 
 
 def contiguous(x: Tensor, memory_format=None) -> Tensor:
@@ -302,13 +304,6 @@ def contiguous(x: Tensor, memory_format=None) -> Tensor:
     if x._data_of is not None and not layout(x).is_contiguous():
         return x.clone()
     return x
-
-
-def _renamed(out: Tensor, src: Tensor, name: str) -> Tensor:
-    """Give ``out``'s new autograd node torch's name for the op that made it."""
-    if out is not src and out._grad_fn is not None:
-        out._grad_fn.name = name
-    return out
 
 
 _MOVEMENT = dict(reshape=reshape, flatten=flatten, unflatten=unflatten, unsqueeze=unsqueeze, squeeze=squeeze,

@@ -54,7 +54,7 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        return None if self._grad_fn is None else _node_class(self._grad_fn.name)(self._grad_fn)
 
     @property
     def device(self):
@@ -64,7 +64,9 @@ class Tensor:
         if requires_grad and self.dtype not in FLOATING:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if not requires_grad and self._grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
         self.requires_grad = requires_grad
         return self
 
@@ -151,8 +153,49 @@ def _unsupported(name: str):
     return get
 
 
+class GradFn:
+    """``t.grad_fn``: the autograd node that made ``t``, as torch shows it: of a class named as torch's
+    (``type(t.grad_fn).__name__ == "MulBackward0"``), with ``name()``; equal for the same node."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node) -> None:
+        self._node = node
+
+    def name(self) -> str:
+        label = type(self).__name__
+        return "torch::autograd::" + label if label in ("CopyBackwards", "CopySlices") else label
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, GradFn) and other._node is self._node
+
+    def __hash__(self) -> int:
+        return id(self._node)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}': GT does not support "
+                             f"torch.autograd.graph.Node.{name} yet")
+
+
+_node_classes: dict = {}
+
+
+def _node_class(name: str) -> type:
+    """The GradFn subclass named as torch's node class for a GT node name."""
+    cls = _node_classes.get(name)
+    if cls is None:
+        cls = _node_classes[name] = type(_grad_fn_label(name), (GradFn,), {"__slots__": ()})
+    return cls
+
+
 def _grad_fn_label(name: str) -> str:
-    """torch's grad_fn class name for a node name: 'mse_loss' -> MseLossBackward0, 'sum1' -> SumBackward1."""
+    """torch's grad_fn class name for a node name: 'mse_loss' -> MseLossBackward0, 'sum1' -> SumBackward1;
+    a name that is already a class name (CopyBackwards, CopySlices, a Function's MyFnBackward) stays."""
+    if not name.islower():
+        return name
     version = name[-1] if name[-1:].isdigit() else "0"
     stem = name[:-1] if name[-1:].isdigit() else name
     return "".join(part.capitalize() for part in stem.split("_")) + "Backward" + version

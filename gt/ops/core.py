@@ -60,8 +60,8 @@ ENTRIES = (
     Op("clamp", k.clamp, "meta", ("x", "lo", "hi"), (lambda g, x, lo, hi: ops.clamp_backward(g, x, lo, hi),), "clamp1"),
     Op("clamp_tensor", k.clamp, "meta", ("x", "lo", "hi"),
        (lambda g, x, lo, hi: ops.where((x >= lo) & (x <= hi), g, 0),
-        lambda g, x, lo: ops.where(x < lo, g, 0),
-        lambda g, x, hi: ops.where(x > hi, g, 0)), "clamp"),
+        lambda g, x, lo, hi: ops.where((x < lo) & (lo < hi), g, 0),    # as torch: min > max leaves min none
+        lambda g, x, lo, hi: ops.where((x > hi) | (hi < lo), g, 0)), "clamp"),
     Op("where", k.where, "meta", ("c", "a", "b"), (None,
     lambda g, c: ops.where(c, g, 0),
     lambda g, c: ops.where(c, 0, g)), "where"),
