@@ -338,7 +338,7 @@ def main() -> None:
             print(f"  auto-compile {side}: {ops['compiled']} of {ops['total']} ops ran compiled")
         eager = targets["eager"]
         conns.append(remote(servers["eager"], True, tcp=True))
-        conns.append(remote(curve_server, True, keys, tcp=True))
+        conns.append(remote(curve_server, True, keys, tcp=True))  # (CURVE never takes the Unix socket)
         sync = bench_read({**eager, "tcp": conns[-2], "curve": conns[-1]}, args.syncs, args.rounds)
         row("read round trip (x.sum().item())", sync, "us", "{:12.1f}")
         print(f"{'  remote over TCP (as from elsewhere)':38} {sync['tcp']:12.1f} us   (read / pyzmq echo "

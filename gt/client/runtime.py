@@ -279,9 +279,11 @@ class RemoteWorker:
         self._sock, self._heartbeat = sock, heartbeat
         direct = endpoint = None
         if welcome.direct and self.cfg.direct:
-            if welcome.local and _unix.available():
-                direct, endpoint = self._direct_local(welcome), welcome.local
-            if direct is None:
+            here = False   # the worker is on this machine (its Unix socket takes connections)
+            if welcome.local and keys is None and _unix.available():  # CURVE: the worker proves its key
+                direct, here = self._direct_local(welcome)
+                endpoint = welcome.local
+            if direct is None and not here:
                 direct, endpoint = self._direct(ctx, welcome, welcome.direct, keys), welcome.direct
         self._data = sock if direct is None else direct
         self.direct = "" if direct is None else endpoint
@@ -324,27 +326,31 @@ class RemoteWorker:
         sock.close(0)
         return None
 
-    def _direct_local(self, welcome: wire.Welcome) -> _unix.Channel | None:
-        """A plain Unix socket to the worker's ``local`` endpoint, admitted there, or None (nothing listens
-        there: the worker runs on another machine)."""
+    def _direct_local(self, welcome: wire.Welcome) -> tuple[_unix.Channel | None, bool]:
+        """A plain Unix socket to the worker's ``local`` endpoint, admitted there (or None), and whether one
+        took the connection: when none did the worker runs on another machine and TCP may reach it, when
+        it did but did not admit it in time TCP would not do better."""
         try:
             sock = _unix.connect(welcome.local, self.DIRECT_TIMEOUT)
         except OSError:
-            return None
+            return None, False
         channel = _unix.Channel(sock, welcome.max_message_bytes + (1 << 16), self.DIRECT_TIMEOUT)
         try:
             channel.send(wire.encode(wire.DirectHello(welcome.session, welcome.secret)))
             msg = wire.decode_direct(channel.recv())
             if type(msg) is wire.DirectWelcome and msg.session == welcome.session:
                 sock.settimeout(self.cfg.heartbeat_interval)  # _wait's slice
-                return channel
-            log.warning("GT client: worker %s did not admit the local connection (%s); trying TCP",
+                return channel, True
+            log.warning("GT client: worker %s did not admit the local connection (%s); going through the server",
                         welcome.worker, getattr(msg, "reason", type(msg).__name__))
+        except TimeoutError:
+            log.info("GT client: worker %s did not answer at %s within %.1f s; going through the server",
+                     welcome.worker, welcome.local, self.DIRECT_TIMEOUT)
         except (OSError, wire.WireError) as exc:
-            log.warning("GT client: no local connection to worker %s at %s (%s); trying TCP", welcome.worker,
-                        welcome.local, exc)
+            log.warning("GT client: no local connection to worker %s at %s (%s); going through the server",
+                        welcome.worker, welcome.local, exc)
         channel.close()
-        return None
+        return None, True
 
     def _await_welcome(self, sock, monitor, heartbeat: HeartbeatLink) -> wire.Welcome:
         limit = self.cfg.connect_timeout
