@@ -28,7 +28,6 @@ import hmac
 import logging
 import os
 import socket
-import sys
 import time
 from collections import deque
 
