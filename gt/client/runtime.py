@@ -524,6 +524,14 @@ class RemoteWorker:
             self._unreachable()
 
     def _lost_local(self, exc: OSError) -> None:
+        """The worker closed the local connection: what it said last (a lost dispatcher, say), else that."""
+        for frame in self._data.last_words():
+            try:
+                answer = wire.decode_direct(frame)
+            except wire.WireError:
+                continue
+            if type(answer) is wire.WorkerLost:
+                self._answered(answer, 0)
         self._fail(f"GT worker {self.worker_id} was lost (its connection closed: {exc}): the tensors this client "
                    "held there are gone")
 

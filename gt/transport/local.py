@@ -239,9 +239,17 @@ class Channel:
                 frames.extend(got[1:])
                 return got[0]
 
-    def pending(self) -> bool:
-        """Whether a frame is already here (a poll of the socket would not say so)."""
-        return bool(self._frames)
+    def last_words(self) -> list:
+        """The frames still readable after the worker closed the connection (what it said before)."""
+        frames = list(self._frames)
+        self._frames.clear()
+        self.sock.setblocking(False)
+        try:
+            while True:
+                frames += self.reader.pull(self.sock)
+        except OSError:   # nothing more (BlockingIOError), or the end
+            pass
+        return frames
 
     def close(self, linger=None) -> None:
         self.sock.close()

@@ -312,7 +312,9 @@ class WorkerProcess:
                         f"silent for {self.heartbeat.silent_for():.1f} s", len(self.sessions))
         self.sessions.clear()
         self._direct_sessions.clear()
-        for conn in list(self._conns.values()):
+        lost = wire.encode(wire.WorkerLost(self.name, self._gone))
+        for conn in list(self._conns.values()):   # told why before the close: its client reads it after
+            self._send_direct(conn, lost)
             self._close_local(conn)
         self._early.clear()
         distributed.leave()   # the server forgot the group with this worker
