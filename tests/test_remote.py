@@ -654,6 +654,28 @@ def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_p
         srv.stop()
 
 
+@pytest.mark.skipif(not local.available(), reason="abstract Unix sockets are Linux's")
+def test_a_worker_that_loses_its_dispatcher_tells_its_local_clients_why(tmp_path, connect):
+    """A worker that gives up on a dead dispatcher before its client does closes the client's Unix socket:
+    the client reports what the worker said last (its server is unreachable), not a broken pipe."""
+    srv = start_cluster(tmp_path, 0, env=_env())
+    try:
+        srv.add_worker("cpu", {"GT_HEARTBEAT_TIMEOUT": "1"}, output=open(tmp_path / "worker.log", "ab"))
+        conn = connect(srv.address)
+        assert type(conn._data) is local.Channel
+        a = gt.from_numpy(np.ones(2, dtype=np.float32))
+        assert (a + a).sum().item() == 4.0
+        srv.server.kill()
+        srv.server.wait()
+        with time_limit(30), pytest.raises(RuntimeError, match=f"GT worker {conn.worker_id} was lost \\(its GT "
+                                                                "server is unreachable"):
+            while True:
+                assert (a * 2).sum().item() == 4.0
+                time.sleep(0.05)
+    finally:
+        srv.stop()
+
+
 def test_gpu_workers_starts_and_stops_a_local_server():
     script = """
 import json, gt
