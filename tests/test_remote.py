@@ -630,7 +630,7 @@ def test_wrong_token_is_refused_and_a_dead_dispatcher_surfaces_and_returns(tmp_p
             connect(srv.address, token="")
         assert bad.wait(60) == 2
         assert "refused this worker: wrong worker credential" in (tmp_path / "bad_worker.log").read_text()
-        conn = connect(srv.address, token="s3cret")
+        connect(srv.address, token="s3cret")
         a = gt.from_numpy(np.ones(2, dtype=np.float32))
         assert (a + a).sum().item() == 4.0
         srv.server.kill()
