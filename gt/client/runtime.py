@@ -517,6 +517,10 @@ class RemoteWorker:
         server = self._sock
         while server.poll(0):
             self._from_server(server.recv_multipart(), 0)
+        self._check_alive()
+
+    def _check_alive(self) -> None:
+        """RuntimeError when the server forgot this client or its heartbeat has gone silent."""
         if self._heartbeat.forgotten:
             self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
                        "tensors this client held are gone")
@@ -632,11 +636,7 @@ class RemoteWorker:
                             self._lost_local(exc)
                     if answer is not None:
                         return answer
-            if heartbeat.forgotten:
-                self._fail(f"the GT server at {self.address} no longer knows this client (it restarted?): the "
-                           "tensors this client held are gone")
-            if heartbeat.silent_for() > timeout:
-                self._unreachable()
+            self._check_alive()
             if not self._probe_req and time.monotonic() > probe_at:
                 self._probe_req = self._next_req()
                 self._post(wire.encode([(5, self._probe_req)]))

@@ -24,6 +24,7 @@ import socket
 import struct
 import sys
 from collections import deque
+from itertools import islice
 
 _HEAD = struct.Struct("<I")
 _CHUNK = 1 << 16
@@ -148,35 +149,28 @@ class Connection:
     def send(self, body) -> None:
         """Send a frame, or queue what the socket does not take now; ConnectionError when the queue
         would pass ``max_queued`` (the client does not read its answers)."""
-        if self._out:
-            self._queue(frame_parts(body))
-            return
         parts = frame_parts(body)
-        try:
-            sent = self.sock.sendmsg(parts)
-        except BlockingIOError:
-            sent = 0
-        rest = _advance(parts, sent)
-        if rest:
-            self._queue(rest)
+        if not self._out:   # else behind what waits already
+            try:
+                parts = _advance(parts, self.sock.sendmsg(parts))
+            except BlockingIOError:
+                pass
+        if parts:
+            self._queue(parts)
 
     def flush(self) -> None:
         """Send what is queued, as far as the socket takes it (when poll says it is writable)."""
         out = self._out
         while out:
+            head = list(islice(out, 64))
             try:
-                sent = self.sock.sendmsg(list(out)[:64])
+                sent = self.sock.sendmsg(head)
             except BlockingIOError:
                 return
             self._queued -= sent
-            while sent:
-                first = out[0]
-                if len(first) <= sent:
-                    sent -= len(first)
-                    out.popleft()
-                else:
-                    out[0] = memoryview(first)[sent:]
-                    sent = 0
+            for _ in head:
+                out.popleft()
+            out.extendleft(reversed(_advance(head, sent)))
 
     def _queue(self, parts: list) -> None:
         size = sum(len(p) for p in parts)
@@ -227,7 +221,8 @@ class Channel:
             parts = self._unsent = _advance(parts, sent)
 
     def recv(self, flags: int = 0):
-        """The next frame (a memoryview or bytearray)."""
+        """The next frame (a memoryview or bytearray); ``flags`` (ZeroMQ's) are ignored: a frame begun is
+        waited for, at most a slice."""
         frames = self._frames
         if frames:
             return frames.popleft()

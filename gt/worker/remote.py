@@ -493,10 +493,7 @@ class WorkerProcess:
         except _local.FrameTooLarge as exc:
             why = f"{exc}: the server's limit GT_MAX_MESSAGE_BYTES={self.max_message_bytes}"
             self._note_rejection(why)
-            try:
-                conn.send(wire.encode(wire.Error(why)))
-            except OSError:
-                pass
+            self._send_direct(conn, wire.encode(wire.Error(why)))
             self._close_local(conn)
         except OSError:   # the client went (a reset, a half frame, a closed socket)
             self._close_local(conn)
