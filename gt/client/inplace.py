@@ -14,7 +14,7 @@ from gt.client import views as _views
 from gt.client.autograd import Node, grad_mode as _gm, note_rebinding
 from gt.client import surface
 from gt.client.creation import tensor
-from gt.client.emit import alias, emit, number, record
+from gt.client.emit import alias, emit, number
 from gt.client.functional import add_scaled
 from gt.client.shapes import as_dtype, broadcast, inverse_permutation, size_args
 from gt.client.tensor import Tensor
@@ -22,7 +22,6 @@ from gt.ops import OPCODE, ops
 
 _new_object = object.__new__
 _FULL = OPCODE["full"]
-_SIGN = OPCODE["sign"]
 
 
 def inplace(self: Tensor, fn, args: tuple = (), kwargs: dict | None = None) -> Tensor:
@@ -163,13 +162,18 @@ def _overwritten(node: Node, g: Tensor) -> tuple:
     return ops.zeros_like(g), g
 
 
+def _zeroed(node: Node, g: Tensor) -> tuple:
+    """The gradient rule of a value overwritten by a number (zero_, fill_)."""
+    return (ops.zeros_like(g),)
+
+
 def _filled(old: Tensor, value, name: str) -> Tensor:
     """``old``'s shape filled with ``value``; with gradients on, a node that gives ``old`` a zero
     gradient, as torch's ZeroBackward0/FillBackward2 do (its inputs' gradients are zeros, not None)."""
     out = new_full(old, old.shape, value)
     if old.requires_grad and _gm.enabled:
-        record(_SIGN, out, (old,))   # sign's gradient rule: zeros for its input
-        out._grad_fn.name = name
+        out.requires_grad = True
+        out._grad_fn = Node(_zeroed, (old,), None, name)
     return out
 
 
