@@ -410,6 +410,17 @@ def test_writes_through_an_index_have_torchs_grad_fn(rng, pair, assert_matches, 
     _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
 
 
+@pytest.mark.parametrize("value", ["number", "0d"])
+def test_a_write_over_a_0d_tensor_copies_as_torch(rng, pair, assert_matches, value):
+    """x[...] = v over a 0-d x copies (CopyBackwards) even for a number: the sizes are equal."""
+    def build(lib, x, v):
+        y = x * 2
+        y[...] = 2.5 if value == "number" else v * 3
+        return y
+    arrays = [rng.standard_normal(()).astype(np.float32), rng.standard_normal(()).astype(np.float32)]
+    _same_graph(build, arrays, [0, 1], rng, pair, assert_matches)
+
+
 @pytest.mark.parametrize("key", [lambda i: 0, lambda i: (slice(None),), lambda i: Ellipsis, lambda i: i,
                                  lambda i: (slice(None), i), lambda i: (0, i)],
                          ids=["int", "all", "ellipsis", "idx", "col_idx", "int_idx"])

@@ -8,6 +8,7 @@ defaults are checked against the issue's 15 s separately.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -259,12 +260,18 @@ def test_boundaries_coalesce_into_few_messages_and_syncs_send_everything(connect
     ref = torch.arange(4, dtype=torch.float32)
     assert len(sent) == 1
     kept = []  # no frees: an op and a boundary item each
-    for _ in range(conn.COALESCE_ITEMS // 2 - 1):
-        kept.append(x)
-        x = x + 1.0
-        ref = ref + 1.0
-        runtime.mark_boundary()
-    assert len(sent) == 1 and len(conn._items) == conn.COALESCE_ITEMS - 2  # held: no message per boundary
+    gc.collect()  # nor a free of an earlier test's tensor, collected mid-loop
+    gc.disable()
+    try:
+        for _ in range(conn.COALESCE_ITEMS // 2 - 1):
+            kept.append(x)
+            x = x + 1.0
+            ref = ref + 1.0
+            runtime.mark_boundary()
+    finally:
+        gc.enable()
+    others = [item for item in conn._items if item[0] not in (0, 2)]
+    assert len(sent) == 1 and len(conn._items) == conn.COALESCE_ITEMS - 2, others  # held: no message per boundary
     kept.append(x)
     x = x * 2.0
     runtime.mark_boundary()

@@ -209,12 +209,20 @@ def setitem(x: Tensor, key, value) -> None:
             raise TypeError(f"can't assign a {type(value).__name__} to a gt Tensor")
         inplace(x, lambda old: _setitem_number(old, plan, s))
     if grad_mode.enabled and x._grad_fn is not None and x._data_of is None:
-        x._grad_fn.name = _write_name(x.shape, plan, isinstance(value, Tensor) and value.ndim > 0)
+        x._grad_fn.name = _write_name(x.shape, plan, _copied(x.shape, value))
 
 
 def _into_view(shape: tuple, plan: Plan) -> bool:
     """Whether torch writes ``x[key] = v`` into a view of ``x``: the key's basic part makes one."""
     return _view_name(index_shape(shape, plan.basic)[1], shape) != "alias"
+
+
+def _copied(shape: tuple, value) -> bool:
+    """Whether torch writes ``value`` over a whole ``shape`` by copy_ rather than fill_: it fills only
+    with a 0-d value on the CPU (a number is one) into a region of other sizes."""
+    if isinstance(value, Tensor) and (value.ndim > 0 or value.device.type != "cpu"):
+        return True
+    return shape == ()
 
 
 def _write_name(shape: tuple, plan: Plan, copied: bool) -> str:
