@@ -82,18 +82,14 @@ def local_devices(n: int) -> list[tuple[str, dict]]:
         # oversubscribed OpenMP teams crawl.  Where cores are plenty, two are left to the
         # client and the dispatcher; on a small machine those mostly wait, and leaving
         # them a core would halve a lone worker's compute (measured on 2 cores).
-        # There, too, the workers' OpenMP threads sleep when idle (unless this environment chose a
-        # policy): spinning for a millisecond after each op they took the cores from the client (a
-        # loop reading every step ran 2x slower; measured on 2 cores).  Where two cores are left,
-        # they keep OpenMP's default (spin, then sleep): a sleeping team is woken for every parallel
-        # region, a small matmul's included, which made a 14-thread worker's tiny MLP step 3-4x slower
-        # (measured on 16 cores).
+        # Their OpenMP threads keep OpenMP's default wait policy (spin a while, then sleep): a sleeping
+        # team (OMP_WAIT_POLICY=PASSIVE) is woken for every parallel region, a small matmul's included
+        # (113 us for an 8x100x4 mm against 5 us), which made the tiny MLP step up to 1.4x and the
+        # medium one 1.4-1.7x slower on 2 cores, and a 14-thread worker's tiny step 3-4x slower on 16
+        # (benchmarks/bench_worker_threads.py).
         cores = os.cpu_count() or 1
         threads = str(max(1, (cores - (2 if cores > 4 else 0)) // n))
-        env = {"OMP_NUM_THREADS": threads}
-        if cores <= 4 and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-            env["OMP_WAIT_POLICY"] = "PASSIVE"
-        return [("cpu", env)] * n
+        return [("cpu", {"OMP_NUM_THREADS": threads})] * n
     if n > gpus:
         raise ValueError(f"gpu_workers({n}): only {gpus} GPU(s) visible (one worker per GPU)")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
