@@ -189,11 +189,10 @@ class RemoteWorker:
     and every ``MAX_ITEMS``; only ``fetch``, stats and ``_flush_batch`` wait for an
     answer.  Through ZeroMQ each message costs every process and I/O thread on its
     way a wake-up, which on a small machine costs more than the instructions it
-    carries; over a worker's plain Unix socket (``LOCAL_COALESCE_SECONDS``) a
-    message is one system call and wakes only the worker, so every boundary sends:
-    the worker runs a step's first batches while the client still builds the last
-    (a tiny MLP's step: 131 -> 75 us, reading every step 383 -> 358 us, on 2
-    cores).  Every ``WINDOW``
+    carries.  Over a worker's plain Unix socket a message is one system call, but
+    sending at every boundary there still made the tiny MLP's step 1.1-1.5x slower
+    on 2 cores (benchmarks/bench_local_worker.py): the worker's OpenMP threads then
+    compete with the client still building the step.  Every ``WINDOW``
     messages a ``Sync`` asks the worker to acknowledge, and the next window
     waits for that acknowledgement: a client can run at most
     two windows ahead of its worker, so queues stay bounded without a round trip
@@ -213,7 +212,6 @@ class RemoteWorker:
     MAX_ITEMS = 4096
     COALESCE_ITEMS = 256
     COALESCE_SECONDS = 0.001
-    LOCAL_COALESCE_SECONDS = 0.0
     DIRECT_TIMEOUT = 2.0
 
     def __init__(self, address: str, token: str, worker: str = "") -> None:
@@ -287,8 +285,6 @@ class RemoteWorker:
                 direct, endpoint = self._direct(ctx, welcome, welcome.direct, keys), welcome.direct
         self._data = sock if direct is None else direct
         self.direct = "" if direct is None else endpoint
-        if type(direct) is _unix.Channel:
-            self.COALESCE_SECONDS = self.LOCAL_COALESCE_SECONDS
         self._poller = zmq.Poller()
         for s in {sock, self._data}:
             self._poller.register(s, zmq.POLLIN)
