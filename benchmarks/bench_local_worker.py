@@ -2,10 +2,10 @@
 
     python benchmarks/bench_local_worker.py [--models tiny,medium] [--path unix|tcp|routed] [--device cpu]
 
-One server and one auto-compile worker per OpenMP policy (a CPU worker takes all the machine's threads,
-as gt.gpu_workers(1) gives a lone worker on a small machine), two connections to each: one sending at
-the first batch boundary after ``COALESCE_SECONDS`` (1 ms), one at every boundary; and the embedded
-worker.  ms per MLP step (bench_mlp.py's models), reading the loss every step and once per window.
+One server and one auto-compile worker per OpenMP policy (a CPU worker's threads as gt.gpu_workers(1)
+sets them), two connections to each: one sending at the first batch boundary after ``COALESCE_SECONDS``
+(1 ms), one at every boundary; and the embedded worker.  ms per MLP step (bench_mlp.py's models),
+reading the loss every step and once per window, the median of windows in alternating order.
 gt.transport.launch.local_devices and RemoteWorker.COALESCE_SECONDS are chosen from these figures.
 """
 from __future__ import annotations
@@ -13,45 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gt  # noqa: E402,F401
-from bench_mlp import build  # noqa: E402
-from bench_remote import embedded, remote  # noqa: E402
-from gt.client import runtime  # noqa: E402
+from bench_remote import bench_steps, embedded, remote  # noqa: E402
 from gt.transport import launch  # noqa: E402
 
 POLICIES = {"default spin": {}, "sleeping": {"OMP_WAIT_POLICY": "PASSIVE"}}
-
-
-def median_steps(targets: dict, model: str, steps: int, rounds: int, every_step: bool) -> dict:
-    """Median ms per step of each target over ``rounds`` windows, the order of the targets reversed every
-    other round: on a shared 2-core machine the first window after another process's burst is slower, and
-    a best-of with a fixed order favoured whichever came later."""
-    runs = {}
-    for name, target in targets.items():
-        runtime.connect(target)
-        step = build(gt, gt.nn, model, "optimizer")
-        for _ in range(30):
-            step()
-        step().item()
-        runs[name] = (target, step, [])
-    for r in range(rounds):
-        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-            target, step, times = runs[name]
-            runtime.connect(target)
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                loss = step()
-                if every_step:
-                    loss.item()
-            loss.item()
-            times.append((time.perf_counter() - t0) / steps * 1e3)
-    return {name: statistics.median(times) for name, (_, _, times) in runs.items()}
 
 
 def main() -> None:
@@ -62,9 +32,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
-    threads = str(os.cpu_count() or 1)
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    base.update(GT_DEVICE=args.device, OMP_NUM_THREADS=threads)
+    base["GT_DEVICE"] = args.device
+    if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
+        base.update(launch.local_devices(1)[0][1])
     policies = POLICIES if args.device == "cpu" else {"default spin": {}}
     servers, targets = [], {}
     try:
@@ -78,12 +49,12 @@ def main() -> None:
                 conn.COALESCE_SECONDS = seconds
         targets["embedded"] = embedded(args.device, True)
         print(f"{os.cpu_count()} CPUs, device {args.device}, path {args.path}; ms/step, median of {args.rounds} "
-              "windows in alternating order; columns: worker threads' wait policy, client sends (after 1 ms or at each "
-              "boundary)")
+              "windows in alternating order; columns: worker threads' wait policy, client sends (after 1 ms "
+              "or at each boundary)")
         print(f"{'model':16}" + "".join(f"{name:>20}" for name in targets))
         for model in args.models.split(","):
             for every_step in (True, False):
-                res = median_steps(targets, model, 200 if model == "tiny" else 40, args.rounds, every_step)
+                res = bench_steps(targets, model, 200 if model == "tiny" else 40, 30, args.rounds, every_step)
                 label = f"{model}, {'read each' if every_step else 'read once'}"
                 print(f"{label:16}" + "".join(f"{res[name]:20.4f}" for name in targets), flush=True)
     finally:

@@ -3,7 +3,8 @@
     python benchmarks/bench_remote.py [--steps N] [--rounds R] [--device cpu|cuda:0] [--models tiny,medium]
 
 Starts two local GT servers with one worker each (eager: batch size 1; and
-auto-compile), then times, in interleaved windows (each mode keeps its best):
+auto-compile), then times, in interleaved windows (each mode's median; the order of the
+modes reversed every other round):
 
 - ms per training step of the tiny and medium MLPs (benchmarks/bench_mlp.py's models, optimizer loop),
   embedded vs over localhost, eager and auto-compile; and of the tiny MLP reading its loss
@@ -34,6 +35,7 @@ import glob
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,17 +78,20 @@ def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = No
     return conn
 
 
-def best_windows(modes: dict, run, rounds: int) -> dict:
-    """Best seconds per window for each mode, windows alternating between modes."""
-    best = {name: float("inf") for name in modes}
-    for _ in range(rounds):
-        for name, (target, state) in modes.items():
+def median_windows(modes: dict, run, rounds: int) -> dict:
+    """Median seconds per window for each mode, the modes taking turns, their order reversed every
+    other round: on a shared machine the window after another process's burst runs slower, and a
+    best-of in a fixed order favoured whichever mode came later."""
+    times: dict = {name: [] for name in modes}
+    for r in range(rounds):
+        for name in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
+            target, state = modes[name]
             if target is not None:
                 runtime.connect(target)
             t0 = time.perf_counter()
             run(state)
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, read_every_step: bool = False) -> dict:
@@ -106,7 +111,7 @@ def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, r
                 loss.item()
         loss.item()
 
-    return {name: s / steps * 1e3 for name, s in best_windows(modes, run, rounds).items()}
+    return {name: s / steps * 1e3 for name, s in median_windows(modes, run, rounds).items()}
 
 
 def bench_read(targets: dict, n: int, rounds: int) -> dict:
@@ -126,7 +131,7 @@ def bench_read(targets: dict, n: int, rounds: int) -> dict:
                 x.sum().item()
 
     try:
-        return {name: s / n * 1e6 for name, s in best_windows(modes, run, rounds).items()}
+        return {name: s / n * 1e6 for name, s in median_windows(modes, run, rounds).items()}
     finally:
         for echo in echoes.values():
             echo.close()
@@ -188,7 +193,7 @@ def bench_stream(targets: dict, n: int, rounds: int) -> dict:
             y = y + 1.0
         y.sum().item()
 
-    return {name: n / s for name, s in best_windows(modes, run, rounds).items()}
+    return {name: n / s for name, s in median_windows(modes, run, rounds).items()}
 
 
 ECHO_SERVER = """
@@ -290,7 +295,7 @@ def main() -> None:
                     help="MLP steps per timing window (each window ends with one read, as a loop that "
                          "prints its loss every that many steps)")
     ap.add_argument("--warm", type=int, default=30, help="warm-up steps (auto-compile compiles here)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved windows per mode")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved windows per mode (the median is shown)")
     ap.add_argument("--syncs", type=int, default=500, help="round trips per window")
     ap.add_argument("--ops", type=int, default=5000, help="small ops per stream window")
     ap.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
@@ -316,8 +321,8 @@ def main() -> None:
                           "remote": remote(servers[mode], True), "routed": remote(servers[mode], False)}
                    for mode in servers}
         conns += [t[side] for t in targets.values() for side in ("remote", "routed")]
-        print(f"torch {torch.__version__}, device {args.device}, {os.cpu_count()} CPUs; best of {args.rounds} "
-              "interleaved windows; remote = direct to the worker, routed = through the server")
+        print(f"torch {torch.__version__}, device {args.device}, {os.cpu_count()} CPUs; median of {args.rounds} "
+              "windows in alternating order; remote = direct to the worker, routed = through the server")
         print(f"{'measure':38} {'embedded':>12} {'remote':>12} {'routed':>12} {'remote/embedded':>16} "
               f"{'routed/embedded':>16}")
 
