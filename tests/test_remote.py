@@ -256,13 +256,13 @@ def test_boundaries_coalesce_into_few_messages_and_syncs_send_everything(connect
     sent = []
     real_send = conn._send
     monkeypatch.setattr(conn, "_send", lambda sync=False: sent.append(len(conn._items)) or real_send(sync))
-    x = gt.from_numpy(np.arange(4, dtype=np.float32))  # a put goes out at once
-    ref = torch.arange(4, dtype=torch.float32)
-    assert len(sent) == 1
-    kept = []  # no frees: an op and a boundary item each
-    gc.collect()  # nor a free of an earlier test's tensor, collected mid-loop
+    gc.collect()  # no free of an earlier test's tensor, collected mid-loop, among the items counted below
     gc.disable()
     try:
+        x = gt.from_numpy(np.arange(4, dtype=np.float32))  # a put goes out at once
+        ref = torch.arange(4, dtype=torch.float32)
+        assert len(sent) == 1
+        kept = []  # no frees: an op and a boundary item each
         for _ in range(conn.COALESCE_ITEMS // 2 - 1):
             kept.append(x)
             x = x + 1.0
