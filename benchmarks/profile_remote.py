@@ -22,15 +22,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gt  # noqa: E402
 from bench_mlp import build  # noqa: E402
-from bench_remote import remote  # noqa: E402
+from bench_remote import remote, thread_cpu  # noqa: E402
 from gt.client import runtime  # noqa: E402
 from gt.transport import launch  # noqa: E402
 
 
 def main_thread_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/task/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """Seconds of CPU the main thread of process ``pid`` has run."""
+    return thread_cpu(pid).get("main", 0) / 1e9
 
 
 def busiest(path: str, n: int = 25) -> None:
