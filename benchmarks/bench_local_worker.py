@@ -1,11 +1,12 @@
 """A local worker's settings side by side in one run: its OpenMP wait policy and the client's sends.
 
-    python benchmarks/bench_local_worker.py [--models tiny,medium] [--path unix|tcp|routed] [--device cpu]
+    python benchmarks/bench_local_worker.py [--models tiny,medium] [--loops optimizer,manual] [--path unix|tcp|routed]
+                                            [--device cpu]
 
 One server and one auto-compile worker per OpenMP policy (a CPU worker's threads as gt.gpu_workers(1)
 sets them), two connections to each: one sending at the first batch boundary after ``COALESCE_SECONDS``
-(1 ms), one at every boundary; and the embedded worker.  ms per MLP step (bench_mlp.py's models),
-reading the loss every step and once per window, the median of windows in alternating order.
+(1 ms), one at every boundary; and the embedded worker.  ms per MLP step (bench_mlp.py's models
+and loop styles), reading the loss every step and once per window, the median of windows in alternating order.
 gt.transport.launch.local_devices and RemoteWorker.COALESCE_SECONDS are chosen from these figures.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ POLICIES = {"default spin": {}, "sleeping": {"OMP_WAIT_POLICY": "PASSIVE"}}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="tiny,medium")
+    ap.add_argument("--loops", default="optimizer,manual", help="bench_mlp.py's loop styles")
     ap.add_argument("--path", choices=("unix", "tcp", "routed"), default="unix")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=10)
@@ -51,12 +53,14 @@ def main() -> None:
         print(f"{os.cpu_count()} CPUs, device {args.device}, path {args.path}; ms/step, median of {args.rounds} "
               "windows in alternating order; columns: worker threads' wait policy, client sends (after 1 ms "
               "or at each boundary)")
-        print(f"{'model':16}" + "".join(f"{name:>20}" for name in targets))
+        print(f"{'model, loop, reads':34}" + "".join(f"{name:>20}" for name in targets))
         for model in args.models.split(","):
-            for every_step in (True, False):
-                res = bench_steps(targets, model, 200 if model == "tiny" else 40, 30, args.rounds, every_step)
-                label = f"{model}, {'read each' if every_step else 'read once'}"
-                print(f"{label:16}" + "".join(f"{res[name]:20.4f}" for name in targets), flush=True)
+            for loop in args.loops.split(","):
+                for every_step in (True, False):
+                    res = bench_steps(targets, model, 200 if model == "tiny" else 40, 30, args.rounds, every_step,
+                                      loop)
+                    label = f"{model}, {loop}, {'read each' if every_step else 'read once'}"
+                    print(f"{label:34}" + "".join(f"{res[name]:20.4f}" for name in targets), flush=True)
     finally:
         for target in targets.values():
             if hasattr(target, "close"):

@@ -94,11 +94,12 @@ def median_windows(modes: dict, run, rounds: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, read_every_step: bool = False) -> dict:
+def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, read_every_step: bool = False,
+                loop: str = "optimizer") -> dict:
     modes = {}
     for name, target in targets.items():
         runtime.connect(target)
-        step = build(gt, gt.nn, model, "optimizer")
+        step = build(gt, gt.nn, model, loop)
         for _ in range(warm):
             step()
         step().item()
