@@ -710,6 +710,55 @@ def test_local_cpu_workers_share_the_cores_and_keep_openmps_wait_policy(monkeypa
     assert launch.local_devices(1) == [("cpu", {"OMP_NUM_THREADS": "2"})]
 
 
+def test_a_cpu_worker_runs_small_work_on_one_thread_and_large_work_on_all(tmp_path, connect):
+    """A CPU worker process's small ops run on one thread (its other OpenMP threads would spin between
+    them, on the cores its clients need), large ones on all of its threads; values as torch's."""
+    srv = start_cluster(tmp_path, 1, worker_env={"OMP_NUM_THREADS": "2"})
+    try:
+        connect(srv.address)
+
+        def process():
+            return next(iter(gt.debug.get_worker_stats().values()))["process"]
+
+        a, b = torch.randn(8, 4), torch.randn(4, 3)
+        small = (gt.from_numpy(a.numpy()) @ gt.from_numpy(b.numpy())).numpy()
+        assert process()["threads"] == 1 and process()["max_threads"] == 2
+        np.testing.assert_allclose(small, (a @ b).numpy(), rtol=1e-6)
+        c = torch.randn(256, 256)
+        large = (gt.from_numpy(c.numpy()) @ gt.from_numpy(c.numpy())).sum().item()
+        assert process()["threads"] == 2
+        assert math.isclose(large, (c @ c).sum().item(), rel_tol=1e-4, abs_tol=1e-2)
+    finally:
+        srv.stop()
+
+
+def test_a_waiting_end_of_a_local_connection_polls_only_while_its_waits_are_short():
+    """Channel.recv polls its socket before sleeping while its last wait was shorter than the window;
+    after a longer wait it sleeps at once, and the answers are the same either way."""
+    polls = []
+    spinner = local.Spinner(lambda: polls.append(1) or len(polls) >= 3 and "ready")
+    assert spinner.spin(time.perf_counter()) == "ready" and len(polls) == 3
+    spinner.last = local.SPIN_SECONDS
+    assert spinner.spin(time.perf_counter()) is None and len(polls) == 3
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        chan = local.Channel(a, 1 << 20, 5.0)
+        b.sendall(b"".join(local.frame_parts(b"now")))
+        assert bytes(chan.recv()) == b"now" and chan._spinner.last < local.SPIN_SECONDS
+        threading.Timer(0.05, lambda: b.sendall(b"".join(local.frame_parts(b"late")))).start()
+        assert bytes(chan.recv()) == b"late" and chan._spinner.last >= 0.05
+        seen = []
+        ready = chan._spinner.ready
+        chan._spinner.ready = lambda: seen.append(1) or ready()
+        b.sendall(b"".join(local.frame_parts(b"again")))
+        assert bytes(chan.recv()) == b"again" and not seen   # the last wait was long: no polling
+        b.sendall(b"".join(local.frame_parts(b"more")))
+        assert bytes(chan.recv()) == b"more" and seen        # short again: it polls
+    finally:
+        a.close()
+        b.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import select
 import socket
 import time
 from collections import deque
@@ -154,6 +155,7 @@ class WorkerProcess:
         self.batch_size = batch_size
         self.device = str(torch.device(device or self.config.device or default_device()))
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{self.device}"
+        self._threads = torch.get_num_threads()
         self.endpoint = endpoint
         self._exit_with_parent = exit_with_parent
         self.sessions: dict[int, _Session] = {}
@@ -181,6 +183,7 @@ class WorkerProcess:
         self.direct, self.direct_endpoint = self._bind_direct(direct_host) if direct_host else (None, "")
         self.local, self.local_endpoint = self._bind_local() if self.direct is not None else (None, "")
         self._conns: dict[int, _local.Connection] = {}  # file descriptor -> a local client's connection
+        self._local_poll = select.poll()   # the connections in _conns: polled a while before sleeping
         self._direct_sessions: dict[bytes, int] = {}  # routing id of an admitted direct connection -> session
         self._early: dict[int, tuple] = {}  # session -> (routing id, secret) of a hello before its SessionOpen
         self._copy_streams = False  # the dispatcher keeps an instruction log: copy direct streams to it
@@ -227,11 +230,19 @@ class WorkerProcess:
         slice_ms = self.cfg.heartbeat_interval * 1e3
         check_every = min(0.05, self.cfg.heartbeat_interval / 4)  # the watches below, between busy messages
         next_check = 0.0
+        poll = self.poller.poll
+        spinner = _local.Spinner(lambda: self._local_poll.poll(0))
+        local_turn = False   # whether the last message came from a client on this machine
         try:
             while True:
                 if not self.registered and self._hello_due():
                     self._hello()
-                for sock, event in self.poller.poll(slice_ms):
+                start = time.perf_counter()
+                # that client's next message may be a few us away (gt.transport.local): poll for it a while
+                events = poll(0 if local_turn and spinner.spin(start) else slice_ms)
+                spinner.waited(start)
+                local_turn = bool(events) and all(type(sock) is int for sock, _ in events)
+                for sock, event in events:
                     try:
                         if sock is self.direct:
                             status = self._handle_direct(sock.recv_multipart(copy=False))
@@ -345,6 +356,8 @@ class WorkerProcess:
         elif kind is wire.SessionOpen:
             worker = Worker(f"{self.name}/{msg.session}", batch_size=self.batch_size, device=self.device,
                             config=self.config)
+            if worker.engine.device.type == "cpu":   # this process's threads are the worker's own
+                worker.engine.threads = self._threads
             if self.max_client_bytes is not None:
                 worker.tensors = _QuotaTable(self.max_client_bytes)
             session = self.sessions[msg.session] = _Session(worker, msg.secret)
@@ -511,11 +524,13 @@ class WorkerProcess:
             conn = _local.Connection(sock, self.max_message_bytes, 2 * self.max_message_bytes + (1 << 16))
             self._conns[conn.fileno()] = conn
             self.poller.register(sock, zmq.POLLIN)
+            self._local_poll.register(sock, select.POLLIN)
 
     def _close_local(self, conn: _local.Connection) -> None:
         if self._conns.get(conn.fileno()) is conn:   # (a closed one's fileno() is -1)
             del self._conns[conn.fileno()]
             self.poller.unregister(conn.sock)
+            self._local_poll.unregister(conn.sock)
             conn.close()
         session = self.sessions.get(conn.session) if conn.session is not None else None
         if session is not None and session.rid is conn:
@@ -616,5 +631,7 @@ class WorkerProcess:
                 stats["quota"] = {"limit_bytes": table.limit, "held_bytes": table.held, "peak_bytes": table.peak}
         stats["process"] = {"pid": os.getpid(), "clients": len(self.sessions),
                             "tensors": sum(s.worker.get_stats()["tensors"] for s in self.sessions.values()),
-                            "params_cache_bytes": sum(s.params_bytes for s in self.sessions.values())}
+                            "params_cache_bytes": sum(s.params_bytes for s in self.sessions.values()),
+                            # a CPU worker's threads: all of them ("max_threads") for large work, one for small
+                            "threads": torch.get_num_threads(), "max_threads": self._threads}
         self.sock.send(self._stats_encoder.encode(wire.StatsAnswer(msg.req, stats)))

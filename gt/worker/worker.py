@@ -194,7 +194,10 @@ class Worker:
             self._immediate_ops += 1
             t = self.tensors
             try:
-                t[result_id] = self._funcs[opcode](*[t[i] for i in input_ids], *scalars, *params)
+                args = [t[i] for i in input_ids]
+                if self.engine.threads is not None:
+                    self.engine.fit_threads(args)
+                t[result_id] = self._funcs[opcode](*args, *scalars, *params)
             except Exception as exc:  # noqa: BLE001 - surfaces at the next sync point
                 self._note_error(_ops.OP_NAMES[opcode], exc)
             return
