@@ -86,7 +86,8 @@ def local_devices(n: int) -> list[tuple[str, dict]]:
         # team (OMP_WAIT_POLICY=PASSIVE) is woken for every parallel region, a small matmul's included
         # (113 us for an 8x100x4 mm against 5 us), which made the tiny MLP step up to 1.4x and the
         # medium one 1.4-1.7x slower on 2 cores, and a 14-thread worker's tiny step 3-4x slower on 16
-        # (benchmarks/bench_local_worker.py).
+        # (benchmarks/bench_local_worker.py).  Small ops and graphs run on one of the threads
+        # (gt.worker.engine.SMALL_GRAPH_ELEMENTS), so that the team does not spin between them.
         cores = os.cpu_count() or 1
         threads = str(max(1, (cores - (2 if cores > 4 else 0)) // n))
         return [("cpu", {"OMP_NUM_THREADS": threads})] * n

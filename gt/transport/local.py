@@ -20,11 +20,12 @@ and server still live.
 A waiting end polls its socket for up to ``SPIN_SECONDS`` before it sleeps, while
 its last wait was shorter than that (``Spinner``): a loop that reads every step
 waits about 100 us at each end, and on a 2-core VM waking a sleeping process
-took about as long as the wait itself.  The tiny MLP reading its loss every step
-went from 267-304 to 146-205 us a step there (the worker on one thread for such
-small graphs, ``gt.worker.engine``); a wait longer than the window (a large step)
-stops the polling until waits are short again, so it never takes a core that a
-long computation needs for more than one window.
+took about as long as the wait itself.  With the worker running such small work
+on one thread (``gt.worker.engine.SMALL_GRAPH_ELEMENTS``) the tiny MLP reading
+its loss every step went from 278-378 to 171-205 us a step there (README,
+"Three terminals").  A wait longer than the window (a large step) stops the polling
+until waits are short again, and a polling end yields its core to any thread
+that can run.
 """
 from __future__ import annotations
 

@@ -103,8 +103,7 @@ class Operation(tuple):
 # An op or compiled graph whose inputs hold fewer elements than this runs on one thread in a CPU worker
 # process (Engine.threads, fit_threads).  ATen runs ops that small on one thread anyway, but MKL's
 # matmul starts the whole OpenMP team for them, and the team's other threads then spin between ops.
-# On a 2-core machine those took the core that the worker's client needed: the tiny MLP reading its
-# loss every step ran 1.2-1.4x embedded this way, against 1.8-2.4x on two threads.
+# On a 2-core machine those took the core that the worker's client needed (README, "Three terminals").
 SMALL_GRAPH_ELEMENTS = 32768
 _numel = torch.Tensor.numel
 
@@ -543,6 +542,8 @@ class Engine:
             batch.key = (batch.canon, batch.metas)
         fn = entry = self._cache.get(batch.key)
         inputs = self._inputs(operations, tensors, batch)
+        if self.threads is not None:   # (before compiling too: Inductor's C++ fixes a kernel's thread count)
+            self.fit_threads(inputs)
         if batch.dynamic is not None:
             entry = entry if isinstance(entry, _SymbolicGraphs) else _SymbolicGraphs(self.capture)
             fn = entry.find(inputs, batch)
@@ -592,7 +593,7 @@ class Engine:
             self.cache_hits += 1
         try:
             # Inputs never require grad: no autograd state to switch off.
-            if self.threads is not None:
+            if self.threads is not None and expected is not None:   # the check's eager ops set their own
                 self.fit_threads(inputs)
             outs = fn(inputs, tensors, batch.freed_ids) if type(fn) is _CudaGraphRunner else fn(inputs)
         except Exception as exc:  # noqa: BLE001
