@@ -36,6 +36,7 @@ def main() -> None:
     logging.getLogger("gt").setLevel(logging.WARNING)
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     base["GT_DEVICE"] = args.device
+    base["GT_CACHE_DIR"] = ""   # as the embedded target: no ahead-of-time builds during the windows
     if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
         base.update(launch.local_devices(1)[0][1])
     policies = POLICIES if args.device == "cpu" else {"default spin": {}}

@@ -57,7 +57,9 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
-    env = dict(os.environ, GT_DEVICE=args.device)
+    # No persistent cache, as the embedded targets: a worker meeting a new pattern would start the
+    # ahead-of-time builder, and each target would load graphs built another way.
+    env = dict(os.environ, GT_DEVICE=args.device, GT_CACHE_DIR="")
     if args.device == "cpu":
         env.update(launch.local_devices(1)[0][1])
     flags = ("--auto-compile", "0", "--batch-size", "1") if args.mode == "eager" else ("--auto-compile", "1")
