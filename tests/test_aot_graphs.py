@@ -112,10 +112,11 @@ def test_bad_jobs_are_dropped_with_a_warning_and_the_builder_exits(tmp_path, log
     (jobs / "escape.job").write_bytes(wire.encode(aot_graphs.Job("../../x", DIGEST, "cpu", [], [], [], [])))
     (jobs / "opcode.job").write_bytes(wire.encode(aot_graphs.Job("a-b", DIGEST, "cpu", [], [], [], [
         (10 ** 6, 2, [1], msgspec.Raw(wire.encode(())), 0)])))
+    (jobs / "threads.job").write_bytes(wire.encode(aot_graphs.Job("a-c", DIGEST, "cpu", [], [], [], [], threads=-1)))
     assert aot_graphs._serve(str(tmp_path), 1 << 20) == 0
     assert os.listdir(jobs) == [] and not [n for n in os.listdir(tmp_path / "aot") if n.endswith(".so")]
-    assert logged.text.count("failed") == 3
-    assert "bad name" in logged.text and "bad op" in logged.text
+    assert logged.text.count("failed") == 4
+    assert "bad name" in logged.text and "bad op" in logged.text and "bad thread count -1" in logged.text
 
 
 def _ops():
@@ -124,17 +125,19 @@ def _ops():
 
 
 @pytest.mark.parametrize("wrong", [False, True], ids=["same", "other numbers"])
-def test_the_builder_checks_its_library_on_the_inputs_recorded_with_the_job(tmp_path, monkeypatch, wrong):
+def test_the_builder_checks_its_library_on_the_inputs_recorded_with_the_job(tmp_path, monkeypatch, request, wrong):
     """A job records the inputs its pattern's graph passed its check with; the builder runs the library
     on them against eager execution: a library computing other numbers is not kept, a checked one is
     described as verified (bound to the file: rewritten, it is checked at its load again), and a
-    later engine runs it without an eager run."""
+    later engine runs it without an eager run.  The job records the thread count its graph compiled
+    with (a worker process's small graph: one), and the builder compiles with it."""
     import torch._inductor
 
-    built = []
+    built, threads = [], []
 
     def aot_compile(gm, inputs, options):
         built.append(gm)
+        threads.append(torch.get_num_threads())
         with open(options["aot_inductor.output_path"], "wb") as f:
             f.write(b"library")
         return options["aot_inductor.output_path"]
@@ -153,18 +156,22 @@ def test_the_builder_checks_its_library_on_the_inputs_recorded_with_the_job(tmp_
     cache = PatternCache(str(tmp_path), 16, torch.device("cpu"))
     engine = engine_mod.Engine("cpu")
     engine.aot = AotGraphs(cache, lambda key: DIGEST)
+    engine.threads = 2   # a worker process's
     x = torch.tensor([1.0, 2.0, 3.0])
+    request.addfinalizer(lambda saved=torch.get_num_threads(): torch.set_num_threads(saved))
     engine.execute_batch(_ops(), {1: x}, compile=True)
     [name] = os.listdir(engine.aot.jobs)
     with open(os.path.join(engine.aot.jobs, name), "rb") as f:
         job = aot_graphs._job_decoder.decode(f.read())
-    assert job.inputs == [x.numpy().tobytes()] and job.scalars == [2.0]
+    assert job.inputs == [x.numpy().tobytes()] and job.scalars == [2.0] and job.threads == 1
     if wrong:
         with pytest.raises(ValueError, match="computes other values than eager execution"):
             aot_graphs.build(job, engine.aot.dir)
         assert not [n for n in os.listdir(engine.aot.dir) if n.endswith((".so", ".json"))]
         return
+    torch.set_num_threads(2)   # the builder's own count
     path = aot_graphs.build(job, engine.aot.dir)
+    assert threads == [1]
     later = engine_mod.Engine("cpu")
     later.aot = AotGraphs(cache, lambda key: DIGEST)
     eager_runs = []

@@ -73,6 +73,10 @@ class Job(msgspec.Struct, array_like=True, frozen=True):
     # scalars), for the builder's own check; empty when too large (the library is checked when loaded).
     inputs: list[bytes] = []
     scalars: list[float] = []
+    # torch's thread count when the pattern's graph compiled (0: the builder's own).  Inductor's C++
+    # fixes a kernel's count where it differs from the machine's cores, and a small graph compiles on
+    # one thread in a worker process (gt.worker.engine.Engine.fit_threads): the library does the same.
+    threads: int = 0
 
 
 _job_decoder = msgspec.msgpack.Decoder(Job)
@@ -162,7 +166,7 @@ class AotGraphs:
             job = Job(name, digest, str(self.cache.device), list(batch.ext_ids), list(batch.live_ids),
                       [(str(dtype).removeprefix("torch."), shape, stride) for dtype, shape, stride in batch.metas],
                       [(op[0], op[1], op[2], msgspec.Raw(wire.encode(op[3])), len(op[4])) for op in operations],
-                      inputs=inputs, scalars=scalars)
+                      inputs=inputs, scalars=scalars, threads=torch.get_num_threads())
             os.makedirs(self.jobs, exist_ok=True)
             write_atomic(os.path.join(self.jobs, name + ".job"), wire.encode(job))
         except (OSError, TypeError, msgspec.EncodeError) as exc:
@@ -277,7 +281,11 @@ def build(job: Job, out_dir: str) -> str:
     device = torch.device(job.device)
     if device.type != "cpu":
         raise ValueError(f"libraries are built for CPU workers only, not {device}")
+    if not 0 <= job.threads <= 1 << 16:
+        raise ValueError(f"bad thread count {job.threads}")
     operations = _operations(job)
+    if job.threads:
+        torch.set_num_threads(job.threads)
     inputs = []
     for dtype_name, shape, stride in job.metas:
         dtype = getattr(torch, dtype_name, None)
