@@ -6,7 +6,8 @@
 One server and one auto-compile worker per OpenMP policy (a CPU worker's threads as gt.gpu_workers(1)
 sets them), two connections to each: one sending at the first batch boundary after ``COALESCE_SECONDS``
 (1 ms), one at every boundary; and the embedded worker.  ms per MLP step (bench_mlp.py's models
-and loop styles), reading the loss every step and once per window, the median of windows in alternating order.
+and loop styles), reading the loss every step and once per window, the median of windows in alternating order,
+each window's first half as many steps again untimed (bench_remote.py's ``--settle``).
 gt.transport.launch.local_devices and RemoteWorker.COALESCE_SECONDS are chosen from these figures.
 """
 from __future__ import annotations
@@ -58,8 +59,8 @@ def main() -> None:
         for model in args.models.split(","):
             for loop in args.loops.split(","):
                 for every_step in (True, False):
-                    res = bench_steps(targets, model, 200 if model == "tiny" else 40, 30, args.rounds, every_step,
-                                      loop)
+                    steps = 200 if model == "tiny" else 40
+                    res = bench_steps(targets, model, steps, 30, args.rounds, every_step, loop, settle=steps // 2)
                     label = f"{model}, {loop}, {'read each' if every_step else 'read once'}"
                     print(f"{label:34}" + "".join(f"{res[name]:20.4f}" for name in targets), flush=True)
     finally:

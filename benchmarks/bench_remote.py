@@ -4,7 +4,7 @@
 
 Starts two local GT servers with one worker each (eager: batch size 1; and
 auto-compile), then times, in interleaved windows (each mode's median; the order of the
-modes reversed every other round):
+modes reversed every other round; an MLP window's first ``--settle`` steps untimed):
 
 - ms per training step of the tiny and medium MLPs (benchmarks/bench_mlp.py's models, optimizer loop),
   embedded vs over localhost, eager and auto-compile; and of the tiny MLP reading its loss
@@ -78,16 +78,19 @@ def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = No
     return conn
 
 
-def median_windows(modes: dict, run, rounds: int) -> dict:
+def median_windows(modes: dict, run, rounds: int, settle=None) -> dict:
     """Median seconds per window for each mode, the modes taking turns, their order reversed every
     other round: on a shared machine the window after another process's burst runs slower, and a
-    best-of in a fixed order favoured whichever mode came later."""
+    best-of in a fixed order favoured whichever mode came later.  ``settle(state)``, where given, runs
+    untimed at the start of each window."""
     times: dict = {name: [] for name in modes}
     for r in range(rounds):
         for name in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
             target, state = modes[name]
             if target is not None:
                 runtime.connect(target)
+            if settle is not None:
+                settle(state)
             t0 = time.perf_counter()
             run(state)
             times[name].append(time.perf_counter() - t0)
@@ -95,7 +98,8 @@ def median_windows(modes: dict, run, rounds: int) -> dict:
 
 
 def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, read_every_step: bool = False,
-                loop: str = "optimizer") -> dict:
+                loop: str = "optimizer", settle: int = 0) -> dict:
+    """Milliseconds per step of each target, each window's first ``settle`` steps untimed."""
     modes = {}
     for name, target in targets.items():
         runtime.connect(target)
@@ -105,14 +109,15 @@ def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, r
         step().item()
         modes[name] = (target, step)
 
-    def run(step):
-        for _ in range(steps):
+    def run(step, n=steps):
+        for _ in range(n):
             loss = step()
             if read_every_step:
                 loss.item()
         loss.item()
 
-    return {name: s / steps * 1e3 for name, s in median_windows(modes, run, rounds).items()}
+    return {name: s / steps * 1e3 for name, s in
+            median_windows(modes, run, rounds, (lambda step: run(step, settle)) if settle else None).items()}
 
 
 def bench_read(targets: dict, n: int, rounds: int) -> dict:
@@ -296,6 +301,10 @@ def main() -> None:
                     help="MLP steps per timing window (each window ends with one read, as a loop that "
                          "prints its loss every that many steps)")
     ap.add_argument("--warm", type=int, default=30, help="warm-up steps (auto-compile compiles here)")
+    ap.add_argument("--settle", type=int, default=100,
+                    help="untimed steps at the start of each MLP window: the loop's steady state is timed, "
+                         "not the previous window's leftovers (the in-process embedded worker's OpenMP "
+                         "threads spin on after it; the remote worker's first waits sleep)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved windows per mode (the median is shown)")
     ap.add_argument("--syncs", type=int, default=500, help="round trips per window")
     ap.add_argument("--ops", type=int, default=5000, help="small ops per stream window")
@@ -336,10 +345,11 @@ def main() -> None:
 
         for model in args.models.split(","):
             for mode, t in targets.items():
-                row(f"{model} MLP step, {mode}", bench_steps(t, model, args.steps, args.warm, args.rounds), "ms/step")
+                row(f"{model} MLP step, {mode}", bench_steps(t, model, args.steps, args.warm, args.rounds,
+                                                                   settle=args.settle), "ms/step")
         each = {}
         for mode, t in targets.items():   # a loop that prints its loss every step: one round trip a step
-            each[mode] = bench_steps(t, "tiny", args.steps, args.warm, args.rounds, True)
+            each[mode] = bench_steps(t, "tiny", args.steps, args.warm, args.rounds, True, settle=args.settle)
             row(f"tiny step + item() each, {mode}", each[mode], "ms/step")
         for side in ("embedded", "remote"):
             ops = targets["auto-compile"][side].get_stats()["operations"]
