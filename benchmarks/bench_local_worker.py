@@ -38,8 +38,8 @@ def main() -> None:
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     base["GT_DEVICE"] = args.device
     base["GT_CACHE_DIR"] = ""   # as the embedded target: no ahead-of-time builds during the windows
-    if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
-        base.update(launch.local_devices(1)[0][1])
+    if args.device == "cpu":  # one CPU worker's threads, as gt.gpu_workers(1) sets them where no GPU is visible
+        base.update(launch.cpu_devices(1)[0][1])
     policies = POLICIES if args.device == "cpu" else {"default spin": {}}
     servers, targets = [], {}
     try:

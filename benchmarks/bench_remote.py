@@ -323,8 +323,8 @@ def main() -> None:
     # No persistent cache, as the embedded targets: a worker meeting a new pattern would start the
     # ahead-of-time builder, and each target would load graphs built another way.
     env = dict(os.environ, GT_DEVICE=args.device, GT_CACHE_DIR="")
-    if args.device == "cpu":  # one worker's threads, as gt.gpu_workers(1) sets them
-        env.update(launch.local_devices(1)[0][1])
+    if args.device == "cpu":  # one CPU worker's threads, as gt.gpu_workers(1) sets them where no GPU is visible
+        env.update(launch.cpu_devices(1)[0][1])
     servers, conns, others = {}, [], []
     keys = tempfile.mkdtemp(prefix="gt-curve-")
     make_keys(keys)

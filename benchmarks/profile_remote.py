@@ -61,7 +61,7 @@ def main() -> None:
     # ahead-of-time builder, and each target would load graphs built another way.
     env = dict(os.environ, GT_DEVICE=args.device, GT_CACHE_DIR="")
     if args.device == "cpu":
-        env.update(launch.local_devices(1)[0][1])
+        env.update(launch.cpu_devices(1)[0][1])
     flags = ("--auto-compile", "0", "--batch-size", "1") if args.mode == "eager" else ("--auto-compile", "1")
     srv = launch.start_server(env=env, args=("--heartbeat-interval", "1"), output=open(os.devnull, "wb"))
     worker = srv.add_worker(args.device, args=flags, output=open(os.devnull, "wb"))

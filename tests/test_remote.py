@@ -709,6 +709,12 @@ def test_local_cpu_workers_share_the_cores_and_keep_openmps_wait_policy(monkeypa
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert launch.local_devices(2) == [("cpu", {"OMP_NUM_THREADS": "1"})] * 2
     assert launch.local_devices(1) == [("cpu", {"OMP_NUM_THREADS": "2"})]
+    # where GPUs are visible, the workers are theirs; CPU workers (the benchmarks') split the cores the same way
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert launch.local_devices(1) == [("cuda:0", {"CUDA_VISIBLE_DEVICES": "0"})]
+    assert launch.cpu_devices(1) == [("cpu", {"OMP_NUM_THREADS": "14"})]
 
 
 def test_a_cpu_worker_runs_small_work_on_one_thread_and_large_work_on_all(tmp_path, connect):

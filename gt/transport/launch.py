@@ -73,24 +73,30 @@ def start_server(host: str = "127.0.0.1", env: dict | None = None, args: Sequenc
     return LocalServer(proc, _settings.format_address(host, port), env)
 
 
+def cpu_devices(n: int) -> list[tuple[str, dict]]:
+    """(device, extra environment) for ``n`` CPU workers on this machine.
+
+    They share the cores instead of each starting one thread per core: oversubscribed OpenMP teams
+    crawl.  Where cores are plenty, two are left to the client and the dispatcher; on a small machine
+    those mostly wait, and leaving them a core would halve a lone worker's compute (measured on 2 cores).
+    Their OpenMP threads keep OpenMP's default wait policy (spin a while, then sleep): a sleeping
+    team (OMP_WAIT_POLICY=PASSIVE) is woken for every parallel region, a small matmul's included
+    (113 us for an 8x100x4 mm against 5 us), which made the tiny MLP step up to 1.4x and the
+    medium one 1.4-1.7x slower on 2 cores, and a 14-thread worker's tiny step 3-4x slower on 16
+    (benchmarks/bench_local_worker.py).  Small ops and graphs run on one of the threads
+    (gt.worker.engine.SMALL_GRAPH_ELEMENTS), so that the team does not spin between them.
+    """
+    cores = os.cpu_count() or 1
+    threads = str(max(1, (cores - (2 if cores > 4 else 0)) // n))
+    return [("cpu", {"OMP_NUM_THREADS": threads})] * n
+
+
 def local_devices(n: int) -> list[tuple[str, dict]]:
-    """(device, extra environment) for ``n`` workers: one per visible GPU, else CPU workers."""
+    """(device, extra environment) for ``n`` workers: one per visible GPU, else CPU workers (cpu_devices)."""
     import torch
     gpus = torch.cuda.device_count()
     if gpus == 0:
-        # n CPU workers share the cores instead of each starting one thread per core:
-        # oversubscribed OpenMP teams crawl.  Where cores are plenty, two are left to the
-        # client and the dispatcher; on a small machine those mostly wait, and leaving
-        # them a core would halve a lone worker's compute (measured on 2 cores).
-        # Their OpenMP threads keep OpenMP's default wait policy (spin a while, then sleep): a sleeping
-        # team (OMP_WAIT_POLICY=PASSIVE) is woken for every parallel region, a small matmul's included
-        # (113 us for an 8x100x4 mm against 5 us), which made the tiny MLP step up to 1.4x and the
-        # medium one 1.4-1.7x slower on 2 cores, and a 14-thread worker's tiny step 3-4x slower on 16
-        # (benchmarks/bench_local_worker.py).  Small ops and graphs run on one of the threads
-        # (gt.worker.engine.SMALL_GRAPH_ELEMENTS), so that the team does not spin between them.
-        cores = os.cpu_count() or 1
-        threads = str(max(1, (cores - (2 if cores > 4 else 0)) // n))
-        return [("cpu", {"OMP_NUM_THREADS": threads})] * n
+        return cpu_devices(n)
     if n > gpus:
         raise ValueError(f"gpu_workers({n}): only {gpus} GPU(s) visible (one worker per GPU)")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
