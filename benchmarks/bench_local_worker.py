@@ -8,7 +8,7 @@ sets them), two connections to each: one sending at the first batch boundary aft
 (1 ms), one at every boundary; and the embedded worker.  ms per MLP step (bench_mlp.py's models
 and loop styles), reading the loss every step and once per window, the median of windows in alternating order,
 each window's first half as many steps again untimed (bench_remote.py's ``--settle``).
-gt.transport.launch.local_devices and RemoteWorker.COALESCE_SECONDS are chosen from these figures.
+gt.transport.launch.cpu_devices and RemoteWorker.COALESCE_SECONDS are chosen from these figures.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gt  # noqa: E402,F401
-from bench_remote import bench_steps, embedded, remote  # noqa: E402
+from bench_remote import bench_steps, embedded, remote, worker_env  # noqa: E402
 from gt.transport import launch  # noqa: E402
 
 POLICIES = {"default spin": {}, "sleeping": {"OMP_WAIT_POLICY": "PASSIVE"}}
@@ -35,11 +35,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
-    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    base["GT_DEVICE"] = args.device
-    base["GT_CACHE_DIR"] = ""   # as the embedded target: no ahead-of-time builds during the windows
-    if args.device == "cpu":  # one CPU worker's threads, as gt.gpu_workers(1) sets them where no GPU is visible
-        base.update(launch.cpu_devices(1)[0][1])
+    base = worker_env(args.device, {k: v for k, v in os.environ.items()
+                                    if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
     policies = POLICIES if args.device == "cpu" else {"default spin": {}}
     servers, targets = [], {}
     try:

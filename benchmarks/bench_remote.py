@@ -61,6 +61,17 @@ def embedded(device: str, auto: bool) -> Worker:
     return Worker("embedded_auto" if auto else "embedded_eager", batch_size=cfg.batch_size, config=cfg)
 
 
+def worker_env(device: str, base: dict | None = None) -> dict:
+    """The environment of a benchmark's servers and workers on ``device``: ``base`` (the process's
+    own by default) with no persistent cache, as the embedded targets (a worker meeting a new pattern
+    would start the ahead-of-time builder, and each target would load graphs built another way), and a
+    CPU worker's threads as gt.gpu_workers(1) sets them where no GPU is visible."""
+    env = dict(os.environ if base is None else base, GT_DEVICE=device, GT_CACHE_DIR="")
+    if device == "cpu":
+        env.update(launch.cpu_devices(1)[0][1])
+    return env
+
+
 def remote(server: launch.LocalServer, direct: bool, curve_keys: str | None = None,
            tcp: bool = False) -> runtime.RemoteWorker:
     """A connection to ``server``'s worker: direct or routed; ``tcp``: direct over TCP, as from another
@@ -320,11 +331,7 @@ def main() -> None:
     ap.add_argument("--models", default="tiny,medium")
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
-    # No persistent cache, as the embedded targets: a worker meeting a new pattern would start the
-    # ahead-of-time builder, and each target would load graphs built another way.
-    env = dict(os.environ, GT_DEVICE=args.device, GT_CACHE_DIR="")
-    if args.device == "cpu":  # one CPU worker's threads, as gt.gpu_workers(1) sets them where no GPU is visible
-        env.update(launch.cpu_devices(1)[0][1])
+    env = worker_env(args.device)
     servers, conns, others = {}, [], []
     keys = tempfile.mkdtemp(prefix="gt-curve-")
     make_keys(keys)

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gt  # noqa: E402
 from bench_mlp import build  # noqa: E402
-from bench_remote import remote, thread_cpu  # noqa: E402
+from bench_remote import remote, thread_cpu, worker_env  # noqa: E402
 from gt.client import runtime  # noqa: E402
 from gt.transport import launch  # noqa: E402
 
@@ -57,11 +57,7 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     logging.getLogger("gt").setLevel(logging.WARNING)
-    # No persistent cache, as the embedded targets: a worker meeting a new pattern would start the
-    # ahead-of-time builder, and each target would load graphs built another way.
-    env = dict(os.environ, GT_DEVICE=args.device, GT_CACHE_DIR="")
-    if args.device == "cpu":
-        env.update(launch.cpu_devices(1)[0][1])
+    env = worker_env(args.device)
     flags = ("--auto-compile", "0", "--batch-size", "1") if args.mode == "eager" else ("--auto-compile", "1")
     srv = launch.start_server(env=env, args=("--heartbeat-interval", "1"), output=open(os.devnull, "wb"))
     worker = srv.add_worker(args.device, args=flags, output=open(os.devnull, "wb"))
