@@ -286,6 +286,55 @@ def test_boundaries_coalesce_into_few_messages_and_syncs_send_everything(connect
     assert conn._items == []
 
 
+@pytest.mark.skipif(not local.available(), reason="abstract Unix sockets are Linux's")
+def test_after_a_read_a_local_connection_sends_the_next_steps_first_ops_at_once(connect, monkeypatch):
+    """A loop that reads every step leaves its worker idle while it builds the next step: the first
+    EARLY_ITEMS ops then go at once (the worker takes them in while the rest is built), once a read;
+    over TCP, where each message wakes ZeroMQ's threads, they wait for the boundary."""
+    conn = connect()
+    assert type(conn._data) is local.Channel
+    monkeypatch.setattr(conn, "COALESCE_SECONDS", 60.0)
+    sent = []
+    real_send = conn._send
+    monkeypatch.setattr(conn, "_send", lambda sync=False: sent.append(len(conn._items)) or real_send(sync))
+    x = gt.from_numpy(np.arange(4, dtype=np.float32))
+    ref = torch.arange(4, dtype=torch.float32)
+    kept = []
+
+    def ops(n):
+        nonlocal x, ref
+        for _ in range(n):
+            kept.append(x)  # no frees among the items counted
+            x, ref = x + 1.0, ref + 1.0
+
+    gc.collect()
+    gc.disable()
+    try:
+        ops(conn.EARLY_ITEMS)
+        assert len(sent) == 1 and len(conn._items) == conn.EARLY_ITEMS  # the put only: no read yet
+        kept.append(total := x.sum())
+        assert total.item() == ref.sum().item()
+        del sent[:]
+        ops(conn.EARLY_ITEMS - 1)
+        assert sent == []
+        ops(1)
+        assert sent == [conn.EARLY_ITEMS] and conn._items == []  # sent at once, before any boundary
+        ops(conn.EARLY_ITEMS + 1)
+        runtime.mark_boundary()
+        assert sent == [conn.EARLY_ITEMS]   # once a read: the rest of the step waits for its boundary
+    finally:
+        gc.enable()
+    assert x.tolist() == ref.tolist()
+    runtime.disconnect()
+    conn = _tcp_direct(connect, monkeypatch)
+    x = gt.from_numpy(np.arange(4, dtype=np.float32))
+    assert x.sum().item() == 6.0
+    monkeypatch.setattr(conn, "COALESCE_SECONDS", 60.0)
+    kept = [x := x + 1.0 for _ in range(conn.EARLY_ITEMS + 1)]
+    assert sum(item[0] == 0 for item in conn._items) == conn.EARLY_ITEMS + 1  # all still buffered
+    assert x.tolist() == [17.0, 18.0, 19.0, 20.0]
+
+
 def test_stats_over_the_server(server, connect):
     conn = connect()
     stats = wait_for(lambda: (s := gt.debug.get_worker_stats()) and len(s) == 2 and s, 60, "two workers")
