@@ -62,8 +62,11 @@ Count = Annotated[int, Meta(ge=0, le=2 ** 62)]
 Secret = Annotated[bytes, Meta(max_length=64)]
 
 
-class _Msg(Struct, array_like=True, frozen=True):
-    """Base: messages are encoded as arrays whose first element is the kind tag."""
+class _Msg(Struct, array_like=True, frozen=True, gc=False):
+    """Base: messages are encoded as arrays whose first element is the kind tag.  Not tracked by the
+    cyclic garbage collector (gc=False): a message holds only numbers, strings, bytes and tuples,
+    lists and dicts of those, so it is never part of a reference cycle (decoding a 72-item
+    instruction list took 10.3 us untracked against 11.4 tracked, 2-core VM)."""
 
 
 # -- headers (frame 0) ---------------------------------------------------------------
