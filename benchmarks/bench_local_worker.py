@@ -50,7 +50,7 @@ def main() -> None:
                 conn = targets[f"{name}, {sends}"] = remote(srv, args.path != "routed", tcp=args.path == "tcp")
                 conn.COALESCE_SECONDS = seconds
                 if not early:
-                    conn._early_items = conn.MAX_ITEMS
+                    conn.EARLY_ITEMS = conn.MAX_ITEMS
         targets["embedded"] = embedded(args.device, True)
         print(f"{os.cpu_count()} CPUs, device {args.device}, path {args.path}; ms/step, median of {args.rounds} "
               "windows in alternating order; columns: worker threads' wait policy, client sends (after 1 ms "

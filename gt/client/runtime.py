@@ -196,9 +196,9 @@ class RemoteWorker:
     idle, though, while the client builds the next step: on a local connection the
     first ``EARLY_ITEMS`` items after a read go at once, and the worker decodes and
     takes them in while the rest is built (a tiny MLP step reading its loss every
-    step, 2 cores: 200 to 178 us with an optimizer, 289 to 272 us with a manual
-    update; .scratch-measured in blocks of 50 steps, 60 rounds).  Over ZeroMQ a
-    message more wakes its I/O threads too, so there the step waits for its
+    step, 2 cores: 0.163 to 0.139 ms with an optimizer, 0.206 to 0.199 with a
+    manual update, bench_local_worker.py's "no early" column).  Over ZeroMQ an
+    extra message wakes its I/O threads too, so there the step waits for its
     boundary.  Every ``WINDOW``
     messages a ``Sync`` asks the worker to acknowledge, and the next window
     waits for that acknowledgement: a client can run at most
@@ -245,7 +245,7 @@ class RemoteWorker:
         self.closed = False
         self._last_send = 0.0  # perf_counter() of the last message sent
         self._flush_at = self.MAX_ITEMS  # buffered items that make submit() send
-        self._early_items = self.MAX_ITEMS  # _flush_at after a read (EARLY_ITEMS on a local connection)
+        self._early = False  # a read lowers _flush_at to EARLY_ITEMS (on a local connection)
         self._probe_req = 0  # the probe a wait sent after a request (0: none)
         self._log_shapes = False  # the server logs instructions: send result shapes
 
@@ -294,7 +294,7 @@ class RemoteWorker:
             if direct is None and not here:
                 direct, endpoint = self._direct(ctx, welcome, welcome.direct, keys), welcome.direct
         self._data = sock if direct is None else direct
-        self._early_items = self.EARLY_ITEMS if isinstance(direct, _unix.Channel) else self.MAX_ITEMS
+        self._early = isinstance(direct, _unix.Channel)
         self.direct = "" if direct is None else endpoint
         self._poller = zmq.Poller()
         for s in {sock, self._data}:
@@ -568,7 +568,8 @@ class RemoteWorker:
         self._items.append((4, req, tensor_id))
         self._send()
         answer = self._wait(req)
-        self._flush_at = self._early_items  # the worker is idle now: the next step's first ops go at once
+        if self._early:  # the worker is idle now: the next step's first items go at once
+            self._flush_at = self.EARLY_ITEMS
         return answer
 
     def _flush_batch(self) -> None:
