@@ -322,6 +322,13 @@ def test_after_a_read_a_local_connection_sends_the_next_steps_first_ops_at_once(
         ops(conn.EARLY_ITEMS + 1)
         runtime.mark_boundary()
         assert sent == [conn.EARLY_ITEMS]   # once a read: the rest of the step waits for its boundary
+        kept.append(total := x.sum())
+        assert total.item() == ref.sum().item()
+        del sent[:]
+        batch = gt.from_numpy(np.ones(4, dtype=np.float32))   # a step's new data goes at once,
+        x, ref = x + batch, ref + 1.0
+        ops(conn.EARLY_ITEMS - 1)
+        assert sent == [1, conn.EARLY_ITEMS]   # and its first ops after it still go early
     finally:
         gc.enable()
     assert x.tolist() == ref.tolist()

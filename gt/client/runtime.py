@@ -455,7 +455,9 @@ class RemoteWorker:
             raise ValueError(f"a tensor of {len(data)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
         self._items.append((3, tensor_id, dtype, shape, data))
+        flush_at = self._flush_at
         self._send()
+        self._flush_at = flush_at  # a step's data goes at once; after a read its first ops still go early
 
     def _send(self, sync: bool = False) -> int:
         """Send what is buffered (with a ``Sync`` when asked); returns the sync's request number."""
