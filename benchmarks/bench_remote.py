@@ -108,9 +108,9 @@ def window_times(modes: dict, run, rounds: int, settle=None) -> dict:
     return times
 
 
-def median_windows(modes: dict, run, rounds: int, settle=None) -> dict:
+def median_windows(modes: dict, run, rounds: int) -> dict:
     """Median seconds per window for each mode (window_times)."""
-    return {name: statistics.median(t) for name, t in window_times(modes, run, rounds, settle).items()}
+    return {name: statistics.median(t) for name, t in window_times(modes, run, rounds).items()}
 
 
 def bench_steps(targets: dict, model: str, steps: int, warm: int, rounds: int, read_every_step: bool = False,

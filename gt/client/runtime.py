@@ -246,7 +246,6 @@ class RemoteWorker:
         self.closed = False
         self._last_send = 0.0  # perf_counter() of the last message sent
         self._flush_at = self.MAX_ITEMS  # buffered items that make submit() send
-        self._early = False  # a read lowers _flush_at to EARLY_ITEMS (on a local connection)
         self._probe_req = 0  # the probe a wait sent after a request (0: none)
         self._log_shapes = False  # the server logs instructions: send result shapes
 
@@ -295,7 +294,6 @@ class RemoteWorker:
             if direct is None and not here:
                 direct, endpoint = self._direct(ctx, welcome, welcome.direct, keys), welcome.direct
         self._data = sock if direct is None else direct
-        self._early = isinstance(direct, _unix.Channel)
         self.direct = "" if direct is None else endpoint
         self._poller = zmq.Poller()
         for s in {sock, self._data}:
@@ -421,6 +419,7 @@ class RemoteWorker:
         else:
             items.append((0, opcode, result_id, input_ids, params, scalars))
         if len(items) >= self._flush_at:
+            self._flush_at = self.MAX_ITEMS  # one early send per read (_read lowers it)
             self._send()
 
     @staticmethod
@@ -455,9 +454,7 @@ class RemoteWorker:
             raise ValueError(f"a tensor of {len(data)} bytes exceeds the GT server's message limit "
                              f"GT_MAX_MESSAGE_BYTES={self._max_bytes}")
         self._items.append((3, tensor_id, dtype, shape, data))
-        flush_at = self._flush_at
         self._send()
-        self._flush_at = flush_at  # a step's data goes at once; after a read its first ops still go early
 
     def _send(self, sync: bool = False) -> int:
         """Send what is buffered (with a ``Sync`` when asked); returns the sync's request number."""
@@ -482,7 +479,6 @@ class RemoteWorker:
         else:
             self._post(body)
         self._last_send = _clock()
-        self._flush_at = self.MAX_ITEMS
         return req
 
     def _send_split(self, items: list) -> None:
@@ -571,7 +567,7 @@ class RemoteWorker:
         self._items.append((4, req, tensor_id))
         self._send()
         answer = self._wait(req)
-        if self._early:  # the worker is idle now: the next step's first items go at once
+        if isinstance(self._data, _unix.Channel):  # the worker is idle now: the next step's first items go at once
             self._flush_at = self.EARLY_ITEMS
         return answer
 
